@@ -1,0 +1,180 @@
+//! Every subcommand and flag of `meshdeck` (clap). No business logic here.
+
+use crate::sim::Scenario;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "meshdeck",
+    version,
+    about = "A terminal console for operating Istio service meshes across many Kubernetes clusters",
+    long_about = "meshdeck connects to many kubeconfig contexts at once, shows live views of clusters, \
+meshes, services and workloads, and translates simple source -> policy -> target policies into the \
+Istio objects of every affected cluster.\n\nRun with no subcommand to open the console; \
+`meshdeck demo` opens it on an embedded simulated fleet."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(flatten)]
+    pub fleet: FleetArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Write logs here instead of the state directory's meshdeck.log.
+    #[arg(long, global = true, value_name = "PATH", env = "MESHDECK_LOG_FILE")]
+    pub log_file: Option<PathBuf>,
+    /// More log detail (-v debug, -vv trace). MESHDECK_LOG takes a full filter.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// Which clusters to talk to.
+#[derive(Debug, Clone, Default, Args)]
+pub struct FleetArgs {
+    /// Kubeconfig file(s); default: $KUBECONFIG (colon-separated), else ~/.kube/config.
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Contexts to connect to, comma-separated (default: the current context).
+    #[arg(long, value_delimiter = ',', value_name = "CTX,...")]
+    pub context: Vec<String>,
+    /// Connect to every context of the kubeconfig.
+    #[arg(long, conflicts_with = "context")]
+    pub all_contexts: bool,
+    /// Never send a mutating request (the console hides every write action).
+    #[arg(long)]
+    pub readonly: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start an embedded simulated fleet (no cluster needed) and open meshdeck on it.
+    Demo(DemoArgs),
+    /// Print every path meshdeck uses: config, themes, keymaps, logs, audit log.
+    Info(InfoArgs),
+    /// The simulated fleet: serve it, or control a running one.
+    #[command(subcommand)]
+    Sim(SimCommand),
+    /// Print the fleet's clusters, meshes and health (headless).
+    Status(PassThrough),
+    /// Translate policies into Istio objects per cluster (headless).
+    Translate(PassThrough),
+    /// Diff generated objects against what is live (headless).
+    Diff(PassThrough),
+    /// Apply policies to the fleet (headless).
+    Apply(PassThrough),
+    /// Analyze the fleet's mesh configuration (headless).
+    Check(PassThrough),
+    /// Print shell completions.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Arguments of a subcommand that a later change implements; accepted so the error is clear.
+#[derive(Debug, Args)]
+pub struct PassThrough {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Number of simulated clusters.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub clusters: u16,
+    /// Fill each cluster up to this many pods.
+    #[arg(long, value_name = "N")]
+    pub pods_per_cluster: Option<usize>,
+    /// One random change (rollout, restart, scale) per cluster this often; 0 turns churn off.
+    #[arg(long, default_value_t = 3000, value_name = "MS")]
+    pub churn_ms: u64,
+    /// Also serve the control endpoint here (see `meshdeck sim ctl`).
+    #[arg(long, value_name = "ADDR")]
+    pub control: Option<SocketAddr>,
+    /// Never send a mutating request.
+    #[arg(long)]
+    pub readonly: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, ValueEnum)]
+pub enum InfoFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = InfoFormat::Text)]
+    pub output: InfoFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SimCommand {
+    /// Serve N simulated clusters over the Kubernetes HTTP API on 127.0.0.1 until SIGINT/SIGTERM.
+    Serve(SimServeArgs),
+    /// Control a running simulator through its control endpoint.
+    Ctl(SimCtlArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SimServeArgs {
+    /// Number of simulated clusters.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub clusters: u16,
+    /// Write a kubeconfig with a context per cluster (and `<cluster>-viewer`) here.
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: PathBuf,
+    /// What the clusters contain.
+    #[arg(long, value_enum, default_value_t = Scenario::Demo)]
+    pub scenario: Scenario,
+    /// Serve the control endpoint on this loopback address (e.g. 127.0.0.1:0 for any port).
+    #[arg(long, value_name = "ADDR")]
+    pub control: Option<SocketAddr>,
+    /// Fill each demo cluster up to this many pods (for benchmarks).
+    #[arg(long, value_name = "N")]
+    pub pods_per_cluster: Option<usize>,
+    /// One random change per demo cluster this often; 0 (the default) keeps the fleet still.
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub churn_ms: u64,
+    /// Seconds between watch bookmarks for watches that ask for them.
+    #[arg(long, default_value_t = 5, value_name = "SECS")]
+    pub bookmark_secs: u64,
+    /// Seed of the scenario's random choices.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct SimCtlArgs {
+    /// The simulator's control endpoint (printed in its ready line).
+    #[arg(long, value_name = "ADDR", env = "MESHDECK_SIM_CONTROL")]
+    pub control: SocketAddr,
+    #[command(subcommand)]
+    pub action: SimCtlAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SimCtlAction {
+    /// Inject or clear a fault: down | up | latency=MS | error=CODE | hang | expire-watches | clear.
+    Fault { cluster: String, spec: String },
+    /// Print a cluster's request log as JSON lines (method, path, query, user, status).
+    Requests {
+        cluster: String,
+        /// Only requests that would change something (dry runs excluded).
+        #[arg(long)]
+        mutating: bool,
+    },
+    /// Forget a cluster's request log.
+    ClearRequests { cluster: String },
+    /// List the clusters with their URLs and faults.
+    Clusters,
+}

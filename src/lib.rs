@@ -1,0 +1,11 @@
+//! meshdeck: a terminal console for operating Istio service meshes across many Kubernetes
+//! clusters. See DESIGN.md for the architecture; this crate is both the library and the
+//! `meshdeck` binary.
+
+pub mod cli;
+pub mod config;
+pub mod logging;
+pub mod run;
+pub mod selector;
+pub mod sim;
+pub mod yaml;

@@ -1,0 +1,13 @@
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = meshdeck::cli::Cli::parse();
+    match meshdeck::run::main(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("meshdeck: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! What each subcommand does, given parsed arguments.
+
+use crate::cli::{Cli, Command, DemoArgs, InfoFormat, SimCommand, SimCtlAction, SimServeArgs};
+use crate::config::Paths;
+use crate::sim::{Fleet, FleetSpec, control};
+use anyhow::Context;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// Exit code of a subcommand that a later change implements.
+const NOT_YET: u8 = 2;
+
+fn not_yet(what: &str, issue: u32) -> ExitCode {
+    eprintln!("meshdeck: `{what}` is not yet available (issue #{issue} adds it)");
+    ExitCode::from(NOT_YET)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
+    let paths = Paths::resolve(cli.global.log_file.as_deref())?;
+    if let Some(Command::Completions { shell }) = &cli.command {
+        let mut cmd = <Cli as clap::CommandFactory>::command();
+        clap_complete::generate(*shell, &mut cmd, "meshdeck", &mut std::io::stdout());
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(Command::Info(args)) = &cli.command {
+        match args.output {
+            InfoFormat::Text => print!("{}", paths.to_text()),
+            InfoFormat::Json => println!("{}", serde_json::to_string_pretty(&paths)?),
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let _guard = crate::logging::init(&paths.log_file, cli.global.verbose)?;
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), "meshdeck starting");
+    match cli.command {
+        None => Ok(not_yet("the console", 4)),
+        Some(Command::Demo(args)) => runtime()?.block_on(demo(args, &paths)),
+        Some(Command::Sim(SimCommand::Serve(args))) => runtime()?.block_on(sim_serve(args)),
+        Some(Command::Sim(SimCommand::Ctl(args))) => runtime()?.block_on(async {
+            let addr = args.control;
+            let out = match args.action {
+                SimCtlAction::Fault { cluster, spec } => {
+                    spec.parse::<crate::sim::FaultSpec>()
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    control::request(
+                        addr,
+                        http::Method::POST,
+                        &format!("/clusters/{cluster}/fault"),
+                        &spec,
+                    )
+                    .await?
+                }
+                SimCtlAction::Requests { cluster, mutating } => {
+                    let all = control::request(
+                        addr,
+                        http::Method::GET,
+                        &format!("/clusters/{cluster}/requests"),
+                        "",
+                    )
+                    .await?;
+                    if mutating {
+                        let mut out = String::new();
+                        for line in all.lines() {
+                            let e: crate::sim::LogEntry =
+                                serde_json::from_str(line).with_context(|| {
+                                    format!("the simulator sent an unreadable log line: {line}")
+                                })?;
+                            if e.is_mutating() {
+                                out.push_str(line);
+                                out.push('\n');
+                            }
+                        }
+                        out
+                    } else {
+                        all
+                    }
+                }
+                SimCtlAction::ClearRequests { cluster } => {
+                    control::request(
+                        addr,
+                        http::Method::DELETE,
+                        &format!("/clusters/{cluster}/requests"),
+                        "",
+                    )
+                    .await?
+                }
+                SimCtlAction::Clusters => {
+                    let mut s = control::request(addr, http::Method::GET, "/clusters", "").await?;
+                    s.push('\n');
+                    s
+                }
+            };
+            print!("{out}");
+            Ok(ExitCode::SUCCESS)
+        }),
+        Some(Command::Status(_)) => Ok(not_yet("status", 3)),
+        Some(Command::Translate(_)) => Ok(not_yet("translate", 5)),
+        Some(Command::Diff(_)) => Ok(not_yet("diff", 6)),
+        Some(Command::Apply(_)) => Ok(not_yet("apply", 6)),
+        Some(Command::Check(_)) => Ok(not_yet("check", 3)),
+        Some(Command::Info(_)) | Some(Command::Completions { .. }) => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// Wait for SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Start the control endpoint when asked; only on loopback (it has no authentication).
+async fn start_control(
+    fleet: &Arc<Fleet>,
+    addr: Option<std::net::SocketAddr>,
+    stop: &CancellationToken,
+) -> anyhow::Result<Option<std::net::SocketAddr>> {
+    let Some(addr) = addr else { return Ok(None) };
+    anyhow::ensure!(
+        addr.ip().is_loopback(),
+        "--control {addr}: the control endpoint has no authentication, so it only listens on a loopback address (e.g. 127.0.0.1:0)"
+    );
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the control endpoint on {addr}"))?;
+    let bound = listener.local_addr()?;
+    tokio::spawn(control::serve(fleet.clone(), listener, stop.clone()));
+    Ok(Some(bound))
+}
+
+async fn sim_serve(args: SimServeArgs) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let spec = FleetSpec {
+        clusters: usize::from(args.clusters),
+        scenario: args.scenario,
+        pods_per_cluster: args.pods_per_cluster,
+        churn: (args.churn_ms > 0).then(|| Duration::from_millis(args.churn_ms)),
+        bookmark_interval: Duration::from_secs(args.bookmark_secs.max(1)),
+        seed: args.seed,
+        ..FleetSpec::default()
+    };
+    let fleet = Arc::new(Fleet::start(spec).await?);
+    fleet.write_kubeconfig(&args.kubeconfig)?;
+    let stop = CancellationToken::new();
+    let control = start_control(&fleet, args.control, &stop).await?;
+    println!(
+        "meshdeck sim: ready clusters={} kubeconfig={} control={} startup_ms={}",
+        fleet.names().join(","),
+        args.kubeconfig.display(),
+        control.map_or_else(|| "none".to_string(), |a| a.to_string()),
+        started.elapsed().as_millis()
+    );
+    tracing::info!(clusters = ?fleet.names(), "simulated fleet ready");
+    shutdown_signal().await;
+    stop.cancel();
+    eprintln!("meshdeck sim: stopping");
+    drop(fleet);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn demo(args: DemoArgs, paths: &Paths) -> anyhow::Result<ExitCode> {
+    let spec = FleetSpec {
+        clusters: usize::from(args.clusters),
+        pods_per_cluster: args.pods_per_cluster,
+        churn: (args.churn_ms > 0).then(|| Duration::from_millis(args.churn_ms)),
+        ..FleetSpec::default()
+    };
+    let fleet = Arc::new(Fleet::start(spec).await?);
+    let kubeconfig = paths.demo_dir.join("kubeconfig");
+    fleet.write_kubeconfig(&kubeconfig)?;
+    let stop = CancellationToken::new();
+    let control = start_control(&fleet, args.control, &stop).await?;
+    let names = fleet.names();
+    println!(
+        "meshdeck demo: {} simulated clusters are running: {}",
+        names.len(),
+        names.join(", ")
+    );
+    println!("  kubeconfig  {}", kubeconfig.display());
+    println!(
+        "  try         kubectl --kubeconfig {} --context {} get pods -A",
+        kubeconfig.display(),
+        names.last().map(String::as_str).unwrap_or("")
+    );
+    if let Some(c) = control {
+        println!(
+            "  control     meshdeck sim ctl --control {c} fault {} down",
+            names[0]
+        );
+    }
+    println!("The console will open here once it lands (issue #4). Ctrl-C stops the fleet.");
+    shutdown_signal().await;
+    stop.cancel();
+    drop(fleet);
+    Ok(ExitCode::SUCCESS)
+}
