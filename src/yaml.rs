@@ -31,9 +31,15 @@ impl YamlError {
 }
 
 fn options() -> serde_saphyr::Options {
-    // The library's default budget (anchor/alias expansion limits) guards against hostile
-    // input such as "billion laughs"; it comfortably admits the 870 KB Istio CRD bundle.
-    serde_saphyr::Options::default()
+    let mut o = serde_saphyr::Options::default();
+    // YAML 1.2 core booleans only: `n`, `y`, `yes`, `off` stay strings (keymaps bind `n` and
+    // `y`; label values like `on` must not turn into booleans).
+    o.strict_booleans = true;
+    // meshdeck prints its own `file:line:col: message`; no source snippet in the message.
+    o.with_snippet = false;
+    // The default budget (anchor/alias expansion limits) guards against hostile input such as
+    // "billion laughs"; it comfortably admits the 870 KB Istio CRD bundle.
+    o
 }
 
 /// Parse one YAML document.

@@ -767,6 +767,15 @@ fn get(state: &ClusterState, req: &Req, t: &Target) -> Result<Response<Body>, Ap
 
 /// Parse a request body that should be an object of this kind.
 fn body_object(req: &Req, t: &Target, yaml_ok: bool) -> Result<Value, ApiError> {
+    if req.header(header::CONTENT_TYPE).contains("protobuf") {
+        return super::proto::decode_object(&req.body).ok_or_else(|| {
+            ApiError::new(
+                415,
+                "UnsupportedMediaType",
+                "the simulator reads protobuf bodies only for Namespace, ConfigMap, Secret and SelfSubjectAccessReview; send JSON or YAML",
+            )
+        });
+    }
     let v: Value = match serde_json::from_slice(&req.body) {
         Ok(v) => v,
         Err(json_err) => {
@@ -914,11 +923,13 @@ fn write_result(
 ) -> Response<Body> {
     let mut v = v.clone();
     v["apiVersion"] = Value::String(rt.api_version(version));
-    if rt.group.is_empty() && rt.plural == "secrets" && !user.secret_data {
-        if let Some(m) = v.as_object_mut() {
-            m.remove("data");
-            m.remove("stringData");
-        }
+    if rt.group.is_empty()
+        && rt.plural == "secrets"
+        && !user.secret_data
+        && let Some(m) = v.as_object_mut()
+    {
+        m.remove("data");
+        m.remove("stringData");
     }
     json_response(code, &v)
 }

@@ -1,6 +1,7 @@
 //! Users and RBAC of a simulated cluster: bearer tokens map to users, users carry simple
 //! allow rules, evaluated for every request and for SelfSubjectAccessReviews.
 
+use super::proto::fields;
 use serde_json::{Value, json};
 
 /// An allow rule: every list may hold `*`. An empty namespace list means every namespace and
@@ -145,44 +146,6 @@ impl Attributes {
     }
 }
 
-fn read_varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
-    let mut out = 0u64;
-    for shift in (0..64).step_by(7) {
-        let b = *buf.get(*pos)?;
-        *pos += 1;
-        out |= u64::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            return Some(out);
-        }
-    }
-    None
-}
-
-/// The length-delimited fields of one protobuf message, as (field number, bytes).
-fn fields(buf: &[u8]) -> Option<Vec<(u64, &[u8])>> {
-    let mut out = Vec::new();
-    let mut pos = 0;
-    while pos < buf.len() {
-        let key = read_varint(buf, &mut pos)?;
-        let (field, wire) = (key >> 3, key & 7);
-        match wire {
-            0 => {
-                read_varint(buf, &mut pos)?;
-            }
-            1 => pos = pos.checked_add(8)?,
-            2 => {
-                let len = usize::try_from(read_varint(buf, &mut pos)?).ok()?;
-                let end = pos.checked_add(len)?;
-                out.push((field, buf.get(pos..end)?));
-                pos = end;
-            }
-            5 => pos = pos.checked_add(4)?,
-            _ => return None,
-        }
-    }
-    (pos == buf.len()).then_some(out)
-}
-
 /// Decode kubectl's protobuf SelfSubjectAccessReview (`k8s\0` + runtime.Unknown) into its
 /// JSON form. None when the body is not such a message.
 pub fn decode_ssar_protobuf(body: &[u8]) -> Option<Value> {
@@ -276,22 +239,7 @@ pub fn review(user: &User, mut ssar: Value) -> Value {
 mod tests {
     use super::*;
 
-    fn varint(mut v: usize, out: &mut Vec<u8>) {
-        loop {
-            let b = (v & 0x7f) as u8;
-            v >>= 7;
-            if v == 0 {
-                out.push(b);
-                return;
-            }
-            out.push(b | 0x80);
-        }
-    }
-    fn field(n: u64, payload: &[u8], out: &mut Vec<u8>) {
-        varint(((n << 3) | 2) as usize, out);
-        varint(payload.len(), out);
-        out.extend_from_slice(payload);
-    }
+    use crate::sim::proto::tests::field;
 
     #[test]
     fn decodes_kubectl_protobuf_ssar() {

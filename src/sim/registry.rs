@@ -222,6 +222,30 @@ pub fn builtins() -> Vec<ResourceType> {
     v
 }
 
+/// Sort key of a version name by Kubernetes' priority: GA, then beta, then alpha, higher
+/// numbers first; names that do not follow the pattern last, alphabetically.
+pub fn version_priority(v: &str) -> (u8, i64, i64, String) {
+    let Some(rest) = v.strip_prefix('v') else {
+        return (3, 0, 0, v.to_string());
+    };
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    let Ok(major) = digits.parse::<i64>() else {
+        return (3, 0, 0, v.to_string());
+    };
+    let tail = &rest[digits.len()..];
+    let (class, minor_str) = if tail.is_empty() {
+        (0, "")
+    } else if let Some(m) = tail.strip_prefix("beta") {
+        (1, m)
+    } else if let Some(m) = tail.strip_prefix("alpha") {
+        (2, m)
+    } else {
+        return (3, 0, 0, v.to_string());
+    };
+    let minor = if minor_str.is_empty() { 0 } else { minor_str.parse().unwrap_or(0) };
+    (class, -major, -minor, String::new())
+}
+
 /// Build a resource type from a CustomResourceDefinition object. Returns None when the object
 /// is not a usable CRD (no group, names or served versions).
 pub fn from_crd(crd: &Value) -> Option<ResourceType> {
@@ -261,8 +285,8 @@ pub fn from_crd(crd: &Value) -> Option<ResourceType> {
     if versions.is_empty() {
         return None;
     }
-    // storage version first, then the order of the CRD
-    versions.sort_by_key(|(storage, _, _)| !*storage);
+    // storage version first, then by Kubernetes version priority (v1 > v1beta1 > v1alpha3)
+    versions.sort_by_key(|(storage, name, _)| (!*storage, version_priority(name)));
     let first = versions[0].2;
     let printer_columns = first
         .get("additionalPrinterColumns")

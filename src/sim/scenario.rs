@@ -829,7 +829,7 @@ impl ClusterModel {
                 "creationTimestamp": ts(self.now - ChronoDuration::days(60)), "labels": {"istio.io/rev": "default", "release": "istio"}},
             "data": {"mesh": format!("defaultConfig:\n  discoveryAddress: istiod.istio-system.svc:15012\n  proxyMetadata: {{}}\nenablePrometheusMerge: true\nrootNamespace: istio-system\ntrustDomain: {td}\n"),
                      "meshNetworks": "networks: {}"}}));
-        if self.idx % 2 == 0 {
+        if self.idx.is_multiple_of(2) {
             store.upsert("secrets", json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
                 "metadata": {"name": "cacerts", "namespace": "istio-system", "uid": uid(&[&self.name, "secret", "cacerts"]),
                     "creationTimestamp": ts(self.now - ChronoDuration::days(60))},

@@ -206,13 +206,12 @@ impl Store {
                 };
                 Some((t, self.commit(&mut inner, key, value, t)))
             }
-            Some(Write::Delete) => match existing {
-                None => None,
-                Some(old) => Some((
+            Some(Write::Delete) => existing.map(|old| {
+                (
                     EventType::Deleted,
                     self.remove_locked(&mut inner, key, ns, name, &old),
-                )),
-            },
+                )
+            }),
         })
     }
 
@@ -474,7 +473,9 @@ mod tests {
         }
         let e = s.subscribe(Some(first.rv)).err().expect("expired");
         assert!(e.oldest > first.rv);
+        let live = s.subscribe(None).expect("live");
         s.expire_watches();
+        assert!(live.expire_rx.has_changed().expect("sender alive"), "live watches are told");
         assert!(s.subscribe(Some(s.resource_version() - 1)).is_err());
         assert!(s.subscribe(Some(s.resource_version())).is_ok());
     }
