@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod config;
 pub mod logging;
+pub mod model;
 pub mod run;
 pub mod selector;
 pub mod sim;

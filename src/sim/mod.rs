@@ -105,16 +105,25 @@ impl Fleet {
         let mut rng = fastrand::Rng::new();
         let mut clusters = Vec::new();
         let mut tasks = Vec::new();
-        for (i, name) in names.iter().enumerate() {
-            let store = Store::new(spec.event_history);
-            let model = scenario::populate(
-                &store,
-                spec.scenario,
-                i,
-                name,
-                spec.seed,
-                spec.pods_per_cluster,
-            );
+        // Fill the clusters in parallel: a 5,000-pod cluster takes a moment to render.
+        let populated = futures::future::join_all(names.iter().enumerate().map(|(i, name)| {
+            let (name, spec) = (name.clone(), spec.clone());
+            tokio::task::spawn_blocking(move || {
+                let store = Store::new(spec.event_history);
+                let model = scenario::populate(
+                    &store,
+                    spec.scenario,
+                    i,
+                    &name,
+                    spec.seed,
+                    spec.pods_per_cluster,
+                );
+                (store, model)
+            })
+        }))
+        .await;
+        for (i, (name, populated)) in names.iter().zip(populated).enumerate() {
+            let (store, model) = populated.context("populating a simulated cluster")?;
             let admin_token = token(&mut rng);
             let viewer_token = token(&mut rng);
             let state = Arc::new(ClusterState::new(

@@ -242,7 +242,11 @@ pub fn version_priority(v: &str) -> (u8, i64, i64, String) {
     } else {
         return (3, 0, 0, v.to_string());
     };
-    let minor = if minor_str.is_empty() { 0 } else { minor_str.parse().unwrap_or(0) };
+    let minor = if minor_str.is_empty() {
+        0
+    } else {
+        minor_str.parse().unwrap_or(0)
+    };
     (class, -major, -minor, String::new())
 }
 

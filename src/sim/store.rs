@@ -72,6 +72,8 @@ struct Inner {
     /// Watches and continue tokens from before this resourceVersion get 410 Expired.
     compacted_rv: u64,
     registry: Arc<Registry>,
+    /// A CRD changed since the registry was built (rebuilt on the next read).
+    registry_dirty: bool,
 }
 
 /// What a write closure decides.
@@ -134,6 +136,7 @@ impl Store {
                 event_cap: event_cap.max(16),
                 compacted_rv: 0,
                 registry: Arc::new(Registry::new([])),
+                registry_dirty: false,
             }),
             tx,
             expire_tx,
@@ -141,7 +144,11 @@ impl Store {
     }
 
     pub fn registry(&self) -> Arc<Registry> {
-        self.inner.lock().registry.clone()
+        let mut inner = self.inner.lock();
+        if inner.registry_dirty {
+            Self::rebuild_registry(&mut inner);
+        }
+        inner.registry.clone()
     }
 
     pub fn resource_version(&self) -> u64 {
@@ -257,9 +264,9 @@ impl Store {
             labels: labels_of(&value),
         });
         let key: Arc<str> = inner
-            .registry
-            .by_key(key)
-            .map(|t| t.key.clone())
+            .objects
+            .get_key_value(key)
+            .map(|(k, _)| k.clone())
             .unwrap_or_else(|| Arc::from(key));
         inner
             .objects
@@ -268,7 +275,7 @@ impl Store {
             .insert((obj.namespace.clone(), obj.name.clone()), obj.clone());
         self.push_event(inner, rv, t, key.clone(), obj.clone());
         if &*key == CRD_KEY {
-            Self::rebuild_registry(inner);
+            inner.registry_dirty = true;
         }
         obj
     }
@@ -314,7 +321,7 @@ impl Store {
                 }
                 inner.objects.remove(&*t.key);
             }
-            Self::rebuild_registry(inner);
+            inner.registry_dirty = true;
         } else if key == NAMESPACE_KEY {
             // Namespace deletion removes everything in it (immediately; no Terminating phase).
             let keys: Vec<Arc<str>> = inner.objects.keys().cloned().collect();
@@ -361,6 +368,7 @@ impl Store {
             .map(|m| m.values().filter_map(|o| from_crd(&o.value())).collect())
             .unwrap_or_default();
         inner.registry = Arc::new(Registry::new(crds));
+        inner.registry_dirty = false;
     }
 
     /// Start a watch from `from_rv`: the events after it still in the ring, then the live feed.
@@ -475,7 +483,10 @@ mod tests {
         assert!(e.oldest > first.rv);
         let live = s.subscribe(None).expect("live");
         s.expire_watches();
-        assert!(live.expire_rx.has_changed().expect("sender alive"), "live watches are told");
+        assert!(
+            live.expire_rx.has_changed().expect("sender alive"),
+            "live watches are told"
+        );
         assert!(s.subscribe(Some(s.resource_version() - 1)).is_err());
         assert!(s.subscribe(Some(s.resource_version())).is_ok());
     }
