@@ -60,8 +60,9 @@ pub enum Command {
     /// The simulated fleet: serve it, or control a running one.
     #[command(subcommand)]
     Sim(SimCommand),
-    /// Print the fleet's clusters, meshes and health (headless).
-    Status(PassThrough),
+    /// Print the fleet's clusters, meshes and health (headless). Exit 0 when every cluster
+    /// synced, 3 when some did not (what is known is still printed).
+    Status(StatusArgs),
     /// Translate policies into Istio objects per cluster (headless).
     Translate(PassThrough),
     /// Diff generated objects against what is live (headless).
@@ -82,6 +83,24 @@ pub enum Command {
 pub struct PassThrough {
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
     pub args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub fleet: FleetArgs,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = crate::status::Format::Table)]
+    pub output: crate::status::Format,
+    /// Wait at most this long for every cluster to sync.
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    pub wait_synced: u64,
+    /// Also print every service (destination), with a CLUSTER column.
+    #[arg(long)]
+    pub services: bool,
+    /// Also print every workload, with a CLUSTER column.
+    #[arg(long)]
+    pub workloads: bool,
 }
 
 #[derive(Debug, Args)]

@@ -96,3 +96,74 @@ impl Paths {
             .collect()
     }
 }
+
+/// Per-context settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ContextSettings {
+    /// Never send a mutating request to this context.
+    #[serde(default)]
+    pub read_only: Option<bool>,
+    /// Theme for this context (e.g. a loud one for production).
+    #[serde(default)]
+    pub theme: Option<String>,
+}
+
+/// The settings file (`config.yaml`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Settings {
+    /// Contexts to connect to when no --context/--all-contexts is given.
+    #[serde(default)]
+    pub fleet: Vec<String>,
+    /// Read-only for every context (a context's `readOnly` overrides it).
+    #[serde(default)]
+    pub read_only: bool,
+    #[serde(default)]
+    pub contexts: std::collections::BTreeMap<String, ContextSettings>,
+}
+
+impl Settings {
+    /// Load the settings file; a missing file is the defaults. Errors name file:line:col.
+    pub fn load(path: &Path) -> anyhow::Result<Settings> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Settings::default()),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        if text.trim().is_empty() {
+            return Ok(Settings::default());
+        }
+        crate::yaml::from_str(&text).map_err(|e| match (e.line, e.column) {
+            (Some(l), Some(c)) => anyhow::anyhow!("{}:{l}:{c}: {}", path.display(), e.message),
+            _ => anyhow::anyhow!("{}: {}", path.display(), e.message),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_load_and_bad_fields_name_the_place() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("config.yaml");
+        assert_eq!(
+            Settings::load(&p).expect("missing is default"),
+            Settings::default()
+        );
+        std::fs::write(
+            &p,
+            "fleet: [eu-west, us-east]\ncontexts:\n  prod:\n    readOnly: true\n",
+        )
+        .expect("write");
+        let s = Settings::load(&p).expect("load");
+        assert_eq!(s.fleet, vec!["eu-west", "us-east"]);
+        assert_eq!(s.contexts["prod"].read_only, Some(true));
+        std::fs::write(&p, "fleet: [a]\nflet: [b]\n").expect("write");
+        let e = Settings::load(&p).expect_err("unknown field").to_string();
+        assert!(e.starts_with(&format!("{}:2:", p.display())), "{e}");
+        assert!(e.contains("flet"), "{e}");
+    }
+}

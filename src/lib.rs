@@ -4,9 +4,11 @@
 
 pub mod cli;
 pub mod config;
+pub mod fleet;
 pub mod logging;
 pub mod model;
 pub mod run;
 pub mod selector;
 pub mod sim;
+pub mod status;
 pub mod yaml;

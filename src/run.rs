@@ -101,11 +101,11 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{out}");
             Ok(ExitCode::SUCCESS)
         }),
-        Some(Command::Status(_)) => Ok(not_yet("status", 3)),
+        Some(Command::Status(args)) => runtime()?.block_on(status(args, &paths)),
         Some(Command::Translate(_)) => Ok(not_yet("translate", 5)),
         Some(Command::Diff(_)) => Ok(not_yet("diff", 6)),
         Some(Command::Apply(_)) => Ok(not_yet("apply", 6)),
-        Some(Command::Check(_)) => Ok(not_yet("check", 3)),
+        Some(Command::Check(_)) => Ok(not_yet("check", 5)),
         Some(Command::Info(_)) | Some(Command::Completions { .. }) => Ok(ExitCode::SUCCESS),
     }
 }
@@ -217,4 +217,55 @@ async fn demo(args: DemoArgs, paths: &Paths) -> anyhow::Result<ExitCode> {
     stop.cancel();
     drop(fleet);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The contexts to connect to: flags first, then the settings file's `fleet:` list, then the
+/// kubeconfig's current context.
+pub async fn resolve_targets(
+    fleet: &crate::cli::FleetArgs,
+    paths: &Paths,
+) -> anyhow::Result<Vec<crate::fleet::Target>> {
+    let settings = crate::config::Settings::load(&paths.settings_file)?;
+    let selection = if fleet.all_contexts {
+        crate::fleet::Selection::All
+    } else if !fleet.context.is_empty() {
+        crate::fleet::Selection::Named(fleet.context.clone())
+    } else if !settings.fleet.is_empty() {
+        crate::fleet::Selection::Named(settings.fleet.clone())
+    } else {
+        crate::fleet::Selection::Current
+    };
+    let files = crate::fleet::kubeconfig::files(fleet.kubeconfig.as_deref(), &paths.kubeconfigs);
+    crate::fleet::kubeconfig::targets(&files, &selection).await
+}
+
+async fn status(args: crate::cli::StatusArgs, paths: &Paths) -> anyhow::Result<ExitCode> {
+    let targets = resolve_targets(&args.fleet, paths).await?;
+    let mut handle = crate::fleet::start(targets);
+    let all_synced = handle
+        .wait_synced(Duration::from_secs(args.wait_synced))
+        .await;
+    // one more publish interval so the counts are the settled ones
+    tokio::time::sleep(crate::fleet::PUBLISH_EVERY * 2).await;
+    let snap = handle.latest();
+    let text = crate::status::render(
+        &snap,
+        args.output,
+        crate::status::Sections {
+            services: args.services,
+            workloads: args.workloads,
+        },
+    )
+    .map_err(|e| anyhow::anyhow!("rendering the status: {e}"))?;
+    print!("{text}");
+    let synced = all_synced
+        && snap
+            .clusters
+            .iter()
+            .all(|c| c.state == crate::model::ConnState::Synced);
+    Ok(if synced {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
+    })
 }

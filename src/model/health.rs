@@ -62,7 +62,7 @@ impl Health {
     fn finish(mut self, levels: Vec<Level>) -> Self {
         // most severe reason first
         let mut pairs: Vec<(Level, String)> = levels.into_iter().zip(self.reasons).collect();
-        pairs.sort_by(|a, b| b.0.cmp(&a.0));
+        pairs.sort_by_key(|p| std::cmp::Reverse(p.0));
         self.reasons = pairs.into_iter().map(|(_, r)| r).collect();
         self
     }

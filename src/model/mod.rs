@@ -449,11 +449,7 @@ pub fn derive_cluster(input: &ClusterInput, state: ConnState) -> ClusterView {
             && let Some(v) = &pv
         {
             let rev = injected_ns.clone().unwrap_or_else(|| "default".into());
-            if let Some(m) = meshes
-                .iter_mut()
-                .find(|m| m.revision == rev)
-                .or_else(|| None)
-            {
+            if let Some(m) = meshes.iter_mut().find(|m| m.revision == rev) {
                 m.sidecars += 1;
                 *m.proxy_versions.entry(v.clone()).or_default() += 1;
             }

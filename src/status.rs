@@ -1,0 +1,284 @@
+//! `meshdeck status`: the fleet snapshot as tables, JSON or YAML. Pure: snapshot in, text out.
+
+use crate::model::{ClusterView, ConnState, Level, Snapshot};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    #[default]
+    Table,
+    Json,
+    Yaml,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sections {
+    pub services: bool,
+    pub workloads: bool,
+}
+
+#[derive(Serialize)]
+struct ClusterRow<'a> {
+    name: &'a str,
+    server: &'a str,
+    state: &'a ConnState,
+    version: Option<&'a str>,
+    latency_ms: Option<u64>,
+    meshes: Vec<MeshRow<'a>>,
+    counts: &'a crate::model::Counts,
+    health: &'a crate::model::Health,
+    health_counts: &'a std::collections::BTreeMap<Level, usize>,
+}
+
+#[derive(Serialize)]
+struct MeshRow<'a> {
+    name: &'a str,
+    version: &'a str,
+    revision: &'a str,
+    ready: String,
+    trust_domain: Option<&'a str>,
+    sidecars: usize,
+    proxy_versions: &'a std::collections::BTreeMap<String, usize>,
+    health: &'a crate::model::Health,
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    clusters: Vec<ClusterRow<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    services: Option<Vec<&'a crate::model::Service>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    workloads: Option<Vec<&'a crate::model::Workload>>,
+}
+
+fn report<'a>(s: &'a Snapshot, sections: Sections) -> Report<'a> {
+    Report {
+        clusters: s
+            .clusters
+            .iter()
+            .map(|c| ClusterRow {
+                name: &c.name,
+                server: &c.server,
+                state: &c.state,
+                version: c.version.as_deref(),
+                latency_ms: c.latency_ms,
+                meshes: c
+                    .meshes
+                    .iter()
+                    .map(|m| MeshRow {
+                        name: &m.name,
+                        version: &m.version,
+                        revision: &m.revision,
+                        ready: format!("{}/{}", m.ready, m.desired),
+                        trust_domain: m.trust_domain.as_deref(),
+                        sidecars: m.sidecars,
+                        proxy_versions: &m.proxy_versions,
+                        health: &m.health,
+                    })
+                    .collect(),
+                counts: &c.counts,
+                health: &c.health,
+                health_counts: &c.health_counts,
+            })
+            .collect(),
+        services: sections.services.then(|| s.services().collect()),
+        workloads: sections.workloads.then(|| s.workloads().collect()),
+    }
+}
+
+/// Render a table with left-aligned columns separated by two spaces.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+    }
+    let mut out = String::new();
+    let line = |cells: Vec<&str>, out: &mut String| {
+        let n = cells.len();
+        for (i, c) in cells.into_iter().enumerate() {
+            out.push_str(c);
+            if i + 1 < n {
+                let pad = widths[i].saturating_sub(c.chars().count()) + 2;
+                out.push_str(&" ".repeat(pad));
+            }
+        }
+        out.push('\n');
+    };
+    line(header.to_vec(), &mut out);
+    for r in rows {
+        line(r.iter().map(String::as_str).collect(), &mut out);
+    }
+    out
+}
+
+fn state_text(c: &ClusterView) -> String {
+    match &c.state {
+        ConnState::Syncing { synced, total } => format!("syncing {synced}/{total}"),
+        ConnState::Stale { since, .. } => format!("stale since {since}"),
+        ConnState::Unreachable { since, .. } => format!("unreachable since {since}"),
+        other => other.word().to_string(),
+    }
+}
+
+fn health_text(c: &ClusterView) -> String {
+    if c.state.is_stale() && c.counts.pods == 0 && c.counts.namespaces == 0 {
+        return "unknown (no data yet)".into();
+    }
+    let parts: Vec<String> = c
+        .health_counts
+        .iter()
+        .rev()
+        .filter(|(l, _)| **l != Level::Ok)
+        .map(|(l, n)| format!("{n} {}", l.word()))
+        .collect();
+    let text = if parts.is_empty() {
+        "ok".to_string()
+    } else {
+        parts.join(", ")
+    };
+    if c.state.is_stale() {
+        format!("{text} (last known)")
+    } else {
+        text
+    }
+}
+
+pub fn render(s: &Snapshot, format: Format, sections: Sections) -> Result<String, String> {
+    match format {
+        Format::Json => serde_json::to_string_pretty(&report(s, sections))
+            .map(|t| t + "\n")
+            .map_err(|e| e.to_string()),
+        Format::Yaml => crate::yaml::to_string(&report(s, sections)),
+        Format::Table => {
+            let rows: Vec<Vec<String>> = s
+                .clusters
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.name.clone(),
+                        state_text(c),
+                        c.version.clone().unwrap_or_else(|| "-".into()),
+                        c.latency_ms
+                            .map_or_else(|| "-".into(), |l| format!("{l}ms")),
+                        if c.meshes.is_empty() {
+                            "none".into()
+                        } else {
+                            c.meshes
+                                .iter()
+                                .map(|m| format!("istio {} ({}/{})", m.version, m.ready, m.desired))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        },
+                        c.counts.namespaces.to_string(),
+                        c.counts.services.to_string(),
+                        c.counts.workloads.to_string(),
+                        c.counts.pods.to_string(),
+                        c.counts.istio_objects.to_string(),
+                        health_text(c),
+                    ]
+                })
+                .collect();
+            let mut out = table(
+                &[
+                    "CLUSTER",
+                    "STATE",
+                    "VERSION",
+                    "LATENCY",
+                    "MESH",
+                    "NS",
+                    "SVC",
+                    "WORKLOADS",
+                    "PODS",
+                    "ISTIO",
+                    "HEALTH",
+                ],
+                &rows,
+            );
+            for c in &s.clusters {
+                if let Some(e) = c.state.error() {
+                    out.push_str(&format!("{}: {}: {e}\n", c.name, c.state.word()));
+                }
+            }
+            if sections.services {
+                out.push('\n');
+                let rows: Vec<Vec<String>> = s
+                    .services()
+                    .map(|v| {
+                        vec![
+                            v.cluster.clone(),
+                            v.namespace.clone(),
+                            v.name.clone(),
+                            v.ports.join(","),
+                            format!("{}/{}", v.ready_endpoints, v.total_endpoints),
+                            if v.in_mesh { "yes" } else { "no" }.into(),
+                            v.istio_refs.len().to_string(),
+                            v.health.summary(),
+                        ]
+                    })
+                    .collect();
+                out.push_str(&table(
+                    &[
+                        "CLUSTER",
+                        "NAMESPACE",
+                        "SERVICE",
+                        "PORTS",
+                        "ENDPOINTS",
+                        "MESH",
+                        "ISTIO",
+                        "HEALTH",
+                    ],
+                    &rows,
+                ));
+            }
+            if sections.workloads {
+                out.push('\n');
+                let rows: Vec<Vec<String>> = s
+                    .workloads()
+                    .map(|w| {
+                        vec![
+                            w.cluster.clone(),
+                            w.namespace.clone(),
+                            w.name.clone(),
+                            w.kind.as_str().into(),
+                            format!("{}/{}", w.ready, w.desired),
+                            format!("{:?}", w.sidecar).to_lowercase(),
+                            w.proxy_version.clone().unwrap_or_else(|| "-".into()),
+                            w.restarts.to_string(),
+                            w.health.summary(),
+                        ]
+                    })
+                    .collect();
+                out.push_str(&table(
+                    &[
+                        "CLUSTER",
+                        "NAMESPACE",
+                        "WORKLOAD",
+                        "KIND",
+                        "READY",
+                        "SIDECAR",
+                        "PROXY",
+                        "RESTARTS",
+                        "HEALTH",
+                    ],
+                    &rows,
+                ));
+            }
+            Ok(out)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_aligns_columns() {
+        let t = table(&["A", "LONG"], &[vec!["xxx".into(), "y".into()]]);
+        assert_eq!(t, "A    LONG\nxxx  y\n");
+    }
+}
