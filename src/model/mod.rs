@@ -162,7 +162,7 @@ pub struct PodRow {
     pub ip: String,
     pub workload: Option<String>,
     pub proxy_version: Option<String>,
-    pub labels: Labels,
+    pub labels: Arc<Labels>,
     pub created: Option<String>,
     pub health: Health,
 }
@@ -571,14 +571,33 @@ pub fn derive_cluster(input: &ClusterInput, state: ConnState) -> ClusterView {
         .iter()
         .map(|o| (o.as_ref(), hosts_of(o)))
         .collect();
+    // index workloads by (namespace, label, value): a service's candidates are the workloads
+    // carrying its first selector pair (O(labels), not services x workloads)
+    let mut by_label: HashMap<(&str, &str, &str), Vec<usize>> = HashMap::new();
+    for (i, w) in workloads.iter().enumerate() {
+        for (k, v) in &w.labels {
+            by_label
+                .entry((w.namespace.as_str(), k.as_str(), v.as_str()))
+                .or_default()
+                .push(i);
+        }
+    }
     let mut services: Vec<Service> = input
         .services
         .iter()
         .map(|s| {
-            let backing: Vec<&Workload> = workloads
+            let backing: Vec<&Workload> = s
+                .selector
                 .iter()
-                .filter(|w| w.namespace == s.namespace && selector_matches(&s.selector, &w.labels))
-                .collect();
+                .next()
+                .and_then(|(k, v)| by_label.get(&(s.namespace.as_str(), k.as_str(), v.as_str())))
+                .map(|idx| {
+                    idx.iter()
+                        .map(|&i| &workloads[i])
+                        .filter(|w| selector_matches(&s.selector, &w.labels))
+                        .collect()
+                })
+                .unwrap_or_default();
             let ep = endpoints.get(&(s.namespace.as_str(), s.name.as_str()));
             let ready = ep.map_or(0, |e| e.ready);
             let total = ep.map_or(0, |e| e.ready + e.not_ready);

@@ -139,7 +139,8 @@ pub struct RawContainer {
 pub struct RawPod {
     pub namespace: String,
     pub name: String,
-    pub labels: Labels,
+    /// Shared with the derived pod row (no copy per snapshot).
+    pub labels: std::sync::Arc<Labels>,
     /// Whether the Istio injector annotated the pod.
     pub injected: bool,
     pub containers: Vec<RawContainer>,
@@ -183,7 +184,7 @@ impl From<&Pod> for RawPod {
         RawPod {
             namespace: p.metadata.namespace.clone().unwrap_or_default(),
             name: p.metadata.name.clone().unwrap_or_default(),
-            labels: labels(&p.metadata),
+            labels: std::sync::Arc::new(labels(&p.metadata)),
             injected: p
                 .metadata
                 .annotations
