@@ -1,51 +1,12 @@
 //! Snapshot rebuild cost: after one pod change the fleet re-derives only that cluster, so the
 //! rebuild time is one `derive_cluster` over a 5,000-pod cluster (target: ≤ 20 ms).
 use criterion::{Criterion, criterion_group, criterion_main};
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::core::v1::{ConfigMap, Endpoints, Namespace, Pod, Service};
+use k8s_openapi::api::core::v1::Pod;
 use meshdeck::model::raw::*;
 use meshdeck::model::{ClusterInput, ConnState, derive_cluster};
-use meshdeck::sim::scenario::{Scenario, populate};
-use meshdeck::sim::store::Store;
-use serde::de::DeserializeOwned;
-use std::sync::Arc;
-
-fn typed<T: DeserializeOwned>(store: &Store, key: &str) -> Vec<T> {
-    store
-        .list(key, None)
-        .1
-        .iter()
-        .map(|o| serde_json::from_slice(&o.bytes).expect("typed"))
-        .collect()
-}
-
-fn conv<K, R>(v: &[K]) -> Vec<Arc<R>>
-where
-    for<'a> R: From<&'a K>,
-{
-    v.iter().map(|k| Arc::new(R::from(k))).collect()
-}
 
 fn input(pods: usize) -> ClusterInput {
-    let store = Store::new(1_000_000);
-    populate(&store, Scenario::Demo, 0, "bench", 7, Some(pods));
-    let mut workloads: Vec<Arc<RawWorkload>> =
-        conv(&typed::<Deployment>(&store, "deployments.apps"));
-    workloads.extend(conv::<StatefulSet, RawWorkload>(&typed(
-        &store,
-        "statefulsets.apps",
-    )));
-    ClusterInput {
-        name: "bench".into(),
-        namespaces: conv::<Namespace, RawNamespace>(&typed(&store, "namespaces")),
-        services: conv::<Service, RawService>(&typed(&store, "services")),
-        endpoints: conv::<Endpoints, RawEndpoints>(&typed(&store, "endpoints")),
-        pods: conv::<Pod, RawPod>(&typed(&store, "pods")),
-        workloads,
-        replicasets: conv::<ReplicaSet, RawReplicaSet>(&typed(&store, "replicasets.apps")),
-        configmaps: conv::<ConfigMap, RawConfigMap>(&typed(&store, "configmaps")),
-        ..Default::default()
-    }
+    meshdeck::sim::fixture::demo_input(0, "bench", Some(pods), 7, chrono::Utc::now())
 }
 
 fn bench(c: &mut Criterion) {

@@ -20,6 +20,8 @@ pub struct Cli {
     pub global: GlobalArgs,
     #[command(flatten)]
     pub fleet: FleetArgs,
+    #[command(flatten)]
+    pub ui: UiArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -32,6 +34,18 @@ pub struct GlobalArgs {
     /// More log detail (-v debug, -vv trace). MESHDECK_LOG takes a full filter.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+}
+
+/// How the console looks and which keys it takes.
+#[derive(Debug, Clone, Default, Args)]
+pub struct UiArgs {
+    /// Console theme: default, 16color, mono, light, production, or a file name in the themes
+    /// directory. NO_COLOR (set, non-empty) always means mono.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub theme: Option<String>,
+    /// Console keymap: default (k9s), vim, or a file name in the keymaps directory.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub keymap: Option<String>,
 }
 
 /// Which clusters to talk to.
@@ -57,6 +71,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// Print every path meshdeck uses: config, themes, keymaps, logs, audit log.
     Info(InfoArgs),
+    /// Write pictures (SVG) of the console's main views, rendered from the demo fleet.
+    Screenshots(ScreenshotArgs),
     /// The simulated fleet: serve it, or control a running one.
     #[command(subcommand)]
     Sim(SimCommand),
@@ -104,7 +120,17 @@ pub struct StatusArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ScreenshotArgs {
+    /// Directory to write the pictures into.
+    #[arg(long, default_value = "screenshots", value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
+    /// Do not open the console: print the kubeconfig and keep the fleet running for kubectl.
+    #[arg(long)]
+    pub no_console: bool,
     /// Number of simulated clusters.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub clusters: u16,

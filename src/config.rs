@@ -121,6 +121,32 @@ pub struct Settings {
     pub read_only: bool,
     #[serde(default)]
     pub contexts: std::collections::BTreeMap<String, ContextSettings>,
+    /// The console's theme (a name in the themes directory or a shipped one).
+    #[serde(default)]
+    pub theme: Option<String>,
+    /// The console's keymap (`default`, `vim`, or a name in the keymaps directory).
+    #[serde(default)]
+    pub keymap: Option<String>,
+}
+
+impl Settings {
+    /// Whether a context is read-only: its own `readOnly`, else the global one.
+    pub fn context_read_only(&self, context: &str) -> bool {
+        self.contexts
+            .get(context)
+            .and_then(|c| c.read_only)
+            .unwrap_or(self.read_only)
+    }
+
+    /// The first per-context theme among these contexts.
+    pub fn context_theme<'a>(
+        &'a self,
+        contexts: impl IntoIterator<Item = &'a str>,
+    ) -> Option<&'a str> {
+        contexts
+            .into_iter()
+            .find_map(|c| self.contexts.get(c).and_then(|s| s.theme.as_deref()))
+    }
 }
 
 impl Settings {

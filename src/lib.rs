@@ -11,4 +11,5 @@ pub mod run;
 pub mod selector;
 pub mod sim;
 pub mod status;
+pub mod ui;
 pub mod yaml;

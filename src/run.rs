@@ -1,6 +1,8 @@
 //! What each subcommand does, given parsed arguments.
 
-use crate::cli::{Cli, Command, DemoArgs, InfoFormat, SimCommand, SimCtlAction, SimServeArgs};
+use crate::cli::{
+    Cli, Command, DemoArgs, InfoFormat, SimCommand, SimCtlAction, SimServeArgs, UiArgs,
+};
 use crate::config::Paths;
 use crate::sim::{Fleet, FleetSpec, control};
 use anyhow::Context;
@@ -41,8 +43,9 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
     let _guard = crate::logging::init(&paths.log_file, cli.global.verbose)?;
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "meshdeck starting");
     match cli.command {
-        None => Ok(not_yet("the console", 4)),
-        Some(Command::Demo(args)) => runtime()?.block_on(demo(args, &paths)),
+        None => runtime()?.block_on(console(&cli.fleet, &cli.ui, &paths)),
+        Some(Command::Demo(args)) => runtime()?.block_on(demo(args, &cli.ui, &paths)),
+        Some(Command::Screenshots(args)) => runtime()?.block_on(screenshots(args)),
         Some(Command::Sim(SimCommand::Serve(args))) => runtime()?.block_on(sim_serve(args)),
         Some(Command::Sim(SimCommand::Ctl(args))) => runtime()?.block_on(async {
             let addr = args.control;
@@ -182,7 +185,8 @@ async fn sim_serve(args: SimServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn demo(args: DemoArgs, paths: &Paths) -> anyhow::Result<ExitCode> {
+async fn demo(args: DemoArgs, ui: &UiArgs, paths: &Paths) -> anyhow::Result<ExitCode> {
+    use std::io::IsTerminal;
     let spec = FleetSpec {
         clusters: usize::from(args.clusters),
         pods_per_cluster: args.pods_per_cluster,
@@ -195,27 +199,97 @@ async fn demo(args: DemoArgs, paths: &Paths) -> anyhow::Result<ExitCode> {
     let stop = CancellationToken::new();
     let control = start_control(&fleet, args.control, &stop).await?;
     let names = fleet.names();
-    println!(
-        "meshdeck demo: {} simulated clusters are running: {}",
-        names.len(),
-        names.join(", ")
-    );
-    println!("  kubeconfig  {}", kubeconfig.display());
-    println!(
-        "  try         kubectl --kubeconfig {} --context {} get pods -A",
-        kubeconfig.display(),
-        names.last().map(String::as_str).unwrap_or("")
-    );
-    if let Some(c) = control {
+    let console_wanted = !args.no_console && std::io::stdout().is_terminal();
+    if !console_wanted {
         println!(
-            "  control     meshdeck sim ctl --control {c} fault {} down",
-            names[0]
+            "meshdeck demo: {} simulated clusters are running: {}",
+            names.len(),
+            names.join(", ")
         );
+        println!("  kubeconfig  {}", kubeconfig.display());
+        println!(
+            "  try         kubectl --kubeconfig {} --context {} get pods -A",
+            kubeconfig.display(),
+            names.last().map(String::as_str).unwrap_or("")
+        );
+        if let Some(c) = control {
+            println!(
+                "  control     meshdeck sim ctl --control {c} fault {} down",
+                names[0]
+            );
+        }
+        println!("Ctrl-C stops the fleet.");
+        shutdown_signal().await;
+    } else {
+        let fleet_args = crate::cli::FleetArgs {
+            kubeconfig: Some(kubeconfig.clone()),
+            context: names.clone(),
+            all_contexts: false,
+            readonly: args.readonly,
+        };
+        let code = console(&fleet_args, ui, paths).await;
+        stop.cancel();
+        drop(fleet);
+        return code;
     }
-    println!("The console will open here once it lands (issue #4). Ctrl-C stops the fleet.");
-    shutdown_signal().await;
     stop.cancel();
     drop(fleet);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Open the console over the selected contexts.
+async fn console(
+    fleet_args: &crate::cli::FleetArgs,
+    ui: &UiArgs,
+    paths: &Paths,
+) -> anyhow::Result<ExitCode> {
+    use std::io::IsTerminal;
+    anyhow::ensure!(
+        std::io::stdout().is_terminal() && std::io::stdin().is_terminal(),
+        "the console needs a terminal (for scripts and CI, use `meshdeck status`)"
+    );
+    let settings = crate::config::Settings::load(&paths.settings_file)?;
+    let targets = resolve_targets(fleet_args, paths).await?;
+    let contexts: Vec<String> = targets.iter().map(|t| t.context.clone()).collect();
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let theme_name = crate::ui::theme::choose(
+        no_color,
+        ui.theme.as_deref(),
+        settings.context_theme(contexts.iter().map(String::as_str)),
+        settings.theme.as_deref(),
+    );
+    let theme = crate::ui::theme::load(theme_name, Some(&paths.themes_dir))
+        .map_err(|e| anyhow::anyhow!("theme: {e}"))?;
+    let keymap_name = ui
+        .keymap
+        .as_deref()
+        .or(settings.keymap.as_deref())
+        .unwrap_or("default");
+    let keymap = crate::ui::keymap::load(keymap_name, Some(&paths.keymaps_dir))
+        .map_err(|e| anyhow::anyhow!("keymap: {e}"))?;
+    let readonly_contexts: Vec<String> = contexts
+        .iter()
+        .filter(|c| fleet_args.readonly || settings.context_read_only(c))
+        .cloned()
+        .collect();
+    // the badge says READ-ONLY when nothing may be written anywhere
+    let readonly =
+        fleet_args.readonly || (!contexts.is_empty() && readonly_contexts.len() == contexts.len());
+    tracing::info!(?contexts, theme = %theme.name, keymap = %keymap.name, readonly, "opening the console");
+    let handle = crate::fleet::start(targets.clone());
+    let fetcher = Arc::new(crate::fleet::fetch::Fetcher::new(&targets));
+    let mut app = crate::ui::app::App::new(handle.latest(), keymap, theme, readonly);
+    app.readonly_contexts = if readonly { vec![] } else { readonly_contexts };
+    crate::ui::run(app, handle, fetcher).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Render the main views from a demo fleet into SVG pictures.
+async fn screenshots(args: crate::cli::ScreenshotArgs) -> anyhow::Result<ExitCode> {
+    let written = crate::ui::shots::write_all(&args.out).await?;
+    for p in written {
+        println!("{}", p.display());
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -3,6 +3,7 @@
 //! `Arc<Snapshot>` at most every 100 ms when something changed. A dead or slow cluster never
 //! blocks the others, the snapshot, or the caller. The only place that reads from clusters.
 
+pub mod fetch;
 pub mod kubeconfig;
 
 use crate::model::raw::*;

@@ -341,7 +341,7 @@ impl From<&ConfigMap> for RawConfigMap {
 }
 
 /// An Istio or policy object: metadata plus spec and status as JSON.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct RawObject {
     pub kind: String,
     pub api_version: String,

@@ -991,7 +991,11 @@ fn pod_ready(p: &PodState) -> bool {
 
 /// Register the CRDs every simulated cluster serves: Istio's and meshdeck's policy kinds.
 pub fn install_crds(store: &Store) {
-    let created = ts(Utc::now() - ChronoDuration::days(90));
+    install_crds_at(store, Utc::now());
+}
+
+fn install_crds_at(store: &Store, now: DateTime<Utc>) {
+    let created = ts(now - ChronoDuration::days(90));
     for crd in istio_crds().iter().cloned().chain(policy_crds()) {
         let mut crd = crd;
         let name = crd
@@ -1015,10 +1019,31 @@ pub fn populate(
     seed: u64,
     pods_per_cluster: Option<usize>,
 ) -> Option<ClusterModel> {
-    install_crds(store);
+    populate_at(
+        store,
+        scenario,
+        idx,
+        name,
+        seed,
+        pods_per_cluster,
+        Utc::now(),
+    )
+}
+
+/// `populate` as of a given moment: the same seed and moment give the same objects.
+pub fn populate_at(
+    store: &Store,
+    scenario: Scenario,
+    idx: usize,
+    name: &str,
+    seed: u64,
+    pods_per_cluster: Option<usize>,
+    now: DateTime<Utc>,
+) -> Option<ClusterModel> {
+    install_crds_at(store, now);
     match scenario {
         Scenario::Empty => {
-            let created = ts(Utc::now() - ChronoDuration::days(90));
+            let created = ts(now - ChronoDuration::days(90));
             for ns in ["default", "kube-system"] {
                 store.upsert(NAMESPACE_KEY, json!({"apiVersion": "v1", "kind": "Namespace",
                     "metadata": {"name": ns, "uid": uid(&[name, "ns", ns]), "creationTimestamp": created,
@@ -1027,7 +1052,7 @@ pub fn populate(
             None
         }
         Scenario::Demo => {
-            let m = ClusterModel::demo(idx, name, seed, pods_per_cluster, Utc::now());
+            let m = ClusterModel::demo(idx, name, seed, pods_per_cluster, now);
             m.write_all(store);
             Some(m)
         }

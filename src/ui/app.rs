@@ -1,0 +1,1350 @@
+//! The console's state and what keys do to it. Pure: no terminal, no network, no clock of its
+//! own (`now` is set by the event loop). Keys turn into state changes plus `Intent`s (fetch a
+//! YAML, follow a log) that the event loop carries out off this thread.
+
+use super::keymap::{Action, Key, Keymap};
+use super::theme::Theme;
+use super::view::{Item, ViewKind, parse_view};
+use crate::model::Snapshot;
+use crate::model::health::Level;
+use crate::selector::LabelSelector;
+use chrono::{DateTime, Utc};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use nucleo_matcher::{Matcher, Utf32Str};
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+/// A row: (cluster index in the snapshot, item index in that cluster's list).
+pub type RowRef = (u32, u32);
+
+/// The least a log view keeps, and the most bytes it holds (older lines drop first).
+pub const LOG_CAP_BYTES: usize = 2 * 1024 * 1024;
+/// How long a flash message stays.
+pub const FLASH_SECS: i64 = 4;
+
+/// Narrows a view to what a drill-down picked (a service's workloads, a workload's pods).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Only {
+    pub cluster: String,
+    pub namespace: String,
+    pub names: Vec<String>,
+    /// Shown in the title: `of svc reviews`.
+    pub what: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    pub cluster: Option<String>,
+    pub namespace: Option<String>,
+    pub only: Option<Only>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    /// Cluster order, then the model's (namespace, name) order.
+    Natural,
+    Name,
+    Age,
+    Status,
+    Column(usize),
+}
+
+/// One entry of the view history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub kind: ViewKind,
+    pub scope: Scope,
+    pub filter: String,
+    pub sort: SortKey,
+    pub reverse: bool,
+    pub faults_only: bool,
+    /// The selected column (for column sort).
+    pub column: usize,
+    /// The selected row, by (cluster, namespace, name), so it survives updates.
+    pub selected: Option<(String, String, String)>,
+    pub cursor: usize,
+    pub offset: usize,
+}
+
+impl Page {
+    pub fn new(kind: ViewKind) -> Page {
+        Page {
+            kind,
+            scope: Scope::default(),
+            filter: String::new(),
+            sort: SortKey::Natural,
+            reverse: false,
+            faults_only: false,
+            column: 0,
+            selected: None,
+            cursor: 0,
+            offset: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TextKind {
+    Describe,
+    Yaml,
+    Logs,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TextState {
+    Loading,
+    Ready,
+    /// Following a stream (logs).
+    Live,
+    Ended(String),
+    Failed(String),
+}
+
+/// A full-screen text view: describe, YAML, logs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextView {
+    pub kind: TextKind,
+    pub title: String,
+    pub lines: VecDeque<String>,
+    pub bytes: usize,
+    /// Lines dropped from the front to keep under the byte cap.
+    pub dropped: usize,
+    pub scroll: usize,
+    /// Stay at the bottom as lines arrive.
+    pub follow: bool,
+    pub wrap: bool,
+    pub state: TextState,
+    pub job: u64,
+}
+
+impl TextView {
+    fn new(kind: TextKind, title: String, job: u64) -> TextView {
+        TextView {
+            kind,
+            title,
+            lines: VecDeque::new(),
+            bytes: 0,
+            dropped: 0,
+            scroll: 0,
+            follow: true,
+            wrap: false,
+            state: TextState::Loading,
+            job,
+        }
+    }
+
+    /// Append lines, dropping the oldest once the byte cap is passed.
+    pub fn push_lines(&mut self, lines: impl IntoIterator<Item = String>, cap: usize) {
+        for l in lines {
+            self.bytes += l.len() + 1;
+            self.lines.push_back(l);
+        }
+        while self.bytes > cap {
+            match self.lines.pop_front() {
+                Some(l) => {
+                    self.bytes -= l.len() + 1;
+                    self.dropped += 1;
+                    self.scroll = self.scroll.saturating_sub(1);
+                }
+                None => break,
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mode {
+    Normal,
+    Command(String),
+    Filter(String),
+    Help(usize),
+    Text(TextView),
+}
+
+/// What the event loop must do for the app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Intent {
+    /// GET one object and show it as YAML.
+    FetchYaml {
+        job: u64,
+        cluster: String,
+        api_version: String,
+        kind: String,
+        namespace: String,
+        name: String,
+    },
+    /// Follow a pod's logs (all containers' default: the first container).
+    FollowLogs {
+        job: u64,
+        cluster: String,
+        namespace: String,
+        pod: String,
+    },
+    /// Stop a running job (a log stream).
+    Cancel(u64),
+    Quit,
+}
+
+/// What a job sends back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobEvent {
+    Text(u64, String),
+    Lines(u64, Vec<String>),
+    Ended(u64, String),
+    Failed(u64, String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Flash {
+    pub text: String,
+    pub error: bool,
+    pub at: DateTime<Utc>,
+}
+
+pub struct App {
+    pub snap: Arc<Snapshot>,
+    pub pages: Vec<Page>,
+    pub pos: usize,
+    pub rows: Vec<RowRef>,
+    /// Rows of the view before filters (for `12/340` in the title).
+    pub total: usize,
+    pub mode: Mode,
+    pub flash: Option<Flash>,
+    pub keymap: Keymap,
+    pub theme: Theme,
+    pub readonly: bool,
+    /// Read-only contexts (settings), shown on their chips.
+    pub readonly_contexts: Vec<String>,
+    pub now: DateTime<Utc>,
+    /// Table rows that fit on screen (set by the event loop from the terminal size).
+    pub viewport: usize,
+    pub width: u16,
+    pub quit: bool,
+    next_job: u64,
+    /// A bad filter (label selector) — shown, rows left unfiltered.
+    pub filter_error: Option<String>,
+    matcher: Matcher,
+}
+
+impl App {
+    pub fn new(snap: Arc<Snapshot>, keymap: Keymap, theme: Theme, readonly: bool) -> App {
+        let mut app = App {
+            snap,
+            pages: vec![Page::new(ViewKind::Clusters)],
+            pos: 0,
+            rows: vec![],
+            total: 0,
+            mode: Mode::Normal,
+            flash: None,
+            keymap,
+            theme,
+            readonly,
+            readonly_contexts: vec![],
+            now: Utc::now(),
+            viewport: 18,
+            width: 80,
+            quit: false,
+            next_job: 1,
+            filter_error: None,
+            matcher: new_matcher(),
+        };
+        app.refresh();
+        app
+    }
+
+    pub fn page(&self) -> &Page {
+        &self.pages[self.pos]
+    }
+    fn page_mut(&mut self) -> &mut Page {
+        &mut self.pages[self.pos]
+    }
+
+    /// The row under the cursor.
+    pub fn selected_item(&self) -> Option<(&crate::model::ClusterView, Item<'_>)> {
+        let (ci, ii) = *self.rows.get(self.page().cursor)?;
+        let c = self.snap.clusters.get(ci as usize)?;
+        Some((c, self.page().kind.item(c, ii as usize)?))
+    }
+
+    pub fn set_size(&mut self, width: u16, height: u16) {
+        self.width = width;
+        // header 2, command bar 1, borders 2, column headings 1
+        self.viewport = (height as usize).saturating_sub(6).max(1);
+        self.clamp();
+    }
+
+    pub fn on_snapshot(&mut self, snap: Arc<Snapshot>) {
+        self.snap = snap;
+        self.refresh();
+    }
+
+    pub fn flash(&mut self, text: impl Into<String>, error: bool) {
+        self.flash = Some(Flash {
+            text: text.into(),
+            error,
+            at: self.now,
+        });
+    }
+
+    /// The flash to show now, if it has not expired.
+    pub fn current_flash(&self) -> Option<&Flash> {
+        self.flash
+            .as_ref()
+            .filter(|f| (self.now - f.at).num_seconds() < FLASH_SECS)
+    }
+
+    /// Set the current page's filter and recompute (one keystroke in filter mode).
+    pub fn set_filter(&mut self, f: &str) {
+        let old = std::mem::replace(&mut self.page_mut().filter, f.to_string());
+        // Typing one more character of a fuzzy filter can only narrow the rows: test just the
+        // rows that passed before (their order, and so the sort, is kept).
+        let (old_text, old_inv, old_lbl) = parse_filter(&old);
+        let (new_text, new_inv, new_lbl) = parse_filter(f);
+        if !old_text.is_empty()
+            && !old_inv
+            && !new_inv
+            && old_lbl.is_none()
+            && new_lbl.is_none()
+            && new_text.starts_with(old_text)
+            && self.filter_error.is_none()
+            && self.rows.len() <= 20_000
+        {
+            let kind = self.page().kind;
+            let pattern = Fuzzy::new(new_text);
+            let mut buf = String::new();
+            let snap = self.snap.clone();
+            let rows = std::mem::take(&mut self.rows);
+            let matcher = &mut self.matcher;
+            let kept: Vec<RowRef> = rows
+                .into_iter()
+                .filter(|&(ci, ii)| {
+                    let c = &snap.clusters[ci as usize];
+                    kind.item(c, ii as usize).is_some_and(|it| {
+                        Self::filter_hit(matcher, &pattern, false, "", &c.name, &it, &mut buf)
+                    })
+                })
+                .collect();
+            self.rows = kept;
+            self.clamp();
+            return;
+        }
+        self.refresh();
+    }
+
+    /// Recompute the rows of the current page: scope, filter, faults-only, sort; then put the
+    /// cursor back on the selected row.
+    pub fn refresh(&mut self) {
+        let page = self.pages[self.pos].clone();
+        let kind = page.kind;
+        let (filter, invert, labels) = parse_filter(&page.filter);
+        self.filter_error = None;
+        let selector = match labels.map(LabelSelector::parse) {
+            Some(Ok(s)) => Some(s),
+            Some(Err(e)) => {
+                self.filter_error = Some(format!("label filter: {e}"));
+                None
+            }
+            None => None,
+        };
+        let scan = Scan {
+            page: &page,
+            selector,
+            pattern: Fuzzy::new(filter),
+            invert,
+            filter_lc: filter.to_lowercase(),
+            filtering: !filter.is_empty(),
+        };
+        let snap = self.snap.clone();
+        let work: Vec<(usize, &crate::model::ClusterView)> = snap
+            .clusters
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| {
+                page.scope.cluster.as_ref().is_none_or(|s| *s == c.name)
+                    && page.scope.only.as_ref().is_none_or(|o| o.cluster == c.name)
+            })
+            .map(|(i, c)| (i, &**c))
+            .collect();
+        let estimate: usize = work.iter().map(|(_, c)| kind.len(c)).sum();
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(work.len());
+        // Text filters over big fleets use every core: each thread scans whole clusters with
+        // its own matcher, and the parts are joined in cluster order.
+        let parts: Vec<(Vec<RowRef>, usize)> = if scan.filtering && estimate > 20_000 && threads > 1
+        {
+            let per = work.len().div_ceil(threads);
+            std::thread::scope(|s| {
+                let handles: Vec<_> = work
+                    .chunks(per)
+                    .map(|chunk| {
+                        let scan = &scan;
+                        s.spawn(move || {
+                            let mut m = new_matcher();
+                            chunk
+                                .iter()
+                                .map(|(ci, c)| scan.cluster(*ci, c, &mut m))
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .flat_map(|h| h.join().unwrap_or_default())
+                    .collect()
+            })
+        } else {
+            work.iter()
+                .map(|(ci, c)| scan.cluster(*ci, c, &mut self.matcher))
+                .collect()
+        };
+        let total: usize = parts.iter().map(|p| p.1).sum();
+        let mut rows: Vec<RowRef> = Vec::with_capacity(parts.iter().map(|p| p.0.len()).sum());
+        for (r, _) in parts {
+            rows.extend(r);
+        }
+        self.sort_rows(&mut rows, &page);
+        self.rows = rows;
+        self.total = total;
+        // find the selected row again
+        if let Some((cl, ns, name)) = &page.selected
+            && let Some(p) = self.rows.iter().position(|&(ci, ii)| {
+                let c = &self.snap.clusters[ci as usize];
+                c.name == *cl
+                    && kind
+                        .item(c, ii as usize)
+                        .is_some_and(|it| it.name() == name && it.namespace() == ns)
+            })
+        {
+            self.page_mut().cursor = p;
+        }
+        self.clamp();
+    }
+
+    /// Whether a row passes the text filter: a fuzzy match on `cluster/namespace/name`; with
+    /// `!`, rows that do not contain the text.
+    fn filter_hit(
+        matcher: &mut Matcher,
+        pattern: &Fuzzy,
+        invert: bool,
+        filter_lc: &str,
+        cluster: &str,
+        item: &Item<'_>,
+        buf: &mut String,
+    ) -> bool {
+        buf.clear();
+        buf.push_str(cluster);
+        buf.push('/');
+        buf.push_str(item.namespace());
+        buf.push('/');
+        buf.push_str(item.name());
+        if invert {
+            return !buf.to_lowercase().contains(filter_lc);
+        }
+        pattern.matches(matcher, buf)
+    }
+
+    fn sort_rows(&self, rows: &mut [RowRef], page: &Page) {
+        let kind = page.kind;
+        let snap = &self.snap;
+        let item = |r: &RowRef| {
+            let c = &snap.clusters[r.0 as usize];
+            (c, kind.item(c, r.1 as usize))
+        };
+        match page.sort {
+            SortKey::Natural => {}
+            SortKey::Name => rows.sort_by(|a, b| {
+                let (ca, ia) = item(a);
+                let (cb, ib) = item(b);
+                let ka = ia.map(|i| (i.name(), i.namespace()));
+                let kb = ib.map(|i| (i.name(), i.namespace()));
+                ka.cmp(&kb).then_with(|| ca.name.cmp(&cb.name))
+            }),
+            // youngest first, as k9s does
+            SortKey::Age => rows.sort_by(|a, b| {
+                let ka = item(a).1.and_then(|i| i.created());
+                let kb = item(b).1.and_then(|i| i.created());
+                kb.cmp(&ka)
+            }),
+            // worst first
+            SortKey::Status => {
+                rows.sort_by_key(|r| std::cmp::Reverse(item(r).1.map(|i| i.level())))
+            }
+            SortKey::Column(col) => {
+                let mut keyed: Vec<(CellKey, RowRef)> = rows
+                    .iter()
+                    .map(|r| {
+                        let (c, it) = item(r);
+                        let cell = it
+                            .map(|i| i.cells(kind, c, self.now))
+                            .and_then(|mut cells| {
+                                (col < cells.len()).then(|| std::mem::take(&mut cells[col]))
+                            })
+                            .unwrap_or_default();
+                        (CellKey::of(cell), *r)
+                    })
+                    .collect();
+                keyed.sort_by(|a, b| a.0.cmp(&b.0));
+                for (slot, (_, r)) in rows.iter_mut().zip(keyed) {
+                    *slot = r;
+                }
+            }
+        }
+        if page.reverse {
+            rows.reverse();
+        }
+    }
+
+    fn clamp(&mut self) {
+        let n = self.rows.len();
+        let vp = self.viewport.max(1);
+        let p = &mut self.pages[self.pos];
+        if n == 0 {
+            p.cursor = 0;
+            p.offset = 0;
+            return;
+        }
+        p.cursor = p.cursor.min(n - 1);
+        if p.cursor < p.offset {
+            p.offset = p.cursor;
+        }
+        if p.cursor >= p.offset + vp {
+            p.offset = p.cursor + 1 - vp;
+        }
+        p.offset = p.offset.min(n.saturating_sub(vp));
+    }
+
+    fn remember_selection(&mut self) {
+        let sel = self.selected_item().map(|(c, it)| {
+            (
+                c.name.clone(),
+                it.namespace().to_string(),
+                it.name().to_string(),
+            )
+        });
+        self.page_mut().selected = sel;
+    }
+
+    fn move_cursor(&mut self, to: usize) {
+        self.page_mut().cursor = to;
+        self.clamp();
+        self.remember_selection();
+    }
+
+    /// Open a page (a new history entry after the current one).
+    pub fn open(&mut self, page: Page) {
+        self.pages.truncate(self.pos + 1);
+        self.pages.push(page);
+        self.pos = self.pages.len() - 1;
+        if self.pages.len() > 64 {
+            self.pages.remove(0);
+            self.pos -= 1;
+        }
+        self.refresh();
+    }
+
+    fn alloc_job(&mut self) -> u64 {
+        let j = self.next_job;
+        self.next_job += 1;
+        j
+    }
+
+    /// Handle one key press.
+    pub fn on_key(&mut self, ev: KeyEvent) -> Vec<Intent> {
+        if let Mode::Command(_) | Mode::Filter(_) = self.mode {
+            let filter = matches!(self.mode, Mode::Filter(_));
+            return self.on_input_key(ev, filter);
+        }
+        let Some(key) = Key::from_event(&ev) else {
+            return vec![];
+        };
+        let in_text = matches!(self.mode, Mode::Text(_) | Mode::Help(_));
+        let Some(action) = self.keymap.action(key, in_text) else {
+            if !in_text {
+                self.flash(
+                    format!(
+                        "{} is not bound here; {} shows the keys",
+                        key.display(),
+                        self.keymap.first(Action::Help)
+                    ),
+                    false,
+                );
+            }
+            return vec![];
+        };
+        if in_text {
+            return self.on_text_action(action);
+        }
+        self.on_table_action(action)
+    }
+
+    fn on_input_key(&mut self, ev: KeyEvent, filter: bool) -> Vec<Intent> {
+        let ctrl = ev.modifiers.contains(KeyModifiers::CONTROL);
+        match ev.code {
+            KeyCode::Esc => {
+                self.mode = Mode::Normal;
+                if filter {
+                    // Esc while typing a filter drops it, as in k9s
+                    self.page_mut().filter.clear();
+                    self.refresh();
+                }
+                return vec![];
+            }
+            KeyCode::Enter => {
+                let t = match std::mem::replace(&mut self.mode, Mode::Normal) {
+                    Mode::Command(t) | Mode::Filter(t) => t,
+                    _ => String::new(),
+                };
+                if filter {
+                    self.page_mut().filter = t;
+                    self.refresh();
+                    if let Some(e) = self.filter_error.clone() {
+                        self.flash(e, true);
+                    }
+                    return vec![];
+                }
+                return self.run_command(&t);
+            }
+            _ => {}
+        }
+        let (Mode::Command(text) | Mode::Filter(text)) = &mut self.mode else {
+            return vec![];
+        };
+        match ev.code {
+            KeyCode::Backspace if text.pop().is_none() => {
+                self.mode = Mode::Normal;
+                return vec![];
+            }
+            KeyCode::Backspace => {}
+            KeyCode::Char('u') if ctrl => text.clear(),
+            KeyCode::Char('c') if ctrl => {
+                self.mode = Mode::Normal;
+                return vec![];
+            }
+            KeyCode::Char('w') if ctrl => {
+                let trimmed = text.trim_end().len();
+                let cut = text[..trimmed].rfind(' ').map(|i| i + 1).unwrap_or(0);
+                text.truncate(cut);
+            }
+            KeyCode::Tab if !filter => {
+                if let Some(done) = complete_view(text) {
+                    *text = done;
+                }
+            }
+            KeyCode::Char(c) if !ctrl => text.push(c),
+            _ => {}
+        }
+        if filter {
+            let t = text.clone();
+            self.set_filter(&t);
+        }
+        vec![]
+    }
+
+    /// `:svc`, `:po @eu-west`, `:wl bookinfo @us-east`, `:q`.
+    pub fn run_command(&mut self, cmd: &str) -> Vec<Intent> {
+        let mut words = cmd.split_whitespace();
+        let Some(first) = words.next() else {
+            return vec![];
+        };
+        if matches!(first, "q" | "q!" | "quit" | "exit") {
+            self.quit = true;
+            return vec![Intent::Quit];
+        }
+        if matches!(first, "help" | "h") {
+            self.mode = Mode::Help(0);
+            return vec![];
+        }
+        let Some(kind) = parse_view(first) else {
+            self.flash(
+                format!(
+                    "unknown view `{first}` (try :svc, :wl, :po, :vs, :ctx, :mesh; ? lists them)"
+                ),
+                true,
+            );
+            return vec![];
+        };
+        let mut page = Page::new(kind);
+        for w in words {
+            if let Some(cl) = w.strip_prefix('@') {
+                if cl.is_empty() || cl == "all" {
+                    continue;
+                }
+                if self.snap.cluster(cl).is_none() {
+                    let known: Vec<&str> =
+                        self.snap.clusters.iter().map(|c| c.name.as_str()).collect();
+                    self.flash(
+                        format!("no cluster `{cl}` (connected: {})", known.join(", ")),
+                        true,
+                    );
+                    return vec![];
+                }
+                page.scope.cluster = Some(cl.to_string());
+            } else if w == "-A" || w == "all" {
+                page.scope.namespace = None;
+            } else if let Some(f) = w.strip_prefix('/') {
+                page.filter = f.to_string();
+            } else if kind == ViewKind::Clusters {
+                // `:ctx eu-west` picks that cluster
+                page.scope.cluster = Some(w.to_string());
+            } else {
+                page.scope.namespace = Some(w.to_string());
+            }
+        }
+        self.open(page);
+        vec![]
+    }
+
+    fn on_text_action(&mut self, action: Action) -> Vec<Intent> {
+        let vp = self.viewport.max(1);
+        if let Mode::Help(scroll) = &mut self.mode {
+            match action {
+                Action::Back | Action::Help => self.mode = Mode::Normal,
+                Action::Quit => {
+                    self.quit = true;
+                    return vec![Intent::Quit];
+                }
+                Action::Down => *scroll += 1,
+                Action::Up => *scroll = scroll.saturating_sub(1),
+                Action::PageDown => *scroll += vp,
+                Action::PageUp => *scroll = scroll.saturating_sub(vp),
+                Action::Top => *scroll = 0,
+                _ => {}
+            }
+            return vec![];
+        }
+        let Mode::Text(tv) = &mut self.mode else {
+            return vec![];
+        };
+        let max = tv.lines.len().saturating_sub(vp);
+        match action {
+            Action::Back => {
+                let job = tv.job;
+                let live = tv.state == TextState::Live || tv.state == TextState::Loading;
+                self.mode = Mode::Normal;
+                if live {
+                    return vec![Intent::Cancel(job)];
+                }
+            }
+            Action::Quit => {
+                self.quit = true;
+                return vec![Intent::Cancel(tv.job), Intent::Quit];
+            }
+            Action::Help => self.mode = Mode::Help(0),
+            Action::Down => {
+                tv.scroll = (tv.scroll + 1).min(max);
+                tv.follow = tv.scroll >= max;
+            }
+            Action::Up => {
+                tv.scroll = tv.scroll.saturating_sub(1);
+                tv.follow = false;
+            }
+            Action::PageDown => {
+                tv.scroll = (tv.scroll + vp).min(max);
+                tv.follow = tv.scroll >= max;
+            }
+            Action::PageUp => {
+                tv.scroll = tv.scroll.saturating_sub(vp);
+                tv.follow = false;
+            }
+            Action::Top => {
+                tv.scroll = 0;
+                tv.follow = false;
+            }
+            Action::Bottom => {
+                tv.scroll = max;
+                tv.follow = true;
+            }
+            Action::Wrap => tv.wrap = !tv.wrap,
+            _ => {}
+        }
+        vec![]
+    }
+
+    fn on_table_action(&mut self, action: Action) -> Vec<Intent> {
+        let n = self.rows.len();
+        let vp = self.viewport.max(1);
+        let cur = self.page().cursor;
+        match action {
+            Action::Quit => {
+                self.quit = true;
+                return vec![Intent::Quit];
+            }
+            Action::Help => self.mode = Mode::Help(0),
+            Action::Command => self.mode = Mode::Command(String::new()),
+            Action::Filter => {
+                let f = self.page().filter.clone();
+                self.mode = Mode::Filter(f);
+            }
+            Action::Back => {
+                if !self.page().filter.is_empty() {
+                    self.page_mut().filter.clear();
+                    self.refresh();
+                } else if self.pos > 0 {
+                    self.pos -= 1;
+                    self.refresh();
+                }
+            }
+            Action::HistoryBack => {
+                if self.pos > 0 {
+                    self.pos -= 1;
+                    self.refresh();
+                }
+            }
+            Action::HistoryForward => {
+                if self.pos + 1 < self.pages.len() {
+                    self.pos += 1;
+                    self.refresh();
+                }
+            }
+            Action::Up => self.move_cursor(cur.saturating_sub(1)),
+            Action::Down => self.move_cursor((cur + 1).min(n.saturating_sub(1))),
+            Action::PageUp => self.move_cursor(cur.saturating_sub(vp)),
+            Action::PageDown => self.move_cursor((cur + vp).min(n.saturating_sub(1))),
+            Action::Top => self.move_cursor(0),
+            Action::Bottom => self.move_cursor(n.saturating_sub(1)),
+            Action::SortName => self.set_sort(SortKey::Name),
+            Action::SortAge => self.set_sort(SortKey::Age),
+            Action::SortStatus => self.set_sort(SortKey::Status),
+            Action::SortColumn => {
+                let c = self.page().column;
+                self.set_sort(SortKey::Column(c));
+            }
+            Action::ColumnLeft => {
+                let p = self.page_mut();
+                p.column = p.column.saturating_sub(1);
+            }
+            Action::ColumnRight => {
+                let cols = self.page().kind.columns().len();
+                let p = self.page_mut();
+                p.column = (p.column + 1).min(cols - 1);
+            }
+            Action::FaultsOnly => {
+                let p = self.page_mut();
+                p.faults_only = !p.faults_only;
+                let on = p.faults_only;
+                self.refresh();
+                self.flash(
+                    if on {
+                        "showing only rows that are not ok"
+                    } else {
+                        "showing every row"
+                    },
+                    false,
+                );
+            }
+            Action::Drill => return self.drill(),
+            Action::Describe => self.describe(),
+            Action::Yaml => return self.yaml(),
+            Action::Logs => return self.logs(),
+            Action::Wrap => {}
+        }
+        vec![]
+    }
+
+    fn set_sort(&mut self, key: SortKey) {
+        let p = self.page_mut();
+        if p.sort == key {
+            p.reverse = !p.reverse;
+        } else {
+            p.sort = key;
+            p.reverse = false;
+        }
+        self.refresh();
+        self.page_mut().cursor = 0;
+        self.clamp();
+        self.remember_selection();
+    }
+
+    fn drill(&mut self) -> Vec<Intent> {
+        let Some((c, item)) = self.selected_item() else {
+            return vec![];
+        };
+        let cluster = c.name.clone();
+        let page = match item {
+            Item::Cluster(_) | Item::Mesh(_) => {
+                let mut p = Page::new(ViewKind::Services);
+                p.scope.cluster = Some(cluster);
+                p
+            }
+            Item::Service(s) => {
+                let mut p = Page::new(ViewKind::Workloads);
+                p.scope.only = Some(Only {
+                    cluster,
+                    namespace: s.namespace.clone(),
+                    names: s.workloads.clone(),
+                    what: format!("svc {}/{}", s.namespace, s.name),
+                });
+                p
+            }
+            Item::Workload(w) => {
+                let mut p = Page::new(ViewKind::Pods);
+                p.scope.only = Some(Only {
+                    cluster,
+                    namespace: w.namespace.clone(),
+                    names: w.pods.clone(),
+                    what: format!("{} {}/{}", w.kind.as_str(), w.namespace, w.name),
+                });
+                p
+            }
+            Item::Pod(_) => return self.logs(),
+            Item::Object(_) => return self.yaml(),
+        };
+        self.remember_selection();
+        self.open(page);
+        vec![]
+    }
+
+    fn describe(&mut self) {
+        let Some((c, item)) = self.selected_item() else {
+            return;
+        };
+        let lines = describe(c, item, self.page().kind);
+        let title = format!("describe {}", row_title(c, &item));
+        let job = self.alloc_job();
+        let mut tv = TextView::new(TextKind::Describe, title, job);
+        tv.follow = false;
+        tv.push_lines(lines, usize::MAX);
+        tv.state = TextState::Ready;
+        self.mode = Mode::Text(tv);
+    }
+
+    fn yaml(&mut self) -> Vec<Intent> {
+        let Some((c, item)) = self.selected_item() else {
+            return vec![];
+        };
+        if matches!(item, Item::Cluster(_) | Item::Mesh(_)) {
+            self.flash(
+                format!(
+                    "a {} row has no single object; {} describes it",
+                    if matches!(item, Item::Cluster(_)) {
+                        "cluster"
+                    } else {
+                        "mesh"
+                    },
+                    self.keymap.first(Action::Describe)
+                ),
+                false,
+            );
+            return vec![];
+        }
+        if item.kind() == "Secret" {
+            self.flash("meshdeck never shows Secrets", true);
+            return vec![];
+        }
+        let intent_fields = (
+            c.name.clone(),
+            item.api_version().to_string(),
+            item.kind().to_string(),
+            item.namespace().to_string(),
+            item.name().to_string(),
+        );
+        let title = format!("yaml {}", row_title(c, &item));
+        let job = self.alloc_job();
+        let mut tv = TextView::new(TextKind::Yaml, title, job);
+        tv.follow = false;
+        self.mode = Mode::Text(tv);
+        let (cluster, api_version, kind, namespace, name) = intent_fields;
+        vec![Intent::FetchYaml {
+            job,
+            cluster,
+            api_version,
+            kind,
+            namespace,
+            name,
+        }]
+    }
+
+    fn logs(&mut self) -> Vec<Intent> {
+        let Some((c, item)) = self.selected_item() else {
+            return vec![];
+        };
+        let Item::Pod(p) = item else {
+            self.flash(
+                "logs are for pods: drill down to a pod (enter) first",
+                false,
+            );
+            return vec![];
+        };
+        let (cluster, namespace, pod) = (c.name.clone(), p.namespace.clone(), p.name.clone());
+        let title = format!("logs {cluster}/{namespace}/{pod}");
+        let job = self.alloc_job();
+        self.mode = Mode::Text(TextView::new(TextKind::Logs, title, job));
+        vec![Intent::FollowLogs {
+            job,
+            cluster,
+            namespace,
+            pod,
+        }]
+    }
+
+    /// A job's answer; answers for a view that is gone are dropped.
+    pub fn on_job(&mut self, ev: JobEvent) {
+        let vp = self.viewport.max(1);
+        let Mode::Text(tv) = &mut self.mode else {
+            return;
+        };
+        let job = match &ev {
+            JobEvent::Text(j, _)
+            | JobEvent::Lines(j, _)
+            | JobEvent::Ended(j, _)
+            | JobEvent::Failed(j, _) => *j,
+        };
+        if job != tv.job {
+            return;
+        }
+        match ev {
+            JobEvent::Text(_, t) => {
+                tv.lines.clear();
+                tv.bytes = 0;
+                tv.push_lines(t.lines().map(str::to_string), usize::MAX);
+                tv.state = TextState::Ready;
+            }
+            JobEvent::Lines(_, ls) => {
+                tv.push_lines(ls, LOG_CAP_BYTES);
+                tv.state = TextState::Live;
+            }
+            JobEvent::Ended(_, why) => tv.state = TextState::Ended(why),
+            JobEvent::Failed(_, e) => tv.state = TextState::Failed(e),
+        }
+        if tv.follow {
+            tv.scroll = tv.lines.len().saturating_sub(vp);
+        }
+    }
+}
+
+fn new_matcher() -> Matcher {
+    let mut c = nucleo_matcher::Config::DEFAULT;
+    c.ignore_case = true;
+    Matcher::new(c)
+}
+
+/// What a refresh keeps: scope, faults-only, label selector and text filter of one page.
+struct Scan<'a> {
+    page: &'a Page,
+    selector: Option<LabelSelector>,
+    pattern: Fuzzy,
+    invert: bool,
+    filter_lc: String,
+    filtering: bool,
+}
+
+impl Scan<'_> {
+    /// The rows of one cluster that pass, and how many it has before filters.
+    fn cluster(
+        &self,
+        ci: usize,
+        c: &crate::model::ClusterView,
+        matcher: &mut Matcher,
+    ) -> (Vec<RowRef>, usize) {
+        let page = self.page;
+        let kind = page.kind;
+        let mut rows = Vec::new();
+        let mut total = 0usize;
+        let mut buf = String::new();
+        for i in 0..kind.len(c) {
+            let Some(item) = kind.item(c, i) else {
+                continue;
+            };
+            if let Some(ns) = &page.scope.namespace
+                && item.namespace() != ns
+            {
+                continue;
+            }
+            if let Some(o) = &page.scope.only
+                && (item.namespace() != o.namespace || !o.names.iter().any(|n| n == item.name()))
+            {
+                continue;
+            }
+            total += 1;
+            if page.faults_only && item.level() == Level::Ok && !c.state.is_stale() {
+                continue;
+            }
+            if let Some(sel) = &self.selector {
+                match item.labels() {
+                    Some(l) if sel.matches(l) => {}
+                    _ => continue,
+                }
+            }
+            if self.filtering
+                && !App::filter_hit(
+                    matcher,
+                    &self.pattern,
+                    self.invert,
+                    &self.filter_lc,
+                    &c.name,
+                    &item,
+                    &mut buf,
+                )
+            {
+                continue;
+            }
+            rows.push((ci as u32, i as u32));
+        }
+        (rows, total)
+    }
+}
+
+/// A fuzzy filter: every whitespace-separated word must match as a subsequence, ignoring
+/// case. Rows are kept or dropped, not ranked, so nucleo's greedy (linear) matcher is enough.
+struct Fuzzy {
+    atoms: Vec<String>,
+}
+
+impl Fuzzy {
+    fn new(text: &str) -> Fuzzy {
+        Fuzzy {
+            atoms: text.split_whitespace().map(str::to_lowercase).collect(),
+        }
+    }
+
+    fn matches(&self, m: &mut Matcher, haystack: &str) -> bool {
+        let (mut hb, mut nb) = (Vec::new(), Vec::new());
+        self.atoms.iter().all(|a| {
+            m.fuzzy_match_greedy(Utf32Str::new(haystack, &mut hb), Utf32Str::new(a, &mut nb))
+                .is_some()
+        })
+    }
+}
+
+/// A sort key for a cell: numbers (`12`, `3/4`, `40ms`) before text, numerically.
+#[derive(Debug, PartialEq, PartialOrd)]
+enum CellKey {
+    Num(f64, String),
+    Text(String),
+}
+
+impl CellKey {
+    fn of(s: String) -> CellKey {
+        let lead: String = s
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
+        match lead.parse::<f64>() {
+            Ok(n) => CellKey::Num(n, s),
+            Err(_) => CellKey::Text(s.to_lowercase()),
+        }
+    }
+    fn cmp(&self, o: &CellKey) -> std::cmp::Ordering {
+        self.partial_cmp(o).unwrap_or(std::cmp::Ordering::Equal)
+    }
+}
+
+/// Split a filter: `!x` (inverted substring), `-l app=x` (label selector), else fuzzy text.
+pub fn parse_filter(f: &str) -> (&str, bool, Option<&str>) {
+    let t = f.trim();
+    if let Some(sel) = t.strip_prefix("-l") {
+        return ("", false, Some(sel.trim()));
+    }
+    if let Some(rest) = t.strip_prefix('!') {
+        return (rest, true, None);
+    }
+    if let Some(rest) = t.strip_prefix("-f") {
+        return (rest.trim(), false, None);
+    }
+    (t, false, None)
+}
+
+/// Complete the view name at the start of a command (`:se` → `:services`).
+fn complete_view(text: &str) -> Option<String> {
+    if text.contains(' ') || text.is_empty() {
+        return None;
+    }
+    let hits: Vec<&str> = super::view::view_names()
+        .into_iter()
+        .map(|(n, _)| n)
+        .filter(|n| n.starts_with(text))
+        .collect();
+    match hits.as_slice() {
+        [one] => Some(one.to_string()),
+        _ => None,
+    }
+}
+
+fn row_title(c: &crate::model::ClusterView, item: &Item<'_>) -> String {
+    match item {
+        Item::Cluster(_) => format!("cluster {}", c.name),
+        _ if item.namespace().is_empty() => format!("{}/{}", c.name, item.name()),
+        _ => format!("{}/{}/{}", c.name, item.namespace(), item.name()),
+    }
+}
+
+/// What `d` shows: the model's view of a row, with every health reason. No I/O.
+pub fn describe(c: &crate::model::ClusterView, item: Item<'_>, kind: ViewKind) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut kv = |k: &str, v: String| out.push(format!("{k:<18}{v}"));
+    let h = item.health();
+    match item {
+        Item::Cluster(cl) => {
+            kv("Cluster:", cl.name.clone());
+            kv("Context:", cl.context.clone());
+            kv("Server:", cl.server.clone());
+            kv("User:", cl.user.clone());
+            kv("Version:", cl.version.clone().unwrap_or_else(|| "-".into()));
+            kv("State:", super::view::state_cell(&cl.state));
+            if let Some(e) = cl.state.error() {
+                kv("Last error:", e.to_string());
+            }
+            kv(
+                "Latency:",
+                cl.latency_ms
+                    .map(|l| format!("{l} ms"))
+                    .unwrap_or_else(|| "-".into()),
+            );
+            kv(
+                "Objects:",
+                format!(
+                    "{} namespaces, {} services, {} workloads, {} pods, {} Istio objects, {} policies",
+                    cl.counts.namespaces,
+                    cl.counts.services,
+                    cl.counts.workloads,
+                    cl.counts.pods,
+                    cl.counts.istio_objects,
+                    cl.counts.policies
+                ),
+            );
+            for m in &cl.meshes {
+                kv(
+                    "Mesh:",
+                    format!(
+                        "{} rev {} istio {} ({}/{} ready)",
+                        m.name, m.revision, m.version, m.ready, m.desired
+                    ),
+                );
+            }
+        }
+        Item::Mesh(m) => {
+            kv("Mesh:", m.name.clone());
+            kv("Cluster:", m.cluster.clone());
+            kv("Namespace:", m.namespace.clone());
+            kv("Revision:", m.revision.clone());
+            kv("Version:", m.version.clone());
+            kv("istiod ready:", format!("{}/{}", m.ready, m.desired));
+            kv(
+                "Trust domain:",
+                m.trust_domain.clone().unwrap_or_else(|| "-".into()),
+            );
+            kv("Injected ns:", m.injected_namespaces.join(", "));
+            kv("Sidecars:", m.sidecars.to_string());
+            for (v, n) in &m.proxy_versions {
+                kv("Proxy version:", format!("{v} × {n}"));
+            }
+        }
+        Item::Service(s) => {
+            kv("Service:", format!("{}/{}", s.namespace, s.name));
+            kv("Cluster:", s.cluster.clone());
+            kv("Ports:", s.ports.join(", "));
+            kv("Selector:", labels_text(&s.selector));
+            kv("Labels:", labels_text(&s.labels));
+            kv("Workloads:", s.workloads.join(", "));
+            kv(
+                "Endpoints:",
+                format!("{} ready of {}", s.ready_endpoints, s.total_endpoints),
+            );
+            kv("In mesh:", if s.in_mesh { "yes" } else { "no" }.into());
+            kv(
+                "Istio objects:",
+                if s.istio_refs.is_empty() {
+                    "-".into()
+                } else {
+                    s.istio_refs.join(", ")
+                },
+            );
+        }
+        Item::Workload(w) => {
+            kv(
+                "Workload:",
+                format!("{} {}/{}", w.kind.as_str(), w.namespace, w.name),
+            );
+            kv("Cluster:", w.cluster.clone());
+            kv(
+                "Replicas:",
+                format!(
+                    "{} desired, {} ready, {} available",
+                    w.desired, w.ready, w.available
+                ),
+            );
+            kv("Restarts:", w.restarts.to_string());
+            kv("Sidecar:", format!("{:?}", w.sidecar).to_lowercase());
+            kv(
+                "Proxy version:",
+                w.proxy_version.clone().unwrap_or_else(|| "-".into()),
+            );
+            kv("Service account:", w.service_account.clone());
+            kv("Labels:", labels_text(&w.labels));
+            kv("Pods:", w.pods.join(", "));
+        }
+        Item::Pod(p) => {
+            kv("Pod:", format!("{}/{}", p.namespace, p.name));
+            kv("Cluster:", p.cluster.clone());
+            kv("Status:", p.status.clone());
+            kv("Ready:", p.ready.clone());
+            kv("Restarts:", p.restarts.to_string());
+            kv("Node:", p.node.clone());
+            kv("IP:", p.ip.clone());
+            kv(
+                "Workload:",
+                p.workload.clone().unwrap_or_else(|| "-".into()),
+            );
+            kv(
+                "Proxy version:",
+                p.proxy_version.clone().unwrap_or_else(|| "-".into()),
+            );
+            kv("Labels:", labels_text(&p.labels));
+        }
+        Item::Object(o) => {
+            kv("Kind:", format!("{} ({})", o.kind, o.api_version));
+            kv("Name:", format!("{}/{}", o.namespace, o.name));
+            kv("Cluster:", c.name.clone());
+            kv("Generation:", o.generation.to_string());
+            kv("Labels:", labels_text(&o.labels));
+            for (k, v) in &o.annotations {
+                kv("Annotation:", format!("{k}={v}"));
+            }
+            let _ = kind;
+        }
+    }
+    if let Some(cr) = item.created() {
+        kv("Created:", cr.to_string());
+    }
+    kv(
+        "Health:",
+        format!("{} {}", super::view::glyph(h.level), h.level.word()),
+    );
+    for r in &h.reasons {
+        kv("  because:", r.clone());
+    }
+    if c.state.is_stale() {
+        kv(
+            "Stale:",
+            format!(
+                "cluster {} is {}: {}",
+                c.name,
+                c.state.word(),
+                c.state.error().unwrap_or("")
+            ),
+        );
+    }
+    if let Item::Object(o) = item
+        && !o.spec.is_null()
+    {
+        out.push(String::new());
+        out.push("Spec:".into());
+        match crate::yaml::to_string(&o.spec) {
+            Ok(y) => out.extend(y.lines().map(|l| format!("  {l}"))),
+            Err(e) => out.push(format!("  (cannot print: {e})")),
+        }
+    }
+    out
+}
+
+fn labels_text(l: &crate::model::raw::Labels) -> String {
+    if l.is_empty() {
+        return "-".into();
+    }
+    l.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}

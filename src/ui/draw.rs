@@ -1,0 +1,592 @@
+//! Rendering: a pure function of the app state. Only the rows on screen get cell text.
+
+use super::app::{App, Mode, SortKey, TextKind, TextState};
+use super::keymap::Action;
+use super::view::{ViewKind, glyph, health_cell, state_glyph, view_names};
+use crate::model::ConnState;
+use crate::model::health::Level;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState, Wrap};
+use unicode_width::UnicodeWidthStr;
+
+/// Draw the whole console.
+pub fn draw(f: &mut Frame, app: &App) {
+    let area = f.area();
+    let [header, body, bar] = Layout::vertical([
+        Constraint::Length(2),
+        Constraint::Min(3),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    draw_header(f, app, header);
+    match &app.mode {
+        Mode::Help(scroll) => draw_help(f, app, body, *scroll),
+        Mode::Text(_) => draw_text(f, app, body),
+        _ => draw_table(f, app, body),
+    }
+    draw_bar(f, app, bar);
+}
+
+pub fn level_style(app: &App, l: Level) -> Style {
+    let t = &app.theme;
+    match l {
+        Level::Ok => t.ok,
+        Level::NotReady => t.notready,
+        Level::Warning => t.warn,
+        Level::Degraded => t.degraded,
+        Level::Failure => t.fail,
+    }
+}
+
+fn state_style(app: &App, s: &ConnState) -> Style {
+    let t = &app.theme;
+    match s {
+        ConnState::Synced => t.ok,
+        ConnState::Connecting | ConnState::Syncing { .. } => t.muted,
+        ConnState::Stale { .. } => t.degraded,
+        ConnState::Unreachable { .. } | ConnState::AuthError { .. } => t.fail,
+    }
+}
+
+fn draw_header(f: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let snap = &app.snap;
+    let total = snap.clusters.len();
+    let synced = snap
+        .clusters
+        .iter()
+        .filter(|c| c.state == ConnState::Synced)
+        .count();
+    let mut failing = 0usize;
+    let mut degraded = 0usize;
+    for c in &snap.clusters {
+        failing += c.health_counts.get(&Level::Failure).copied().unwrap_or(0);
+        degraded += c.health_counts.get(&Level::Degraded).copied().unwrap_or(0);
+    }
+    let mut users: Vec<&str> = snap.clusters.iter().map(|c| c.user.as_str()).collect();
+    users.sort();
+    users.dedup();
+    let user = match users.as_slice() {
+        [] => "-".to_string(),
+        [one] => one.to_string(),
+        many => format!("{} users", many.len()),
+    };
+    let sep = Span::styled(" │ ", t.muted);
+    let mut l1 = vec![
+        Span::styled(" meshdeck ", t.title),
+        sep.clone(),
+        Span::styled(
+            format!("clusters {synced}/{total} synced"),
+            if synced == total { t.ok } else { t.warn },
+        ),
+        sep.clone(),
+    ];
+    if failing + degraded == 0 {
+        l1.push(Span::styled(format!("{} healthy", glyph(Level::Ok)), t.ok));
+    } else {
+        if failing > 0 {
+            l1.push(Span::styled(
+                format!("{} {failing} failing", glyph(Level::Failure)),
+                t.fail,
+            ));
+            l1.push(Span::raw(" "));
+        }
+        if degraded > 0 {
+            l1.push(Span::styled(
+                format!("{} {degraded} degraded", glyph(Level::Degraded)),
+                t.degraded,
+            ));
+        }
+    }
+    l1.push(sep);
+    l1.push(Span::styled(format!("user {user}"), t.muted));
+    let badge = if app.readonly { " READ-ONLY " } else { "" };
+    let left_w: usize = l1.iter().map(|s| s.content.width()).sum();
+    let pad = (area.width as usize).saturating_sub(left_w + badge.width());
+    l1.push(Span::raw(" ".repeat(pad)));
+    if app.readonly {
+        l1.push(Span::styled(badge, t.readonly));
+    }
+    // line 2: one chip per cluster; problems first when they do not all fit
+    let mut chips: Vec<(Vec<Span>, usize, bool)> = Vec::new();
+    for c in &snap.clusters {
+        let mut spans = vec![Span::styled(
+            format!("{}{}", state_glyph(&c.state), c.name),
+            state_style(app, &c.state),
+        )];
+        match &c.state {
+            ConnState::Synced => {}
+            ConnState::Stale { since, .. } | ConnState::Unreachable { since, .. } => {
+                let age = super::view::age(Some(since), app.now);
+                spans.push(Span::styled(
+                    format!(" {} {age}", c.state.word()),
+                    state_style(app, &c.state),
+                ));
+            }
+            other => spans.push(Span::styled(
+                format!(" {}", super::view::state_cell(other)),
+                state_style(app, other),
+            )),
+        }
+        if app.readonly_contexts.contains(&c.context) {
+            spans.push(Span::styled(" RO", t.readonly));
+        }
+        let w: usize = spans.iter().map(|s| s.content.width()).sum();
+        chips.push((spans, w, c.state != ConnState::Synced));
+    }
+    let width = area.width as usize;
+    let need: usize = chips.iter().map(|c| c.1 + 2).sum();
+    if need > width {
+        // keep clusters that need attention visible
+        chips.sort_by_key(|c| !c.2);
+    }
+    let mut l2: Vec<Span> = vec![Span::raw(" ")];
+    let mut used = 1usize;
+    let n = chips.len();
+    for (i, (spans, w, _)) in chips.into_iter().enumerate() {
+        let rest = n - i - 1;
+        let more = if rest > 0 {
+            format!("+{rest}").len() + 1
+        } else {
+            0
+        };
+        if used + w + 2 + more > width && i > 0 {
+            l2.push(Span::styled(format!("+{}", n - i), t.muted));
+            break;
+        }
+        l2.extend(spans);
+        l2.push(Span::raw("  "));
+        used += w + 2;
+    }
+    let p = Paragraph::new(vec![Line::from(l1), Line::from(l2)]).style(t.header);
+    f.render_widget(p, area);
+}
+
+/// Which columns fit: drop the most droppable ones until the minimum widths fit.
+pub fn visible_columns(kind: ViewKind, width: u16) -> Vec<usize> {
+    let cols = kind.columns();
+    let mut keep: Vec<usize> = (0..cols.len()).collect();
+    let avail = width.saturating_sub(2) as usize;
+    loop {
+        let need: usize = keep.iter().map(|&i| cols[i].min as usize + 1).sum();
+        if need <= avail {
+            break;
+        }
+        let Some((pos, _)) = keep
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| cols[**i].drop > 0)
+            .max_by_key(|(p, i)| (cols[**i].drop, *p))
+        else {
+            break;
+        };
+        keep.remove(pos);
+    }
+    keep
+}
+
+fn table_title(app: &App) -> Vec<Span<'static>> {
+    let t = &app.theme;
+    let p = app.page();
+    let mut s = vec![Span::styled(format!(" {}", p.kind.title()), t.title)];
+    if let Some(o) = &p.scope.only {
+        s.push(Span::styled(
+            format!(" of {} @{}", o.what, o.cluster),
+            t.accent,
+        ));
+    }
+    if let Some(c) = &p.scope.cluster {
+        s.push(Span::styled(format!(" @{c}"), t.accent));
+    }
+    if let Some(ns) = &p.scope.namespace {
+        s.push(Span::styled(format!(" ns:{ns}"), t.accent));
+    }
+    if !p.filter.is_empty() {
+        s.push(Span::styled(format!(" /{}", p.filter), t.input));
+    }
+    if p.faults_only {
+        s.push(Span::styled(" faults only", t.warn));
+    }
+    s.push(Span::styled(
+        format!(" [{}/{}] ", app.rows.len(), app.total),
+        t.muted,
+    ));
+    s
+}
+
+fn draw_table(f: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let p = app.page();
+    let kind = p.kind;
+    let cols = kind.columns();
+    let vis = visible_columns(kind, area.width);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(t.border)
+        .title(Line::from(table_title(app)));
+    let inner_h = area.height.saturating_sub(3) as usize;
+    let start = p.offset.min(app.rows.len());
+    let end = (start + inner_h).min(app.rows.len());
+    let health_col = cols.iter().position(|c| c.name == "HEALTH");
+    let state_col = if kind == ViewKind::Clusters {
+        Some(1)
+    } else {
+        None
+    };
+    // cell text for the rows on screen only
+    let mut lines: Vec<(Vec<String>, Level, bool, Option<&ConnState>)> =
+        Vec::with_capacity(end - start);
+    for &(ci, ii) in &app.rows[start..end] {
+        let Some(c) = app.snap.clusters.get(ci as usize) else {
+            continue;
+        };
+        let Some(item) = kind.item(c, ii as usize) else {
+            continue;
+        };
+        let cells = item.cells(kind, c, app.now);
+        lines.push((cells, item.level(), c.state.is_stale(), Some(&c.state)));
+    }
+    let mut widths: Vec<usize> = vis.iter().map(|&i| cols[i].name.width()).collect();
+    for (cells, ..) in &lines {
+        for (w, &i) in widths.iter_mut().zip(&vis) {
+            if let Some(c) = cells.get(i) {
+                *w = (*w).max(c.width());
+            }
+        }
+    }
+    for w in widths.iter_mut() {
+        *w = (*w).min(48);
+    }
+    let header = Row::new(vis.iter().map(|&i| {
+        let mut name = cols[i].name.to_string();
+        let mut st = t.column;
+        let sorted = match p.sort {
+            SortKey::Column(c) => c == i,
+            SortKey::Name => cols[i].name == "NAME" || (kind == ViewKind::Clusters && i == 0),
+            SortKey::Age => cols[i].name == "AGE",
+            SortKey::Status => cols[i].name == "HEALTH",
+            SortKey::Natural => false,
+        };
+        if sorted {
+            name.push(if p.reverse { '↓' } else { '↑' });
+            st = t.sorted;
+        }
+        if p.column == i {
+            st = st.add_modifier(Modifier::UNDERLINED);
+        }
+        Cell::from(name).style(st)
+    }));
+    let rows: Vec<Row> = lines
+        .into_iter()
+        .map(|(mut cells, level, stale, state)| {
+            let base = if stale { t.stale } else { t.text };
+            Row::new(vis.iter().map(|&i| {
+                let text = std::mem::take(cells.get_mut(i).unwrap_or(&mut String::new()));
+                let st = if Some(i) == health_col {
+                    level_style(app, level)
+                } else if Some(i) == state_col {
+                    state.map(|s| state_style(app, s)).unwrap_or(base)
+                } else {
+                    base
+                };
+                Cell::from(text).style(st)
+            }))
+        })
+        .collect();
+    let constraints: Vec<Constraint> = widths
+        .iter()
+        .enumerate()
+        .map(|(n, w)| {
+            if n + 1 == widths.len() {
+                Constraint::Fill(1)
+            } else {
+                Constraint::Length(*w as u16)
+            }
+        })
+        .collect();
+    let empty = app.rows.is_empty();
+    let table = Table::new(rows, constraints)
+        .header(header)
+        .block(block)
+        .column_spacing(1)
+        .row_highlight_style(t.selection);
+    let mut state = TableState::default();
+    if !empty {
+        state.select(Some(p.cursor.saturating_sub(start)));
+    }
+    f.render_stateful_widget(table, area, &mut state);
+    if empty {
+        let msg = if app.total > 0 {
+            "no rows match the filter (esc clears it)".to_string()
+        } else if app
+            .snap
+            .clusters
+            .iter()
+            .all(|c| !c.state.is_stale() && c.state != ConnState::Synced)
+        {
+            "waiting for clusters to sync…".to_string()
+        } else {
+            format!("no {} in the selected clusters", kind.title())
+        };
+        let r = Rect {
+            x: area.x + 2,
+            y: area.y + 2,
+            width: area.width.saturating_sub(4),
+            height: 1.min(area.height.saturating_sub(2)),
+        };
+        f.render_widget(Paragraph::new(msg).style(t.muted), r);
+    }
+}
+
+fn draw_text(f: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let Mode::Text(tv) = &app.mode else {
+        return;
+    };
+    let state = match &tv.state {
+        TextState::Loading => "loading…".to_string(),
+        TextState::Ready => format!("{} lines", tv.lines.len()),
+        TextState::Live => {
+            if tv.follow {
+                "following".to_string()
+            } else {
+                "paused (G follows)".to_string()
+            }
+        }
+        TextState::Ended(why) => format!("ended: {why}"),
+        TextState::Failed(e) => format!("error: {e}"),
+    };
+    let mut title = vec![
+        Span::styled(format!(" {} ", tv.title), t.title),
+        Span::styled(format!("[{state}] "), t.muted),
+    ];
+    if tv.dropped > 0 {
+        title.push(Span::styled(
+            format!(
+                "[{} older lines dropped to stay under {} KiB] ",
+                tv.dropped,
+                super::app::LOG_CAP_BYTES / 1024
+            ),
+            t.muted,
+        ));
+    }
+    if tv.wrap {
+        title.push(Span::styled("[wrap] ", t.muted));
+    }
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(t.border)
+        .title(Line::from(title));
+    let h = area.height.saturating_sub(2) as usize;
+    let lines: Vec<Line> = tv
+        .lines
+        .iter()
+        .skip(tv.scroll)
+        .take(h)
+        .map(|l| {
+            let st = match tv.kind {
+                TextKind::Yaml if l.trim_start().starts_with('#') => t.muted,
+                TextKind::Describe if l.starts_with("Health:") || l.starts_with("  because:") => {
+                    t.warn
+                }
+                _ => t.text,
+            };
+            Line::styled(l.clone(), st)
+        })
+        .collect();
+    let mut p = Paragraph::new(lines).block(block);
+    if tv.wrap {
+        p = p.wrap(Wrap { trim: false });
+    }
+    f.render_widget(p, area);
+    if let TextState::Failed(e) = &tv.state
+        && tv.lines.is_empty()
+    {
+        let r = Rect {
+            x: area.x + 2,
+            y: area.y + 2,
+            width: area.width.saturating_sub(4),
+            height: 2.min(area.height.saturating_sub(2)),
+        };
+        f.render_widget(
+            Paragraph::new(e.clone())
+                .style(t.fail)
+                .wrap(Wrap { trim: true }),
+            r,
+        );
+    }
+}
+
+/// The help text: generated from the live key table, the view names and the filter syntax.
+pub fn help_lines(app: &App) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = vec![("KEYS".into(), String::new())];
+    for a in Action::ALL {
+        let keys: Vec<String> = app.keymap.keys(*a).iter().map(|k| k.display()).collect();
+        out.push((keys.join(" "), a.help().to_string()));
+    }
+    out.push((String::new(), String::new()));
+    out.push(("VIEWS (:name)".into(), String::new()));
+    for (n, alias) in view_names() {
+        out.push((format!(":{n}"), alias.to_string()));
+    }
+    out.push((":VIEW @cluster".into(), "only that cluster".into()));
+    out.push((":VIEW namespace".into(), "only that namespace".into()));
+    out.push((":q".into(), "quit".into()));
+    out.push((String::new(), String::new()));
+    out.push(("FILTER (/)".into(), String::new()));
+    out.push((
+        "/text".into(),
+        "fuzzy match on cluster/namespace/name".into(),
+    ));
+    out.push(("/!text".into(), "rows that do not contain text".into()));
+    out.push(("/-l app=x,v!=2".into(), "label selector".into()));
+    out.push((String::new(), String::new()));
+    out.push(("HEALTH".into(), String::new()));
+    for l in [
+        Level::Ok,
+        Level::NotReady,
+        Level::Warning,
+        Level::Degraded,
+        Level::Failure,
+    ] {
+        out.push((health_cell(l, false), String::new()));
+    }
+    out.push(("~".into(), "the cluster is stale: last known data".into()));
+    out
+}
+
+fn draw_help(f: &mut Frame, app: &App, area: Rect, scroll: usize) {
+    let t = &app.theme;
+    let lines = help_lines(app);
+    let kw = lines
+        .iter()
+        .map(|l| l.0.width())
+        .max()
+        .unwrap_or(10)
+        .min(28);
+    let text: Vec<Line> = lines
+        .iter()
+        .skip(scroll)
+        .map(|(k, v)| {
+            if v.is_empty()
+                && !k.starts_with(glyph(Level::Ok))
+                && k.chars().all(|c| !c.is_lowercase())
+            {
+                Line::styled(k.clone(), t.title)
+            } else {
+                Line::from(vec![
+                    Span::styled(format!("{k:<kw$}  "), t.key),
+                    Span::styled(v.clone(), t.text),
+                ])
+            }
+        })
+        .collect();
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(t.border)
+        .title(Span::styled(
+            format!(" help — keymap {} ", app.keymap.name),
+            t.title,
+        ));
+    f.render_widget(Paragraph::new(text).block(block), area);
+}
+
+/// The hints for the current mode, most important first.
+pub fn hints(app: &App) -> Vec<(String, &'static str)> {
+    let k = |a: Action| app.keymap.first(a);
+    match &app.mode {
+        Mode::Help(_) => vec![
+            (k(Action::Back), "close"),
+            (k(Action::Down), "down"),
+            (k(Action::Quit), "quit"),
+        ],
+        Mode::Text(_) => vec![
+            (k(Action::Back), "back"),
+            (k(Action::Wrap), "wrap"),
+            (k(Action::Bottom), "end/follow"),
+            (k(Action::Top), "top"),
+            (k(Action::Help), "help"),
+            (k(Action::Quit), "quit"),
+        ],
+        _ => {
+            let kind = app.page().kind;
+            let open = match kind {
+                ViewKind::Pods => "logs",
+                ViewKind::Istio(_) | ViewKind::Policies => "yaml",
+                _ => "open",
+            };
+            let mut v = vec![
+                (k(Action::Command), "view"),
+                (k(Action::Filter), "filter"),
+                (k(Action::Drill), open),
+                (k(Action::Describe), "describe"),
+            ];
+            if !matches!(kind, ViewKind::Clusters | ViewKind::Meshes) {
+                v.push((k(Action::Yaml), "yaml"));
+            }
+            if kind == ViewKind::Pods {
+                v.push((k(Action::Logs), "logs"));
+            }
+            v.push((k(Action::Help), "help"));
+            v.push((k(Action::Quit), "quit"));
+            if app.pos > 0 || !app.page().filter.is_empty() {
+                v.insert(3, (k(Action::Back), "back"));
+            }
+            v.push((k(Action::FaultsOnly), "faults"));
+            v.push((k(Action::SortStatus), "sort health"));
+            v
+        }
+    }
+}
+
+fn draw_bar(f: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let line = match &app.mode {
+        Mode::Command(text) => Line::from(vec![
+            Span::styled(":", t.key),
+            Span::styled(text.clone(), t.input),
+            Span::styled("█", t.input),
+            Span::styled("  enter go · tab complete · esc cancel", t.hint),
+        ]),
+        Mode::Filter(text) => {
+            let mut v = vec![
+                Span::styled("/", t.key),
+                Span::styled(text.clone(), t.input),
+                Span::styled("█", t.input),
+            ];
+            match &app.filter_error {
+                Some(e) => v.push(Span::styled(format!("  {e}"), t.flash_error)),
+                None => v.push(Span::styled("  enter keep · esc clear", t.hint)),
+            }
+            Line::from(v)
+        }
+        _ => match app.current_flash() {
+            Some(fl) => Line::styled(
+                format!(" {}", fl.text),
+                if fl.error {
+                    t.flash_error
+                } else {
+                    t.flash_info
+                },
+            ),
+            None => {
+                let mut spans = Vec::new();
+                let mut used = 0usize;
+                for (key, what) in hints(app) {
+                    let w = key.width() + what.width() + 4;
+                    if used + w > area.width as usize {
+                        break;
+                    }
+                    spans.push(Span::styled(format!("<{key}>"), t.key));
+                    spans.push(Span::styled(format!("{what}  "), t.hint));
+                    used += w;
+                }
+                Line::from(spans)
+            }
+        },
+    };
+    f.render_widget(Paragraph::new(line), area);
+}

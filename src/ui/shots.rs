@@ -1,0 +1,154 @@
+//! `meshdeck screenshots`: start the demo fleet in-process, connect to it through kube-rs as
+//! the console does, and render the main views to SVG with the same drawing code.
+
+use super::app::App;
+use super::{draw, keymap, svg, theme};
+use crate::fleet::kubeconfig::{self, Selection};
+use crate::sim::{FaultSpec, Fleet, FleetSpec};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Render an app at a size into a buffer.
+pub fn render(app: &mut App, width: u16, height: u16) -> anyhow::Result<ratatui::buffer::Buffer> {
+    app.set_size(width, height);
+    let mut t = Terminal::new(TestBackend::new(width, height))?;
+    t.draw(|f| draw::draw(f, app))?;
+    Ok(t.backend().buffer().clone())
+}
+
+/// Press keys: plain characters, or `<enter>`, `<esc>`, `<ctrl-z>`, `<down>`.
+pub fn press(app: &mut App, keys: &str) {
+    let mut rest = keys;
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix('<')
+            && let Some(end) = r.find('>')
+        {
+            let name = &r[..end];
+            rest = &r[end + 1..];
+            let ev = match name {
+                "enter" => KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE),
+                "esc" => KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE),
+                "down" => KeyEvent::new(KeyCode::Down, KeyModifiers::NONE),
+                "up" => KeyEvent::new(KeyCode::Up, KeyModifiers::NONE),
+                "tab" => KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE),
+                "bs" => KeyEvent::new(KeyCode::Backspace, KeyModifiers::NONE),
+                "shift-right" => KeyEvent::new(KeyCode::Right, KeyModifiers::SHIFT),
+                "shift-left" => KeyEvent::new(KeyCode::Left, KeyModifiers::SHIFT),
+                other => match other.strip_prefix("ctrl-").and_then(|c| c.chars().next()) {
+                    Some(c) => KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL),
+                    None => continue,
+                },
+            };
+            app.on_key(ev);
+            continue;
+        }
+        let mut chars = rest.chars();
+        if let Some(c) = chars.next() {
+            let m = if c.is_ascii_uppercase() {
+                KeyModifiers::SHIFT
+            } else {
+                KeyModifiers::NONE
+            };
+            app.on_key(KeyEvent::new(KeyCode::Char(c), m));
+        }
+        rest = chars.as_str();
+    }
+}
+
+/// The pictures: file name, size, theme, keys pressed from the clusters view.
+pub const SHOTS: &[(&str, u16, u16, &str, &str)] = &[
+    ("clusters", 120, 30, "default", ""),
+    ("services", 120, 30, "default", ":svc<enter>"),
+    (
+        "workloads-faults",
+        120,
+        30,
+        "default",
+        ":wl<enter>S<ctrl-z>",
+    ),
+    (
+        "drill-service-workloads",
+        120,
+        30,
+        "default",
+        ":svc<enter>/reviews<enter><enter>",
+    ),
+    ("pods", 120, 30, "default", ":po<enter>S"),
+    ("meshes", 120, 30, "default", ":mesh<enter>"),
+    ("virtualservices", 120, 30, "default", ":vs<enter>"),
+    (
+        "describe-workload",
+        120,
+        30,
+        "default",
+        ":wl<enter>S<ctrl-z>d",
+    ),
+    ("help", 120, 40, "default", "?"),
+    ("services-80x24-16color", 80, 24, "16color", ":svc<enter>"),
+    ("services-80x24-mono", 80, 24, "mono", ":svc<enter>S"),
+];
+
+/// Write every picture into `out`; returns the files written.
+pub async fn write_all(out: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(out)?;
+    let sim = Arc::new(
+        Fleet::start(FleetSpec {
+            clusters: 3,
+            churn: None,
+            ..FleetSpec::default()
+        })
+        .await?,
+    );
+    let tmp = tempfile_dir()?;
+    let kc = tmp.join("kubeconfig");
+    sim.write_kubeconfig(&kc)?;
+    let targets =
+        kubeconfig::targets(std::slice::from_ref(&kc), &Selection::Named(sim.names())).await?;
+    let mut handle = crate::fleet::start(targets);
+    anyhow::ensure!(
+        handle.wait_synced(Duration::from_secs(60)).await,
+        "the demo fleet did not sync within 60 s"
+    );
+    tokio::time::sleep(crate::fleet::PUBLISH_EVERY * 3).await;
+    let km = keymap::load("default", None).map_err(anyhow::Error::msg)?;
+    let mut written = Vec::new();
+    for (name, w, h, th, keys) in SHOTS {
+        let t = theme::load(th, None).map_err(anyhow::Error::msg)?;
+        let mut app = App::new(handle.latest(), km.clone(), t, false);
+        app.set_size(*w, *h);
+        press(&mut app, keys);
+        let buf = render(&mut app, *w, *h)?;
+        let p = out.join(format!("{name}.svg"));
+        std::fs::write(&p, svg::to_svg(&buf))?;
+        written.push(p);
+    }
+    // a cluster goes down: the console marks it stale and keeps the others live
+    let last = sim.names().last().cloned().unwrap_or_default();
+    sim.fault(&last, &FaultSpec::Down)?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while tokio::time::Instant::now() < deadline {
+        let s = handle.latest();
+        if s.cluster(&last).is_some_and(|c| c.state.is_stale()) {
+            break;
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(1), handle.snapshots.changed()).await;
+    }
+    let t = theme::load("default", None).map_err(anyhow::Error::msg)?;
+    let mut app = App::new(handle.latest(), km, t, true);
+    let buf = render(&mut app, 120, 30)?;
+    let p = out.join("clusters-stale-readonly.svg");
+    std::fs::write(&p, svg::to_svg(&buf))?;
+    written.push(p);
+    let _ = std::fs::remove_dir_all(&tmp);
+    Ok(written)
+}
+
+fn tempfile_dir() -> anyhow::Result<PathBuf> {
+    let d = std::env::temp_dir().join(format!("meshdeck-shots-{}", std::process::id()));
+    std::fs::create_dir_all(&d)?;
+    Ok(d)
+}

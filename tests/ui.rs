@@ -1,0 +1,442 @@
+//! The console on fixed snapshots: every view at 80x24 and 160x48 (insta), key handling,
+//! and the mono and 16-colour themes asserted on cell styles.
+
+use chrono::{DateTime, Utc};
+use meshdeck::model::{ConnState, Snapshot};
+use meshdeck::sim::fixture::demo_snapshot;
+use meshdeck::ui::app::{App, Mode};
+use meshdeck::ui::shots::{press, render};
+use meshdeck::ui::{keymap, theme};
+use ratatui::buffer::Buffer;
+use ratatui::style::{Color, Modifier};
+use std::sync::{Arc, OnceLock};
+
+fn now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-01-10T12:00:00Z")
+        .expect("time")
+        .with_timezone(&Utc)
+}
+
+/// The demo fleet, three clusters; the third one stale.
+fn snapshot() -> Arc<Snapshot> {
+    static S: OnceLock<Arc<Snapshot>> = OnceLock::new();
+    S.get_or_init(|| {
+        Arc::new(demo_snapshot(3, None, now(), |i| {
+            if i == 2 {
+                ConnState::Stale {
+                    since: "2026-01-10T11:59:20Z".into(),
+                    error: "no answer within 2s".into(),
+                }
+            } else {
+                ConnState::Synced
+            }
+        }))
+    })
+    .clone()
+}
+
+fn app_with(theme_name: &str, keymap_name: &str) -> App {
+    let mut a = App::new(
+        snapshot(),
+        keymap::load(keymap_name, None).expect("keymap"),
+        theme::load(theme_name, None).expect("theme"),
+        false,
+    );
+    a.now = now();
+    a
+}
+
+fn app() -> App {
+    app_with("default", "default")
+}
+
+fn text(b: &Buffer) -> String {
+    let mut s = String::new();
+    for y in 0..b.area.height {
+        let mut line = String::new();
+        for x in 0..b.area.width {
+            line.push_str(b[(x, y)].symbol());
+        }
+        s.push_str(line.trim_end());
+        s.push('\n');
+    }
+    s
+}
+
+fn screen(keys: &str, w: u16, h: u16) -> String {
+    let mut a = app();
+    a.set_size(w, h);
+    press(&mut a, keys);
+    a.now = now();
+    text(&render(&mut a, w, h).expect("render"))
+}
+
+const VIEWS: &[(&str, &str)] = &[
+    ("clusters", ""),
+    ("meshes", ":mesh<enter>"),
+    ("services", ":svc<enter>"),
+    ("workloads", ":wl<enter>"),
+    ("pods", ":po<enter>"),
+    ("istio", ":istio<enter>"),
+    ("virtualservices", ":vs<enter>"),
+    ("destinationrules", ":dr<enter>"),
+    ("authorizationpolicies", ":authz<enter>"),
+    ("peerauthentications", ":pa<enter>"),
+    ("serviceentries", ":se<enter>"),
+    ("policies", ":pol<enter>"),
+    ("help", "?"),
+    ("describe-workload", ":wl<enter>S<ctrl-z>d"),
+];
+
+#[test]
+fn every_view_at_80x24_and_160x48() {
+    for (name, keys) in VIEWS {
+        for (w, h) in [(80u16, 24u16), (160, 48)] {
+            let s = screen(keys, w, h);
+            insta::assert_snapshot!(format!("{name}-{w}x{h}"), s);
+        }
+    }
+}
+
+#[test]
+fn small_terminal_keeps_hints_and_header() {
+    let s = screen(":svc<enter>", 80, 24);
+    let lines: Vec<&str> = s.lines().collect();
+    assert_eq!(lines.len(), 24);
+    assert!(lines[0].contains("clusters 2/3 synced"), "{s}");
+    assert!(
+        lines[1].contains("stale"),
+        "the stale cluster is named: {s}"
+    );
+    let bar = lines[23];
+    for hint in [
+        "<:>view",
+        "</>filter",
+        "<enter>open",
+        "<d>describe",
+        "<?>help",
+    ] {
+        assert!(bar.contains(hint), "{hint} missing from {bar:?}");
+    }
+    // columns that do not fit are dropped, the essential ones stay
+    assert!(
+        lines[3].contains("CLUSTER") && lines[3].contains("NAME") && lines[3].contains("HEALTH")
+    );
+}
+
+#[test]
+fn filter_fuzzy_inverted_and_by_label() {
+    let mut a = app();
+    press(&mut a, ":svc<enter>");
+    let all = a.rows.len();
+    assert!(all > 10);
+    press(&mut a, "/rvws<enter>");
+    let names: Vec<String> = names(&a);
+    assert!(
+        !names.is_empty() && names.iter().all(|n| n == "reviews"),
+        "{names:?}"
+    );
+    press(&mut a, "<esc>");
+    assert_eq!(a.rows.len(), all, "esc clears the filter");
+    press(&mut a, "/!review<enter>");
+    assert_eq!(a.rows.len(), all - 3);
+    press(&mut a, "<esc>/-l app=ratings<enter>");
+    let names = names_of(&a);
+    assert!(
+        !names.is_empty() && names.iter().all(|n| n == "ratings"),
+        "{names:?}"
+    );
+    press(&mut a, "<esc>/-l app in (<enter>");
+    assert!(a.filter_error.is_some(), "a bad selector is reported");
+    assert_eq!(a.rows.len(), all, "a bad selector filters nothing away");
+}
+
+fn names(a: &App) -> Vec<String> {
+    names_of(a)
+}
+
+fn names_of(a: &App) -> Vec<String> {
+    a.rows
+        .iter()
+        .map(|&(c, i)| {
+            let cl = &a.snap.clusters[c as usize];
+            a.page()
+                .kind
+                .item(cl, i as usize)
+                .map(|it| it.name().to_string())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+#[test]
+fn command_scoping_drill_down_and_history() {
+    let mut a = app();
+    press(&mut a, ":svc @us-east<enter>");
+    assert!(
+        a.rows
+            .iter()
+            .all(|&(c, _)| a.snap.clusters[c as usize].name == "us-east")
+    );
+    let n_us = a.rows.len();
+    assert!(n_us > 0);
+    press(&mut a, ":svc bookstore<enter>");
+    let ns: Vec<&str> = a
+        .rows
+        .iter()
+        .map(|&(c, i)| {
+            a.page()
+                .kind
+                .item(&a.snap.clusters[c as usize], i as usize)
+                .map(|it| it.namespace())
+                .unwrap_or("")
+        })
+        .collect();
+    assert!(!ns.is_empty() && ns.iter().all(|n| *n == "bookstore"));
+    // drill: service → its workloads → their pods
+    press(&mut a, "/reviews<enter>");
+    press(&mut a, "<enter>");
+    assert_eq!(a.page().kind.title(), "workloads");
+    let wl = names_of(&a);
+    assert!(wl.iter().all(|n| n.starts_with("reviews-v")), "{wl:?}");
+    press(&mut a, "<enter>");
+    assert_eq!(a.page().kind.title(), "pods");
+    assert!(names_of(&a).iter().all(|n| n.starts_with(&wl[0])));
+    // Esc goes back, [ and ] walk the history
+    press(&mut a, "<esc>");
+    assert_eq!(a.page().kind.title(), "workloads");
+    press(&mut a, "]");
+    assert_eq!(a.page().kind.title(), "pods");
+    press(&mut a, "[[");
+    assert_eq!(a.page().kind.title(), "services");
+    // unknown view: a flash names it, nothing else changes
+    press(&mut a, ":nope<enter>");
+    assert!(
+        a.current_flash()
+            .is_some_and(|f| f.error && f.text.contains("nope"))
+    );
+    assert_eq!(a.page().kind.title(), "services");
+    press(&mut a, ":svc @mars<enter>");
+    assert!(
+        a.current_flash()
+            .is_some_and(|f| f.text.contains("no cluster `mars`"))
+    );
+}
+
+#[test]
+fn sorting_and_faults_only() {
+    let mut a = app();
+    press(&mut a, ":wl<enter>S");
+    let levels: Vec<_> = a
+        .rows
+        .iter()
+        .map(|&(c, i)| {
+            a.page()
+                .kind
+                .item(&a.snap.clusters[c as usize], i as usize)
+                .map(|it| it.level())
+        })
+        .collect();
+    let mut sorted = levels.clone();
+    sorted.sort_by(|x, y| y.cmp(x));
+    assert_eq!(levels, sorted, "worst first");
+    press(&mut a, "N");
+    let n = names_of(&a);
+    let mut s = n.clone();
+    s.sort();
+    assert_eq!(n, s);
+    press(&mut a, "N");
+    s.reverse();
+    assert_eq!(names_of(&a), s, "again: reversed");
+    let total = a.rows.len();
+    press(&mut a, "<ctrl-z>");
+    assert!(a.rows.len() < total && !a.rows.is_empty());
+    // the stale cluster's rows stay (they need attention), the rest are not ok
+    for &(c, i) in &a.rows {
+        let cl = &a.snap.clusters[c as usize];
+        let it = a.page().kind.item(cl, i as usize).expect("row");
+        assert!(cl.state.is_stale() || it.level() != meshdeck::model::health::Level::Ok);
+    }
+    // column sort: select RESTARTS (index 5) and sort on it
+    press(&mut a, "<ctrl-z>");
+    a.page();
+    press(
+        &mut a,
+        "<shift-right><shift-right><shift-right><shift-right><shift-right>O",
+    );
+    assert_eq!(a.page().column, 5);
+}
+
+#[test]
+fn selection_follows_the_row_across_snapshots() {
+    let mut a = app();
+    press(&mut a, ":svc<enter>/reviews<enter>jj");
+    let before = names_of(&a)[a.page().cursor].clone();
+    let cl_before = a.rows[a.page().cursor].0;
+    // the same fleet again, in another order: the cursor stays on the same row
+    let mut s = (*snapshot()).clone();
+    s.clusters.reverse();
+    a.on_snapshot(Arc::new(s));
+    let after = names_of(&a)[a.page().cursor].clone();
+    assert_eq!(before, after);
+    assert_eq!(
+        a.snap.clusters[a.rows[a.page().cursor].0 as usize].name,
+        snapshot().clusters[cl_before as usize].name
+    );
+}
+
+#[test]
+fn logs_yaml_and_describe_ask_for_the_right_things() {
+    use meshdeck::ui::app::Intent;
+    let mut a = app();
+    press(&mut a, ":po @eu-west<enter>");
+    let intents = a.on_key(crossterm::event::KeyEvent::new(
+        crossterm::event::KeyCode::Char('l'),
+        crossterm::event::KeyModifiers::NONE,
+    ));
+    assert!(
+        matches!(&intents[..], [Intent::FollowLogs { cluster, .. }] if cluster == "eu-west"),
+        "{intents:?}"
+    );
+    assert!(matches!(a.mode, Mode::Text(_)));
+    let intents = a.on_key(crossterm::event::KeyEvent::new(
+        crossterm::event::KeyCode::Esc,
+        crossterm::event::KeyModifiers::NONE,
+    ));
+    assert!(
+        matches!(&intents[..], [Intent::Cancel(_)]),
+        "closing the logs stops the stream"
+    );
+    // logs on a service: a hint, no request
+    press(&mut a, ":svc<enter>");
+    let intents = a.on_key(crossterm::event::KeyEvent::new(
+        crossterm::event::KeyCode::Char('l'),
+        crossterm::event::KeyModifiers::NONE,
+    ));
+    assert!(intents.is_empty());
+    assert!(a.current_flash().is_some_and(|f| f.text.contains("pods")));
+    let intents = a.on_key(crossterm::event::KeyEvent::new(
+        crossterm::event::KeyCode::Char('y'),
+        crossterm::event::KeyModifiers::NONE,
+    ));
+    assert!(
+        matches!(&intents[..], [Intent::FetchYaml { kind, api_version, .. }] if kind == "Service" && api_version == "v1"),
+        "{intents:?}"
+    );
+    // a job's answer for a closed view is dropped; for the open one it shows
+    if let Mode::Text(tv) = &a.mode {
+        let job = tv.job;
+        a.on_job(meshdeck::ui::app::JobEvent::Text(job + 100, "other".into()));
+        a.on_job(meshdeck::ui::app::JobEvent::Text(
+            job,
+            "kind: Service\n".into(),
+        ));
+    }
+    match &a.mode {
+        Mode::Text(tv) => assert_eq!(tv.lines.iter().collect::<Vec<_>>(), vec!["kind: Service"]),
+        m => panic!("{m:?}"),
+    }
+}
+
+#[test]
+fn log_buffer_is_capped_by_bytes() {
+    use meshdeck::ui::app::{JobEvent, LOG_CAP_BYTES};
+    let mut a = app();
+    press(&mut a, ":po<enter>l");
+    let job = match &a.mode {
+        Mode::Text(tv) => tv.job,
+        m => panic!("{m:?}"),
+    };
+    let line = "x".repeat(999);
+    for _ in 0..5 {
+        a.on_job(JobEvent::Lines(job, vec![line.clone(); 1000]));
+    }
+    match &a.mode {
+        Mode::Text(tv) => {
+            assert!(tv.bytes <= LOG_CAP_BYTES, "{}", tv.bytes);
+            assert!(tv.dropped > 0);
+            assert_eq!(tv.lines.len() + tv.dropped, 5000);
+        }
+        m => panic!("{m:?}"),
+    }
+}
+
+#[test]
+fn mono_theme_has_no_colour_and_marks_selection_by_reverse() {
+    let mut a = app_with("mono", "default");
+    press(&mut a, ":wl<enter>S");
+    let b = render(&mut a, 80, 24).expect("render");
+    let mut reversed_rows = 0;
+    for y in 0..b.area.height {
+        let mut row_rev = false;
+        for x in 0..b.area.width {
+            let c = &b[(x, y)];
+            assert_eq!(c.fg, Color::Reset, "fg at {x},{y}");
+            assert_eq!(c.bg, Color::Reset, "bg at {x},{y}");
+            if c.modifier.contains(Modifier::REVERSED) {
+                row_rev = true;
+            }
+        }
+        if row_rev {
+            reversed_rows += 1;
+        }
+    }
+    assert_eq!(reversed_rows, 1, "exactly the selected row is reversed");
+    // health is readable without colour: glyph and word
+    let t = text(&b);
+    assert!(t.contains("✗ failure") || t.contains("▲ degraded"), "{t}");
+}
+
+#[test]
+fn sixteen_colour_theme_only_uses_ansi_colours() {
+    let mut a = app_with("16color", "default");
+    for keys in ["", ":svc<enter>", ":wl<enter>S", "?"] {
+        press(&mut a, keys);
+        let b = render(&mut a, 80, 24).expect("render");
+        for c in b.content() {
+            for col in [c.fg, c.bg] {
+                assert!(
+                    !matches!(col, Color::Indexed(_) | Color::Rgb(..)),
+                    "{col:?} in the 16-colour theme"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn health_cells_carry_their_level_style() {
+    let mut a = app();
+    press(&mut a, ":wl<enter>Sj");
+    let th = theme::load("default", None).expect("theme");
+    let b = render(&mut a, 160, 48).expect("render");
+    let mut checked = 0;
+    for y in 0..b.area.height {
+        for x in 0..b.area.width.saturating_sub(2) {
+            if b[(x, y)].symbol() == "✗" && b[(x + 2, y)].symbol() == "f" {
+                let c = &b[(x, y)];
+                if c.bg == th.selection.bg.unwrap_or(Color::Reset) {
+                    continue; // the selected row wears the selection style
+                }
+                assert_eq!(c.fg, th.fail.fg.unwrap_or(Color::Reset), "at {x},{y}");
+                assert!(c.modifier.contains(Modifier::BOLD));
+                checked += 1;
+            }
+        }
+    }
+    assert!(
+        checked > 0,
+        "no failing workload row besides the selected one"
+    );
+}
+
+#[test]
+fn vim_keymap_quits_on_q_and_pages_with_ctrl_d() {
+    let mut a = app_with("default", "vim");
+    press(&mut a, ":po<enter>");
+    a.set_size(80, 24);
+    press(&mut a, "<ctrl-d>");
+    assert_eq!(a.page().cursor, a.viewport);
+    press(&mut a, "q");
+    assert!(a.quit);
+}
