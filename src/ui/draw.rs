@@ -72,7 +72,7 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
     let user = match users.as_slice() {
         [] => "-".to_string(),
         [one] => one.to_string(),
-        many => format!("{} users", many.len()),
+        [first, rest @ ..] => format!("{first} +{}", rest.len()),
     };
     let sep = Span::styled(" │ ", t.muted);
     let mut l1 = vec![
