@@ -254,12 +254,11 @@ fn is_gateway_pod(p: &RawPod) -> bool {
             .is_some_and(|v| v.starts_with("istio-") && v.ends_with("gateway"))
 }
 
-fn proxy_version(p: &RawPod) -> Option<String> {
+fn proxy_version(p: &RawPod) -> Option<&str> {
     p.containers
         .iter()
         .find(|c| c.name == "istio-proxy")
         .and_then(|c| image_tag(&c.image))
-        .map(str::to_string)
 }
 
 fn selector_matches(selector: &Labels, labels: &Labels) -> bool {
@@ -434,7 +433,9 @@ pub fn derive_cluster(input: &ClusterInput, state: ConnState) -> ClusterView {
     let mut pod_rows = Vec::with_capacity(input.pods.len());
     for p in &input.pods {
         let wl = workload_of(p);
-        let injected_ns = ns_injected.get(p.namespace.as_str()).cloned().flatten();
+        let injected_ns: Option<&str> = ns_injected
+            .get(p.namespace.as_str())
+            .and_then(|o| o.as_deref());
         let pv = proxy_version(p);
         let sidecar = if is_gateway_pod(p) {
             Sidecar::Gateway
@@ -446,20 +447,24 @@ pub fn derive_cluster(input: &ClusterInput, state: ConnState) -> ClusterView {
             Sidecar::None
         };
         if matches!(sidecar, Sidecar::Injected | Sidecar::Gateway)
-            && let Some(v) = &pv
+            && let Some(v) = pv
         {
-            let rev = injected_ns.clone().unwrap_or_else(|| "default".into());
+            let rev = injected_ns.unwrap_or("default");
             if let Some(m) = meshes.iter_mut().find(|m| m.revision == rev) {
                 m.sidecars += 1;
-                *m.proxy_versions.entry(v.clone()).or_default() += 1;
+                match m.proxy_versions.get_mut(v) {
+                    Some(n) => *n += 1,
+                    None => {
+                        m.proxy_versions.insert(v.to_string(), 1);
+                    }
+                }
             }
         }
-        let mesh_version = injected_ns
-            .as_deref()
+        let mesh_version: Option<&str> = injected_ns
             .and_then(|rev| meshes.iter().find(|m| m.revision == rev))
-            .map(|m| m.version.clone())
-            .or_else(|| default_mesh_version.clone());
-        let health = health::pod(p, sidecar, pv.as_deref(), mesh_version.as_deref());
+            .map(|m| m.version.as_str())
+            .or(default_mesh_version.as_deref());
+        let health = health::pod(p, sidecar, pv, mesh_version);
         let ready_count = p.containers.iter().filter(|c| c.ready).count();
         let waiting = p.containers.iter().find_map(|c| c.waiting.clone());
         pod_rows.push(PodRow {
@@ -476,7 +481,7 @@ pub fn derive_cluster(input: &ClusterInput, state: ConnState) -> ClusterView {
             node: p.node.clone(),
             ip: p.ip.clone(),
             workload: wl.as_ref().map(|(k, n)| format!("{}/{n}", k.as_str())),
-            proxy_version: pv,
+            proxy_version: pv.map(str::to_string),
             labels: p.labels.clone(),
             created: p.created.clone(),
             health: health.stale_if(stale.as_deref()),
@@ -499,7 +504,7 @@ pub fn derive_cluster(input: &ClusterInput, state: ConnState) -> ClusterView {
                 .unwrap_or_default();
             let injected_ns = ns_injected.get(w.namespace.as_str()).cloned().flatten();
             let gateway = pods.iter().any(|p| is_gateway_pod(p));
-            let proxies: Vec<Option<String>> = pods
+            let proxies: Vec<Option<&str>> = pods
                 .iter()
                 .map(|p| if p.injected { proxy_version(p) } else { None })
                 .collect();
@@ -516,7 +521,7 @@ pub fn derive_cluster(input: &ClusterInput, state: ConnState) -> ClusterView {
                 .iter()
                 .flatten()
                 .min_by(|a, b| health::cmp_versions(a, b))
-                .cloned();
+                .map(|v| v.to_string());
             let mesh_version = injected_ns
                 .as_deref()
                 .and_then(|rev| meshes.iter().find(|m| m.revision == rev))
