@@ -125,6 +125,26 @@ fn small_terminal_keeps_hints_and_header() {
 }
 
 #[test]
+fn read_only_badge_is_never_cut_off() {
+    for (w, h) in [(60u16, 20u16), (80, 24), (160, 48)] {
+        let mut a = App::new(
+            snapshot(),
+            keymap::load("default", None).expect("keymap"),
+            theme::load("mono", None).expect("theme"),
+            true,
+        );
+        a.now = now();
+        let b = render(&mut a, w, h).expect("render");
+        let first = text(&b).lines().next().unwrap_or("").to_string();
+        assert!(first.contains("READ-ONLY"), "{w}x{h}: {first:?}");
+        // shown in reverse video even without colour
+        let x = first.find("READ-ONLY").expect("badge");
+        let col = first[..x].chars().count() as u16;
+        assert!(b[(col, 0)].modifier.contains(Modifier::REVERSED));
+    }
+}
+
+#[test]
 fn filter_fuzzy_inverted_and_by_label() {
     let mut a = app();
     press(&mut a, ":svc<enter>");

@@ -103,12 +103,17 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
     }
     l1.push(sep);
     l1.push(Span::styled(format!("user {user}"), t.muted));
-    let badge = if app.readonly { " READ-ONLY " } else { "" };
-    let left_w: usize = l1.iter().map(|s| s.content.width()).sum();
-    let pad = (area.width as usize).saturating_sub(left_w + badge.width());
-    l1.push(Span::raw(" ".repeat(pad)));
+    // the badge goes on the right when everything fits, else first: it is never cut off
+    let badge = " READ-ONLY ";
     if app.readonly {
-        l1.push(Span::styled(badge, t.readonly));
+        let left_w: usize = l1.iter().map(|s| s.content.width()).sum();
+        match (area.width as usize).checked_sub(left_w + badge.width()) {
+            Some(pad) => {
+                l1.push(Span::raw(" ".repeat(pad)));
+                l1.push(Span::styled(badge, t.readonly));
+            }
+            None => l1.insert(0, Span::styled(badge, t.readonly)),
+        }
     }
     // line 2: one chip per cluster; problems first when they do not all fit
     let mut chips: Vec<(Vec<Span>, usize, bool)> = Vec::new();
