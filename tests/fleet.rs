@@ -177,7 +177,7 @@ async fn a_change_in_the_cluster_reaches_the_snapshot() {
     .await;
     let c = s.cluster("eu-west").expect("c");
     assert_eq!(c.counts.pods, before - 1);
-    assert!(!c.pods.iter().any(|p| p.name == victim));
+    assert!(!c.pods.iter().any(|p| p.name() == victim));
 }
 
 #[tokio::test]
@@ -264,7 +264,7 @@ async fn expired_watches_relist_without_duplicates() {
     .await;
     let c = s.cluster("eu-west").expect("c");
     assert_eq!(c.counts.pods, want);
-    let mut names: Vec<&str> = c.pods.iter().map(|p| p.name.as_str()).collect();
+    let mut names: Vec<&str> = c.pods.iter().map(|p| p.name()).collect();
     let n = names.len();
     names.dedup();
     assert_eq!(names.len(), n, "no duplicate pods after the re-list");

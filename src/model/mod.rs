@@ -150,21 +150,78 @@ pub struct Service {
     pub health: Health,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// A pod as the fleet views show it. It shares the cache's trimmed pod (`raw`) instead of
+/// copying its strings: a snapshot of 100k pods costs a pointer and a health per pod.
+#[derive(Debug, Clone)]
 pub struct PodRow {
-    pub cluster: String,
-    pub namespace: String,
-    pub name: String,
-    pub ready: String,
-    pub status: String,
-    pub restarts: i32,
-    pub node: String,
-    pub ip: String,
+    pub cluster: Arc<str>,
+    pub raw: Arc<RawPod>,
+    /// `Kind/name` of the owning workload.
     pub workload: Option<String>,
-    pub proxy_version: Option<String>,
-    pub labels: Arc<Labels>,
-    pub created: Option<String>,
     pub health: Health,
+}
+
+impl PodRow {
+    pub fn namespace(&self) -> &str {
+        &self.raw.namespace
+    }
+    pub fn name(&self) -> &str {
+        &self.raw.name
+    }
+    /// `ready/total` containers.
+    pub fn ready(&self) -> String {
+        let ready = self.raw.containers.iter().filter(|c| c.ready).count();
+        format!("{ready}/{}", self.raw.containers.len())
+    }
+    /// Terminating, a container's waiting reason (CrashLoopBackOff...), else the phase.
+    pub fn status(&self) -> &str {
+        if self.raw.deleting {
+            return "Terminating";
+        }
+        self.raw
+            .containers
+            .iter()
+            .find_map(|c| c.waiting.as_deref())
+            .unwrap_or(&self.raw.phase)
+    }
+    pub fn restarts(&self) -> i32 {
+        self.raw.containers.iter().map(|c| c.restarts).sum()
+    }
+    pub fn node(&self) -> &str {
+        &self.raw.node
+    }
+    pub fn ip(&self) -> &str {
+        &self.raw.ip
+    }
+    pub fn proxy_version(&self) -> Option<&str> {
+        proxy_version(&self.raw)
+    }
+    pub fn labels(&self) -> &Labels {
+        &self.raw.labels
+    }
+    pub fn created(&self) -> Option<&str> {
+        self.raw.created.as_deref()
+    }
+}
+
+impl Serialize for PodRow {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("PodRow", 12)?;
+        st.serialize_field("cluster", &*self.cluster)?;
+        st.serialize_field("namespace", self.namespace())?;
+        st.serialize_field("name", self.name())?;
+        st.serialize_field("ready", &self.ready())?;
+        st.serialize_field("status", self.status())?;
+        st.serialize_field("restarts", &self.restarts())?;
+        st.serialize_field("node", self.node())?;
+        st.serialize_field("ip", self.ip())?;
+        st.serialize_field("workload", &self.workload)?;
+        st.serialize_field("proxy_version", &self.proxy_version())?;
+        st.serialize_field("created", &self.created())?;
+        st.serialize_field("health", &self.health)?;
+        st.end()
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -431,6 +488,7 @@ pub fn derive_cluster(input: &ClusterInput, state: ConnState) -> ClusterView {
     };
     let mut pods_by_workload: HashMap<(WorkloadKind, &str, String), Vec<&RawPod>> = HashMap::new();
     let mut pod_rows = Vec::with_capacity(input.pods.len());
+    let cluster_arc: Arc<str> = Arc::from(cluster.as_str());
     for p in &input.pods {
         let wl = workload_of(p);
         let injected_ns: Option<&str> = ns_injected
@@ -465,25 +523,10 @@ pub fn derive_cluster(input: &ClusterInput, state: ConnState) -> ClusterView {
             .map(|m| m.version.as_str())
             .or(default_mesh_version.as_deref());
         let health = health::pod(p, sidecar, pv, mesh_version);
-        let ready_count = p.containers.iter().filter(|c| c.ready).count();
-        let waiting = p.containers.iter().find_map(|c| c.waiting.clone());
         pod_rows.push(PodRow {
-            cluster: cluster.clone(),
-            namespace: p.namespace.clone(),
-            name: p.name.clone(),
-            ready: format!("{ready_count}/{}", p.containers.len()),
-            status: if p.deleting {
-                "Terminating".into()
-            } else {
-                waiting.unwrap_or_else(|| p.phase.clone())
-            },
-            restarts: p.containers.iter().map(|c| c.restarts).sum(),
-            node: p.node.clone(),
-            ip: p.ip.clone(),
+            cluster: cluster_arc.clone(),
+            raw: p.clone(),
             workload: wl.as_ref().map(|(k, n)| format!("{}/{n}", k.as_str())),
-            proxy_version: pv.map(str::to_string),
-            labels: p.labels.clone(),
-            created: p.created.clone(),
             health: health.stale_if(stale.as_deref()),
         });
         if let Some((k, n)) = wl {
@@ -656,7 +699,7 @@ pub fn derive_cluster(input: &ClusterInput, state: ConnState) -> ClusterView {
         })
         .collect();
     services.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
-    pod_rows.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    pod_rows.sort_by(|a, b| (a.namespace(), a.name()).cmp(&(b.namespace(), b.name())));
 
     let mut health_counts: BTreeMap<Level, usize> = BTreeMap::new();
     let mut worst = Health::ok();

@@ -967,7 +967,11 @@ impl App {
             );
             return vec![];
         };
-        let (cluster, namespace, pod) = (c.name.clone(), p.namespace.clone(), p.name.clone());
+        let (cluster, namespace, pod) = (
+            c.name.clone(),
+            p.namespace().to_string(),
+            p.name().to_string(),
+        );
         let title = format!("logs {cluster}/{namespace}/{pod}");
         let job = self.alloc_job();
         self.mode = Mode::Text(TextView::new(TextKind::Logs, title, job));
@@ -1276,22 +1280,22 @@ pub fn describe(c: &crate::model::ClusterView, item: Item<'_>, kind: ViewKind) -
             kv("Pods:", w.pods.join(", "));
         }
         Item::Pod(p) => {
-            kv("Pod:", format!("{}/{}", p.namespace, p.name));
-            kv("Cluster:", p.cluster.clone());
-            kv("Status:", p.status.clone());
-            kv("Ready:", p.ready.clone());
-            kv("Restarts:", p.restarts.to_string());
-            kv("Node:", p.node.clone());
-            kv("IP:", p.ip.clone());
+            kv("Pod:", format!("{}/{}", p.namespace(), p.name()));
+            kv("Cluster:", p.cluster.to_string());
+            kv("Status:", p.status().to_string());
+            kv("Ready:", p.ready());
+            kv("Restarts:", p.restarts().to_string());
+            kv("Node:", p.node().to_string());
+            kv("IP:", p.ip().to_string());
             kv(
                 "Workload:",
                 p.workload.clone().unwrap_or_else(|| "-".into()),
             );
             kv(
                 "Proxy version:",
-                p.proxy_version.clone().unwrap_or_else(|| "-".into()),
+                p.proxy_version().unwrap_or("-").to_string(),
             );
-            kv("Labels:", labels_text(&p.labels));
+            kv("Labels:", labels_text(p.labels()));
         }
         Item::Object(o) => {
             kv("Kind:", format!("{} ({})", o.kind, o.api_version));

@@ -439,7 +439,7 @@ impl<'a> Item<'a> {
             Item::Mesh(m) => &m.namespace,
             Item::Service(s) => &s.namespace,
             Item::Workload(w) => &w.namespace,
-            Item::Pod(p) => &p.namespace,
+            Item::Pod(p) => p.namespace(),
             Item::Object(o) => &o.namespace,
         }
     }
@@ -449,7 +449,7 @@ impl<'a> Item<'a> {
             Item::Mesh(m) => &m.name,
             Item::Service(s) => &s.name,
             Item::Workload(w) => &w.name,
-            Item::Pod(p) => &p.name,
+            Item::Pod(p) => p.name(),
             Item::Object(o) => &o.name,
         }
     }
@@ -458,7 +458,7 @@ impl<'a> Item<'a> {
             Item::Cluster(_) | Item::Mesh(_) => None,
             Item::Service(s) => s.created.as_deref(),
             Item::Workload(w) => w.created.as_deref(),
-            Item::Pod(p) => p.created.as_deref(),
+            Item::Pod(p) => p.created(),
             Item::Object(o) => o.created.as_deref(),
         }
     }
@@ -467,7 +467,7 @@ impl<'a> Item<'a> {
             Item::Cluster(_) | Item::Mesh(_) => None,
             Item::Service(s) => Some(&s.labels),
             Item::Workload(w) => Some(&w.labels),
-            Item::Pod(p) => Some(&p.labels),
+            Item::Pod(p) => Some(p.labels()),
             Item::Object(o) => Some(&o.labels),
         }
     }
@@ -588,13 +588,13 @@ impl<'a> Item<'a> {
             ],
             Item::Pod(p) => vec![
                 cl,
-                p.namespace.clone(),
-                p.name.clone(),
-                p.ready.clone(),
-                p.status.clone(),
-                p.restarts.to_string(),
-                p.proxy_version.clone().unwrap_or_else(|| "-".into()),
-                p.node.clone(),
+                p.namespace().to_string(),
+                p.name().to_string(),
+                p.ready(),
+                p.status().to_string(),
+                p.restarts().to_string(),
+                p.proxy_version().unwrap_or("-").to_string(),
+                p.node().to_string(),
                 health,
                 age,
                 reason,
