@@ -3,6 +3,7 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use k8s_openapi::api::core::v1::Pod;
 use meshdeck::model::raw::*;
+use meshdeck::model::slim::SlimPod;
 use meshdeck::model::{ClusterInput, ConnState, derive_cluster};
 
 fn input(pods: usize) -> ClusterInput {
@@ -24,8 +25,12 @@ fn bench(c: &mut Criterion) {
         "status": {"phase": "Running"}
     }))
     .expect("pod");
-    g.bench_function("trim one Pod into RawPod", |b| {
-        b.iter(|| RawPod::from(&pod))
+    let json = serde_json::to_vec(&pod).expect("json");
+    g.bench_function("decode one Pod (k8s-openapi)", |b| {
+        b.iter(|| serde_json::from_slice::<Pod>(&json).expect("pod"))
+    });
+    g.bench_function("decode one Pod as SlimPod and trim into RawPod", |b| {
+        b.iter(|| RawPod::from(&serde_json::from_slice::<SlimPod>(&json).expect("slim")))
     });
     g.finish();
 }

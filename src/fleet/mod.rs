@@ -7,11 +7,12 @@ pub mod fetch;
 pub mod kubeconfig;
 
 use crate::model::raw::*;
+use crate::model::slim::SlimPod;
 use crate::model::{ClusterInput, ClusterView, ConnState, Snapshot, derive_cluster};
 use chrono::Utc;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::core::v1::{ConfigMap, Endpoints, Namespace, Pod, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Endpoints, Namespace, Service};
 use kube::api::{Api, ApiResource, DynamicObject};
 use kube::runtime::watcher;
 pub use kubeconfig::{Selection, Target};
@@ -567,10 +568,11 @@ async fn run_cluster(
         |o: &Endpoints| Some((key_of(&o.metadata), RawEndpoints::from(o))),
         cfg.clone()
     );
+    // pods decode into the slim type: serde skips what meshdeck never reads
     typed!(
-        Pod,
+        SlimPod,
         pods,
-        |o: &Pod| Some((key_of(&o.metadata), RawPod::from(o))),
+        |o: &SlimPod| Some((key_of(&o.metadata), RawPod::from(o))),
         cfg.clone()
     );
     typed!(
@@ -617,6 +619,31 @@ async fn run_cluster(
     }
     stop.cancelled().await;
     tasks.shutdown().await;
+}
+
+/// Pods are watched as `SlimPod` (the same API path as `Pod`).
+impl kube::Resource for SlimPod {
+    type DynamicType = ();
+    type Scope = k8s_openapi::NamespaceResourceScope;
+
+    fn kind(_: &()) -> std::borrow::Cow<'_, str> {
+        "Pod".into()
+    }
+    fn group(_: &()) -> std::borrow::Cow<'_, str> {
+        "".into()
+    }
+    fn version(_: &()) -> std::borrow::Cow<'_, str> {
+        "v1".into()
+    }
+    fn plural(_: &()) -> std::borrow::Cow<'_, str> {
+        "pods".into()
+    }
+    fn meta(&self) -> &kube::api::ObjectMeta {
+        &self.metadata
+    }
+    fn meta_mut(&mut self) -> &mut kube::api::ObjectMeta {
+        &mut self.metadata
+    }
 }
 
 /// A running fleet connection. Dropping it stops every task.

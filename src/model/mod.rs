@@ -4,6 +4,7 @@
 
 pub mod health;
 pub mod raw;
+pub mod slim;
 
 pub use health::{Health, Level};
 use raw::*;

@@ -2,8 +2,9 @@
 //! k8s-openapi types (what the fleet's watchers yield) or from plain JSON (inventory files).
 //! Trimming here is what keeps 100,000 pods within the memory budget.
 
+use super::slim::SlimPod;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::core::v1::{ConfigMap, Endpoints, Namespace, Pod, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Endpoints, Namespace, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -154,13 +155,22 @@ pub struct RawPod {
     pub deleting: bool,
 }
 
-impl From<&Pod> for RawPod {
-    fn from(p: &Pod) -> Self {
-        let spec = p.spec.clone().unwrap_or_default();
-        let status = p.status.clone().unwrap_or_default();
-        let statuses = status.container_statuses.unwrap_or_default();
-        let containers = spec
-            .containers
+impl From<&SlimPod> for RawPod {
+    fn from(p: &SlimPod) -> Self {
+        let (containers_spec, sa, node) = match &p.spec {
+            Some(s) => (
+                s.containers.as_slice(),
+                s.service_account_name.clone(),
+                s.node_name.clone(),
+            ),
+            None => (&[][..], None, None),
+        };
+        let statuses = p
+            .status
+            .as_ref()
+            .map(|s| s.container_statuses.as_slice())
+            .unwrap_or(&[]);
+        let containers = containers_spec
             .iter()
             .map(|c| {
                 let st = statuses.iter().find(|s| s.name == c.name);
@@ -176,11 +186,11 @@ impl From<&Pod> for RawPod {
                 }
             })
             .collect();
-        let ready = status
-            .conditions
-            .unwrap_or_default()
-            .iter()
-            .any(|c| c.type_ == "Ready" && c.status == "True");
+        let ready = p.status.as_ref().is_some_and(|s| {
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True")
+        });
         RawPod {
             namespace: p.metadata.namespace.clone().unwrap_or_default(),
             name: p.metadata.name.clone().unwrap_or_default(),
@@ -191,12 +201,20 @@ impl From<&Pod> for RawPod {
                 .as_ref()
                 .is_some_and(|a| a.contains_key(SIDECAR_STATUS)),
             containers,
-            phase: status.phase.unwrap_or_default(),
+            phase: p
+                .status
+                .as_ref()
+                .and_then(|s| s.phase.clone())
+                .unwrap_or_default(),
             ready,
             owner: owner(&p.metadata),
-            service_account: spec.service_account_name.unwrap_or_default(),
-            ip: status.pod_ip.unwrap_or_default(),
-            node: spec.node_name.unwrap_or_default(),
+            service_account: sa.unwrap_or_default(),
+            ip: p
+                .status
+                .as_ref()
+                .and_then(|s| s.pod_ip.clone())
+                .unwrap_or_default(),
+            node: node.unwrap_or_default(),
             created: created(&p.metadata),
             deleting: p.metadata.deletion_timestamp.is_some(),
         }

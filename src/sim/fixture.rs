@@ -6,10 +6,11 @@ use super::scenario::{Scenario, cluster_names, populate_at};
 use super::store::Store;
 use crate::fleet::{ISTIO_KINDS, POLICY_KINDS};
 use crate::model::raw::*;
+use crate::model::slim::SlimPod;
 use crate::model::{ClusterInput, ConnState, Snapshot, derive_cluster};
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::core::v1::{ConfigMap, Endpoints, Namespace, Pod, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Endpoints, Namespace, Service};
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
 
@@ -70,7 +71,7 @@ pub fn demo_input(
         namespaces: conv::<Namespace, RawNamespace>(&typed(&store, "namespaces")),
         services: conv::<Service, RawService>(&typed(&store, "services")),
         endpoints: conv::<Endpoints, RawEndpoints>(&typed(&store, "endpoints")),
-        pods: conv::<Pod, RawPod>(&typed(&store, "pods")),
+        pods: conv::<SlimPod, RawPod>(&typed(&store, "pods")),
         workloads,
         replicasets: conv::<ReplicaSet, RawReplicaSet>(&typed(&store, "replicasets.apps")),
         configmaps: conv::<ConfigMap, RawConfigMap>(&typed(&store, "configmaps")),
