@@ -28,6 +28,8 @@ use tokio_util::sync::CancellationToken;
 pub const UNREACHABLE_AFTER: Duration = Duration::from_secs(30);
 /// How often each cluster is pinged (`/version`) for reachability and latency.
 pub const PING_EVERY: Duration = Duration::from_secs(2);
+/// How often a cluster that is still syncing is re-derived.
+pub const DERIVE_WHILE_SYNCING: Duration = Duration::from_secs(1);
 /// The least time between two published snapshots.
 pub const PUBLISH_EVERY: Duration = Duration::from_millis(100);
 
@@ -718,6 +720,7 @@ pub fn start(targets: Vec<Target>) -> FleetHandle {
     tokio::spawn(async move {
         let mut views: Vec<Arc<ClusterView>> = tx.borrow().clusters.clone();
         let mut states: Vec<ConnState> = vec![ConnState::Connecting; caches.len()];
+        let mut derived: Vec<Instant> = vec![Instant::now(); caches.len()];
         let mut seq = 0u64;
         let mut tick = tokio::time::interval(PUBLISH_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -735,10 +738,20 @@ pub fn start(targets: Vec<Target>) -> FleetHandle {
                     if !c.dirty && state == states[i] {
                         continue;
                     }
+                    // While a cluster is still syncing, every kind that finishes its list
+                    // would re-derive it; once a second is enough until it is synced.
+                    let syncing = |s: &ConnState| matches!(s, ConnState::Syncing { .. });
+                    if syncing(&state)
+                        && syncing(&states[i])
+                        && now.duration_since(derived[i]) < DERIVE_WHILE_SYNCING
+                    {
+                        continue;
+                    }
                     c.dirty = false;
                     (c.input(t), state)
                 };
                 states[i] = state.clone();
+                derived[i] = now;
                 views[i] = Arc::new(derive_cluster(&input, state));
                 any = true;
             }
