@@ -7,6 +7,7 @@ pub mod config;
 pub mod fleet;
 pub mod logging;
 pub mod model;
+pub mod policy;
 pub mod run;
 pub mod selector;
 pub mod sim;
