@@ -79,14 +79,18 @@ pub enum Command {
     /// Print the fleet's clusters, meshes and health (headless). Exit 0 when every cluster
     /// synced, 3 when some did not (what is known is still printed).
     Status(StatusArgs),
-    /// Translate policies into Istio objects per cluster (headless).
-    Translate(PassThrough),
+    /// Translate policies into Istio objects per cluster (headless): the objects as a YAML
+    /// stream on stdout, each annotated with its cluster; policy statuses on stderr. Exit 1
+    /// when a policy is invalid.
+    Translate(TranslateArgs),
     /// Diff generated objects against what is live (headless).
     Diff(PassThrough),
     /// Apply policies to the fleet (headless).
     Apply(PassThrough),
-    /// Analyze the fleet's mesh configuration (headless).
-    Check(PassThrough),
+    /// Validate policies: load, check every field, translate, and validate the generated
+    /// objects against Istio's schemas, printing only problems and statuses (headless). Exit 1
+    /// when a policy is invalid or conflicting.
+    Check(TranslateArgs),
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -99,6 +103,32 @@ pub enum Command {
 pub struct PassThrough {
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
     pub args: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ObjectFormat {
+    #[default]
+    Yaml,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct TranslateArgs {
+    /// Policy files or directories (every *.yaml / *.yml below); repeatable.
+    #[arg(short = 'f', long = "filename", value_name = "PATH")]
+    pub files: Vec<PathBuf>,
+    /// Read the fleet offline from DIR/<cluster>/*.yaml (plain manifests) instead of
+    /// connecting to clusters.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["context", "all_contexts", "kubeconfig"])]
+    pub inventory: Option<PathBuf>,
+    #[command(flatten)]
+    pub fleet: FleetArgs,
+    /// Output format of the objects: a YAML stream, or a JSON `List`.
+    #[arg(short, long, value_enum, default_value_t = ObjectFormat::Yaml)]
+    pub output: ObjectFormat,
+    /// Wait at most this long for live clusters to sync.
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    pub wait_synced: u64,
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,8 @@
 pub mod cli;
 pub mod config;
 pub mod fleet;
+pub mod inventory;
+pub mod istio;
 pub mod logging;
 pub mod model;
 pub mod policy;
@@ -12,5 +14,6 @@ pub mod run;
 pub mod selector;
 pub mod sim;
 pub mod status;
+pub mod translate;
 pub mod ui;
 pub mod yaml;

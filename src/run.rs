@@ -105,10 +105,10 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }),
         Some(Command::Status(args)) => runtime()?.block_on(status(args, &paths)),
-        Some(Command::Translate(_)) => Ok(not_yet("translate", 5)),
+        Some(Command::Translate(args)) => runtime()?.block_on(translate(args, &paths, false)),
         Some(Command::Diff(_)) => Ok(not_yet("diff", 6)),
         Some(Command::Apply(_)) => Ok(not_yet("apply", 6)),
-        Some(Command::Check(_)) => Ok(not_yet("check", 5)),
+        Some(Command::Check(args)) => runtime()?.block_on(translate(args, &paths, true)),
         Some(Command::Info(_)) | Some(Command::Completions { .. }) => Ok(ExitCode::SUCCESS),
     }
 }
@@ -341,5 +341,82 @@ async fn status(args: crate::cli::StatusArgs, paths: &Paths) -> anyhow::Result<E
         ExitCode::SUCCESS
     } else {
         ExitCode::from(3)
+    })
+}
+
+/// The fleet a headless command works on: an offline inventory, or live contexts (waited on).
+async fn fleet_snapshot(
+    inventory: Option<&std::path::Path>,
+    fleet: &crate::cli::FleetArgs,
+    wait: u64,
+    paths: &Paths,
+) -> anyhow::Result<std::sync::Arc<crate::model::Snapshot>> {
+    if let Some(dir) = inventory {
+        return Ok(std::sync::Arc::new(crate::inventory::load(dir)?));
+    }
+    let targets = resolve_targets(fleet, paths).await?;
+    let mut handle = crate::fleet::start(targets);
+    let synced = handle.wait_synced(Duration::from_secs(wait)).await;
+    tokio::time::sleep(crate::fleet::PUBLISH_EVERY * 2).await;
+    let snap = handle.latest();
+    if !synced {
+        for c in snap
+            .clusters
+            .iter()
+            .filter(|c| c.state != crate::model::ConnState::Synced)
+        {
+            eprintln!(
+                "warning: cluster {} is {}{}: translating with what is known",
+                c.name,
+                c.state.word(),
+                c.state
+                    .error()
+                    .map(|e| format!(" ({e})"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    Ok(snap)
+}
+
+async fn translate(
+    args: crate::cli::TranslateArgs,
+    paths: &Paths,
+    check_only: bool,
+) -> anyhow::Result<ExitCode> {
+    let snap = fleet_snapshot(
+        args.inventory.as_deref(),
+        &args.fleet,
+        args.wait_synced,
+        paths,
+    )
+    .await?;
+    let loaded = crate::policy::load_all(&args.files, &snap);
+    if args.files.is_empty() && loaded.policies.is_empty() && loaded.diagnostics.is_empty() {
+        anyhow::bail!("no policies: give -f PATH, or store policies in a cluster of the fleet");
+    }
+    let out = crate::translate::translate(&loaded.policies, &snap);
+    let invalid_objects = crate::istio::validate_all(&out.objects);
+    let report = crate::translate::report::render(&loaded, &out, &invalid_objects);
+    if !check_only {
+        let text = match args.output {
+            crate::cli::ObjectFormat::Yaml => crate::translate::report::yaml_stream(&out.objects)
+                .map_err(|e| anyhow::anyhow!("writing YAML: {e}"))?,
+            crate::cli::ObjectFormat::Json => crate::translate::report::json_list(&out.objects)?,
+        };
+        print!("{text}");
+    }
+    eprint!("{report}");
+    if !invalid_objects.is_empty() {
+        return Ok(ExitCode::from(2));
+    }
+    let conflicting = out
+        .statuses
+        .iter()
+        .any(|s| s.state == crate::translate::State::Conflicting);
+    Ok(if loaded.has_errors() || (check_only && conflicting) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     })
 }

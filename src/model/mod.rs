@@ -149,6 +149,9 @@ pub struct Service {
     pub istio_refs: Vec<String>,
     pub created: Option<String>,
     pub health: Health,
+    /// The Service as read (numeric ports, type, load-balancer address) for the translator.
+    #[serde(skip)]
+    pub raw: Arc<RawService>,
 }
 
 /// A pod as the fleet views show it. It shares the cache's trimmed pod (`raw`) instead of
@@ -696,6 +699,7 @@ pub fn derive_cluster(input: &ClusterInput, state: ConnState) -> ClusterView {
                 istio_refs: refs.into_iter().collect(),
                 created: s.created.clone(),
                 health: h.stale_if(stale.as_deref()),
+                raw: s.clone(),
             }
         })
         .collect();

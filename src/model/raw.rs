@@ -52,6 +52,7 @@ pub struct Port {
     pub name: String,
     pub port: i32,
     pub protocol: String,
+    pub app_protocol: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,6 +85,7 @@ impl From<&Service> for RawService {
                     name: p.name.clone().unwrap_or_default(),
                     port: p.port,
                     protocol: p.protocol.clone().unwrap_or_else(|| "TCP".into()),
+                    app_protocol: p.app_protocol.clone(),
                 })
                 .collect(),
             type_: spec.type_.unwrap_or_else(|| "ClusterIP".into()),

@@ -97,7 +97,7 @@ impl Origin {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Spec {
-    Traffic(TrafficPolicySpec),
+    Traffic(Box<TrafficPolicySpec>),
     Access(AccessPolicySpec),
     VirtualMesh(VirtualMeshSpec),
     VirtualDestination(VirtualDestinationSpec),
@@ -294,6 +294,56 @@ pub fn load_objects(cluster: &str, objects: &[Value]) -> Loaded {
     out
 }
 
+/// Policies stored as custom resources in the fleet's clusters.
+pub fn load_snapshot(snap: &crate::model::Snapshot) -> Loaded {
+    let mut out = Loaded::default();
+    for c in &snap.clusters {
+        let objects: Vec<Value> = c
+            .policies
+            .iter()
+            .map(|o| {
+                serde_json::json!({
+                    "apiVersion": o.api_version,
+                    "kind": o.kind,
+                    "metadata": {
+                        "name": o.name,
+                        "namespace": o.namespace,
+                        "creationTimestamp": o.created,
+                        "generation": o.generation,
+                        "labels": o.labels,
+                        "annotations": o.annotations,
+                    },
+                    "spec": o.spec,
+                })
+            })
+            .collect();
+        out.extend(load_objects(&c.name, &objects));
+    }
+    out
+}
+
+/// Files first, then what the fleet stores; a file's policy replaces the stored one of the same
+/// identity (the file is the edit about to be applied).
+pub fn load_all(files: &[PathBuf], snap: &crate::model::Snapshot) -> Loaded {
+    let mut out = if files.is_empty() {
+        Loaded::default()
+    } else {
+        load_paths(files)
+    };
+    let stored = load_snapshot(snap);
+    let ids: std::collections::HashSet<PolicyId> = out.policies.iter().map(Policy::id).collect();
+    out.policies.extend(
+        stored
+            .policies
+            .into_iter()
+            .filter(|p| !ids.contains(&p.id())),
+    );
+    out.roles.extend(stored.roles);
+    out.bindings.extend(stored.bindings);
+    out.diagnostics.extend(stored.diagnostics);
+    out
+}
+
 fn check_duplicates(out: &mut Loaded) {
     let mut seen: std::collections::HashMap<PolicyId, &Origin> = Default::default();
     let mut diags = Vec::new();
@@ -459,7 +509,7 @@ fn load_document(loc: Arc<Located>, name: &str, document: usize, out: &mut Loade
                 {
                     out.policies.push(Policy {
                         meta,
-                        spec: Spec::Traffic(s),
+                        spec: Spec::Traffic(Box::new(s)),
                         origin,
                     });
                 }

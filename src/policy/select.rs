@@ -5,11 +5,8 @@
 use super::types::*;
 use std::collections::BTreeMap;
 
-fn any_or<T: PartialEq<str>>(list: &[T], v: &str) -> bool
-where
-    T: AsRef<str>,
-{
-    list.is_empty() || list.iter().any(|x| x.as_ref() == v)
+fn any_or(list: &[String], v: &str) -> bool {
+    list.is_empty() || list.iter().any(|x| x == v)
 }
 
 fn labels_match(want: &Labels, have: &BTreeMap<String, String>) -> bool {

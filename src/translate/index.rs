@@ -1,0 +1,290 @@
+//! What the translator needs to know of the fleet, indexed once per snapshot: destinations
+//! (Services in clusters that have a mesh), meshes with their trust domain and gateway, and
+//! workloads. Building it is the expensive part; a `Translator` keeps it across policy edits.
+
+use crate::model::{Mesh, Service, Snapshot, Workload};
+use crate::policy::select;
+use crate::policy::{DestinationSelector, KubeMatcher};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+#[derive(Debug, Clone)]
+pub struct Dest {
+    pub cluster: Arc<str>,
+    pub namespace: String,
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub selector: BTreeMap<String, String>,
+    pub in_mesh: bool,
+    /// (name, number, Istio protocol)
+    pub ports: Vec<(String, u32, &'static str)>,
+    pub mesh: usize,
+    /// Pod IPs behind the service (for flat-network federation).
+    pub pod_ips: Vec<String>,
+}
+
+impl Dest {
+    pub fn id(&self) -> String {
+        format!("{}/{}/{}", self.cluster, self.namespace, self.name)
+    }
+    pub fn local_host(&self) -> String {
+        format!("{}.{}.svc.cluster.local", self.name, self.namespace)
+    }
+    pub fn federated_host(&self, suffix: &str) -> String {
+        format!(
+            "{}.{}.svc.{}.{}",
+            self.name, self.namespace, self.cluster, suffix
+        )
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    pub namespace: String,
+    pub name: String,
+    pub selector: BTreeMap<String, String>,
+    pub address: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MeshInfo {
+    /// `istiod-<ns>-<cluster>`
+    pub name: String,
+    pub cluster: Arc<str>,
+    /// The root namespace (istiod's).
+    pub namespace: String,
+    pub trust_domain: String,
+    pub gateway: Option<Gateway>,
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkloadInfo {
+    pub cluster: Arc<str>,
+    pub namespace: String,
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub service_account: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Index {
+    pub dests: Vec<Dest>,
+    pub meshes: Vec<MeshInfo>,
+    pub workloads: Vec<WorkloadInfo>,
+    by_ref: HashMap<(String, String, String), usize>,
+    by_ns: HashMap<String, Vec<usize>>,
+    by_label: HashMap<(String, String), Vec<usize>>,
+    by_cluster: HashMap<String, Vec<usize>>,
+    mesh_by_name: HashMap<String, usize>,
+    /// cluster → its (first) mesh
+    mesh_of_cluster: HashMap<String, usize>,
+}
+
+/// The Istio protocol of a Service port, from appProtocol or the name's prefix (Istio's rule).
+pub fn port_protocol(name: &str, app_protocol: Option<&str>, k8s_protocol: &str) -> &'static str {
+    if k8s_protocol == "UDP" {
+        return "UDP";
+    }
+    let p = app_protocol
+        .unwrap_or_else(|| name.split('-').next().unwrap_or(""))
+        .to_ascii_lowercase();
+    match p.as_str() {
+        "http" => "HTTP",
+        "http2" | "h2c" => "HTTP2",
+        "grpc" | "grpc-web" => "GRPC",
+        "https" => "HTTPS",
+        "tls" => "TLS",
+        "mongo" => "MONGO",
+        _ => "TCP",
+    }
+}
+
+fn gateway_of(services: &[Service]) -> Option<Gateway> {
+    let pick = |kind: &str| {
+        services
+            .iter()
+            .find(|s| s.selector.get("istio").map(String::as_str) == Some(kind))
+    };
+    let s = pick("eastwestgateway").or_else(|| pick("ingressgateway"))?;
+    Some(Gateway {
+        namespace: s.namespace.clone(),
+        name: s.name.clone(),
+        selector: s.selector.clone(),
+        address: s.raw.external.clone(),
+    })
+}
+
+fn mesh_info(m: &Mesh, cluster: &Arc<str>, services: &[Service]) -> MeshInfo {
+    MeshInfo {
+        name: m.name.clone(),
+        cluster: cluster.clone(),
+        namespace: m.namespace.clone(),
+        trust_domain: m
+            .trust_domain
+            .clone()
+            .unwrap_or_else(|| "cluster.local".into()),
+        gateway: gateway_of(services),
+    }
+}
+
+impl Index {
+    pub fn new(snap: &Snapshot) -> Index {
+        let mut ix = Index::default();
+        for c in &snap.clusters {
+            if c.meshes.is_empty() {
+                continue;
+            }
+            let cluster: Arc<str> = Arc::from(c.name.as_str());
+            let first_mesh = ix.meshes.len();
+            for m in &c.meshes {
+                ix.mesh_by_name.insert(m.name.clone(), ix.meshes.len());
+                ix.meshes.push(mesh_info(m, &cluster, &c.services));
+            }
+            ix.mesh_of_cluster.insert(c.name.clone(), first_mesh);
+            // pod IPs by namespace for flat-network endpoints
+            let mut pods_by_ns: HashMap<&str, Vec<&crate::model::PodRow>> = HashMap::new();
+            for p in &c.pods {
+                pods_by_ns.entry(p.namespace()).or_default().push(p);
+            }
+            for s in &c.services {
+                let i = ix.dests.len();
+                let pod_ips = if s.selector.is_empty() {
+                    Vec::new()
+                } else {
+                    pods_by_ns
+                        .get(s.namespace.as_str())
+                        .map(|ps| {
+                            ps.iter()
+                                .filter(|p| {
+                                    !p.ip().is_empty()
+                                        && s.selector
+                                            .iter()
+                                            .all(|(k, v)| p.labels().get(k) == Some(v))
+                                })
+                                .map(|p| p.ip().to_string())
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                };
+                ix.dests.push(Dest {
+                    cluster: cluster.clone(),
+                    namespace: s.namespace.clone(),
+                    name: s.name.clone(),
+                    labels: s.labels.clone(),
+                    selector: s.selector.clone(),
+                    in_mesh: s.in_mesh,
+                    ports: s
+                        .raw
+                        .ports
+                        .iter()
+                        .map(|p| {
+                            (
+                                p.name.clone(),
+                                p.port.max(0) as u32,
+                                port_protocol(&p.name, p.app_protocol.as_deref(), &p.protocol),
+                            )
+                        })
+                        .collect(),
+                    mesh: first_mesh,
+                    pod_ips,
+                });
+                ix.by_ref
+                    .insert((c.name.clone(), s.namespace.clone(), s.name.clone()), i);
+                ix.by_ns.entry(s.namespace.clone()).or_default().push(i);
+                ix.by_cluster.entry(c.name.clone()).or_default().push(i);
+                for (k, v) in &s.labels {
+                    ix.by_label
+                        .entry((k.clone(), v.clone()))
+                        .or_default()
+                        .push(i);
+                }
+            }
+            for w in &c.workloads {
+                ix.workloads.push(workload_info(w, &cluster));
+            }
+        }
+        ix
+    }
+
+    pub fn dest(&self, cluster: &str, namespace: &str, name: &str) -> Option<usize> {
+        self.by_ref
+            .get(&(cluster.to_string(), namespace.to_string(), name.to_string()))
+            .copied()
+    }
+
+    pub fn mesh(&self, name: &str) -> Option<usize> {
+        self.mesh_by_name.get(name).copied()
+    }
+
+    pub fn mesh_of_cluster(&self, cluster: &str) -> Option<usize> {
+        self.mesh_of_cluster.get(cluster).copied()
+    }
+
+    /// The destinations a selector list picks, in index order (empty list: all).
+    pub fn select(&self, sels: &[DestinationSelector]) -> Vec<usize> {
+        if sels.is_empty() {
+            return (0..self.dests.len()).collect();
+        }
+        let mut out: Vec<usize> = Vec::new();
+        for s in sels {
+            if let Some(r) = &s.kube_service_refs {
+                out.extend(
+                    r.services
+                        .iter()
+                        .filter_map(|x| self.dest(&x.cluster_name, &x.namespace, &x.name)),
+                );
+            } else if let Some(m) = &s.kube_service_matcher {
+                self.candidates(m, &mut out);
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    fn candidates(&self, m: &KubeMatcher, out: &mut Vec<usize>) {
+        let check = |i: &usize| {
+            let d = &self.dests[*i];
+            m.matches(&d.cluster, &d.namespace, &d.labels)
+        };
+        if !m.namespaces.is_empty() {
+            for ns in &m.namespaces {
+                if let Some(v) = self.by_ns.get(ns) {
+                    out.extend(v.iter().filter(|i| check(i)));
+                }
+            }
+        } else if let Some((k, v)) = m.labels.iter().next() {
+            if let Some(v) = self.by_label.get(&(k.clone(), v.clone())) {
+                out.extend(v.iter().filter(|i| check(i)));
+            }
+        } else if !m.clusters.is_empty() {
+            for c in &m.clusters {
+                if let Some(v) = self.by_cluster.get(c) {
+                    out.extend(v.iter().filter(|i| check(i)));
+                }
+            }
+        } else {
+            out.extend(0..self.dests.len());
+        }
+    }
+
+    /// Workloads a source selector picks (empty list: all), as `cluster/ns/name`.
+    pub fn select_workloads(&self, sels: &[crate::policy::WorkloadSelector]) -> Vec<usize> {
+        (0..self.workloads.len())
+            .filter(|&i| {
+                let w = &self.workloads[i];
+                select::workload_selected(sels, &w.cluster, &w.namespace, &w.labels)
+            })
+            .collect()
+    }
+}
+
+fn workload_info(w: &Workload, cluster: &Arc<str>) -> WorkloadInfo {
+    WorkloadInfo {
+        cluster: cluster.clone(),
+        namespace: w.namespace.clone(),
+        name: w.name.clone(),
+        labels: w.labels.clone(),
+        service_account: w.service_account.clone(),
+    }
+}

@@ -1,0 +1,855 @@
+//! TrafficPolicy → VirtualService routes and DestinationRules, with Gloo Mesh's merge and
+//! conflict rules: policies with identical matchers and sources share a route; a newer policy
+//! that sets a field an older one already set differently is rejected for that destination.
+
+use super::index::Dest;
+use super::{DESTINATION_RULE, Run, State, VIRTUAL_SERVICE, federated_name};
+use crate::policy::select::sources_admit_cluster;
+use crate::policy::{
+    CorsPolicy, HttpMatcher, Mtls, OutlierDetection, Spec, StringMatch, TlsMode, TrafficPolicyBody,
+    TrafficPolicySpec,
+};
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Policies with the same key share a route.
+struct Group {
+    key: String,
+    policies: Vec<usize>,
+    body: TrafficPolicyBody,
+    /// Which policy set each field.
+    owner: BTreeMap<&'static str, usize>,
+}
+
+/// What one destination ends up with after the merge.
+#[derive(Default)]
+struct DestPlan {
+    groups: Vec<Group>,
+    outlier: Option<(OutlierDetection, usize)>,
+    mtls: Option<(TlsMode, usize)>,
+}
+
+fn tp<'a>(run: &Run<'a>, p: usize) -> &'a TrafficPolicySpec {
+    match &run.policies[p].spec {
+        Spec::Traffic(t) => t,
+        _ => unreachable!("only TrafficPolicies reach routes"),
+    }
+}
+
+/// The route-level fields a policy sets, as comparable JSON.
+fn route_fields(b: &TrafficPolicyBody) -> Vec<(&'static str, Value)> {
+    let mut out = Vec::new();
+    let mut put = |name: &'static str, v: Option<Value>| {
+        if let Some(v) = v {
+            out.push((name, v));
+        }
+    };
+    let j = |v: &dyn erased::Ser| v.json();
+    put("trafficShift", b.traffic_shift.as_ref().map(|v| j(v)));
+    put("faultInjection", b.fault_injection.as_ref().map(|v| j(v)));
+    put("requestTimeout", b.request_timeout.as_ref().map(|v| j(v)));
+    put("retries", b.retries.as_ref().map(|v| j(v)));
+    put("corsPolicy", b.cors_policy.as_ref().map(|v| j(v)));
+    put("mirror", b.mirror.as_ref().map(|v| j(v)));
+    put(
+        "headerManipulation",
+        b.header_manipulation.as_ref().map(|v| j(v)),
+    );
+    out
+}
+
+mod erased {
+    pub trait Ser {
+        fn json(&self) -> serde_json::Value;
+    }
+    impl<T: serde::Serialize> Ser for T {
+        fn json(&self) -> serde_json::Value {
+            serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+        }
+    }
+}
+
+fn set_field(body: &mut TrafficPolicyBody, from: &TrafficPolicyBody, name: &str) {
+    match name {
+        "trafficShift" => body.traffic_shift = from.traffic_shift.clone(),
+        "faultInjection" => body.fault_injection = from.fault_injection.clone(),
+        "requestTimeout" => body.request_timeout = from.request_timeout.clone(),
+        "retries" => body.retries = from.retries.clone(),
+        "corsPolicy" => body.cors_policy = from.cors_policy.clone(),
+        "mirror" => body.mirror = from.mirror.clone(),
+        "headerManipulation" => body.header_manipulation = from.header_manipulation.clone(),
+        _ => {}
+    }
+}
+
+pub(super) fn traffic(run: &mut Run<'_>) {
+    let ix = run.ix;
+    // Per policy: its group key and the destinations it selects.
+    let mut per_dest: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    let mut keys: Vec<String> = vec![String::new(); run.policies.len()];
+    for &p in &run.order.clone() {
+        let Spec::Traffic(t) = &run.policies[p].spec else {
+            continue;
+        };
+        keys[p] = serde_json::to_string(&(&t.http_request_matchers, &t.source_selector))
+            .unwrap_or_default();
+        let dests = ix.select(&t.destination_selector);
+        if dests.is_empty() {
+            run.warn(p, "spec.destinationSelector matches no destination".into());
+        }
+        let workloads = if t.source_selector.is_empty() {
+            ix.workloads.len()
+        } else {
+            ix.select_workloads(&t.source_selector).len()
+        };
+        run.track[p].workloads = Some(workloads);
+        if workloads == 0 {
+            run.warn(p, "spec.sourceSelector matches no workload".into());
+        }
+        for d in dests {
+            per_dest.entry(d).or_default().push(p);
+        }
+    }
+
+    // Merge per destination (policies arrive oldest first).
+    let mut plans: BTreeMap<usize, DestPlan> = BTreeMap::new();
+    for (d, ps) in per_dest {
+        let did = ix.dests[d].id();
+        let mut plan = DestPlan::default();
+        for p in ps {
+            let body = tp(run, p).policy.clone();
+            let fields = route_fields(&body);
+            let gi = plan.groups.iter().position(|g| g.key == keys[p]);
+            let mut conflicts: Vec<(&'static str, usize)> = Vec::new();
+            if let Some(g) = gi.map(|i| &plan.groups[i]) {
+                let existing = route_fields(&g.body);
+                for (name, v) in &fields {
+                    if let Some((_, old)) = existing.iter().find(|(n, _)| n == name)
+                        && old != v
+                    {
+                        conflicts.push((name, g.owner[name]));
+                    }
+                }
+            }
+            if let (Some(o), Some((old, q))) = (&body.outlier_detection, &plan.outlier)
+                && o != old
+            {
+                conflicts.push(("outlierDetection", *q));
+            }
+            let mode = body
+                .mtls
+                .as_ref()
+                .and_then(|m: &Mtls| m.istio.as_ref())
+                .map(|i| i.tls_mode);
+            if let (Some(m), Some((old, q))) = (mode, &plan.mtls)
+                && m != *old
+            {
+                conflicts.push(("mtls", *q));
+            }
+            if !conflicts.is_empty() {
+                run.track[p]
+                    .destinations
+                    .insert(did.clone(), State::Conflicting);
+                for (field, q) in conflicts {
+                    let older = run.id(q);
+                    let newer = run.id(p);
+                    run.track[p].errors.push(format!(
+                        "conflict on {did}: {field} is already set by {older}; the older policy wins and this one is not applied to {did}"
+                    ));
+                    run.warn(
+                        q,
+                        format!("{newer} also sets {field} on {did} and was rejected there (the older policy wins)"),
+                    );
+                }
+                continue;
+            }
+            run.track[p]
+                .destinations
+                .insert(did.clone(), State::Accepted);
+            if let Some(o) = &body.outlier_detection
+                && plan.outlier.is_none()
+            {
+                plan.outlier = Some((o.clone(), p));
+            }
+            if let Some(m) = mode
+                && plan.mtls.is_none()
+            {
+                plan.mtls = Some((m, p));
+            }
+            let gi = match gi {
+                Some(i) => i,
+                None => {
+                    plan.groups.push(Group {
+                        key: keys[p].clone(),
+                        policies: Vec::new(),
+                        body: TrafficPolicyBody::default(),
+                        owner: BTreeMap::new(),
+                    });
+                    plan.groups.len() - 1
+                }
+            };
+            let g = &mut plan.groups[gi];
+            g.policies.push(p);
+            for (name, _) in &fields {
+                if !g.owner.contains_key(name) {
+                    set_field(&mut g.body, &body, name);
+                    g.owner.insert(name, p);
+                }
+            }
+        }
+        plans.insert(d, plan);
+    }
+
+    // VirtualServices: the destination's own cluster, then every client cluster it is
+    // federated into.
+    for (&d, plan) in &plans {
+        if plan.groups.is_empty() {
+            continue;
+        }
+        let dest = ix.dests[d].clone();
+        let mut targets: Vec<(String, String, String, String)> = vec![(
+            dest.cluster.to_string(),
+            dest.namespace.clone(),
+            dest.name.clone(),
+            dest.local_host(),
+        )];
+        if let Some(f) = run.federated.get(&d) {
+            for (client, fed) in f {
+                if let Some(m) = ix.mesh_of_cluster(client) {
+                    targets.push((
+                        client.clone(),
+                        ix.meshes[m].namespace.clone(),
+                        federated_name(&dest),
+                        dest.federated_host(&fed.suffix),
+                    ));
+                }
+            }
+        }
+        for (cluster, ns, name, host) in targets {
+            let groups: Vec<&Group> = plan
+                .groups
+                .iter()
+                .filter(|g| {
+                    sources_admit_cluster(&tp(run, g.policies[0]).source_selector, &cluster)
+                })
+                .collect();
+            if groups.is_empty() {
+                continue;
+            }
+            let http = build_routes(run, &dest, &cluster, &host, &groups);
+            let sources: BTreeSet<usize> = groups
+                .iter()
+                .flat_map(|g| g.policies.iter().copied())
+                .collect();
+            run.emit(
+                &cluster,
+                VIRTUAL_SERVICE,
+                &ns,
+                &name,
+                sources,
+                json!({"hosts": [host], "http": http}),
+            );
+        }
+    }
+
+    // DestinationRules: one per in-mesh destination in its cluster, and one per federated
+    // destination in each client cluster.
+    for (d, dest) in ix.dests.iter().enumerate() {
+        let plan = plans.get(&d);
+        let mesh = &run.mesh[dest.mesh];
+        let host = dest.local_host();
+        let requested = run
+            .subsets
+            .contains_key(&(dest.cluster.to_string(), host.clone()));
+        let has_policy = plan.is_some_and(|p| p.outlier.is_some() || p.mtls.is_some());
+        if dest.in_mesh || requested || has_policy {
+            let default_tls = mesh.mtls.then_some(TlsMode::IstioMutual);
+            let vm = mesh.vm.filter(|_| mesh.mtls);
+            let (spec, sources) =
+                destination_rule(run, &dest.cluster, &host, plan, default_tls, vm);
+            run.emit(
+                &dest.cluster,
+                DESTINATION_RULE,
+                &dest.namespace,
+                &dest.name,
+                sources,
+                spec,
+            );
+        }
+        if let Some(f) = run.federated.get(&d).cloned() {
+            for (client, fed) in f {
+                let Some(m) = ix.mesh_of_cluster(&client) else {
+                    continue;
+                };
+                let ns = ix.meshes[m].namespace.clone();
+                let host = dest.federated_host(&fed.suffix);
+                let (spec, sources) = destination_rule(
+                    run,
+                    &client,
+                    &host,
+                    plan,
+                    Some(TlsMode::IstioMutual),
+                    Some(fed.vm),
+                );
+                run.emit(
+                    &client,
+                    DESTINATION_RULE,
+                    &ns,
+                    &federated_name(dest),
+                    sources,
+                    spec,
+                );
+            }
+        }
+    }
+}
+
+fn destination_rule(
+    run: &Run<'_>,
+    cluster: &str,
+    host: &str,
+    plan: Option<&DestPlan>,
+    default_tls: Option<TlsMode>,
+    vm: Option<usize>,
+) -> (Value, BTreeSet<usize>) {
+    let mut sources: BTreeSet<usize> = BTreeSet::new();
+    let mut tp_json = Map::new();
+    let tls = match plan.and_then(|p| p.mtls) {
+        Some((m, p)) => {
+            sources.insert(p);
+            Some(m)
+        }
+        None => {
+            if default_tls.is_some()
+                && let Some(v) = vm
+            {
+                sources.insert(v);
+            }
+            default_tls
+        }
+    };
+    if let Some(m) = tls {
+        tp_json.insert("tls".into(), json!({"mode": m.as_str()}));
+    }
+    if let Some((o, p)) = plan.and_then(|p| p.outlier.as_ref()) {
+        sources.insert(*p);
+        tp_json.insert(
+            "outlierDetection".into(),
+            json!({
+                "consecutive5xxErrors": o.consecutive_errors.unwrap_or(5),
+                "interval": o.interval.clone().unwrap_or_else(|| "10s".into()),
+                "baseEjectionTime": o.base_ejection_time.clone().unwrap_or_else(|| "30s".into()),
+                "maxEjectionPercent": o.max_ejection_percent.unwrap_or(100),
+            }),
+        );
+    }
+    let mut spec = json!({"host": host});
+    if !tp_json.is_empty() {
+        spec["trafficPolicy"] = Value::Object(tp_json);
+    }
+    if let Some(subsets) = run.subsets.get(&(cluster.to_string(), host.to_string())) {
+        let list: Vec<Value> = subsets
+            .iter()
+            .map(|(name, (labels, by))| {
+                sources.extend(by.iter().copied());
+                json!({"name": name, "labels": labels})
+            })
+            .collect();
+        spec["subsets"] = Value::Array(list);
+    }
+    (spec, sources)
+}
+
+/// The subset name for a set of labels: `version-v2`, deterministic and DNS-safe.
+pub fn subset_name(labels: &BTreeMap<String, String>) -> String {
+    let raw: Vec<String> = labels
+        .iter()
+        .map(|(k, v)| {
+            let k = k.rsplit('/').next().unwrap_or(k);
+            format!("{k}-{v}")
+        })
+        .collect();
+    let mut s: String = raw
+        .join("-")
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    if s.len() > 63 {
+        // Long label sets: a stable hash keeps names unique and short.
+        let h = raw.join(",").bytes().fold(0xcbf29ce484222325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x100000001b3)
+        });
+        s.truncate(46);
+        s = format!("{}-{h:016x}", s.trim_end_matches('-'));
+    }
+    s.trim_matches('-').to_string()
+}
+
+fn string_match(m: &StringMatch) -> Value {
+    if let Some(e) = &m.exact {
+        json!({"exact": e})
+    } else if let Some(p) = &m.prefix {
+        json!({"prefix": p})
+    } else if let Some(r) = &m.regex {
+        json!({"regex": r})
+    } else {
+        json!({})
+    }
+}
+
+/// CORS origins have no case flag in Istio: a case-insensitive match becomes a regex.
+fn origin_match(m: &StringMatch) -> Value {
+    if !m.ignore_case {
+        return string_match(m);
+    }
+    let body = if let Some(e) = &m.exact {
+        format!("{}$", regex::escape(e))
+    } else if let Some(p) = &m.prefix {
+        format!("{}.*", regex::escape(p))
+    } else {
+        m.regex.clone().unwrap_or_default()
+    };
+    json!({"regex": format!("(?i){body}")})
+}
+
+fn http_match(m: &HttpMatcher) -> Map<String, Value> {
+    let mut out = Map::new();
+    if let Some(u) = &m.uri {
+        out.insert("uri".into(), string_match(u));
+        if u.ignore_case {
+            out.insert("ignoreUriCase".into(), json!(true));
+        }
+    }
+    let mut headers = Map::new();
+    let mut without = Map::new();
+    for h in &m.headers {
+        let v = if h.regex {
+            json!({"regex": h.value})
+        } else if h.value.is_empty() {
+            json!({}) // presence
+        } else {
+            json!({"exact": h.value})
+        };
+        if h.invert_match {
+            without.insert(h.name.to_ascii_lowercase(), v);
+        } else {
+            headers.insert(h.name.to_ascii_lowercase(), v);
+        }
+    }
+    if !headers.is_empty() {
+        out.insert("headers".into(), Value::Object(headers));
+    }
+    if !without.is_empty() {
+        out.insert("withoutHeaders".into(), Value::Object(without));
+    }
+    if !m.query_parameters.is_empty() {
+        let q: Map<String, Value> = m
+            .query_parameters
+            .iter()
+            .map(|q| {
+                let v = if q.regex {
+                    json!({"regex": q.value})
+                } else {
+                    json!({"exact": q.value})
+                };
+                (q.name.clone(), v)
+            })
+            .collect();
+        out.insert("queryParams".into(), Value::Object(q));
+    }
+    if let Some(method) = &m.method {
+        out.insert("method".into(), json!({"exact": method}));
+    }
+    out
+}
+
+/// The source conditions of a policy in `cluster`: None = any source.
+fn source_conditions(t: &TrafficPolicySpec, cluster: &str) -> Vec<Option<Map<String, Value>>> {
+    if t.source_selector.is_empty() {
+        return vec![None];
+    }
+    let mut out = Vec::new();
+    for s in &t.source_selector {
+        let Some(m) = &s.kube_workload_matcher else {
+            return vec![None];
+        };
+        if !m.clusters.is_empty() && !m.clusters.iter().any(|c| c == cluster) {
+            continue;
+        }
+        let mut base = Map::new();
+        if !m.labels.is_empty() {
+            base.insert("sourceLabels".into(), json!(m.labels));
+        }
+        if m.namespaces.is_empty() {
+            if base.is_empty() {
+                return vec![None];
+            }
+            out.push(Some(base));
+        } else {
+            for ns in &m.namespaces {
+                let mut c = base.clone();
+                c.insert("sourceNamespace".into(), json!(ns));
+                out.push(Some(c));
+            }
+        }
+    }
+    out
+}
+
+/// Sort key: routes with conditions before catch-alls; exact URIs, then prefixes (longest
+/// first), then regexes, then none; more conditions first; then the oldest policy.
+fn specificity(
+    run: &Run<'_>,
+    g: &Group,
+) -> (
+    bool,
+    u8,
+    std::cmp::Reverse<usize>,
+    std::cmp::Reverse<usize>,
+    usize,
+    String,
+) {
+    let t = tp(run, g.policies[0]);
+    let catch_all = t.http_request_matchers.is_empty() && t.source_selector.is_empty();
+    let mut rank = 3u8;
+    let mut len = 0usize;
+    for m in &t.http_request_matchers {
+        if let Some(u) = &m.uri {
+            let (r, l) = if let Some(e) = &u.exact {
+                (0, e.len())
+            } else if let Some(p) = &u.prefix {
+                (1, p.len())
+            } else {
+                (2, 0)
+            };
+            if (r, std::cmp::Reverse(l)) < (rank, std::cmp::Reverse(len)) {
+                rank = r;
+                len = l;
+            }
+        }
+    }
+    let conditions = t
+        .http_request_matchers
+        .iter()
+        .map(|m| m.headers.len() + m.query_parameters.len() + usize::from(m.method.is_some()))
+        .max()
+        .unwrap_or(0)
+        + usize::from(!t.source_selector.is_empty());
+    (
+        catch_all,
+        rank,
+        std::cmp::Reverse(len),
+        std::cmp::Reverse(conditions),
+        run.rank[g.policies[0]],
+        run.policies[g.policies[0]].meta.name.clone(),
+    )
+}
+
+fn build_routes(
+    run: &mut Run<'_>,
+    dest: &Dest,
+    cluster: &str,
+    host: &str,
+    groups: &[&Group],
+) -> Vec<Value> {
+    let mut sorted: Vec<&&Group> = groups.iter().collect();
+    sorted.sort_by_cached_key(|g| specificity(run, g));
+    let multi_port = dest.ports.len() > 1;
+    let ports: Vec<Option<u32>> = if multi_port {
+        dest.ports.iter().map(|p| Some(p.1)).collect()
+    } else {
+        vec![None]
+    };
+    let mut routes = Vec::new();
+    let mut has_catch_all = false;
+    for g in sorted {
+        let first = g.policies[0];
+        let t = tp(run, first).clone();
+        let conds = source_conditions(&t, cluster);
+        let matchers: Vec<Option<Map<String, Value>>> = if t.http_request_matchers.is_empty() {
+            vec![None]
+        } else {
+            t.http_request_matchers
+                .iter()
+                .map(|m| Some(http_match(m)))
+                .collect()
+        };
+        let mut matches: Vec<Map<String, Value>> = Vec::new();
+        for m in &matchers {
+            for c in &conds {
+                let mut x = m.clone().unwrap_or_default();
+                if let Some(c) = c {
+                    x.extend(c.clone());
+                }
+                if !x.is_empty() {
+                    matches.push(x);
+                }
+            }
+        }
+        if matches.is_empty() {
+            has_catch_all = true;
+        }
+        let name = run.policies[first].meta.name.clone();
+        for port in &ports {
+            let mut route = Map::new();
+            route.insert(
+                "name".into(),
+                json!(match port {
+                    Some(p) => format!("{name}-{p}"),
+                    None => name.clone(),
+                }),
+            );
+            let ms: Vec<Value> = match port {
+                Some(p) if matches.is_empty() => vec![json!({"port": p})],
+                Some(p) => matches
+                    .iter()
+                    .map(|m| {
+                        let mut m = m.clone();
+                        m.insert("port".into(), json!(p));
+                        Value::Object(m)
+                    })
+                    .collect(),
+                None => matches.iter().cloned().map(Value::Object).collect(),
+            };
+            if !ms.is_empty() {
+                route.insert("match".into(), Value::Array(ms));
+            }
+            route_body(run, g, dest, cluster, host, *port, &mut route);
+            routes.push(Value::Object(route));
+        }
+    }
+    if !has_catch_all {
+        for port in &ports {
+            let mut dst = json!({"host": host});
+            let mut route = json!({"name": "default"});
+            if let Some(p) = port {
+                dst["port"] = json!({"number": p});
+                route["name"] = json!(format!("default-{p}"));
+                route["match"] = json!([{"port": p}]);
+            }
+            route["route"] = json!([{"destination": dst}]);
+            routes.push(route);
+        }
+    }
+    routes
+}
+
+fn route_body(
+    run: &mut Run<'_>,
+    g: &Group,
+    dest: &Dest,
+    cluster: &str,
+    host: &str,
+    port: Option<u32>,
+    route: &mut Map<String, Value>,
+) {
+    let b = &g.body;
+    let own = |field: &str| g.owner.get(field).copied().unwrap_or(g.policies[0]);
+    // Destinations
+    let mut dsts: Vec<Value> = Vec::new();
+    if let Some(ts) = &b.traffic_shift {
+        let p = own("trafficShift");
+        let n = ts.destinations.len();
+        for (i, wd) in ts.destinations.iter().enumerate() {
+            let Some(k) = &wd.kube_service else { continue };
+            let Some(t) = run.ix.dest(&k.cluster_name, &k.namespace, &k.name) else {
+                run.warn(
+                    p,
+                    format!(
+                        "spec.policy.trafficShift.destinations[{i}]: service {}/{} not found in cluster {}",
+                        k.namespace, k.name, k.cluster_name
+                    ),
+                );
+                continue;
+            };
+            let Some(thost) = run.host_from(t, cluster) else {
+                run.warn(
+                    p,
+                    format!(
+                        "spec.policy.trafficShift.destinations[{i}]: {} is in cluster {} and not federated into {cluster} by a VirtualMesh; skipped there",
+                        run.ix.dests[t].id(),
+                        k.cluster_name
+                    ),
+                );
+                continue;
+            };
+            let mut d = json!({"host": thost});
+            if !k.subset.is_empty() {
+                let sname = subset_name(&k.subset);
+                let entry = run
+                    .subsets
+                    .entry((cluster.to_string(), thost.clone()))
+                    .or_default()
+                    .entry(sname.clone())
+                    .or_insert_with(|| (k.subset.clone(), BTreeSet::new()));
+                entry.1.insert(p);
+                d["subset"] = json!(sname);
+            }
+            let tport = k.port.or_else(|| {
+                let target = &run.ix.dests[t];
+                if target.ports.len() > 1 {
+                    port.filter(|p| target.ports.iter().any(|x| x.1 == *p))
+                        .or(target.ports.first().map(|x| x.1))
+                } else {
+                    None
+                }
+            });
+            if let Some(tp) = tport {
+                d["port"] = json!({"number": tp});
+            }
+            let mut rd = json!({"destination": d});
+            if n > 1 {
+                rd["weight"] = json!(wd.weight);
+            }
+            dsts.push(rd);
+        }
+        if dsts.is_empty() {
+            run.warn(p, format!("no traffic-shift target is reachable from {cluster}; traffic goes to {} itself", dest.id()));
+        }
+    }
+    if dsts.is_empty() {
+        let mut d = json!({"host": host});
+        if let Some(p) = port {
+            d["port"] = json!({"number": p});
+        }
+        dsts.push(json!({"destination": d}));
+    }
+    route.insert("route".into(), Value::Array(dsts));
+    if let Some(f) = &b.fault_injection {
+        let pct = json!({"value": f.percentage});
+        let fault = if let Some(d) = &f.fixed_delay {
+            json!({"delay": {"fixedDelay": d, "percentage": pct}})
+        } else if let Some(a) = &f.abort {
+            json!({"abort": {"httpStatus": a.http_status, "percentage": pct}})
+        } else {
+            json!({})
+        };
+        route.insert("fault".into(), fault);
+    }
+    if let Some(t) = &b.request_timeout {
+        route.insert("timeout".into(), json!(t));
+    }
+    if let Some(r) = &b.retries {
+        let mut v = json!({"attempts": r.attempts});
+        if let Some(t) = &r.per_try_timeout {
+            v["perTryTimeout"] = json!(t);
+        }
+        route.insert("retries".into(), v);
+    }
+    if let Some(c) = &b.cors_policy {
+        route.insert("corsPolicy".into(), cors(c));
+    }
+    if let Some(m) = &b.mirror {
+        let p = own("mirror");
+        if let Some(k) = &m.kube_service {
+            match run.ix.dest(&k.cluster_name, &k.namespace, &k.name) {
+                None => run.warn(
+                    p,
+                    format!("spec.policy.mirror: service {}/{} not found in cluster {}", k.namespace, k.name, k.cluster_name),
+                ),
+                Some(t) => match run.host_from(t, cluster) {
+                    None => run.warn(
+                        p,
+                        format!("spec.policy.mirror: {} is not reachable from {cluster} (not federated); mirror skipped there", run.ix.dests[t].id()),
+                    ),
+                    Some(h) => {
+                        let mut mv = json!({"host": h});
+                        if let Some(port) = m.port {
+                            mv["port"] = json!({"number": port});
+                        }
+                        route.insert("mirror".into(), mv);
+                        // Gloo 1.0 emitted 0 when unset (a defect): unset mirrors everything.
+                        route.insert("mirrorPercentage".into(), json!({"value": m.percentage.unwrap_or(100.0)}));
+                    }
+                },
+            }
+        }
+    }
+    if let Some(h) = &b.header_manipulation {
+        let mut headers = Map::new();
+        let mut part = |name: &str, add: &BTreeMap<String, String>, remove: &Vec<String>| {
+            let mut m = Map::new();
+            if !add.is_empty() {
+                m.insert("add".into(), json!(add));
+            }
+            if !remove.is_empty() {
+                m.insert("remove".into(), json!(remove));
+            }
+            if !m.is_empty() {
+                headers.insert(name.into(), Value::Object(m));
+            }
+        };
+        part(
+            "request",
+            &h.append_request_headers,
+            &h.remove_request_headers,
+        );
+        part(
+            "response",
+            &h.append_response_headers,
+            &h.remove_response_headers,
+        );
+        if !headers.is_empty() {
+            route.insert("headers".into(), Value::Object(headers));
+        }
+    }
+}
+
+fn cors(c: &CorsPolicy) -> Value {
+    let mut m = Map::new();
+    if !c.allow_origins.is_empty() {
+        m.insert(
+            "allowOrigins".into(),
+            Value::Array(c.allow_origins.iter().map(origin_match).collect()),
+        );
+    }
+    for (k, v) in [
+        ("allowMethods", &c.allow_methods),
+        ("allowHeaders", &c.allow_headers),
+        ("exposeHeaders", &c.expose_headers),
+    ] {
+        if !v.is_empty() {
+            m.insert(k.into(), json!(v));
+        }
+    }
+    if let Some(a) = &c.max_age {
+        m.insert("maxAge".into(), json!(a));
+    }
+    if let Some(a) = c.allow_credentials {
+        m.insert("allowCredentials".into(), json!(a));
+    }
+    Value::Object(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subset_names_are_stable_and_dns_safe() {
+        let l: BTreeMap<String, String> = [("version".to_string(), "v2".to_string())].into();
+        assert_eq!(subset_name(&l), "version-v2");
+        let l: BTreeMap<String, String> = [
+            (
+                "app.kubernetes.io/version".to_string(),
+                "V2_beta".to_string(),
+            ),
+            ("track".to_string(), "canary".to_string()),
+        ]
+        .into();
+        assert_eq!(subset_name(&l), "version-v2-beta-track-canary");
+        let long: BTreeMap<String, String> = (0..10)
+            .map(|i| (format!("label{i}"), "a-long-value".to_string()))
+            .collect();
+        let n = subset_name(&long);
+        assert!(n.len() <= 63, "{n}");
+        assert_eq!(n, subset_name(&long));
+    }
+}
