@@ -162,10 +162,29 @@ pub fn parse_stream(text: &str) -> Vec<Result<Located, SyntaxError>> {
             }
             Err(e) => {
                 let m = e.marker();
+                // An error at the end of the part (an unclosed bracket) belongs to its last
+                // line with content, not to the next document's `---`.
+                let last = part
+                    .lines()
+                    .enumerate()
+                    .filter(|(_, l)| !l.trim().is_empty())
+                    .map(|(i, _)| i + 1)
+                    .last()
+                    .unwrap_or(1);
+                let (line, col) = if m.line() > last {
+                    (
+                        last,
+                        part.lines()
+                            .nth(last - 1)
+                            .map_or(1, |l| l.chars().count() + 1),
+                    )
+                } else {
+                    (m.line(), m.col() + 1)
+                };
                 out.push(Err(SyntaxError {
                     pos: Pos {
-                        line: m.line() + shift,
-                        col: m.col() + 1,
+                        line: line + shift,
+                        col,
                     },
                     message: e.info().to_string(),
                 }));

@@ -81,14 +81,17 @@ impl PartialEq for Origin {
 impl Origin {
     /// A diagnostic at the value of `path` in this policy's document.
     pub fn at(&self, severity: Severity, path: &str, message: impl Into<String>) -> Diagnostic {
+        // A block mapping or list starts on the line after its key: point at the key then.
+        let value = self.located.value_pos(path);
+        let key = self.located.key_pos(path);
+        let pos = match (key, value) {
+            (Some(k), Some(v)) if v.line > k.line => Some(k),
+            (_, v) => v,
+        };
         Diagnostic {
             severity,
             origin: self.name.clone(),
-            pos: self
-                .located
-                .value_pos(path)
-                .or(Some(self.located.start))
-                .filter(|p| p.line > 0),
+            pos: pos.or(Some(self.located.start)).filter(|p| p.line > 0),
             path: path.to_string(),
             message: message.into(),
         }
@@ -650,9 +653,13 @@ fn typed<T: DeserializeOwned>(
             let found = lookup(&origin.located.value, &path);
             let (msg, field) = serde_message(&e.inner().to_string(), found);
             let d = match field {
-                // Unknown field: point at the key, name the field in the path.
+                // Unknown field: serde's path already ends with it; point at the key.
                 Some(f) => {
-                    let p = located::join_key(&path, &f);
+                    let p = if path.ends_with(&located::join_key("", &f)) {
+                        path.clone()
+                    } else {
+                        located::join_key(&path, &f)
+                    };
                     Diagnostic {
                         pos: origin
                             .located
