@@ -176,6 +176,10 @@ pub(super) fn traffic(run: &mut Run<'_>) {
             {
                 plan.mtls = Some((m, p));
             }
+            if fields.is_empty() {
+                // Only DestinationRule settings: no route of its own.
+                continue;
+            }
             let gi = match gi {
                 Some(i) => i,
                 None => {
