@@ -97,3 +97,184 @@ pub fn demo_snapshot(
         seq: 1,
     }
 }
+
+/// A large synthetic fleet for benchmarks: `clusters` clusters with istiod and an ingress
+/// gateway, each with `services` in-mesh services spread over 50 namespaces (label `app=svc-N`,
+/// `team=tK`), one Deployment and one injected pod behind each.
+pub fn synthetic_snapshot(clusters: usize, services: usize) -> Snapshot {
+    let labels = |kv: &[(&str, String)]| -> Labels {
+        kv.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+    };
+    let svc = |ns: &str, name: &str, l: Labels, sel: Labels, port: i32, ext: Option<String>| {
+        Arc::new(RawService {
+            namespace: ns.into(),
+            name: name.into(),
+            labels: l,
+            selector: sel,
+            ports: vec![Port {
+                name: "http".into(),
+                port,
+                protocol: "TCP".into(),
+                app_protocol: None,
+            }],
+            type_: "ClusterIP".into(),
+            cluster_ip: String::new(),
+            external: ext,
+            created: None,
+        })
+    };
+    let workload = |ns: &str, name: &str, l: Labels, image: &str| {
+        Arc::new(RawWorkload {
+            kind: WorkloadKind::Deployment,
+            namespace: ns.into(),
+            name: name.into(),
+            labels: l.clone(),
+            template_labels: l,
+            service_account: name.into(),
+            images: vec![image.into()],
+            desired: 1,
+            ready: 1,
+            available: 1,
+            updated: 1,
+            created: None,
+        })
+    };
+    let out = (0..clusters)
+        .map(|c| {
+            let name = format!("c{c:02}");
+            let mut input = ClusterInput {
+                name: name.clone(),
+                context: name.clone(),
+                server: String::new(),
+                user: String::new(),
+                version: None,
+                latency_ms: None,
+                namespaces: (0..50)
+                    .map(|n| {
+                        Arc::new(RawNamespace {
+                            name: format!("ns-{n}"),
+                            labels: labels(&[("istio-injection", "enabled".into())]),
+                        })
+                    })
+                    .collect(),
+                services: vec![],
+                endpoints: vec![],
+                pods: vec![],
+                workloads: vec![],
+                replicasets: vec![],
+                configmaps: vec![],
+                istio: vec![],
+                policies: vec![],
+            };
+            input.workloads.push(workload(
+                "istio-system",
+                "istiod",
+                labels(&[("app", "istiod".into())]),
+                "docker.io/istio/pilot:1.30.3",
+            ));
+            let gw = labels(&[("istio", "ingressgateway".into())]);
+            input.services.push(svc(
+                "istio-system",
+                "istio-ingressgateway",
+                gw.clone(),
+                gw,
+                15443,
+                Some(format!("172.18.{c}.1")),
+            ));
+            for i in 0..services {
+                let ns = format!("ns-{}", i % 50);
+                let app = format!("svc-{i}");
+                let l = labels(&[("app", app.clone()), ("team", format!("t{}", i % 20))]);
+                input.services.push(svc(
+                    &ns,
+                    &app,
+                    l.clone(),
+                    labels(&[("app", app.clone())]),
+                    8080,
+                    None,
+                ));
+                input
+                    .workloads
+                    .push(workload(&ns, &app, l.clone(), "example/app:1"));
+                input.replicasets.push(Arc::new(RawReplicaSet {
+                    namespace: ns.clone(),
+                    name: format!("{app}-rs"),
+                    owner: Some(("Deployment".into(), app.clone())),
+                }));
+                input.pods.push(Arc::new(RawPod {
+                    namespace: ns.clone(),
+                    name: format!("{app}-0"),
+                    labels: Arc::new(l),
+                    injected: true,
+                    containers: vec![RawContainer {
+                        name: "istio-proxy".into(),
+                        image: "docker.io/istio/proxyv2:1.30.3".into(),
+                        ready: true,
+                        restarts: 0,
+                        waiting: None,
+                    }],
+                    phase: "Running".into(),
+                    ready: true,
+                    owner: Some(("ReplicaSet".into(), format!("{app}-rs"))),
+                    service_account: app.clone(),
+                    ip: format!("10.{c}.{}.{}", i / 250, i % 250),
+                    node: String::new(),
+                    created: None,
+                    deleting: false,
+                }));
+            }
+            Arc::new(derive_cluster(&input, ConnState::Synced))
+        })
+        .collect();
+    Snapshot {
+        clusters: out,
+        seq: 1,
+    }
+}
+
+/// `n` TrafficPolicies over a [`synthetic_snapshot`] (as one YAML stream): most name one service
+/// by reference, some select a team by label; fields rotate through the whole policy API.
+pub fn synthetic_policies(n: usize, clusters: usize, services: usize) -> String {
+    let mut out = String::new();
+    for i in 0..n {
+        let c = i % clusters.max(1);
+        let s = (i * 7) % services.max(1);
+        let dest = if i % 10 < 7 {
+            format!(
+                "  - kubeServiceRefs: {{services: [{{name: svc-{s}, namespace: ns-{}, clusterName: c{c:02}}}]}}\n",
+                s % 50
+            )
+        } else {
+            format!(
+                "  - kubeServiceMatcher: {{labels: {{team: t{}}}, clusters: [c{c:02}]}}\n",
+                i % 20
+            )
+        };
+        let policy = match i % 6 {
+            0 => "    requestTimeout: 3s\n".to_string(),
+            1 => format!(
+                "    retries: {{attempts: {}, perTryTimeout: 1s}}\n",
+                i % 5 + 1
+            ),
+            2 => "    faultInjection: {fixedDelay: 2s, percentage: 1}\n".to_string(),
+            3 => "    outlierDetection: {consecutiveErrors: 3}\n".to_string(),
+            4 => format!(
+                "    trafficShift:\n      destinations:\n      - {{kubeService: {{name: svc-{s}, namespace: ns-{}, clusterName: c{c:02}, subset: {{team: t{}}}}}, weight: 100}}\n",
+                s % 50,
+                s % 20
+            ),
+            _ => "    headerManipulation: {appendRequestHeaders: {x-policy: bench}}\n".to_string(),
+        };
+        let matcher = if i % 3 == 0 {
+            format!("  httpRequestMatchers: [{{uri: {{prefix: /p{i}}}}}]\n")
+        } else {
+            String::new()
+        };
+        out.push_str(&format!(
+            "---\napiVersion: networking.mesh.gloo.solo.io/v1\nkind: TrafficPolicy\nmetadata: {{name: p{i}, namespace: ns-{}, creationTimestamp: \"2026-01-01T00:00:{:02}Z\"}}\nspec:\n  destinationSelector:\n{dest}{matcher}  policy:\n{policy}",
+            i % 50,
+            i % 60
+        ));
+    }
+    out
+}

@@ -141,30 +141,35 @@ impl Index {
                 ix.meshes.push(mesh_info(m, &cluster, &c.services));
             }
             ix.mesh_of_cluster.insert(c.name.clone(), first_mesh);
-            // pod IPs by namespace for flat-network endpoints
-            let mut pods_by_ns: HashMap<&str, Vec<&crate::model::PodRow>> = HashMap::new();
+            // pod IPs by (namespace, label) for flat-network endpoints
+            let mut pods_by_label: HashMap<(&str, &str, &str), Vec<&crate::model::PodRow>> =
+                HashMap::new();
             for p in &c.pods {
-                pods_by_ns.entry(p.namespace()).or_default().push(p);
+                if p.ip().is_empty() {
+                    continue;
+                }
+                for (k, v) in p.labels().iter() {
+                    pods_by_label
+                        .entry((p.namespace(), k.as_str(), v.as_str()))
+                        .or_default()
+                        .push(p);
+                }
             }
             for s in &c.services {
                 let i = ix.dests.len();
-                let pod_ips = if s.selector.is_empty() {
-                    Vec::new()
-                } else {
-                    pods_by_ns
-                        .get(s.namespace.as_str())
+                let pod_ips = match s.selector.iter().next() {
+                    None => Vec::new(),
+                    Some((k, v)) => pods_by_label
+                        .get(&(s.namespace.as_str(), k.as_str(), v.as_str()))
                         .map(|ps| {
                             ps.iter()
                                 .filter(|p| {
-                                    !p.ip().is_empty()
-                                        && s.selector
-                                            .iter()
-                                            .all(|(k, v)| p.labels().get(k) == Some(v))
+                                    s.selector.iter().all(|(k, v)| p.labels().get(k) == Some(v))
                                 })
                                 .map(|p| p.ip().to_string())
                                 .collect()
                         })
-                        .unwrap_or_default()
+                        .unwrap_or_default(),
                 };
                 ix.dests.push(Dest {
                     cluster: cluster.clone(),

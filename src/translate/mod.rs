@@ -164,6 +164,8 @@ struct Track {
     clusters: BTreeSet<String>,
     errors: Vec<String>,
     warnings: Vec<String>,
+    /// The warnings already given (a policy can collect thousands; no quadratic dedup).
+    seen: std::collections::HashSet<String>,
 }
 
 /// A mesh's settings from the VirtualMesh that owns it.
@@ -219,8 +221,9 @@ impl<'a> Run<'a> {
     }
 
     fn warn(&mut self, p: usize, msg: String) {
-        if !self.track[p].warnings.contains(&msg) {
-            self.track[p].warnings.push(msg);
+        let t = &mut self.track[p];
+        if t.seen.insert(msg.clone()) {
+            t.warnings.push(msg);
         }
     }
 

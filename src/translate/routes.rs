@@ -111,23 +111,30 @@ pub(super) fn traffic(run: &mut Run<'_>) {
         }
     }
 
+    // The route-level fields of each policy, as comparable JSON (computed once).
+    let all_fields: Vec<Vec<(&'static str, Value)>> = (0..run.policies.len())
+        .map(|p| match &run.policies[p].spec {
+            Spec::Traffic(t) => route_fields(&t.policy),
+            _ => Vec::new(),
+        })
+        .collect();
     // Merge per destination (policies arrive oldest first).
     let mut plans: BTreeMap<usize, DestPlan> = BTreeMap::new();
     for (d, ps) in per_dest {
         let did = ix.dests[d].id();
         let mut plan = DestPlan::default();
         for p in ps {
-            let body = tp(run, p).policy.clone();
-            let fields = route_fields(&body);
+            let body = &tp(run, p).policy;
+            let fields = &all_fields[p];
             let gi = plan.groups.iter().position(|g| g.key == keys[p]);
             let mut conflicts: Vec<(&'static str, usize)> = Vec::new();
             if let Some(g) = gi.map(|i| &plan.groups[i]) {
-                let existing = route_fields(&g.body);
-                for (name, v) in &fields {
-                    if let Some((_, old)) = existing.iter().find(|(n, _)| n == name)
+                for (name, v) in fields {
+                    if let Some(&owner) = g.owner.get(name)
+                        && let Some((_, old)) = all_fields[owner].iter().find(|(n, _)| n == name)
                         && old != v
                     {
-                        conflicts.push((name, g.owner[name]));
+                        conflicts.push((name, owner));
                     }
                 }
             }
@@ -194,9 +201,9 @@ pub(super) fn traffic(run: &mut Run<'_>) {
             };
             let g = &mut plan.groups[gi];
             g.policies.push(p);
-            for (name, _) in &fields {
+            for (name, _) in fields {
                 if !g.owner.contains_key(name) {
-                    set_field(&mut g.body, &body, name);
+                    set_field(&mut g.body, body, name);
                     g.owner.insert(name, p);
                 }
             }
