@@ -83,10 +83,13 @@ pub enum Command {
     /// stream on stdout, each annotated with its cluster; policy statuses on stderr. Exit 1
     /// when a policy is invalid.
     Translate(TranslateArgs),
-    /// Diff generated objects against what is live (headless).
-    Diff(PassThrough),
-    /// Apply policies to the fleet (headless).
-    Apply(PassThrough),
+    /// Diff the objects the policies generate against what is live, per cluster (headless).
+    /// Exit 0: no changes; 1: changes; 2: error (like `kubectl diff`).
+    Diff(ApplyArgs),
+    /// Apply the objects the policies generate to every affected cluster: plan, server-side
+    /// dry-run of everything, then server-side apply (field manager `meshdeck`) and prune,
+    /// with an audit log (headless).
+    Apply(ApplyArgs),
     /// Validate policies: load, check every field, translate, and validate the generated
     /// objects against Istio's schemas, printing only problems and statuses (headless). Exit 1
     /// when a policy is invalid or conflicting.
@@ -96,13 +99,6 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-}
-
-/// Arguments of a subcommand that a later change implements; accepted so the error is clear.
-#[derive(Debug, Args)]
-pub struct PassThrough {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    pub args: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -127,6 +123,30 @@ pub struct TranslateArgs {
     #[arg(short, long, value_enum, default_value_t = ObjectFormat::Yaml)]
     pub output: ObjectFormat,
     /// Wait at most this long for live clusters to sync.
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    pub wait_synced: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Policy files or directories (every *.yaml / *.yml below); repeatable.
+    #[arg(short = 'f', long = "filename", value_name = "PATH")]
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub fleet: FleetArgs,
+    /// Also delete live objects meshdeck owns that no policy generates any more.
+    #[arg(long)]
+    pub prune: bool,
+    /// Server-side dry-run only: nothing is written (apply).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation (apply). Needed when stdin is not a terminal.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Take over fields another field manager owns (server-side apply `force`).
+    #[arg(long)]
+    pub force_conflicts: bool,
+    /// Wait at most this long for clusters to sync.
     #[arg(long, default_value_t = 10, value_name = "SECS")]
     pub wait_synced: u64,
 }

@@ -2,6 +2,7 @@
 //! clusters. See DESIGN.md for the architecture; this crate is both the library and the
 //! `meshdeck` binary.
 
+pub mod apply;
 pub mod cli;
 pub mod config;
 pub mod fleet;
@@ -9,6 +10,7 @@ pub mod inventory;
 pub mod istio;
 pub mod logging;
 pub mod model;
+pub mod plan;
 pub mod policy;
 pub mod run;
 pub mod selector;

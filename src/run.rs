@@ -11,14 +11,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-/// Exit code of a subcommand that a later change implements.
-const NOT_YET: u8 = 2;
-
-fn not_yet(what: &str, issue: u32) -> ExitCode {
-    eprintln!("meshdeck: `{what}` is not yet available (issue #{issue} adds it)");
-    ExitCode::from(NOT_YET)
-}
-
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -106,8 +98,8 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
         }),
         Some(Command::Status(args)) => runtime()?.block_on(status(args, &paths)),
         Some(Command::Translate(args)) => runtime()?.block_on(translate(args, &paths, false)),
-        Some(Command::Diff(_)) => Ok(not_yet("diff", 6)),
-        Some(Command::Apply(_)) => Ok(not_yet("apply", 6)),
+        Some(Command::Diff(args)) => runtime()?.block_on(diff_apply(args, &paths, false)),
+        Some(Command::Apply(args)) => runtime()?.block_on(diff_apply(args, &paths, true)),
         Some(Command::Check(args)) => runtime()?.block_on(translate(args, &paths, true)),
         Some(Command::Info(_)) | Some(Command::Completions { .. }) => Ok(ExitCode::SUCCESS),
     }
@@ -419,4 +411,176 @@ async fn translate(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `meshdeck diff` and `meshdeck apply`.
+async fn diff_apply(
+    args: crate::cli::ApplyArgs,
+    paths: &Paths,
+    apply: bool,
+) -> anyhow::Result<ExitCode> {
+    use std::io::IsTerminal;
+    let settings = crate::config::Settings::load(&paths.settings_file)?;
+    let targets = resolve_targets(&args.fleet, paths).await?;
+    let mut handle = crate::fleet::start(targets.clone());
+    let synced = handle
+        .wait_synced(Duration::from_secs(args.wait_synced))
+        .await;
+    tokio::time::sleep(crate::fleet::PUBLISH_EVERY * 2).await;
+    let snap = handle.latest();
+    let ready: std::collections::BTreeSet<String> = snap
+        .clusters
+        .iter()
+        .filter(|c| c.state == crate::model::ConnState::Synced)
+        .map(|c| c.name.clone())
+        .collect();
+    if !synced {
+        for c in snap.clusters.iter().filter(|c| !ready.contains(&c.name)) {
+            eprintln!(
+                "warning: cluster {} is {}{}: left out of the plan",
+                c.name,
+                c.state.word(),
+                c.state
+                    .error()
+                    .map(|e| format!(" ({e})"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    let loaded = crate::policy::load_all(&args.files, &snap);
+    for d in &loaded.diagnostics {
+        eprintln!("{d}");
+    }
+    if loaded.has_errors() {
+        eprintln!("error: invalid policies: nothing planned");
+        return Ok(ExitCode::from(2));
+    }
+    let out = crate::translate::translate(&loaded.policies, &snap);
+    let invalid = crate::istio::validate_all(&out.objects);
+    if !invalid.is_empty() {
+        for (what, e) in &invalid {
+            eprintln!("schema: {what}: {e}");
+        }
+        return Ok(ExitCode::from(2));
+    }
+    for st in out
+        .statuses
+        .iter()
+        .filter(|s| s.state != crate::translate::State::Accepted)
+    {
+        eprintln!("{}: {}", st.policy, st.state.word());
+        for e in st.errors.iter().chain(&st.warnings) {
+            eprintln!("  {e}");
+        }
+    }
+    let mut clients: std::collections::BTreeMap<String, kube::Client> = Default::default();
+    let mut live = Vec::new();
+    for t in targets.iter().filter(|t| ready.contains(&t.context)) {
+        let client = kube::Client::try_from(t.config.clone())
+            .map_err(|e| anyhow::anyhow!("{}: {}", t.context, crate::fleet::describe_error(&e)))?;
+        live.extend(
+            crate::fleet::fetch::list_generated_kinds(&client, &t.context)
+                .await
+                .map_err(|e| anyhow::anyhow!(e))?,
+        );
+        clients.insert(t.context.clone(), client);
+    }
+    let plan = crate::plan::plan(&out.objects, &live, &ready, args.prune);
+    let color = std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    print!("{}", crate::plan::render(&plan, color));
+    if !apply {
+        return Ok(if plan.has_changes() {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
+    if !plan.has_changes() {
+        println!("\nnothing to apply");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let readonly = args.fleet.readonly
+        || targets
+            .iter()
+            .any(|t| ready.contains(&t.context) && settings.context_read_only(&t.context));
+    let token = match crate::apply::Access::new(readonly) {
+        crate::apply::Access::ReadOnly => {
+            eprintln!(
+                "error: read-only: this session cannot write (--readonly or a readOnly context); nothing was sent"
+            );
+            return Ok(ExitCode::from(2));
+        }
+        crate::apply::Access::ReadWrite(t) => t,
+    };
+    let clusters: Vec<&str> = plan.clusters().into_iter().collect();
+    if !args.yes && !args.dry_run {
+        if !std::io::stdin().is_terminal() {
+            eprintln!(
+                "error: not a terminal: add --yes to apply to {}",
+                clusters.join(", ")
+            );
+            return Ok(ExitCode::from(2));
+        }
+        eprint!(
+            "apply {} changes to {}? [y/N] ",
+            plan.changes().count(),
+            clusters.join(", ")
+        );
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            eprintln!("not applied");
+            return Ok(ExitCode::from(2));
+        }
+    }
+    let user = targets.first().map(|t| t.user.clone()).unwrap_or_default();
+    let writer = crate::apply::Writer::new(
+        token,
+        clients,
+        &user,
+        args.force_conflicts,
+        &paths.audit_log,
+    )?;
+    let report = writer.apply(&plan, args.dry_run).await;
+    println!();
+    for o in &report.outcomes {
+        match &o.result {
+            Ok(()) => println!(
+                "{} {} {} {}/{}: ok",
+                o.cluster,
+                o.action.word(),
+                o.kind,
+                o.namespace,
+                o.name
+            ),
+            Err(e) => println!(
+                "{} {} {} {}/{}: FAILED: {e}",
+                o.cluster,
+                o.action.word(),
+                o.kind,
+                o.namespace,
+                o.name
+            ),
+        }
+    }
+    for (cluster, (ok, failed)) in report.per_cluster() {
+        let what = if report.dry_run_failed || report.dry_run_only {
+            "dry-run"
+        } else {
+            "applied"
+        };
+        println!("{cluster}: {what} {ok} ok, {failed} failed");
+    }
+    if report.dry_run_failed {
+        println!("the dry-run failed: nothing was written to any cluster");
+        return Ok(ExitCode::from(1));
+    }
+    if report.failed().next().is_some() {
+        println!(
+            "some clusters failed (above); the others are applied. Re-run to complete: apply is idempotent."
+        );
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
 }

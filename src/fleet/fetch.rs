@@ -194,3 +194,48 @@ impl Fetcher {
         }
     }
 }
+
+/// Every object of the kinds meshdeck generates, in one cluster, as the planner compares them
+/// (a LIST per kind; read-only).
+pub async fn list_generated_kinds(
+    client: &kube::Client,
+    cluster: &str,
+) -> Result<Vec<crate::plan::Live>, String> {
+    use kube::api::{Api, DynamicObject, ListParams};
+    use kube::discovery::ApiResource;
+    let mut out = Vec::new();
+    for (group, version, kind, plural) in ISTIO_KINDS {
+        if !matches!(
+            *kind,
+            "VirtualService"
+                | "DestinationRule"
+                | "ServiceEntry"
+                | "Gateway"
+                | "AuthorizationPolicy"
+                | "PeerAuthentication"
+        ) {
+            continue;
+        }
+        let ar = ApiResource {
+            group: group.to_string(),
+            version: version.to_string(),
+            api_version: format!("{group}/{version}"),
+            kind: kind.to_string(),
+            plural: plural.to_string(),
+        };
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+        let list = api
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| format!("{cluster}: listing {plural}: {}", describe_error(&e)))?;
+        for o in list.items {
+            let mut v = serde_json::to_value(&o).map_err(|e| e.to_string())?;
+            v["kind"] = serde_json::json!(kind);
+            v["apiVersion"] = serde_json::json!(format!("{group}/{version}"));
+            if let Some(raw) = crate::model::raw::RawObject::from_value(&v) {
+                out.push(crate::plan::Live::from_raw(cluster, &raw));
+            }
+        }
+    }
+    Ok(out)
+}

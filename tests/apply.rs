@@ -1,0 +1,321 @@
+//! Plan, diff and apply against a three-cluster simulated fleet over real HTTPS (kube-rs):
+//! create, idempotent re-apply, update diff, prune, unowned objects left alone, a viewer
+//! denied before any write, a cluster failing mid-apply, the audit log.
+
+mod common;
+
+use common::*;
+use kube::api::{Api, DynamicObject};
+use kube::discovery::ApiResource;
+use meshdeck::apply::{Access, Writer};
+use meshdeck::model::Snapshot;
+use meshdeck::plan::{Action, Plan, plan};
+use meshdeck::sim::{FaultSpec, Fleet};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+const CLUSTERS: [&str; 3] = ["eu-west", "us-east", "ap-south"];
+
+fn vs_resource() -> ApiResource {
+    ApiResource {
+        group: "networking.istio.io".into(),
+        version: "v1".into(),
+        api_version: "networking.istio.io/v1".into(),
+        kind: "VirtualService".into(),
+        plural: "virtualservices".into(),
+    }
+}
+
+fn policy(timeout: &str) -> String {
+    format!(
+        "apiVersion: networking.mesh.gloo.solo.io/v1\nkind: TrafficPolicy\nmetadata: {{name: ratings-timeout, namespace: bookstore}}\nspec:\n  destinationSelector:\n  - kubeServiceRefs: {{services: [{{name: ratings, namespace: bookstore, clusterName: eu-west}}]}}\n  policy:\n    requestTimeout: {timeout}\n"
+    )
+}
+
+struct Setup {
+    snap: Arc<Snapshot>,
+    clients: BTreeMap<String, kube::Client>,
+    _handle: meshdeck::fleet::FleetHandle,
+}
+
+async fn setup(f: &Fleet, suffix: &str) -> Setup {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kc = dir.path().join("kc");
+    f.write_kubeconfig(&kc).expect("kubeconfig");
+    let names: Vec<String> = CLUSTERS.iter().map(|c| format!("{c}{suffix}")).collect();
+    let targets = meshdeck::fleet::kubeconfig::targets(
+        &[kc],
+        &meshdeck::fleet::Selection::Named(names.clone()),
+    )
+    .await
+    .expect("targets");
+    let mut handle = meshdeck::fleet::start(targets);
+    assert!(
+        handle.wait_synced(Duration::from_secs(10)).await,
+        "fleet synced"
+    );
+    let mut clients = BTreeMap::new();
+    for n in &names {
+        clients.insert(n.clone(), client(f, n).await);
+    }
+    Setup {
+        snap: handle.latest(),
+        clients,
+        _handle: handle,
+    }
+}
+
+async fn make_plan(s: &Setup, policies: &str, prune: bool) -> Plan {
+    let loaded = meshdeck::policy::load_str(policies, "p.yaml");
+    assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
+    let out = meshdeck::translate::translate(&loaded.policies, &s.snap);
+    let mut live = Vec::new();
+    for (c, client) in &s.clients {
+        live.extend(
+            meshdeck::fleet::fetch::list_generated_kinds(client, c)
+                .await
+                .expect("list"),
+        );
+    }
+    let clusters: BTreeSet<String> = s.clients.keys().cloned().collect();
+    plan(&out.objects, &live, &clusters, prune)
+}
+
+fn writer(s: &Setup, audit: &std::path::Path) -> Writer {
+    let Access::ReadWrite(token) = Access::new(false) else {
+        panic!("read-write access");
+    };
+    Writer::new(token, s.clients.clone(), "admin", false, audit).expect("writer")
+}
+
+async fn get_vs(s: &Setup, cluster: &str, ns: &str, name: &str) -> Option<DynamicObject> {
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(s.clients[cluster].clone(), ns, &vs_resource());
+    api.get_opt(name).await.expect("get")
+}
+
+#[tokio::test]
+async fn apply_is_idempotent_shows_updates_and_prunes_exactly() {
+    let f = fleet(3).await;
+    let s = setup(&f, "").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let audit = dir.path().join("audit.log");
+    let w = writer(&s, &audit);
+
+    let p = make_plan(&s, &policy("3s"), true).await;
+    let vs: Vec<_> = p.changes().filter(|i| i.kind == "VirtualService").collect();
+    assert_eq!(vs.len(), 1);
+    assert_eq!(
+        (vs[0].cluster.as_str(), vs[0].action),
+        ("eu-west", Action::Create)
+    );
+    let report = w.apply(&p, false).await;
+    assert!(report.failed().next().is_none(), "{report:#?}");
+    let created = report.outcomes.len();
+    let live = get_vs(&s, "eu-west", "bookstore", "ratings")
+        .await
+        .expect("VS created");
+    assert_eq!(live.data["spec"]["http"][0]["timeout"], "3s");
+    assert_eq!(
+        live.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("app.kubernetes.io/managed-by"))
+            .map(String::as_str),
+        Some("meshdeck")
+    );
+    assert!(
+        get_vs(&s, "us-east", "bookstore", "ratings")
+            .await
+            .is_none(),
+        "only the destination's cluster"
+    );
+
+    // The same policies again: nothing to do.
+    let again = make_plan(&s, &policy("3s"), true).await;
+    assert!(
+        !again.has_changes(),
+        "{:#?}",
+        again.changes().collect::<Vec<_>>()
+    );
+
+    // An edit is one update with a readable diff.
+    let edit = make_plan(&s, &policy("5s"), true).await;
+    let changes: Vec<_> = edit.changes().collect();
+    assert_eq!(changes.len(), 1, "{changes:#?}");
+    assert_eq!(changes[0].action, Action::Update);
+    assert!(
+        changes[0].diff.contains("-    timeout: 3s")
+            && changes[0].diff.contains("+    timeout: 5s"),
+        "{}",
+        changes[0].diff
+    );
+    assert!(w.apply(&edit, false).await.failed().next().is_none());
+    assert_eq!(
+        get_vs(&s, "eu-west", "bookstore", "ratings")
+            .await
+            .expect("vs")
+            .data["spec"]["http"][0]["timeout"],
+        "5s"
+    );
+
+    // Removing the policy prunes exactly its VirtualService (the DestinationRules stay generated).
+    let gone = make_plan(&s, "", true).await;
+    let changes: Vec<_> = gone
+        .changes()
+        .map(|i| {
+            (
+                i.cluster.as_str(),
+                i.kind.as_str(),
+                i.name.as_str(),
+                i.action,
+            )
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        [("eu-west", "VirtualService", "ratings", Action::Delete)]
+    );
+    assert!(w.apply(&gone, false).await.failed().next().is_none());
+    assert!(
+        get_vs(&s, "eu-west", "bookstore", "ratings")
+            .await
+            .is_none()
+    );
+
+    // One audit line per written object, no secrets.
+    let text = std::fs::read_to_string(&audit).expect("audit log");
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(lines.len(), created + 2, "{text}");
+    let del = lines.last().expect("line");
+    assert_eq!(del["action"], "delete");
+    assert_eq!(del["cluster"], "eu-west");
+    assert_eq!(del["kind"], "VirtualService");
+    assert_eq!(
+        del["policies"],
+        serde_json::json!(["TrafficPolicy/bookstore/ratings-timeout"])
+    );
+    assert_eq!(del["result"], "ok");
+    assert_eq!(del["user"], "admin");
+    let kubeconfig = serde_json::to_string(&f.kubeconfig()).expect("kc");
+    for token in kubeconfig
+        .split('"')
+        .filter(|t| t.len() > 20 && !t.contains('/') && !t.contains(':'))
+    {
+        assert!(
+            !text.contains(token),
+            "the audit log must not contain credentials"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_unowned_object_is_reported_not_clobbered() {
+    let f = fleet(3).await;
+    let s = setup(&f, "").await;
+    // The demo fleet has its own `reviews` VirtualService (not meshdeck's) in bookstore.
+    let theirs = "apiVersion: networking.mesh.gloo.solo.io/v1\nkind: TrafficPolicy\nmetadata: {name: reviews-timeout, namespace: bookstore}\nspec:\n  destinationSelector:\n  - kubeServiceRefs: {services: [{name: reviews, namespace: bookstore, clusterName: eu-west}]}\n  policy:\n    requestTimeout: 3s\n";
+    let p = make_plan(&s, theirs, true).await;
+    let item = p
+        .items
+        .iter()
+        .find(|i| i.kind == "VirtualService" && i.name == "reviews")
+        .expect("item");
+    assert_eq!(item.action, Action::Conflict);
+    assert!(meshdeck::plan::render(&p, false).contains("exists and is not managed by meshdeck"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let report = writer(&s, &dir.path().join("audit.log"))
+        .apply(&p, false)
+        .await;
+    assert!(report.failed().next().is_none());
+    assert!(
+        report
+            .outcomes
+            .iter()
+            .all(|o| o.name != "reviews" || o.kind != "VirtualService")
+    );
+    let live = get_vs(&s, "eu-west", "bookstore", "reviews")
+        .await
+        .expect("still there");
+    assert!(
+        live.data["spec"]["http"][0].get("timeout").is_none(),
+        "left alone"
+    );
+    assert_eq!(
+        live.data["spec"]["http"][0]["route"][0]["destination"]["subset"],
+        "v1"
+    );
+}
+
+#[tokio::test]
+async fn a_viewer_is_denied_at_the_dry_run_and_nothing_is_written() {
+    let f = fleet(3).await;
+    let s = setup(&f, "-viewer").await;
+    let p = make_plan(
+        &s,
+        &policy("3s").replace("clusterName: eu-west", "clusterName: eu-west-viewer"),
+        true,
+    )
+    .await;
+    assert!(p.has_changes());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let report = writer(&s, &dir.path().join("audit.log"))
+        .apply(&p, false)
+        .await;
+    assert!(report.dry_run_failed);
+    let e = report
+        .failed()
+        .next()
+        .expect("a failure")
+        .result
+        .clone()
+        .expect_err("error");
+    assert!(
+        e.contains("403") || e.to_lowercase().contains("forbidden"),
+        "{e}"
+    );
+    assert!(
+        f.all_requests().iter().all(|r| !r.is_mutating()),
+        "nothing written"
+    );
+    assert!(
+        !dir.path().join("audit.log").exists()
+            || std::fs::read_to_string(dir.path().join("audit.log"))
+                .unwrap_or_default()
+                .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_cluster_failing_mid_apply_leaves_the_others_applied_and_a_rerun_completes() {
+    let f = fleet(3).await;
+    let s = setup(&f, "").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let w = writer(&s, &dir.path().join("audit.log"));
+    let p = make_plan(&s, &policy("3s"), true).await;
+    assert!(!w.dry_run(&p).await.dry_run_failed);
+    f.fault("us-east", &FaultSpec::Down).expect("fault");
+    let report = w.write(&p).await;
+    let per = report.per_cluster();
+    assert_eq!(per["eu-west"].1, 0);
+    assert_eq!(per["ap-south"].1, 0);
+    assert!(per["us-east"].1 > 0 && per["us-east"].0 == 0, "{per:?}");
+    assert!(
+        get_vs(&s, "eu-west", "bookstore", "ratings")
+            .await
+            .is_some()
+    );
+    f.fault("us-east", &FaultSpec::Up).expect("fault");
+    let rest = make_plan(&s, &policy("3s"), true).await;
+    assert!(
+        rest.changes().all(|i| i.cluster == "us-east"),
+        "only us-east left to do"
+    );
+    assert!(rest.has_changes());
+    assert!(w.apply(&rest, false).await.failed().next().is_none());
+    assert!(!make_plan(&s, &policy("3s"), true).await.has_changes());
+}
