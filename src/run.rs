@@ -45,13 +45,7 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
                 SimCtlAction::Fault { cluster, spec } => {
                     spec.parse::<crate::sim::FaultSpec>()
                         .map_err(|e| anyhow::anyhow!("{e}"))?;
-                    control::request(
-                        addr,
-                        http::Method::POST,
-                        &format!("/clusters/{cluster}/fault"),
-                        &spec,
-                    )
-                    .await?
+                    control::fault(addr, &cluster, &spec).await?
                 }
                 SimCtlAction::Requests { cluster, mutating } => {
                     let all = control::request(
@@ -79,13 +73,7 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
                     }
                 }
                 SimCtlAction::ClearRequests { cluster } => {
-                    control::request(
-                        addr,
-                        http::Method::DELETE,
-                        &format!("/clusters/{cluster}/requests"),
-                        "",
-                    )
-                    .await?
+                    control::clear_requests(addr, &cluster).await?
                 }
                 SimCtlAction::Clusters => {
                     let mut s = control::request(addr, http::Method::GET, "/clusters", "").await?;

@@ -319,3 +319,80 @@ async fn a_cluster_failing_mid_apply_leaves_the_others_applied_and_a_rerun_compl
     assert!(w.apply(&rest, false).await.failed().next().is_none());
     assert!(!make_plan(&s, &policy("3s"), true).await.has_changes());
 }
+
+#[tokio::test]
+async fn cli_apply_then_diff_shows_no_changes() {
+    let f = fleet(3).await;
+    let home = tempfile::tempdir().expect("tempdir");
+    let kc = home.path().join("kc");
+    f.write_kubeconfig(&kc).expect("kubeconfig");
+    let p = home.path().join("p.yaml");
+    std::fs::write(&p, policy("4s")).expect("write");
+    let (kc, p) = (
+        kc.to_str().expect("kc").to_string(),
+        p.to_str().expect("p").to_string(),
+    );
+    let home_path = home.path().to_path_buf();
+    let runs = tokio::task::spawn_blocking(move || {
+        let run = |args: &[&str]| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_meshdeck"))
+                .args(args)
+                .env("HOME", &home_path)
+                .env("XDG_CONFIG_HOME", home_path.join("config"))
+                .env("XDG_STATE_HOME", home_path.join("state"))
+                .env_remove("KUBECONFIG")
+                .stdin(std::process::Stdio::null())
+                .output()
+                .expect("runs")
+        };
+        let ctx = "eu-west,us-east,ap-south";
+        vec![
+            run(&["apply", "-f", &p, "--kubeconfig", &kc, "--context", ctx]),
+            run(&[
+                "apply",
+                "--yes",
+                "-f",
+                &p,
+                "--kubeconfig",
+                &kc,
+                "--context",
+                ctx,
+            ]),
+            run(&["diff", "-f", &p, "--kubeconfig", &kc, "--context", ctx]),
+        ]
+    })
+    .await
+    .expect("join");
+    let text = |o: &std::process::Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    };
+    assert_eq!(
+        runs[0].status.code(),
+        Some(2),
+        "no terminal, no --yes: {}",
+        text(&runs[0])
+    );
+    assert!(text(&runs[0]).contains("add --yes"));
+    assert_eq!(runs[1].status.code(), Some(0), "{}", text(&runs[1]));
+    assert!(
+        text(&runs[1]).contains("eu-west create VirtualService bookstore/ratings: ok"),
+        "{}",
+        text(&runs[1])
+    );
+    assert!(
+        text(&runs[1]).contains("eu-west: applied"),
+        "{}",
+        text(&runs[1])
+    );
+    assert_eq!(runs[2].status.code(), Some(0), "{}", text(&runs[2]));
+    let audit = home.path().join("state/meshdeck/audit.log");
+    assert!(
+        std::fs::read_to_string(&audit)
+            .expect("audit")
+            .contains("\"ratings\"")
+    );
+}

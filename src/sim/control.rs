@@ -124,3 +124,29 @@ pub async fn request(
     anyhow::ensure!(status.is_success(), "{}", text.trim_end());
     Ok(text)
 }
+
+/// Inject a fault through a running simulator's control endpoint.
+pub async fn fault(
+    addr: std::net::SocketAddr,
+    cluster: &str,
+    spec: &str,
+) -> anyhow::Result<String> {
+    request(
+        addr,
+        http::Method::POST,
+        &format!("/clusters/{cluster}/fault"),
+        spec,
+    )
+    .await
+}
+
+/// Empty a simulated cluster's request log.
+pub async fn clear_requests(addr: std::net::SocketAddr, cluster: &str) -> anyhow::Result<String> {
+    request(
+        addr,
+        http::Method::DELETE,
+        &format!("/clusters/{cluster}/requests"),
+        "",
+    )
+    .await
+}
