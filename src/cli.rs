@@ -146,6 +146,15 @@ pub struct ApplyArgs {
     /// Take over fields another field manager owns (server-side apply `force`).
     #[arg(long)]
     pub force_conflicts: bool,
+    /// Check meshdeck Roles as this user (default: the kubeconfig user of the first context).
+    #[arg(long = "as", value_name = "USER")]
+    pub as_user: Option<String>,
+    /// Groups of that user, for Group subjects of RoleBindings; repeatable.
+    #[arg(long = "as-group", value_name = "GROUP")]
+    pub as_groups: Vec<String>,
+    /// Files or directories with meshdeck Roles and RoleBindings (they may also come with -f).
+    #[arg(long, value_name = "PATH")]
+    pub roles: Vec<PathBuf>,
     /// Wait at most this long for clusters to sync.
     #[arg(long, default_value_t = 10, value_name = "SECS")]
     pub wait_synced: u64,

@@ -12,6 +12,7 @@ pub mod logging;
 pub mod model;
 pub mod plan;
 pub mod policy;
+pub mod rbac;
 pub mod run;
 pub mod selector;
 pub mod sim;

@@ -473,16 +473,113 @@ async fn diff_apply(
         );
         clients.insert(t.context.clone(), client);
     }
-    let plan = crate::plan::plan(&out.objects, &live, &ready, args.prune);
+    let mut plan = crate::plan::plan(&out.objects, &live, &ready, args.prune);
+    // Role checks: meshdeck Roles on the changed policies, then Kubernetes RBAC per write.
+    let mut roles = loaded.roles.clone();
+    let mut bindings = loaded.bindings.clone();
+    if !args.roles.is_empty() {
+        let r = crate::policy::load_paths(&args.roles);
+        for d in &r.diagnostics {
+            eprintln!("{d}");
+        }
+        if r.has_errors() {
+            return Ok(ExitCode::from(2));
+        }
+        roles.extend(r.roles);
+        bindings.extend(r.bindings);
+    }
+    let who = crate::rbac::Subject {
+        user: args
+            .as_user
+            .clone()
+            .or_else(|| targets.first().map(|t| t.user.clone()))
+            .unwrap_or_default(),
+        groups: args.as_groups.clone(),
+    };
+    // A user whose meshdeck Roles are checked writes the per-destination default objects (which
+    // no policy owns) only for destinations their TrafficPolicy scopes cover.
+    if !(roles.is_empty() && bindings.is_empty()) {
+        let before = plan.items.len();
+        plan.items.retain(|i| {
+            !i.action.changes()
+                || !i.policies.is_empty()
+                || crate::rbac::covers_destination(
+                    &who,
+                    &roles,
+                    &bindings,
+                    &i.cluster,
+                    &i.namespace,
+                    &i.name,
+                )
+        });
+        let skipped = before - plan.items.len();
+        if skipped > 0 {
+            eprintln!(
+                "note: {skipped} default objects of destinations outside {:?}'s roles left out of the plan",
+                who.user
+            );
+        }
+    }
     let color = std::io::stdout().is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     print!("{}", crate::plan::render(&plan, color));
+
+    let changed: std::collections::BTreeSet<&str> = plan
+        .changes()
+        .flat_map(|i| i.policies.iter().map(String::as_str))
+        .collect();
+    let changed_policies: Vec<&crate::policy::Policy> = loaded
+        .policies
+        .iter()
+        .filter(|p| {
+            changed.contains(format!("{}/{}/{}", p.kind(), p.namespace(), p.meta.name).as_str())
+        })
+        .collect();
+    let mut denied = false;
+    println!();
+    if roles.is_empty() && bindings.is_empty() {
+        println!(
+            "role check: no meshdeck Roles found: role checks are off (Kubernetes RBAC still applies)"
+        );
+    } else {
+        let denials = crate::rbac::check(&changed_policies, &who, &roles, &bindings);
+        if denials.is_empty() {
+            println!(
+                "role check: {} changed policies allowed for {:?}",
+                changed_policies.len(),
+                who.user
+            );
+        }
+        for d in &denials {
+            println!("role check: {}: {}", d.policy, d.reason);
+        }
+        denied |= !denials.is_empty();
+    }
+    let keys = crate::rbac::plan_keys(&plan);
+    let distinct: Vec<crate::rbac::AccessKey> = keys.iter().map(|(_, k)| k.clone()).collect();
+    let reviews = crate::rbac::access_reviews(&clients, &distinct).await;
+    let mut rbac_denied: std::collections::BTreeSet<String> = Default::default();
+    for (i, k) in &keys {
+        if let Some(Err(e)) = reviews.get(k)
+            && rbac_denied.insert(format!("{}: {e}", plan.items[*i].id()))
+        {
+            println!("kubernetes rbac: {}: {e}", plan.items[*i].id());
+        }
+    }
+    if rbac_denied.is_empty() && !keys.is_empty() {
+        println!("kubernetes rbac: all {} planned writes allowed", keys.len());
+    }
+    denied |= !rbac_denied.is_empty();
     if !apply {
         return Ok(if plan.has_changes() {
             ExitCode::from(1)
         } else {
             ExitCode::SUCCESS
         });
+    }
+    if denied && plan.has_changes() {
+        eprintln!("error: not allowed (above): nothing was sent");
+        return Ok(ExitCode::from(2));
     }
     if !plan.has_changes() {
         println!("\nnothing to apply");
@@ -522,11 +619,10 @@ async fn diff_apply(
             return Ok(ExitCode::from(2));
         }
     }
-    let user = targets.first().map(|t| t.user.clone()).unwrap_or_default();
     let writer = crate::apply::Writer::new(
         token,
         clients,
-        &user,
+        &who.user,
         args.force_conflicts,
         &paths.audit_log,
     )?;

@@ -396,3 +396,157 @@ async fn cli_apply_then_diff_shows_no_changes() {
             .contains("\"ratings\"")
     );
 }
+
+fn run_cli(home: &std::path::Path, args: Vec<String>) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_meshdeck"))
+        .args(&args)
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_STATE_HOME", home.join("state"))
+        .env_remove("KUBECONFIG")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("runs")
+}
+
+#[tokio::test]
+async fn a_role_for_one_namespace_cannot_apply_to_another_and_nothing_is_sent() {
+    let f = fleet(3).await;
+    let home = tempfile::tempdir().expect("tempdir");
+    let kc = home.path().join("kc");
+    f.write_kubeconfig(&kc).expect("kubeconfig");
+    let roles = home.path().join("roles.yaml");
+    std::fs::write(&roles, "apiVersion: rbac.enterprise.mesh.gloo.solo.io/v1\nkind: Role\nmetadata: {name: bookstore-team, namespace: gloo-mesh}\nspec:\n  trafficPolicyScopes:\n  - trafficPolicyActions: [REQUEST_TIMEOUT, RETRIES]\n    destinationSelectors: [{kubeServiceMatcher: {namespaces: [bookstore], clusters: [\"*\"]}}]\n    workloadSelectors: [{kubeWorkloadMatcher: {namespaces: [\"*\"], clusters: [\"*\"]}}]\n---\napiVersion: rbac.enterprise.mesh.gloo.solo.io/v1\nkind: RoleBinding\nmetadata: {name: alice, namespace: gloo-mesh}\nspec:\n  roleRef: {name: bookstore-team, namespace: gloo-mesh}\n  subjects: [{kind: User, name: alice}]\n").expect("roles");
+    let ok = home.path().join("ok.yaml");
+    std::fs::write(&ok, policy("2s")).expect("ok");
+    let bad = home.path().join("bad.yaml");
+    std::fs::write(&bad, "apiVersion: networking.mesh.gloo.solo.io/v1\nkind: TrafficPolicy\nmetadata: {name: payments-timeout, namespace: payments}\nspec:\n  destinationSelector:\n  - kubeServiceMatcher: {namespaces: [payments], labels: {app: payments}, clusters: [eu-west]}\n  policy:\n    requestTimeout: 1s\n").expect("bad");
+    let s = |p: &std::path::Path| p.to_str().expect("path").to_string();
+    let base = |file: &std::path::Path| -> Vec<String> {
+        [
+            "apply",
+            "--yes",
+            "-f",
+            &s(file),
+            "--roles",
+            &s(&roles),
+            "--as",
+            "alice",
+            "--kubeconfig",
+            &s(&kc),
+            "--context",
+            "eu-west,us-east,ap-south",
+        ]
+        .iter()
+        .map(|x| x.to_string())
+        .collect()
+    };
+    let (h, a) = (home.path().to_path_buf(), base(&bad));
+    let denied = tokio::task::spawn_blocking(move || run_cli(&h, a))
+        .await
+        .expect("join");
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&denied.stdout),
+        String::from_utf8_lossy(&denied.stderr)
+    );
+    assert_eq!(denied.status.code(), Some(2), "{out}");
+    assert!(
+        out.contains(
+            "role check: TrafficPolicy payments/payments-timeout: not allowed for \"alice\""
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("destinationSelector[0]") && out.contains("payments"),
+        "{out}"
+    );
+    assert!(out.contains("nothing was sent"), "{out}");
+    let after_denied: Vec<_> = f
+        .all_requests()
+        .into_iter()
+        .filter(|e| e.is_write())
+        .collect();
+    assert!(after_denied.is_empty(), "{after_denied:?}");
+    // the same role may apply a policy on its own namespace
+    let (h, b) = (home.path().to_path_buf(), base(&ok));
+    let allowed = tokio::task::spawn_blocking(move || run_cli(&h, b))
+        .await
+        .expect("join");
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&allowed.stdout),
+        String::from_utf8_lossy(&allowed.stderr)
+    );
+    assert_eq!(allowed.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("role check: 1 changed policies allowed for \"alice\""),
+        "{out}"
+    );
+    assert!(
+        out.contains("default objects of destinations outside \"alice\"'s roles left out"),
+        "{out}"
+    );
+    let written: Vec<_> = f
+        .all_requests()
+        .into_iter()
+        .filter(|e| e.is_mutating())
+        .collect();
+    assert!(!written.is_empty());
+    assert!(
+        written
+            .iter()
+            .all(|e| e.path.contains("/namespaces/bookstore/")),
+        "only bookstore: {written:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_viewer_is_denied_by_access_review_before_any_write() {
+    let f = fleet(3).await;
+    let home = tempfile::tempdir().expect("tempdir");
+    let kc = home.path().join("kc");
+    f.write_kubeconfig(&kc).expect("kubeconfig");
+    let p = home.path().join("p.yaml");
+    std::fs::write(
+        &p,
+        policy("2s").replace("clusterName: eu-west", "clusterName: eu-west-viewer"),
+    )
+    .expect("p");
+    let args: Vec<String> = [
+        "apply",
+        "--yes",
+        "-f",
+        p.to_str().expect("p"),
+        "--kubeconfig",
+        kc.to_str().expect("kc"),
+        "--context",
+        "eu-west-viewer,us-east-viewer,ap-south-viewer",
+    ]
+    .iter()
+    .map(|x| x.to_string())
+    .collect();
+    let h = home.path().to_path_buf();
+    let o = tokio::task::spawn_blocking(move || run_cli(&h, args))
+        .await
+        .expect("join");
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(out.contains("kubernetes rbac: eu-west-viewer VirtualService bookstore/ratings: Kubernetes RBAC in eu-west-viewer denies"), "{out}");
+    let writes: Vec<_> = f
+        .all_requests()
+        .into_iter()
+        .filter(|e| e.is_write())
+        .collect();
+    assert!(writes.is_empty(), "not even a dry-run: {writes:?}");
+    let reviews = f
+        .all_requests()
+        .into_iter()
+        .filter(|e| e.path.ends_with("selfsubjectaccessreviews"))
+        .count();
+    assert!(reviews > 0);
+}

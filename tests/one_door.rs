@@ -54,6 +54,18 @@ fn no_module_outside_apply_names_a_write_api() {
             if line.trim_start().starts_with("//") {
                 continue;
             }
+            // rbac.rs POSTs SelfSubjectAccessReviews (a question, stored nowhere) and nothing else.
+            if rel == "rbac.rs"
+                && line.contains("PostParams")
+                && text.contains("Api<SelfSubjectAccessReview>")
+            {
+                assert_eq!(
+                    text.matches(".create(").count(),
+                    1,
+                    "rbac.rs may only create the access review"
+                );
+                continue;
+            }
             for api in WRITE_APIS {
                 if line.contains(api) {
                     offenders.push(format!("src/{rel}:{}: {api}: {}", n + 1, line.trim()));
