@@ -489,6 +489,32 @@ pub fn plan_keys(plan: &crate::plan::Plan) -> Vec<(usize, AccessKey)> {
     out
 }
 
+/// Whether a role bound to `who` has a TrafficPolicy scope over this destination (for the
+/// per-destination default objects, which no policy owns).
+pub fn covers_destination(
+    who: &Subject,
+    roles: &[Role],
+    bindings: &[RoleBinding],
+    cluster: &str,
+    namespace: &str,
+    name: &str,
+) -> bool {
+    let d = DestinationSelector {
+        kube_service_matcher: None,
+        kube_service_refs: Some(ServiceRefs {
+            services: vec![ClusterObjectRef {
+                name: name.into(),
+                namespace: namespace.into(),
+                cluster_name: cluster.into(),
+            }],
+        }),
+    };
+    bound_roles(who, roles, bindings)
+        .iter()
+        .flat_map(|r| &r.spec.traffic_policy_scopes)
+        .any(|s| dest_covered(&d, &s.destination_selectors))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -576,30 +602,4 @@ mod tests {
         let ps: Vec<&Policy> = l.policies.iter().collect();
         assert!(check(&ps, &alice, &l.roles, &l.bindings).is_empty());
     }
-}
-
-/// Whether a role bound to `who` has a TrafficPolicy scope over this destination (for the
-/// per-destination default objects, which no policy owns).
-pub fn covers_destination(
-    who: &Subject,
-    roles: &[Role],
-    bindings: &[RoleBinding],
-    cluster: &str,
-    namespace: &str,
-    name: &str,
-) -> bool {
-    let d = DestinationSelector {
-        kube_service_matcher: None,
-        kube_service_refs: Some(ServiceRefs {
-            services: vec![ClusterObjectRef {
-                name: name.into(),
-                namespace: namespace.into(),
-                cluster_name: cluster.into(),
-            }],
-        }),
-    };
-    bound_roles(who, roles, bindings)
-        .iter()
-        .flat_map(|r| &r.spec.traffic_policy_scopes)
-        .any(|s| dest_covered(&d, &s.destination_selectors))
 }
