@@ -152,6 +152,10 @@ pub struct ApplyArgs {
     /// Groups of that user, for Group subjects of RoleBindings; repeatable.
     #[arg(long = "as-group", value_name = "GROUP")]
     pub as_groups: Vec<String>,
+    /// The context whose cluster stores the policies as custom resources: `apply` writes the
+    /// -f policies there too (with --prune, meshdeck-managed policy CRs not in the files go).
+    #[arg(long, value_name = "CTX")]
+    pub mgmt_context: Option<String>,
     /// Files or directories with meshdeck Roles and RoleBindings (they may also come with -f).
     #[arg(long, value_name = "PATH")]
     pub roles: Vec<PathBuf>,

@@ -464,6 +464,7 @@ pub fn plan_keys(plan: &crate::plan::Plan) -> Vec<(usize, AccessKey)> {
             .to_string();
         let plural = crate::fleet::ISTIO_KINDS
             .iter()
+            .chain(crate::fleet::POLICY_KINDS)
             .find(|(g, _, k, _)| *g == group && *k == item.kind)
             .map(|(_, _, _, p)| p.to_string())
             .unwrap_or_else(|| format!("{}s", item.kind.to_ascii_lowercase()));

@@ -435,7 +435,25 @@ async fn diff_apply(
             );
         }
     }
-    let loaded = crate::policy::load_all(&args.files, &snap);
+    let mut loaded = crate::policy::load_all(&args.files, &snap);
+    if let Some(m) = &args.mgmt_context {
+        if !ready.contains(m) {
+            anyhow::bail!("--mgmt-context {m}: not among the synced contexts of this run");
+        }
+        if args.prune {
+            // The files are the truth: meshdeck-managed policy CRs that are not in them are
+            // about to be pruned, so they generate nothing.
+            let origin = format!("cluster/{m}");
+            loaded.policies.retain(|p| {
+                p.origin.name != origin
+                    || p.meta
+                        .labels
+                        .get(crate::translate::MANAGED_BY)
+                        .map(String::as_str)
+                        != Some("meshdeck")
+            });
+        }
+    }
     for d in &loaded.diagnostics {
         eprintln!("{d}");
     }
@@ -473,7 +491,39 @@ async fn diff_apply(
         );
         clients.insert(t.context.clone(), client);
     }
-    let mut plan = crate::plan::plan(&out.objects, &live, &ready, args.prune);
+    let mut objects = out.objects.clone();
+    if let Some(m) = &args.mgmt_context {
+        // The policies themselves, as custom resources in the management cluster.
+        if let Some(client) = clients.get(m) {
+            live.extend(
+                crate::fleet::fetch::list_policy_kinds(client, m)
+                    .await
+                    .map_err(|e| anyhow::anyhow!(e))?,
+            );
+        }
+        for p in loaded
+            .policies
+            .iter()
+            .filter(|p| !p.origin.name.starts_with("cluster/"))
+        {
+            objects.push(crate::translate::Generated {
+                cluster: m.clone(),
+                api_version: "networking.mesh.gloo.solo.io/v1",
+                kind: p.kind(),
+                namespace: p.namespace().to_string(),
+                name: p.meta.name.clone(),
+                sources: [p.id()].into(),
+                spec: p
+                    .origin
+                    .located
+                    .value
+                    .get("spec")
+                    .cloned()
+                    .unwrap_or_default(),
+            });
+        }
+    }
+    let mut plan = crate::plan::plan(&objects, &live, &ready, args.prune);
     // Role checks: meshdeck Roles on the changed policies, then Kubernetes RBAC per write.
     let mut roles = loaded.roles.clone();
     let mut bindings = loaded.bindings.clone();

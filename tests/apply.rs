@@ -550,3 +550,103 @@ async fn a_viewer_is_denied_by_access_review_before_any_write() {
         .count();
     assert!(reviews > 0);
 }
+
+#[tokio::test]
+async fn policies_are_stored_in_the_management_cluster_and_pruned_with_their_objects() {
+    let f = fleet(3).await;
+    let home = tempfile::tempdir().expect("tempdir");
+    let kc = home.path().join("kc");
+    f.write_kubeconfig(&kc).expect("kubeconfig");
+    let a = home.path().join("a.yaml");
+    std::fs::write(&a, policy("2s")).expect("a");
+    let b = home.path().join("b.yaml");
+    std::fs::write(
+        &b,
+        policy("2s")
+            .replace("ratings-timeout", "details-timeout")
+            .replace("name: ratings,", "name: details,"),
+    )
+    .expect("b");
+    let s = |p: &std::path::Path| p.to_str().expect("path").to_string();
+    let args = |verb: &str, file: &std::path::Path| -> Vec<String> {
+        let mut v: Vec<String> = [
+            verb,
+            "-f",
+            &s(file),
+            "--mgmt-context",
+            "eu-west",
+            "--prune",
+            "--kubeconfig",
+            &s(&kc),
+            "--context",
+            "eu-west,us-east,ap-south",
+        ]
+        .iter()
+        .map(|x| x.to_string())
+        .collect();
+        if verb == "apply" {
+            v.push("--yes".into());
+        }
+        v
+    };
+    let h = home.path().to_path_buf();
+    let (apply_a, diff_a, apply_b) = (args("apply", &a), args("diff", &a), args("apply", &b));
+    let runs = tokio::task::spawn_blocking(move || {
+        (
+            run_cli(&h, apply_a),
+            run_cli(&h, diff_a),
+            run_cli(&h, apply_b),
+        )
+    })
+    .await
+    .expect("join");
+    let text = |o: &std::process::Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    };
+    assert_eq!(runs.0.status.code(), Some(0), "{}", text(&runs.0));
+    assert!(
+        text(&runs.0).contains("eu-west create TrafficPolicy bookstore/ratings-timeout: ok"),
+        "{}",
+        text(&runs.0)
+    );
+    assert_eq!(
+        runs.1.status.code(),
+        Some(0),
+        "applied twice is no change: {}",
+        text(&runs.1)
+    );
+    let out = text(&runs.2);
+    assert_eq!(runs.2.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("eu-west delete TrafficPolicy bookstore/ratings-timeout: ok"),
+        "{out}"
+    );
+    assert!(
+        out.contains("eu-west delete VirtualService bookstore/ratings: ok"),
+        "{out}"
+    );
+    assert!(
+        out.contains("eu-west create TrafficPolicy bookstore/details-timeout: ok"),
+        "{out}"
+    );
+    let ar = ApiResource {
+        group: "networking.mesh.gloo.solo.io".into(),
+        version: "v1".into(),
+        api_version: "networking.mesh.gloo.solo.io/v1".into(),
+        kind: "TrafficPolicy".into(),
+        plural: "trafficpolicies".into(),
+    };
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client(&f, "eu-west").await, "bookstore", &ar);
+    assert!(api.get_opt("ratings-timeout").await.expect("get").is_none());
+    let stored = api
+        .get_opt("details-timeout")
+        .await
+        .expect("get")
+        .expect("stored");
+    assert_eq!(stored.data["spec"]["policy"]["requestTimeout"], "2s");
+}

@@ -201,21 +201,44 @@ pub async fn list_generated_kinds(
     client: &kube::Client,
     cluster: &str,
 ) -> Result<Vec<crate::plan::Live>, String> {
+    let kinds: Vec<_> = ISTIO_KINDS
+        .iter()
+        .filter(|(_, _, k, _)| {
+            matches!(
+                *k,
+                "VirtualService"
+                    | "DestinationRule"
+                    | "ServiceEntry"
+                    | "Gateway"
+                    | "AuthorizationPolicy"
+                    | "PeerAuthentication"
+            )
+        })
+        .collect();
+    list_kinds(client, cluster, &kinds).await
+}
+
+/// The policy custom resources stored in a (management) cluster, as the planner compares them.
+pub async fn list_policy_kinds(
+    client: &kube::Client,
+    cluster: &str,
+) -> Result<Vec<crate::plan::Live>, String> {
+    let kinds: Vec<_> = POLICY_KINDS
+        .iter()
+        .filter(|(g, _, _, _)| *g == crate::policy::NETWORKING_GROUP)
+        .collect();
+    list_kinds(client, cluster, &kinds).await
+}
+
+async fn list_kinds(
+    client: &kube::Client,
+    cluster: &str,
+    kinds: &[&(&str, &str, &str, &str)],
+) -> Result<Vec<crate::plan::Live>, String> {
     use kube::api::{Api, DynamicObject, ListParams};
     use kube::discovery::ApiResource;
     let mut out = Vec::new();
-    for (group, version, kind, plural) in ISTIO_KINDS {
-        if !matches!(
-            *kind,
-            "VirtualService"
-                | "DestinationRule"
-                | "ServiceEntry"
-                | "Gateway"
-                | "AuthorizationPolicy"
-                | "PeerAuthentication"
-        ) {
-            continue;
-        }
+    for (group, version, kind, plural) in kinds.iter().copied() {
         let ar = ApiResource {
             group: group.to_string(),
             version: version.to_string(),
