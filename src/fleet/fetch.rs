@@ -238,7 +238,7 @@ async fn list_kinds(
     use kube::api::{Api, DynamicObject, ListParams};
     use kube::discovery::ApiResource;
     let mut out = Vec::new();
-    for (group, version, kind, plural) in kinds.iter().copied() {
+    for &&(group, version, kind, plural) in kinds {
         let ar = ApiResource {
             group: group.to_string(),
             version: version.to_string(),
