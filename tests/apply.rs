@@ -131,6 +131,32 @@ async fn apply_is_idempotent_shows_updates_and_prunes_exactly() {
             .is_none(),
         "only the destination's cluster"
     );
+    // the per-destination DestinationRules exist in every cluster, owned by meshdeck
+    let dr = ApiResource {
+        kind: "DestinationRule".into(),
+        plural: "destinationrules".into(),
+        ..vs_resource()
+    };
+    for c in CLUSTERS {
+        let api: Api<DynamicObject> = Api::namespaced_with(s.clients[c].clone(), "bookstore", &dr);
+        let d = api
+            .get_opt("ratings")
+            .await
+            .expect("get")
+            .unwrap_or_else(|| panic!("DR ratings in {c}"));
+        assert_eq!(
+            d.data["spec"]["host"],
+            "ratings.bookstore.svc.cluster.local"
+        );
+        assert_eq!(
+            d.metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get("meshdeck.io/cluster"))
+                .map(String::as_str),
+            Some(c)
+        );
+    }
 
     // The same policies again: nothing to do.
     let again = make_plan(&s, &policy("3s"), true).await;
