@@ -158,6 +158,11 @@ impl Writer {
         })
     }
 
+    /// The clients it writes through (also used for the access reviews before a write).
+    pub fn clients(&self) -> &BTreeMap<String, kube::Client> {
+        &self.clients
+    }
+
     async fn one(&self, item: &Item, dry_run: bool) -> Result<(), String> {
         let client = self
             .clients
@@ -194,21 +199,24 @@ impl Writer {
         }
     }
 
+    async fn outcome(&self, i: &Item, dry_run: bool) -> Outcome {
+        let result = self.one(i, dry_run).await;
+        Outcome {
+            cluster: i.cluster.clone(),
+            kind: i.kind.clone(),
+            namespace: i.namespace.clone(),
+            name: i.name.clone(),
+            action: i.action,
+            result,
+        }
+    }
+
     async fn run(&self, items: &[&Item], dry_run: bool) -> Vec<Outcome> {
-        futures::stream::iter(items.iter().map(|i| async move {
-            let result = self.one(i, dry_run).await;
-            Outcome {
-                cluster: i.cluster.clone(),
-                kind: i.kind.clone(),
-                namespace: i.namespace.clone(),
-                name: i.name.clone(),
-                action: i.action,
-                result,
-            }
-        }))
-        .buffer_unordered(PARALLEL)
-        .collect()
-        .await
+        let futs: Vec<_> = items.iter().map(|i| self.outcome(i, dry_run)).collect();
+        futures::stream::iter(futs)
+            .buffer_unordered(PARALLEL)
+            .collect()
+            .await
     }
 
     fn audit(&self, item: &Item, o: &Outcome) {

@@ -46,6 +46,10 @@ pub struct UiArgs {
     /// Console keymap: default (k9s), vim, or a file name in the keymaps directory.
     #[arg(long, global = true, value_name = "NAME")]
     pub keymap: Option<String>,
+    /// The console's policy directory: the policies view lists its files, and policies
+    /// created in the console are saved there (default: <state dir>/policies).
+    #[arg(long, global = true, value_name = "DIR", env = "MESHDECK_POLICIES")]
+    pub policies: Option<PathBuf>,
 }
 
 /// Which clusters to talk to.

@@ -3,6 +3,7 @@
 //! `meshdeck` binary.
 
 pub mod apply;
+pub mod author;
 pub mod cli;
 pub mod config;
 pub mod fleet;

@@ -259,8 +259,54 @@ async fn console(
     let handle = crate::fleet::start(targets.clone());
     let fetcher = Arc::new(crate::fleet::fetch::Fetcher::new(&targets));
     let mut app = crate::ui::app::App::new(handle.latest(), keymap, theme, readonly);
-    app.readonly_contexts = if readonly { vec![] } else { readonly_contexts };
-    crate::ui::run(app, handle, fetcher).await?;
+    app.readonly_contexts = if readonly {
+        vec![]
+    } else {
+        readonly_contexts.clone()
+    };
+    let user = targets.first().map(|t| t.user.clone()).unwrap_or_default();
+    let writer = match crate::apply::Access::new(readonly) {
+        crate::apply::Access::ReadOnly => None,
+        crate::apply::Access::ReadWrite(token) => {
+            // read-only contexts get no client: nothing can be written there
+            let mut clients = std::collections::BTreeMap::new();
+            for t in targets
+                .iter()
+                .filter(|t| !readonly_contexts.contains(&t.context))
+            {
+                match kube::Client::try_from(t.config.clone()) {
+                    Ok(c) => {
+                        clients.insert(t.context.clone(), c);
+                    }
+                    Err(e) => tracing::warn!(context = %t.context, error = %e, "no client"),
+                }
+            }
+            Some(Arc::new(crate::apply::Writer::new(
+                token,
+                clients,
+                &user,
+                false,
+                &paths.audit_log,
+            )?))
+        }
+    };
+    let authoring = crate::ui::Authoring {
+        store: crate::author::Store {
+            dir: ui
+                .policies
+                .clone()
+                .unwrap_or_else(|| paths.state_dir.join("policies")),
+            extra: vec![],
+            drafts: paths.drafts_dir.clone(),
+            who: crate::rbac::Subject {
+                user,
+                groups: vec![],
+            },
+        },
+        writer,
+        audit_log: paths.audit_log.clone(),
+    };
+    crate::ui::run(app, handle, fetcher, Some(authoring)).await?;
     Ok(ExitCode::SUCCESS)
 }
 

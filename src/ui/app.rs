@@ -2,9 +2,11 @@
 //! own (`now` is set by the event loop). Keys turn into state changes plus `Intent`s (fetch a
 //! YAML, follow a log) that the event loop carries out off this thread.
 
-use super::keymap::{Action, Key, Keymap};
+use super::editor::{Confirm, ConfirmWhat, Editor, PreviewTab};
+use super::keymap::{Action, Ctx, Key, Keymap};
 use super::theme::Theme;
 use super::view::{Item, ViewKind, parse_view};
+use crate::author::{Answer, Board, Job, PreviewJob};
 use crate::model::Snapshot;
 use crate::model::health::Level;
 use crate::selector::LabelSelector;
@@ -12,6 +14,7 @@ use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use nucleo_matcher::{Matcher, Utf32Str};
 use std::collections::VecDeque;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// A row: (cluster index in the snapshot, item index in that cluster's list).
@@ -88,6 +91,8 @@ pub enum TextKind {
     Describe,
     Yaml,
     Logs,
+    /// An apply's progress and results.
+    Apply,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,18 +157,33 @@ impl TextView {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum Mode {
     Normal,
     Command(String),
     Filter(String),
     Help(usize),
     Text(TextView),
+    /// The policy editor with its preview.
+    Editor(Box<Editor>),
+    /// A confirmation dialog over the view.
+    Confirm(Box<Confirm>),
+    /// The template picker of `new policy` (the selected template).
+    Pick(usize),
 }
 
 /// What the event loop must do for the app.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Intent {
+    /// A job for the authoring worker (board, preview, save, delete plan).
+    Author(Job),
+    /// Check Kubernetes RBAC, dry-run, then apply a plan; then remove `remove` (a deleted
+    /// policy's file). Progress comes back as lines of `job`.
+    Apply {
+        job: u64,
+        plan: Arc<crate::plan::Plan>,
+        remove: Option<PathBuf>,
+    },
     /// GET one object and show it as YAML.
     FetchYaml {
         job: u64,
@@ -186,12 +206,14 @@ pub enum Intent {
 }
 
 /// What a job sends back.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum JobEvent {
     Text(u64, String),
     Lines(u64, Vec<String>),
     Ended(u64, String),
     Failed(u64, String),
+    /// The authoring worker's answer.
+    Author(Answer),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -224,6 +246,16 @@ pub struct App {
     /// A bad filter (label selector) — shown, rows left unfiltered.
     pub filter_error: Option<String>,
     matcher: Matcher,
+    /// The policies view's rows and the texts the editor opens.
+    pub board: Arc<Board>,
+    /// Where new policy files go; None: this console does not author policies.
+    pub policy_dir: Option<PathBuf>,
+    /// The event loop should send the worker a board job (set by the app, cleared by the loop).
+    pub want_board: bool,
+    /// The editor parked under the help screen.
+    parked: Option<Box<Editor>>,
+    /// The delete-plan job whose answer opens the confirmation, with the row's file.
+    pending_delete: Option<(u64, String, Option<PathBuf>)>,
 }
 
 impl App {
@@ -247,6 +279,11 @@ impl App {
             next_job: 1,
             filter_error: None,
             matcher: new_matcher(),
+            board: Arc::new(Board::default()),
+            policy_dir: None,
+            want_board: false,
+            parked: None,
+            pending_delete: None,
         };
         app.refresh();
         app
@@ -336,6 +373,10 @@ impl App {
     pub fn refresh(&mut self) {
         let page = self.pages[self.pos].clone();
         let kind = page.kind;
+        if kind == ViewKind::Policies {
+            self.refresh_policies(&page);
+            return;
+        }
         let (filter, invert, labels) = parse_filter(&page.filter);
         self.filter_error = None;
         let selector = match labels.map(LabelSelector::parse) {
@@ -445,6 +486,55 @@ impl App {
         pattern.matches(matcher, buf)
     }
 
+    /// The policies view's rows: board rows by index, filtered (fuzzy on
+    /// kind/namespace/name/origin), faults-only keeps rows that are not accepted.
+    fn refresh_policies(&mut self, page: &Page) {
+        let (filter, invert, _) = parse_filter(&page.filter);
+        let pattern = Fuzzy::new(filter);
+        let lc = filter.to_lowercase();
+        let board = self.board.clone();
+        let mut rows = Vec::new();
+        for (i, r) in board.rows.iter().enumerate() {
+            if page.faults_only && r.state == crate::translate::State::Accepted {
+                continue;
+            }
+            if !filter.is_empty() {
+                let hay = format!("{}/{}/{}/{}", r.kind, r.namespace, r.name, r.origin);
+                let hit = if invert {
+                    !hay.to_lowercase().contains(&lc)
+                } else {
+                    pattern.matches(&mut self.matcher, &hay)
+                };
+                if !hit {
+                    continue;
+                }
+            }
+            rows.push((0u32, i as u32));
+        }
+        if let Some((_, ns, name)) = &page.selected
+            && let Some(p) = rows.iter().position(|&(_, i)| {
+                board
+                    .rows
+                    .get(i as usize)
+                    .is_some_and(|r| &r.namespace == ns && &r.name == name)
+            })
+        {
+            self.page_mut().cursor = p;
+        }
+        self.total = board.rows.len();
+        self.rows = rows;
+        self.clamp();
+    }
+
+    /// The policy row under the cursor (policies view).
+    pub fn selected_policy(&self) -> Option<&crate::author::PolicyRow> {
+        if self.page().kind != ViewKind::Policies {
+            return None;
+        }
+        let (_, i) = *self.rows.get(self.page().cursor)?;
+        self.board.rows.get(i as usize)
+    }
+
     fn sort_rows(&self, rows: &mut [RowRef], page: &Page) {
         let kind = page.kind;
         let snap = &self.snap;
@@ -516,6 +606,13 @@ impl App {
     }
 
     fn remember_selection(&mut self) {
+        if self.page().kind == ViewKind::Policies {
+            let sel = self
+                .selected_policy()
+                .map(|r| (r.origin.clone(), r.namespace.clone(), r.name.clone()));
+            self.page_mut().selected = sel;
+            return;
+        }
         let sel = self.selected_item().map(|(c, it)| {
             (
                 c.name.clone(),
@@ -556,11 +653,33 @@ impl App {
             let filter = matches!(self.mode, Mode::Filter(_));
             return self.on_input_key(ev, filter);
         }
+        if matches!(self.mode, Mode::Editor(_)) {
+            return self.on_editor_key(ev);
+        }
         let Some(key) = Key::from_event(&ev) else {
             return vec![];
         };
+        if matches!(self.mode, Mode::Confirm(_)) {
+            return match self.keymap.action_in(key, Ctx::Dialog) {
+                Some(a) => self.on_confirm_action(a),
+                None => vec![],
+            };
+        }
+        if let Mode::Pick(i) = self.mode {
+            return match self.keymap.action_in(key, Ctx::Table) {
+                Some(a) => self.on_pick_action(a, i),
+                None => vec![],
+            };
+        }
         let in_text = matches!(self.mode, Mode::Text(_) | Mode::Help(_));
-        let Some(action) = self.keymap.action(key, in_text) else {
+        let ctx = if in_text {
+            Ctx::Text
+        } else if self.page().kind == ViewKind::Policies {
+            Ctx::Policies
+        } else {
+            Ctx::Table
+        };
+        let Some(action) = self.keymap.action_in(key, ctx) else {
             if !in_text {
                 self.flash(
                     format!(
@@ -700,7 +819,12 @@ impl App {
         let vp = self.viewport.max(1);
         if let Mode::Help(scroll) = &mut self.mode {
             match action {
-                Action::Back | Action::Help => self.mode = Mode::Normal,
+                Action::Back | Action::Help => {
+                    self.mode = match self.parked.take() {
+                        Some(ed) => Mode::Editor(ed),
+                        None => Mode::Normal,
+                    }
+                }
                 Action::Quit => {
                     self.quit = true;
                     return vec![Intent::Quit];
@@ -786,17 +910,13 @@ impl App {
                     self.refresh();
                 }
             }
-            Action::HistoryBack => {
-                if self.pos > 0 {
-                    self.pos -= 1;
-                    self.refresh();
-                }
+            Action::HistoryBack if self.pos > 0 => {
+                self.pos -= 1;
+                self.refresh();
             }
-            Action::HistoryForward => {
-                if self.pos + 1 < self.pages.len() {
-                    self.pos += 1;
-                    self.refresh();
-                }
+            Action::HistoryForward if self.pos + 1 < self.pages.len() => {
+                self.pos += 1;
+                self.refresh();
             }
             Action::Up => self.move_cursor(cur.saturating_sub(1)),
             Action::Down => self.move_cursor((cur + 1).min(n.saturating_sub(1))),
@@ -834,11 +954,39 @@ impl App {
                     false,
                 );
             }
+            Action::Drill if self.page().kind == ViewKind::Policies => {
+                return if self.readonly {
+                    self.policy_text();
+                    vec![]
+                } else {
+                    self.edit_policy()
+                };
+            }
+            Action::Describe if self.page().kind == ViewKind::Policies => self.describe_policy(),
+            Action::Yaml if self.page().kind == ViewKind::Policies => self.policy_text(),
             Action::Drill => return self.drill(),
             Action::Describe => self.describe(),
             Action::Yaml => return self.yaml(),
             Action::Logs => return self.logs(),
-            Action::Wrap => {}
+            Action::NewPolicy | Action::EditPolicy | Action::DeletePolicy if self.readonly => {
+                self.flash(
+                    "read-only: policies cannot be created, edited or deleted in this session",
+                    true,
+                );
+            }
+            Action::NewPolicy => {
+                if self.policy_dir.is_none() {
+                    self.flash(
+                        "this console has no policy directory (--policies DIR)",
+                        true,
+                    );
+                } else {
+                    self.mode = Mode::Pick(0);
+                }
+            }
+            Action::EditPolicy => return self.edit_policy(),
+            Action::DeletePolicy => return self.delete_policy(),
+            _ => {}
         }
         vec![]
     }
@@ -985,6 +1133,10 @@ impl App {
 
     /// A job's answer; answers for a view that is gone are dropped.
     pub fn on_job(&mut self, ev: JobEvent) {
+        let ev = match ev {
+            JobEvent::Author(a) => return self.on_answer(a),
+            other => other,
+        };
         let vp = self.viewport.max(1);
         let Mode::Text(tv) = &mut self.mode else {
             return;
@@ -994,6 +1146,7 @@ impl App {
             | JobEvent::Lines(j, _)
             | JobEvent::Ended(j, _)
             | JobEvent::Failed(j, _) => *j,
+            JobEvent::Author(_) => return,
         };
         if job != tv.job {
             return;
@@ -1011,9 +1164,566 @@ impl App {
             }
             JobEvent::Ended(_, why) => tv.state = TextState::Ended(why),
             JobEvent::Failed(_, e) => tv.state = TextState::Failed(e),
+            JobEvent::Author(_) => {}
+        }
+        if tv.kind == TextKind::Apply
+            && matches!(tv.state, TextState::Ended(_) | TextState::Failed(_))
+        {
+            self.want_board = true;
         }
         if tv.follow {
             tv.scroll = tv.lines.len().saturating_sub(vp);
+        }
+    }
+}
+
+/// The policies view, the editor and its dialogs.
+impl App {
+    /// The preview job for the editor's current text.
+    fn preview_intent(&self, ed: &Editor) -> Intent {
+        Intent::Author(Job::Preview(PreviewJob {
+            generation: ed.generation,
+            text: ed.text(),
+            target: ed.target.clone(),
+            replaces: ed.replaces.clone(),
+            store: ed.store.clone(),
+            snap: self.snap.clone(),
+            dirty: ed.dirty(),
+        }))
+    }
+
+    /// Open the editor on `text` and ask for its first preview.
+    fn open_editor(&mut self, mut ed: Editor) -> Vec<Intent> {
+        ed.generation = self.next_job;
+        self.next_job += 1;
+        let i = self.preview_intent(&ed);
+        self.mode = Mode::Editor(Box::new(ed));
+        vec![i]
+    }
+
+    fn on_pick_action(&mut self, a: Action, i: usize) -> Vec<Intent> {
+        let n = crate::author::TEMPLATES.len();
+        match a {
+            Action::Down => self.mode = Mode::Pick((i + 1).min(n - 1)),
+            Action::Up => self.mode = Mode::Pick(i.saturating_sub(1)),
+            Action::Back => self.mode = Mode::Normal,
+            Action::Drill => {
+                let Some(dir) = self.policy_dir.clone() else {
+                    self.mode = Mode::Normal;
+                    return vec![];
+                };
+                let (key, _, text) = crate::author::TEMPLATES[i.min(n - 1)];
+                // a name no policy or file has yet
+                let taken = |name: &str| {
+                    self.board.rows.iter().any(|r| r.name == name)
+                        || self
+                            .board
+                            .texts
+                            .contains_key(&dir.join(format!("{name}.yaml")))
+                };
+                let name = (1..)
+                    .map(|k| format!("{key}-{k}"))
+                    .find(|n| !taken(n))
+                    .unwrap_or_else(|| key.to_string());
+                let text = crate::author::fill_template(text, &self.snap, &name);
+                let kind = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("kind: "))
+                    .unwrap_or("policy")
+                    .to_string();
+                let ed = Editor::new(
+                    &text,
+                    dir.join(format!("{name}.yaml")),
+                    format!("new {kind} {name}"),
+                    String::new(),
+                    &self.theme,
+                );
+                return self.open_editor(ed);
+            }
+            _ => {}
+        }
+        vec![]
+    }
+
+    /// `e` / enter on a policy: the editor on its file (every policy of a multi-document file),
+    /// or on a stored policy's YAML (saved to the policy directory, applied to its cluster).
+    fn edit_policy(&mut self) -> Vec<Intent> {
+        if self.readonly {
+            self.flash("read-only: policies cannot be edited in this session", true);
+            return vec![];
+        }
+        let Some(row) = self.selected_policy().cloned() else {
+            return vec![];
+        };
+        let ids = |f: &Option<PathBuf>| -> Vec<crate::policy::PolicyId> {
+            self.board
+                .rows
+                .iter()
+                .filter(|r| r.file == *f)
+                .filter_map(|r| r.policy.clone())
+                .collect()
+        };
+        let mut ed = match (&row.file, &self.policy_dir) {
+            (Some(f), _) => {
+                let Some(text) = self.board.texts.get(f).cloned() else {
+                    self.flash(format!("{}: could not be read", f.display()), true);
+                    return vec![];
+                };
+                let draft = self.board.drafts.get(f).filter(|d| **d != text).cloned();
+                let mut ed = Editor::new(
+                    draft.as_deref().unwrap_or(&text),
+                    f.clone(),
+                    format!("edit {}", f.display()),
+                    text.clone(),
+                    &self.theme,
+                );
+                if draft.is_some() {
+                    ed.note = Some((
+                        "restored your unsaved draft (esc, then d, discards it)".into(),
+                        false,
+                    ));
+                }
+                ed.replaces = ids(&row.file);
+                ed
+            }
+            (None, Some(dir)) => {
+                let Some(text) = row.text.clone() else {
+                    return vec![];
+                };
+                let target = dir.join(format!("{}.yaml", row.name));
+                let mut ed = Editor::new(
+                    &text,
+                    target,
+                    format!("edit {} {} (stored in {})", row.kind, row.name, row.origin),
+                    String::new(),
+                    &self.theme,
+                );
+                ed.store = row.origin.strip_prefix("cluster/").map(str::to_string);
+                ed.replaces = row.policy.clone().into_iter().collect();
+                ed
+            }
+            (None, None) => {
+                self.flash(
+                    "this console has no policy directory (--policies DIR)",
+                    true,
+                );
+                return vec![];
+            }
+        };
+        ed.tab = PreviewTab::Objects;
+        self.open_editor(ed)
+    }
+
+    /// `ctrl-d` on a policy: ask the worker for the plan that removes it, then confirm.
+    fn delete_policy(&mut self) -> Vec<Intent> {
+        if self.readonly {
+            self.flash(
+                "read-only: policies cannot be deleted in this session",
+                true,
+            );
+            return vec![];
+        }
+        let Some(row) = self.selected_policy().cloned() else {
+            return vec![];
+        };
+        let Some(id) = row.policy.clone() else {
+            self.flash(
+                format!(
+                    "{}: fix or remove the file; it holds no valid policy",
+                    row.origin
+                ),
+                true,
+            );
+            return vec![];
+        };
+        if let Some(f) = &row.file {
+            let n = self
+                .board
+                .rows
+                .iter()
+                .filter(|r| r.file == row.file)
+                .count();
+            if n > 1 {
+                self.flash(
+                    format!(
+                        "{} holds {n} policies: edit the file ({}) and remove the document",
+                        f.display(),
+                        self.keymap.first(Action::EditPolicy)
+                    ),
+                    true,
+                );
+                return vec![];
+            }
+        }
+        let job = self.alloc_job();
+        self.pending_delete = Some((job, row.id(), row.file.clone()));
+        self.flash(format!("planning the removal of {}…", row.id()), false);
+        vec![Intent::Author(Job::DeletePlan { job, id })]
+    }
+
+    fn describe_policy(&mut self) {
+        let Some(r) = self.selected_policy().cloned() else {
+            return;
+        };
+        let mut lines = Vec::new();
+        let mut kv = |k: &str, v: String| lines.push(format!("{k:<12}{v}"));
+        kv("Policy:", format!("{} {}/{}", r.kind, r.namespace, r.name));
+        kv("Origin:", r.origin.clone());
+        kv("Status:", r.state.word().to_string());
+        for why in &r.reasons {
+            kv("  because:", why.clone());
+        }
+        kv("Sources:", r.sources.clone());
+        kv("Targets:", r.targets.clone());
+        kv(
+            "Clusters:",
+            if r.clusters.is_empty() {
+                "-".into()
+            } else {
+                r.clusters.join(", ")
+            },
+        );
+        let job = self.alloc_job();
+        let mut tv = TextView::new(
+            TextKind::Describe,
+            format!("describe policy {}", r.id()),
+            job,
+        );
+        tv.follow = false;
+        tv.push_lines(lines, usize::MAX);
+        tv.state = TextState::Ready;
+        self.mode = Mode::Text(tv);
+    }
+
+    /// The policy's text, read-only (`y`, and enter in read-only mode).
+    fn policy_text(&mut self) {
+        let Some(r) = self.selected_policy().cloned() else {
+            return;
+        };
+        let text = match &r.file {
+            Some(f) => self.board.texts.get(f).cloned(),
+            None => r.text.clone(),
+        };
+        let Some(text) = text else {
+            self.flash(format!("{}: could not be read", r.origin), true);
+            return;
+        };
+        let job = self.alloc_job();
+        let mut tv = TextView::new(TextKind::Yaml, format!("yaml {}", r.origin), job);
+        tv.follow = false;
+        tv.push_lines(text.lines().map(str::to_string), usize::MAX);
+        tv.state = TextState::Ready;
+        self.mode = Mode::Text(tv);
+    }
+
+    fn on_editor_key(&mut self, ev: KeyEvent) -> Vec<Intent> {
+        let key = Key::from_event(&ev);
+        let Mode::Editor(ed) = &mut self.mode else {
+            return vec![];
+        };
+        if ed.closing {
+            let a = key.and_then(|k| self.keymap.action_in(k, Ctx::Dialog));
+            let Mode::Editor(ed) = &mut self.mode else {
+                return vec![];
+            };
+            match a {
+                Some(Action::KeepDraft) => {
+                    let t = ed.target.clone();
+                    self.mode = Mode::Normal;
+                    self.want_board = true;
+                    self.flash(format!("draft of {} kept", t.display()), false);
+                }
+                Some(Action::DiscardDraft) => {
+                    let target = ed.target.clone();
+                    self.mode = Mode::Normal;
+                    self.want_board = true;
+                    self.flash("changes discarded", false);
+                    return vec![Intent::Author(Job::Discard { target })];
+                }
+                Some(Action::Cancel) => ed.closing = false,
+                _ => {}
+            }
+            return vec![];
+        }
+        if let Some(s) = &mut ed.search {
+            match ev.code {
+                KeyCode::Esc => ed.search = None,
+                KeyCode::Enter => {
+                    let pat = std::mem::take(s);
+                    ed.search = None;
+                    match ed.area.set_search_pattern(&pat) {
+                        Ok(()) if pat.is_empty() => ed.note = None,
+                        Ok(()) => {
+                            let hit = ed.area.search_forward(true);
+                            ed.note = Some((
+                                if hit {
+                                    format!("/{pat}")
+                                } else {
+                                    format!("/{pat}: no match")
+                                },
+                                !hit,
+                            ));
+                        }
+                        Err(e) => ed.note = Some((format!("search: {e}"), true)),
+                    }
+                }
+                KeyCode::Backspace => {
+                    s.pop();
+                }
+                KeyCode::Char(c) if !ev.modifiers.contains(KeyModifiers::CONTROL) => s.push(c),
+                _ => {}
+            }
+            return vec![];
+        }
+        let action = key.and_then(|k| self.keymap.action_in(k, Ctx::Editor));
+        let vp = self.viewport.max(2);
+        let Mode::Editor(ed) = &mut self.mode else {
+            return vec![];
+        };
+        let changed = match action {
+            Some(Action::EditorSave) => {
+                let text = ed.text();
+                ed.saved = text.clone();
+                ed.note = Some((format!("saving {}…", ed.target.display()), false));
+                return vec![Intent::Author(Job::Save {
+                    path: ed.target.clone(),
+                    text,
+                })];
+            }
+            Some(Action::EditorApply) => return self.editor_apply(),
+            Some(Action::PreviewTab) => {
+                ed.tab = ed.tab.next();
+                ed.scroll = 0;
+                false
+            }
+            Some(Action::PreviewDown) => {
+                ed.scroll += vp / 2;
+                false
+            }
+            Some(Action::PreviewUp) => {
+                ed.scroll = ed.scroll.saturating_sub(vp / 2);
+                false
+            }
+            Some(Action::EditorSearch) => {
+                ed.search = Some(String::new());
+                false
+            }
+            Some(Action::SearchNext) => {
+                if !ed.area.search_forward(false) {
+                    ed.note = Some(("no match".into(), true));
+                }
+                false
+            }
+            Some(Action::NextError) => {
+                if !ed.next_error() {
+                    ed.note = Some(("no errors".into(), false));
+                }
+                false
+            }
+            Some(Action::Undo) => ed.area.undo(),
+            Some(Action::Redo) => ed.area.redo(),
+            Some(Action::EditorClose) => {
+                if ed.dirty() {
+                    ed.closing = true;
+                } else {
+                    self.mode = Mode::Normal;
+                    self.want_board = true;
+                }
+                false
+            }
+            Some(Action::EditorHelp) => {
+                if let Mode::Editor(ed) = std::mem::replace(&mut self.mode, Mode::Help(0)) {
+                    self.parked = Some(ed);
+                }
+                false
+            }
+            _ => ed.area.input(ev),
+        };
+        if changed && let Mode::Editor(ed) = &mut self.mode {
+            ed.generation = self.next_job;
+            self.next_job += 1;
+            ed.note = None;
+            let ed = ed.clone();
+            return vec![self.preview_intent(&ed)];
+        }
+        vec![]
+    }
+
+    /// The editor's apply: only a fresh, valid, allowed preview with changes gets a dialog.
+    fn editor_apply(&mut self) -> Vec<Intent> {
+        if self.readonly {
+            self.flash("read-only: nothing can be applied in this session", true);
+            return vec![];
+        }
+        let Mode::Editor(ed) = &mut self.mode else {
+            return vec![];
+        };
+        let preview = match &ed.preview {
+            Some(p) if ed.fresh() => p.clone(),
+            _ => {
+                ed.note = Some(("the preview is still updating: try again".into(), true));
+                return vec![];
+            }
+        };
+        if let Err(e) = preview.applicable() {
+            ed.note = Some((e, true));
+            return vec![];
+        }
+        let text = ed.text();
+        let title = format!(
+            "apply {} ({} changes) and save {}",
+            preview
+                .policies
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            preview.plan.changes().count(),
+            ed.target.display()
+        );
+        let target = ed.target.clone();
+        let Mode::Editor(ed) = std::mem::replace(&mut self.mode, Mode::Normal) else {
+            return vec![];
+        };
+        self.mode = Mode::Confirm(Box::new(Confirm {
+            title,
+            plan: Arc::new(preview.plan.clone()),
+            what: ConfirmWhat::Apply {
+                save: Some((target, text)),
+            },
+            editor: Some(ed),
+        }));
+        vec![]
+    }
+
+    fn on_confirm_action(&mut self, a: Action) -> Vec<Intent> {
+        match a {
+            Action::Cancel => {
+                if let Mode::Confirm(c) = std::mem::replace(&mut self.mode, Mode::Normal) {
+                    if let Some(ed) = c.editor {
+                        self.mode = Mode::Editor(ed);
+                    } else {
+                        self.flash("not applied", false);
+                    }
+                }
+                vec![]
+            }
+            Action::Confirm if self.readonly => {
+                self.mode = Mode::Normal;
+                self.flash("read-only: nothing can be applied in this session", true);
+                vec![]
+            }
+            Action::Confirm => {
+                let Mode::Confirm(c) = std::mem::replace(&mut self.mode, Mode::Normal) else {
+                    return vec![];
+                };
+                let mut out = Vec::new();
+                let remove = match c.what {
+                    ConfirmWhat::Apply { save } => {
+                        if let Some((path, text)) = save {
+                            out.push(Intent::Author(Job::Save { path, text }));
+                        }
+                        None
+                    }
+                    ConfirmWhat::Delete { file } => file,
+                };
+                let job = self.alloc_job();
+                let mut tv = TextView::new(TextKind::Apply, c.title.clone(), job);
+                tv.push_lines(
+                    [format!(
+                        "{} changes in {}",
+                        c.plan.changes().count(),
+                        c.plan.clusters().into_iter().collect::<Vec<_>>().join(", ")
+                    )],
+                    usize::MAX,
+                );
+                self.mode = Mode::Text(tv);
+                out.push(Intent::Apply {
+                    job,
+                    plan: c.plan,
+                    remove,
+                });
+                out
+            }
+            _ => vec![],
+        }
+    }
+
+    /// An answer of the authoring worker.
+    fn on_answer(&mut self, a: Answer) {
+        match a {
+            Answer::Board(b) => {
+                self.board = b;
+                if self.page().kind == ViewKind::Policies {
+                    self.refresh();
+                }
+            }
+            Answer::Preview(p) => {
+                if let Mode::Editor(ed) = &mut self.mode
+                    && p.generation <= ed.generation
+                    && ed
+                        .preview
+                        .as_ref()
+                        .is_none_or(|old| old.generation <= p.generation)
+                {
+                    ed.preview = Some(p);
+                } else if let Some(ed) = &mut self.parked
+                    && p.generation <= ed.generation
+                {
+                    ed.preview = Some(p);
+                }
+            }
+            Answer::Saved(path, r) => {
+                self.want_board = true;
+                let msg = match &r {
+                    Ok(()) => format!("saved {}", path.display()),
+                    Err(e) => format!("not saved: {e}"),
+                };
+                if let Mode::Editor(ed) = &mut self.mode
+                    && ed.target == path
+                {
+                    if r.is_err() {
+                        ed.saved.clear();
+                    }
+                    ed.note = Some((msg.clone(), r.is_err()));
+                } else {
+                    self.flash(msg, r.is_err());
+                }
+            }
+            Answer::Removed(path, r) => {
+                self.want_board = true;
+                match r {
+                    Ok(()) => self.flash(format!("removed {}", path.display()), false),
+                    Err(e) => self.flash(format!("could not remove the file: {e}"), true),
+                }
+            }
+            Answer::DeletePlan(job, plan) => {
+                let Some((j, id, file)) = self.pending_delete.take() else {
+                    return;
+                };
+                if j != job {
+                    self.pending_delete = Some((j, id, file));
+                    return;
+                }
+                let what = if plan.has_changes() {
+                    format!(
+                        "delete {id}: {} changes to live objects",
+                        plan.changes().count()
+                    )
+                } else {
+                    format!("delete {id}: nothing of it is live")
+                };
+                let title = match &file {
+                    Some(f) => format!("{what}; then remove {}", f.display()),
+                    None => what,
+                };
+                self.mode = Mode::Confirm(Box::new(Confirm {
+                    title,
+                    plan,
+                    what: ConfirmWhat::Delete { file },
+                    editor: None,
+                }));
+            }
         }
     }
 }

@@ -25,6 +25,18 @@ pub fn draw(f: &mut Frame, app: &App) {
     match &app.mode {
         Mode::Help(scroll) => draw_help(f, app, body, *scroll),
         Mode::Text(_) => draw_text(f, app, body),
+        Mode::Editor(ed) => super::editor::draw_editor(f, app, ed, body),
+        Mode::Confirm(c) => {
+            match &c.editor {
+                Some(ed) => super::editor::draw_editor(f, app, ed, body),
+                None => draw_table(f, app, body),
+            }
+            super::editor::draw_confirm(f, app, c, body);
+        }
+        Mode::Pick(i) => {
+            draw_table(f, app, body);
+            super::editor::draw_picker(f, app, *i, body);
+        }
         _ => draw_table(f, app, body),
     }
     draw_bar(f, app, bar);
@@ -170,6 +182,36 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
     f.render_widget(p, area);
 }
 
+/// How a policy's status reads as a health level.
+pub fn policy_level(s: crate::translate::State) -> Level {
+    use crate::translate::State;
+    match s {
+        State::Accepted => Level::Ok,
+        State::Warning => Level::Warning,
+        State::Conflicting => Level::Degraded,
+        State::Invalid => Level::Failure,
+    }
+}
+
+/// The cells of a policies-view row, in the order of its columns.
+pub fn policy_cells(r: &crate::author::PolicyRow) -> Vec<String> {
+    vec![
+        r.namespace.clone(),
+        r.name.clone(),
+        r.kind.clone(),
+        format!("{} {}", glyph(policy_level(r.state)), r.state.word()),
+        if r.clusters.is_empty() {
+            "-".into()
+        } else {
+            r.clusters.join(",")
+        },
+        r.sources.clone(),
+        r.targets.clone(),
+        r.origin.clone(),
+        r.reason.clone(),
+    ]
+}
+
 /// Which columns fit: drop the most droppable ones until the minimum widths fit.
 pub fn visible_columns(kind: ViewKind, width: u16) -> Vec<usize> {
     let cols = kind.columns();
@@ -235,7 +277,9 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
     let inner_h = area.height.saturating_sub(3) as usize;
     let start = p.offset.min(app.rows.len());
     let end = (start + inner_h).min(app.rows.len());
-    let health_col = cols.iter().position(|c| c.name == "HEALTH");
+    let health_col = cols
+        .iter()
+        .position(|c| c.name == "HEALTH" || c.name == "STATUS");
     let state_col = if kind == ViewKind::Clusters {
         Some(1)
     } else {
@@ -244,7 +288,13 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
     // cell text for the rows on screen only
     let mut lines: Vec<(Vec<String>, Level, bool, Option<&ConnState>)> =
         Vec::with_capacity(end - start);
-    for &(ci, ii) in &app.rows[start..end] {
+    let policies = kind == ViewKind::Policies;
+    for &(_, i) in app.rows[start..end].iter().filter(|_| policies) {
+        if let Some(r) = app.board.rows.get(i as usize) {
+            lines.push((policy_cells(r), policy_level(r.state), false, None));
+        }
+    }
+    for &(ci, ii) in app.rows[start..end].iter().filter(|_| !policies) {
         let Some(c) = app.snap.clusters.get(ci as usize) else {
             continue;
         };
@@ -326,6 +376,15 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
     if empty {
         let msg = if app.total > 0 {
             "no rows match the filter (esc clears it)".to_string()
+        } else if policies {
+            match &app.policy_dir {
+                Some(d) if !app.readonly => format!(
+                    "no policies in {} or the fleet yet: {} creates one",
+                    d.display(),
+                    app.keymap.first(Action::NewPolicy)
+                ),
+                _ => "no policies in the fleet".to_string(),
+            }
         } else if app
             .snap
             .clusters
@@ -427,10 +486,33 @@ fn draw_text(f: &mut Frame, app: &App, area: Rect) {
 
 /// The help text: generated from the live key table, the view names and the filter syntax.
 pub fn help_lines(app: &App) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = vec![("KEYS".into(), String::new())];
-    for a in Action::ALL {
-        let keys: Vec<String> = app.keymap.keys(*a).iter().map(|k| k.display()).collect();
-        out.push((keys.join(" "), a.help().to_string()));
+    use super::keymap::Scope;
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (title, scopes) in [
+        ("KEYS", &[Scope::Table, Scope::Both, Scope::Text][..]),
+        ("POLICIES VIEW (:pol)", &[Scope::Policies][..]),
+        ("POLICY EDITOR", &[Scope::Editor][..]),
+        ("DIALOGS", &[Scope::Dialog][..]),
+    ] {
+        if !out.is_empty() {
+            out.push((String::new(), String::new()));
+        }
+        let ro = app.readonly && matches!(scopes[0], Scope::Policies | Scope::Editor);
+        out.push((
+            title.into(),
+            if ro {
+                "read-only: hidden".into()
+            } else {
+                String::new()
+            },
+        ));
+        if ro {
+            continue;
+        }
+        for a in Action::ALL.iter().filter(|a| scopes.contains(&a.scope())) {
+            let keys: Vec<String> = app.keymap.keys(*a).iter().map(|k| k.display()).collect();
+            out.push((keys.join(" "), a.help().to_string()));
+        }
     }
     out.push((String::new(), String::new()));
     out.push(("VIEWS (:name)".into(), String::new()));
@@ -503,6 +585,27 @@ fn draw_help(f: &mut Frame, app: &App, area: Rect, scroll: usize) {
 pub fn hints(app: &App) -> Vec<(String, &'static str)> {
     let k = |a: Action| app.keymap.first(a);
     match &app.mode {
+        Mode::Editor(ed) if ed.closing => vec![
+            (k(Action::KeepDraft), "keep draft"),
+            (k(Action::DiscardDraft), "discard"),
+            (k(Action::Cancel), "back"),
+        ],
+        Mode::Editor(_) => vec![
+            (k(Action::EditorApply), "apply"),
+            (k(Action::EditorSave), "save"),
+            (k(Action::PreviewTab), "preview tab"),
+            (k(Action::NextError), "next error"),
+            (k(Action::EditorSearch), "search"),
+            (k(Action::Undo), "undo"),
+            (k(Action::EditorClose), "close"),
+            (k(Action::EditorHelp), "keys"),
+        ],
+        Mode::Confirm(_) => vec![(k(Action::Confirm), "yes"), (k(Action::Cancel), "no")],
+        Mode::Pick(_) => vec![
+            (k(Action::Drill), "choose"),
+            (k(Action::Down), "down"),
+            (k(Action::Back), "cancel"),
+        ],
         Mode::Help(_) => vec![
             (k(Action::Back), "close"),
             (k(Action::Down), "down"),
@@ -518,9 +621,27 @@ pub fn hints(app: &App) -> Vec<(String, &'static str)> {
         ],
         _ => {
             let kind = app.page().kind;
+            if kind == ViewKind::Policies {
+                let mut v = vec![(k(Action::Command), "view")];
+                if app.readonly || app.policy_dir.is_none() {
+                    v.push((k(Action::Drill), "yaml"));
+                } else {
+                    v.push((k(Action::NewPolicy), "new"));
+                    v.push((k(Action::EditPolicy), "edit"));
+                    v.push((k(Action::DeletePolicy), "delete"));
+                }
+                v.push((k(Action::Describe), "describe"));
+                v.push((k(Action::Filter), "filter"));
+                v.push((k(Action::FaultsOnly), "problems"));
+                v.push((k(Action::Help), "help"));
+                if app.pos > 0 {
+                    v.push((k(Action::Back), "back"));
+                }
+                return v;
+            }
             let open = match kind {
                 ViewKind::Pods => "logs",
-                ViewKind::Istio(_) | ViewKind::Policies => "yaml",
+                ViewKind::Istio(_) => "yaml",
                 _ => "open",
             };
             let mut v = vec![

@@ -13,12 +13,27 @@ pub const SHIPPED: &[(&str, &str)] = &[
     ("vim", include_str!("../../keymaps/vim.yaml")),
 ];
 
-/// Where an action applies: the tables, the text views (describe, YAML, logs), or both.
+/// Where an action applies: the tables, the text views (describe, YAML, logs), or both; the
+/// policies view (on top of the table keys, which its own keys override); the policy editor
+/// (where printable keys type, so its actions are control and function keys); a dialog.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
     Table,
     Text,
     Both,
+    Policies,
+    Editor,
+    Dialog,
+}
+
+/// The context a key is read in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ctx {
+    Table,
+    Text,
+    Policies,
+    Editor,
+    Dialog,
 }
 
 macro_rules! actions {
@@ -70,6 +85,25 @@ actions! {
     ColumnRight "column_right" Table "select the column to the right",
     FaultsOnly "faults_only" Table "show only rows that are not ok",
     Wrap "wrap" Text "wrap long lines",
+    NewPolicy "new_policy" Policies "new policy from a template",
+    EditPolicy "edit_policy" Policies "edit the selected policy",
+    DeletePolicy "delete_policy" Policies "delete the selected policy (asks first)",
+    EditorSave "editor_save" Editor "save the policy file",
+    EditorApply "editor_apply" Editor "apply: plan, role checks, confirmation",
+    PreviewTab "preview_tab" Editor "preview tab: objects → diff → problems",
+    PreviewDown "preview_down" Editor "scroll the preview down",
+    PreviewUp "preview_up" Editor "scroll the preview up",
+    EditorSearch "editor_search" Editor "search (regular expression)",
+    SearchNext "search_next" Editor "next search match",
+    NextError "next_error" Editor "jump to the next error",
+    Undo "undo" Editor "undo",
+    Redo "redo" Editor "redo",
+    EditorClose "editor_close" Editor "close the editor (asks to keep or discard changes)",
+    EditorHelp "editor_help" Editor "the editor's keys",
+    Confirm "confirm" Dialog "yes: go ahead",
+    Cancel "cancel" Dialog "no: close the dialog",
+    KeepDraft "keep_draft" Dialog "close the editor, keep the unsaved draft",
+    DiscardDraft "discard_draft" Dialog "close the editor, throw the changes away",
 }
 
 /// A key as meshdeck matches it: shift is folded into the character for printable keys.
@@ -249,16 +283,27 @@ pub struct Keymap {
     bindings: BTreeMap<Action, Vec<Key>>,
     table: BTreeMap<Key, Action>,
     text: BTreeMap<Key, Action>,
+    policies: BTreeMap<Key, Action>,
+    editor: BTreeMap<Key, Action>,
+    dialog: BTreeMap<Key, Action>,
 }
 
 impl Keymap {
     /// The action a key triggers in a table view or a text view.
     pub fn action(&self, key: Key, in_text: bool) -> Option<Action> {
-        if in_text {
-            self.text.get(&key).copied()
-        } else {
-            self.table.get(&key).copied()
+        self.action_in(key, if in_text { Ctx::Text } else { Ctx::Table })
+    }
+
+    /// The action a key triggers in a context; the policies view falls back to table keys.
+    pub fn action_in(&self, key: Key, ctx: Ctx) -> Option<Action> {
+        match ctx {
+            Ctx::Table => self.table.get(&key),
+            Ctx::Text => self.text.get(&key),
+            Ctx::Policies => self.policies.get(&key).or_else(|| self.table.get(&key)),
+            Ctx::Editor => self.editor.get(&key),
+            Ctx::Dialog => self.dialog.get(&key),
         }
+        .copied()
     }
 
     pub fn keys(&self, a: Action) -> &[Key] {
@@ -280,12 +325,18 @@ impl Keymap {
     ) -> Result<Keymap, String> {
         let mut table: BTreeMap<Key, Action> = BTreeMap::new();
         let mut text: BTreeMap<Key, Action> = BTreeMap::new();
+        let mut policies: BTreeMap<Key, Action> = BTreeMap::new();
+        let mut editor: BTreeMap<Key, Action> = BTreeMap::new();
+        let mut dialog: BTreeMap<Key, Action> = BTreeMap::new();
         for (a, keys) in &bindings {
             for k in keys {
                 let targets: &mut [&mut BTreeMap<Key, Action>] = match a.scope() {
                     Scope::Table => &mut [&mut table],
                     Scope::Text => &mut [&mut text],
                     Scope::Both => &mut [&mut table, &mut text],
+                    Scope::Policies => &mut [&mut policies],
+                    Scope::Editor => &mut [&mut editor],
+                    Scope::Dialog => &mut [&mut dialog],
                 };
                 for map in targets.iter_mut() {
                     if let Some(other) = map.insert(*k, *a)
@@ -301,11 +352,26 @@ impl Keymap {
                 }
             }
         }
+        // The editor types printable keys: its actions must not take one.
+        if let Some((k, a)) = editor
+            .iter()
+            .find(|(k, _)| k.mods & (CTRL | ALT) == 0 && matches!(k.code, KeyCodeOrd::Char(_)))
+        {
+            return Err(format!(
+                "{file}: keys.{}: `{}` types a character in the editor; use a ctrl-, alt- or \
+                 function key",
+                a.name(),
+                k.display()
+            ));
+        }
         Ok(Keymap {
             name,
             bindings,
             table,
             text,
+            policies,
+            editor,
+            dialog,
         })
     }
 }

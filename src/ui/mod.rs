@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod draw;
+pub mod editor;
 pub mod keymap;
 pub mod shots;
 pub mod svg;
@@ -21,14 +22,161 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// Carry out an intent off the UI's path: jobs run as tasks and answer through `tx`.
-fn start_job(
-    intent: Intent,
-    fetcher: &Arc<Fetcher>,
-    tx: &mpsc::UnboundedSender<JobEvent>,
-    jobs: &mut HashMap<u64, CancellationToken>,
+/// What the console needs to author and apply policies.
+pub struct Authoring {
+    pub store: crate::author::Store,
+    /// None in a read-only session: no writer exists, so nothing can be written.
+    pub writer: Option<Arc<crate::apply::Writer>>,
+    pub audit_log: std::path::PathBuf,
+}
+
+/// The edge's handles for jobs.
+struct Jobs {
+    fetcher: Arc<Fetcher>,
+    tx: mpsc::UnboundedSender<JobEvent>,
+    running: HashMap<u64, CancellationToken>,
+    worker: Option<Arc<crate::author::Worker>>,
+    writer: Option<Arc<crate::apply::Writer>>,
+    audit_log: std::path::PathBuf,
+}
+
+/// Apply a plan: Kubernetes RBAC per write (SelfSubjectAccessReview), then the writer's
+/// dry-run and apply; progress and results come back as lines.
+async fn apply_job(
+    job: u64,
+    plan: Arc<crate::plan::Plan>,
+    remove: Option<std::path::PathBuf>,
+    writer: Arc<crate::apply::Writer>,
+    worker: Option<Arc<crate::author::Worker>>,
+    audit_log: std::path::PathBuf,
+    tx: mpsc::UnboundedSender<JobEvent>,
 ) {
+    let say = |l: String| {
+        let _ = tx.send(JobEvent::Lines(job, vec![l]));
+    };
+    let keys = crate::rbac::plan_keys(&plan);
+    if !keys.is_empty() {
+        let clusters: std::collections::BTreeSet<&str> =
+            keys.iter().map(|(_, k)| k.0.as_str()).collect();
+        say(format!(
+            "kubernetes rbac: asking {} ({} access reviews)…",
+            clusters.into_iter().collect::<Vec<_>>().join(", "),
+            keys.len()
+        ));
+        let distinct: Vec<crate::rbac::AccessKey> = keys.iter().map(|(_, k)| k.clone()).collect();
+        let reviews = crate::rbac::access_reviews(writer.clients(), &distinct).await;
+        let mut denied = std::collections::BTreeSet::new();
+        for (i, k) in &keys {
+            if let Some(Err(e)) = reviews.get(k)
+                && denied.insert(format!("{}: {e}", plan.items[*i].id()))
+            {
+                say(format!("kubernetes rbac: {}: {e}", plan.items[*i].id()));
+            }
+        }
+        if !denied.is_empty() {
+            let _ = tx.send(JobEvent::Failed(
+                job,
+                "not allowed by Kubernetes RBAC (above): nothing was sent".into(),
+            ));
+            return;
+        }
+        say(format!(
+            "kubernetes rbac: all {} writes allowed",
+            keys.len()
+        ));
+    }
+    let report = if plan.has_changes() {
+        say("server-side dry-run of every change…".into());
+        writer.apply(&plan, false).await
+    } else {
+        crate::apply::Report::default()
+    };
+    for o in &report.outcomes {
+        say(match &o.result {
+            Ok(()) => format!(
+                "{} {} {} {}/{}: ok",
+                o.cluster,
+                o.action.word(),
+                o.kind,
+                o.namespace,
+                o.name
+            ),
+            Err(e) => format!(
+                "{} {} {} {}/{}: FAILED: {e}",
+                o.cluster,
+                o.action.word(),
+                o.kind,
+                o.namespace,
+                o.name
+            ),
+        });
+    }
+    for (cluster, (ok, failed)) in report.per_cluster() {
+        let what = if report.dry_run_failed {
+            "dry-run"
+        } else {
+            "applied"
+        };
+        say(format!("{cluster}: {what} {ok} ok, {failed} failed"));
+    }
+    if report.dry_run_failed {
+        let _ = tx.send(JobEvent::Failed(
+            job,
+            "the dry-run failed: nothing was written to any cluster".into(),
+        ));
+        return;
+    }
+    if report.failed().next().is_some() {
+        let _ = tx.send(JobEvent::Failed(
+            job,
+            "some clusters failed (above); the others are applied. Apply again to complete".into(),
+        ));
+        return;
+    }
+    if let (Some(path), Some(w)) = (remove, worker) {
+        say(format!("removing {}", path.display()));
+        w.send(crate::author::Job::Remove { path });
+    }
+    if plan.has_changes() {
+        say(format!("audit log: {}", audit_log.display()));
+    }
+    let _ = tx.send(JobEvent::Ended(
+        job,
+        format!(
+            "done: {} changes applied; the views show them as the watches deliver them",
+            report.outcomes.len()
+        ),
+    ));
+}
+
+/// Carry out an intent off the UI's path: jobs run as tasks and answer through `tx`.
+fn start_job(intent: Intent, j: &mut Jobs) {
+    let (fetcher, tx, jobs) = (&j.fetcher, &j.tx, &mut j.running);
     match intent {
+        Intent::Author(job) => match &j.worker {
+            Some(w) => w.send(job),
+            None => tracing::warn!("no authoring worker: job dropped"),
+        },
+        Intent::Apply { job, plan, remove } => match &j.writer {
+            Some(w) => {
+                let fut = apply_job(
+                    job,
+                    plan,
+                    remove,
+                    w.clone(),
+                    j.worker.clone(),
+                    j.audit_log.clone(),
+                    tx.clone(),
+                );
+                tokio::spawn(fut);
+            }
+            None => {
+                let _ = tx.send(JobEvent::Failed(
+                    job,
+                    "read-only: this session cannot write; nothing was sent".into(),
+                ));
+            }
+        },
         Intent::FetchYaml {
             job,
             cluster,
@@ -82,9 +230,14 @@ fn start_job(
 
 /// Run the console until the user quits, SIGTERM/SIGHUP arrives, or the terminal goes away.
 /// The terminal is restored on every path, panics included.
-pub async fn run(mut app: App, fleet: FleetHandle, fetcher: Arc<Fetcher>) -> anyhow::Result<()> {
+pub async fn run(
+    mut app: App,
+    fleet: FleetHandle,
+    fetcher: Arc<Fetcher>,
+    authoring: Option<Authoring>,
+) -> anyhow::Result<()> {
     let mut terminal = ratatui::try_init()?;
-    let res = event_loop(&mut terminal, &mut app, fleet, fetcher).await;
+    let res = event_loop(&mut terminal, &mut app, fleet, fetcher, authoring).await;
     ratatui::restore();
     res
 }
@@ -94,6 +247,7 @@ async fn event_loop(
     app: &mut App,
     fleet: FleetHandle,
     fetcher: Arc<Fetcher>,
+    authoring: Option<Authoring>,
 ) -> anyhow::Result<()> {
     let size = terminal.size()?;
     app.set_size(size.width, size.height);
@@ -101,7 +255,29 @@ async fn event_loop(
     let mut snaps = fleet.snapshots.clone();
     app.on_snapshot(snaps.borrow_and_update().clone());
     let (tx, mut rx) = mpsc::unbounded_channel::<JobEvent>();
-    let mut jobs: HashMap<u64, CancellationToken> = HashMap::new();
+    let mut jobs = Jobs {
+        fetcher,
+        tx: tx.clone(),
+        running: HashMap::new(),
+        worker: None,
+        writer: None,
+        audit_log: Default::default(),
+    };
+    if let Some(a) = authoring {
+        app.policy_dir = Some(a.store.dir.clone());
+        let tx = tx.clone();
+        jobs.worker = Some(Arc::new(crate::author::Worker::spawn(
+            a.store,
+            move |ans| {
+                let _ = tx.send(JobEvent::Author(ans));
+            },
+        )));
+        jobs.writer = a.writer;
+        jobs.audit_log = a.audit_log;
+        app.want_board = true;
+    }
+    // the board follows the fleet, at most once a second
+    let mut board_at: Option<std::time::Instant> = None;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     #[cfg(unix)]
@@ -167,13 +343,23 @@ async fn event_loop(
             }
         }
         for i in intents {
-            start_job(i, &fetcher, &tx, &mut jobs);
+            start_job(i, &mut jobs);
+        }
+        let policies_shown =
+            app.page().kind == view::ViewKind::Policies || matches!(app.mode, app::Mode::Editor(_));
+        let due = board_at.is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
+        if let Some(w) = &jobs.worker
+            && (app.want_board || (policies_shown && due && board_at.is_some()))
+        {
+            app.want_board = false;
+            board_at = Some(std::time::Instant::now());
+            w.send(crate::author::Job::Board(app.snap.clone()));
         }
         if app.quit {
             break;
         }
     }
-    for (_, t) in jobs {
+    for (_, t) in jobs.running {
         t.cancel();
     }
     Ok(())

@@ -214,13 +214,15 @@ impl ViewKind {
             }
             ViewKind::Policies => {
                 const COLS: &[Column] = &[
-                    C::new("CLUSTER", 10, 0),
-                    C::new("NAMESPACE", 10, 1),
+                    C::new("NAMESPACE", 10, 3),
                     C::new("NAME", 14, 0),
-                    C::new("KIND", 14, 0),
-                    C::new("HEALTH", 12, 0),
-                    C::new("AGE", 5, 2),
-                    C::new("REASON", 20, 5),
+                    C::new("KIND", 13, 2),
+                    C::new("STATUS", 13, 0),
+                    C::new("CLUSTERS", 10, 4),
+                    C::new("SOURCES", 12, 6),
+                    C::new("TARGETS", 16, 5),
+                    C::new("ORIGIN", 14, 7),
+                    C::new("REASON", 20, 1),
                 ];
                 COLS
             }

@@ -1,0 +1,911 @@
+//! Authoring policies in the console, the pure part: the policy board (every policy with its
+//! status and the clusters it touches), templates, and the preview of a draft (diagnostics,
+//! generated objects per cluster, the plan against the live objects of the snapshot, role
+//! checks). No I/O here; `Worker` runs it off the UI thread, latest job wins.
+
+use crate::plan::{Action as PlanAction, Live, Plan};
+use crate::policy::{Diagnostic, Loaded, Policy, PolicyId, Severity};
+use crate::rbac::{Denial, Subject};
+use crate::translate::{Generated, Output, State, Translator};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// One row of the policies view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyRow {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    /// `path/to/file.yaml` or `cluster/<name>`.
+    pub origin: String,
+    /// The file a row's text lives in (None for a custom resource read from a cluster).
+    pub file: Option<PathBuf>,
+    pub sources: String,
+    pub targets: String,
+    pub state: State,
+    /// The first reason for a state other than accepted.
+    pub reason: String,
+    pub reasons: Vec<String>,
+    pub clusters: Vec<String>,
+    /// The policy's identity (None for a file whose documents did not load).
+    pub policy: Option<PolicyId>,
+    /// The YAML of a policy stored in a cluster (files' texts are in `Board::texts`).
+    pub text: Option<String>,
+}
+
+impl PolicyRow {
+    pub fn id(&self) -> String {
+        format!("{}/{}/{}", self.kind, self.namespace, self.name)
+    }
+}
+
+/// What the policies view shows, and what the editor needs to open a policy without I/O.
+#[derive(Debug, Clone, Default)]
+pub struct Board {
+    pub rows: Vec<PolicyRow>,
+    /// Every policy file's text, by path.
+    pub texts: BTreeMap<PathBuf, String>,
+    /// Unsaved drafts found in the drafts directory: target path → text.
+    pub drafts: BTreeMap<PathBuf, String>,
+    /// Snapshot sequence it was made from.
+    pub seq: u64,
+    pub took: Duration,
+}
+
+/// Who `sources` and `targets` name, in one short line.
+fn selectors(v: Option<&Value>, what: &str) -> String {
+    let Some(list) = v.and_then(Value::as_array).filter(|l| !l.is_empty()) else {
+        return format!("all {what}");
+    };
+    let mut out: Vec<String> = Vec::new();
+    for s in list {
+        if let Some(refs) = s
+            .pointer("/kubeServiceRefs/services")
+            .or_else(|| s.pointer("/kubeServiceAccountRefs/serviceAccounts"))
+            .and_then(Value::as_array)
+        {
+            for r in refs {
+                let g = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("*");
+                out.push(format!(
+                    "{}/{}/{}",
+                    g("clusterName"),
+                    g("namespace"),
+                    g("name")
+                ));
+            }
+            continue;
+        }
+        let m = s
+            .get("kubeServiceMatcher")
+            .or_else(|| s.get("kubeWorkloadMatcher"))
+            .or_else(|| s.get("kubeIdentityMatcher"));
+        if let Some(m) = m {
+            let mut parts = Vec::new();
+            if let Some(l) = m.get("labels").and_then(Value::as_object) {
+                let ls: Vec<String> = l
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("?")))
+                    .collect();
+                if !ls.is_empty() {
+                    parts.push(ls.join(","));
+                }
+            }
+            for (key, label) in [("namespaces", "ns"), ("clusters", "cl")] {
+                if let Some(l) = m.get(key).and_then(Value::as_array) {
+                    let ls: Vec<&str> = l.iter().filter_map(Value::as_str).collect();
+                    if !ls.is_empty() {
+                        parts.push(format!("{label}:{}", ls.join(",")));
+                    }
+                }
+            }
+            out.push(if parts.is_empty() {
+                format!("all {what}")
+            } else {
+                parts.join(" ")
+            });
+        }
+    }
+    if out.is_empty() {
+        format!("all {what}")
+    } else {
+        out.join("; ")
+    }
+}
+
+/// (sources, targets) of a policy, read from its document.
+pub fn summary(p: &Policy) -> (String, String) {
+    let spec = p.origin.located.value.get("spec");
+    let get = |k: &str| spec.and_then(|s| s.get(k));
+    match p.kind() {
+        "TrafficPolicy" | "AccessPolicy" => (
+            selectors(get("sourceSelector"), "workloads"),
+            selectors(get("destinationSelector"), "destinations"),
+        ),
+        "VirtualMesh" => {
+            let meshes: Vec<String> = get("meshes")
+                .and_then(Value::as_array)
+                .map(|l| {
+                    l.iter()
+                        .filter_map(|m| m.get("name").and_then(Value::as_str))
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default();
+            ("meshes".into(), meshes.join(","))
+        }
+        _ => (
+            "-".into(),
+            get("hostname")
+                .and_then(Value::as_str)
+                .unwrap_or("-")
+                .to_string(),
+        ),
+    }
+}
+
+/// A stored policy as the YAML a user edits: apiVersion, kind, name, namespace and spec.
+fn stored_yaml(p: &Policy) -> String {
+    let v = &p.origin.located.value;
+    let doc = serde_json::json!({
+        "apiVersion": v.get("apiVersion").cloned().unwrap_or_default(),
+        "kind": p.kind(),
+        "metadata": {"name": p.meta.name, "namespace": p.namespace()},
+        "spec": v.get("spec").cloned().unwrap_or_default(),
+    });
+    crate::yaml::to_string(&doc).unwrap_or_default()
+}
+
+/// The policies view: one row per policy (translator status and clusters), plus one per file
+/// whose documents did not load (invalid, with the first error).
+pub fn board(loaded: &Loaded, out: &Output) -> Vec<PolicyRow> {
+    let mut rows = Vec::new();
+    for p in &loaded.policies {
+        let id = p.id();
+        let st = out.statuses.iter().find(|s| s.policy == id);
+        let (sources, targets) = summary(p);
+        let (state, reasons) = match st {
+            Some(s) => (
+                s.state,
+                s.errors.iter().chain(&s.warnings).cloned().collect(),
+            ),
+            None => (State::Accepted, vec![]),
+        };
+        let from_file = !p.origin.name.starts_with("cluster/");
+        rows.push(PolicyRow {
+            kind: id.kind.to_string(),
+            namespace: id.namespace.clone(),
+            name: id.name.clone(),
+            origin: p.origin.name.clone(),
+            file: from_file.then(|| PathBuf::from(&p.origin.name)),
+            sources,
+            targets,
+            state,
+            reason: reasons.first().cloned().unwrap_or_default(),
+            reasons,
+            clusters: st
+                .map(|s| s.clusters.iter().cloned().collect())
+                .unwrap_or_default(),
+            text: (!from_file).then(|| stored_yaml(p)),
+            policy: Some(id),
+        });
+    }
+    let mut bad: BTreeMap<&str, Vec<&Diagnostic>> = BTreeMap::new();
+    for d in loaded.errors() {
+        bad.entry(d.origin.as_str()).or_default().push(d);
+    }
+    for (origin, ds) in bad {
+        let from_file = !origin.starts_with("cluster/");
+        rows.push(PolicyRow {
+            kind: "?".into(),
+            namespace: "-".into(),
+            name: Path::new(origin)
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_else(|| origin.to_string()),
+            origin: origin.to_string(),
+            file: from_file.then(|| PathBuf::from(origin)),
+            sources: "-".into(),
+            targets: "-".into(),
+            state: State::Invalid,
+            reason: ds.first().map(|d| d.to_string()).unwrap_or_default(),
+            reasons: ds.iter().map(|d| d.to_string()).collect(),
+            clusters: vec![],
+            policy: None,
+            text: None,
+        });
+    }
+    rows.sort_by(|a, b| {
+        (&a.namespace, &a.name, &a.kind, &a.origin).cmp(&(
+            &b.namespace,
+            &b.name,
+            &b.kind,
+            &b.origin,
+        ))
+    });
+    rows
+}
+
+/// The templates `n` offers: (key, title, text with `{cluster}`, `{namespace}`, `{service}`,
+/// `{other_cluster}`, `{name}` placeholders).
+pub const TEMPLATES: &[(&str, &str, &str)] = &[
+    (
+        "traffic-shift",
+        "TrafficPolicy: traffic shift between versions and clusters",
+        include_str!("../templates/traffic-shift.yaml"),
+    ),
+    (
+        "retries-timeout",
+        "TrafficPolicy: retries and a request timeout",
+        include_str!("../templates/retries-timeout.yaml"),
+    ),
+    (
+        "fault-injection",
+        "TrafficPolicy: fault injection (delay and abort)",
+        include_str!("../templates/fault-injection.yaml"),
+    ),
+    (
+        "access-policy",
+        "AccessPolicy: who may call a destination",
+        include_str!("../templates/access-policy.yaml"),
+    ),
+    (
+        "virtual-mesh",
+        "VirtualMesh: mTLS and federation across meshes",
+        include_str!("../templates/virtual-mesh.yaml"),
+    ),
+];
+
+/// A template filled in from the fleet: a real in-mesh service (the one with the most
+/// versions), its cluster and namespace, a second (cluster, version) for a traffic shift (another
+/// cluster that runs the service if there is one), and the fleet's meshes.
+pub fn fill_template(text: &str, snap: &crate::model::Snapshot, name: &str) -> String {
+    let versions = |cluster: &str, ns: &str, svc: &crate::model::Service| -> Vec<String> {
+        let mut v: Vec<String> = snap
+            .cluster(cluster)
+            .map(|c| {
+                c.workloads
+                    .iter()
+                    .filter(|w| w.namespace == ns && svc.workloads.contains(&w.name))
+                    .filter_map(|w| w.labels.get("version").cloned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v.dedup();
+        v
+    };
+    // a service nobody configured yet (hand-written Istio objects are never overwritten), with
+    // the most versions
+    let pick = snap.services().filter(|s| s.in_mesh).max_by_key(|s| {
+        (
+            s.istio_refs.is_empty(),
+            versions(&s.cluster, &s.namespace, s).len(),
+            std::cmp::Reverse((s.name.clone(), s.cluster.clone())),
+        )
+    });
+    let Some(s) = pick else {
+        return text
+            .replace("{cluster}", "cluster-1")
+            .replace("{other_cluster}", "cluster-1")
+            .replace("{namespace}", "default")
+            .replace("{service}", "my-service")
+            .replace("{version_a}", "v1")
+            .replace("{version_b}", "v2")
+            .replace("{name}", name)
+            .replace(
+                "{meshes}\n",
+                "  - name: istiod-istio-system-cluster-1\n    namespace: istio-system\n",
+            );
+    };
+    let here = versions(&s.cluster, &s.namespace, s);
+    let a = here.first().cloned().unwrap_or_else(|| "v1".into());
+    // the second destination: another version here (a shift to another cluster needs a
+    // VirtualMesh that federates it), else the service in another cluster, else the same again
+    let elsewhere = snap.services().find_map(|o| {
+        (o.cluster != s.cluster && o.namespace == s.namespace && o.name == s.name)
+            .then(|| {
+                let vs = versions(&o.cluster, &o.namespace, o);
+                vs.iter()
+                    .find(|v| **v != a)
+                    .or(vs.first())
+                    .map(|v| (o.cluster.clone(), v.clone()))
+            })
+            .flatten()
+    });
+    let (other, b) = match here.get(1) {
+        Some(v) => (s.cluster.clone(), v.clone()),
+        None => elsewhere.unwrap_or_else(|| (s.cluster.clone(), a.clone())),
+    };
+    let meshes: Vec<String> = snap
+        .clusters
+        .iter()
+        .flat_map(|c| c.meshes.iter())
+        .map(|m| format!("  - name: {}\n    namespace: {}\n", m.name, m.namespace))
+        .collect();
+    text.replace("{cluster}", &s.cluster)
+        .replace("{other_cluster}", &other)
+        .replace("{namespace}", &s.namespace)
+        .replace("{service}", &s.name)
+        .replace("{version_a}", &a)
+        .replace("{version_b}", &b)
+        .replace("{name}", name)
+        .replace("{meshes}\n", &meshes.concat())
+}
+
+/// The generated form of a policy stored as a custom resource in `cluster`.
+pub fn policy_object(p: &Policy, cluster: &str) -> Generated {
+    Generated {
+        cluster: cluster.to_string(),
+        api_version: "networking.mesh.gloo.solo.io/v1",
+        kind: p.kind(),
+        namespace: p.namespace().to_string(),
+        name: p.meta.name.clone(),
+        sources: [p.id()].into(),
+        spec: p
+            .origin
+            .located
+            .value
+            .get("spec")
+            .cloned()
+            .unwrap_or_default(),
+    }
+}
+
+/// Every live object meshdeck plans against: the snapshot's Istio objects and policy CRs.
+pub fn live_objects(snap: &crate::model::Snapshot) -> Vec<Live> {
+    snap.clusters
+        .iter()
+        .flat_map(|c| {
+            c.istio
+                .iter()
+                .chain(c.policies.iter())
+                .map(move |o| Live::from_raw(&c.name, o))
+        })
+        .collect()
+}
+
+/// A role check's outcome for the preview.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RoleCheck {
+    /// No meshdeck Roles exist: only Kubernetes RBAC applies (checked at apply).
+    Off,
+    Allowed(String),
+    Denied(Vec<Denial>),
+}
+
+/// What the preview shows for a draft.
+#[derive(Debug, Clone)]
+pub struct Preview {
+    /// The edit generation it answers.
+    pub generation: u64,
+    /// Problems in the draft's text, positioned in it.
+    pub diagnostics: Vec<Diagnostic>,
+    /// The draft's policies.
+    pub policies: Vec<PolicyId>,
+    pub statuses: Vec<crate::translate::PolicyStatus>,
+    /// Objects the draft shapes, by cluster.
+    pub objects: Vec<Generated>,
+    /// Schema violations of those objects.
+    pub schema: Vec<(String, String)>,
+    /// The changes applying the draft makes to live objects (creates, updates, prunes).
+    pub plan: Plan,
+    pub roles: RoleCheck,
+    /// Where live objects came from: the snapshot's watch caches.
+    pub snapshot_seq: u64,
+    pub took: Duration,
+}
+
+impl Preview {
+    pub fn errors(&self) -> usize {
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count()
+            + self
+                .statuses
+                .iter()
+                .filter(|s| s.state == State::Invalid)
+                .count()
+            + self.schema.len()
+    }
+    /// Whether the draft may be applied as it is.
+    pub fn applicable(&self) -> Result<(), String> {
+        if self.policies.is_empty() && self.diagnostics.is_empty() {
+            return Err("the draft holds no policy".into());
+        }
+        if let Some(d) = self
+            .diagnostics
+            .iter()
+            .find(|d| d.severity == Severity::Error)
+        {
+            return Err(format!("fix the errors first: {d}"));
+        }
+        if let Some(s) = self.statuses.iter().find(|s| s.state == State::Invalid) {
+            return Err(format!(
+                "{} is invalid: {}",
+                s.policy,
+                s.errors.first().cloned().unwrap_or_default()
+            ));
+        }
+        if let Some((what, e)) = self.schema.first() {
+            return Err(format!("{what} fails Istio's schema: {e}"));
+        }
+        if let RoleCheck::Denied(d) = &self.roles
+            && let Some(first) = d.first()
+        {
+            return Err(format!("role check: {}: {}", first.policy, first.reason));
+        }
+        if !self.plan.has_changes() {
+            if let Some(c) = self
+                .plan
+                .items
+                .iter()
+                .find(|i| i.action == PlanAction::Conflict)
+            {
+                return Err(format!(
+                    "{} exists and is not meshdeck's: it is never overwritten (rename or remove it)",
+                    c.id()
+                ));
+            }
+            return Err("nothing to apply: the live objects already match".into());
+        }
+        Ok(())
+    }
+}
+
+/// What a preview needs besides the draft.
+pub struct Context<'a> {
+    pub translator: &'a Translator,
+    pub snap: &'a crate::model::Snapshot,
+    /// Every other policy (files and stored), plus roles and bindings.
+    pub base: &'a Loaded,
+    pub live: &'a [Live],
+    pub who: &'a Subject,
+}
+
+fn ids_of(s: &str) -> impl Iterator<Item = &str> {
+    s.split(',').filter(|x| !x.is_empty())
+}
+
+/// Preview a draft: `origin` names it in diagnostics; `replaces` is the policy being edited (so
+/// a rename drops the old one). `store` is the cluster that keeps policies as custom resources
+/// when the draft is one (`cluster/<name>` origin).
+pub fn preview(
+    ctx: &Context<'_>,
+    generation: u64,
+    text: &str,
+    origin: &str,
+    replaces: &[PolicyId],
+    store: Option<&str>,
+) -> Preview {
+    let t0 = Instant::now();
+    let draft = crate::policy::load_str(text, origin);
+    let ids: Vec<PolicyId> = draft.policies.iter().map(Policy::id).collect();
+    let mut all: Vec<Policy> = ctx
+        .base
+        .policies
+        .iter()
+        .filter(|p| !ids.contains(&p.id()) && !replaces.contains(&p.id()))
+        .cloned()
+        .collect();
+    all.extend(draft.policies.iter().cloned());
+    let out = ctx.translator.translate(&all);
+    let watched: BTreeSet<String> = ids
+        .iter()
+        .chain(replaces)
+        .map(|p| format!("{}/{}/{}", p.kind, p.namespace, p.name))
+        .collect();
+    let mine = |g: &Generated| g.sources.iter().any(|s| ids.contains(s));
+    let mut objects: Vec<Generated> = out.objects.iter().filter(|g| mine(g)).cloned().collect();
+    if let Some(store) = store {
+        objects.extend(draft.policies.iter().map(|p| policy_object(p, store)));
+    }
+    let schema = crate::istio::validate_all(
+        &objects
+            .iter()
+            .filter(|g| !g.api_version.contains("mesh.gloo.solo.io"))
+            .cloned()
+            .collect::<Vec<_>>(),
+    )
+    .into_iter()
+    .map(|(w, e)| (w, e.to_string()))
+    .collect();
+    let statuses: Vec<_> = out
+        .statuses
+        .iter()
+        .filter(|s| ids.contains(&s.policy))
+        .cloned()
+        .collect();
+    // Plan every object; keep what the draft shapes now or shaped before (its live objects
+    // name it), so a changed target shows the old object's prune.
+    let ready: BTreeSet<String> = ctx
+        .snap
+        .clusters
+        .iter()
+        .filter(|c| !c.state.is_stale())
+        .map(|c| c.name.clone())
+        .collect();
+    let mut generated = out.objects.clone();
+    if let Some(store) = store {
+        generated.extend(draft.policies.iter().map(|p| policy_object(p, store)));
+    }
+    let before: BTreeSet<(String, String, String, String)> = ctx
+        .live
+        .iter()
+        .filter(|l| {
+            l.annotations
+                .get(crate::translate::POLICIES_ANNOTATION)
+                .is_some_and(|a| ids_of(a).any(|x| watched.contains(x)))
+        })
+        .map(|l| {
+            (
+                l.cluster.clone(),
+                l.kind.clone(),
+                l.namespace.clone(),
+                l.name.clone(),
+            )
+        })
+        .collect();
+    let mut plan = crate::plan::plan(&generated, ctx.live, &ready, true);
+    plan.items.retain(|i| {
+        i.policies.iter().any(|p| watched.contains(p))
+            || before.contains(&(
+                i.cluster.clone(),
+                i.kind.clone(),
+                i.namespace.clone(),
+                i.name.clone(),
+            ))
+    });
+    let roles = if ctx.base.roles.is_empty() && ctx.base.bindings.is_empty() {
+        RoleCheck::Off
+    } else {
+        let d = crate::rbac::check(
+            &draft.policies.iter().collect::<Vec<_>>(),
+            ctx.who,
+            &ctx.base.roles,
+            &ctx.base.bindings,
+        );
+        if d.is_empty() {
+            RoleCheck::Allowed(format!("allowed for {:?}", ctx.who.user))
+        } else {
+            RoleCheck::Denied(d)
+        }
+    };
+    Preview {
+        generation,
+        diagnostics: draft.diagnostics,
+        policies: ids,
+        statuses,
+        objects,
+        schema,
+        plan,
+        roles,
+        snapshot_seq: ctx.snap.seq,
+        took: t0.elapsed(),
+    }
+}
+
+/// The plan for deleting a policy: its objects pruned (or updated where others still shape
+/// them), and its custom resource deleted when it is stored in a cluster.
+pub fn delete_plan(ctx: &Context<'_>, id: &PolicyId) -> Plan {
+    let p = preview(ctx, 0, "", "(deleted)", std::slice::from_ref(id), None);
+    p.plan
+}
+
+/// The YAML stream of a preview's objects, grouped by cluster.
+pub fn objects_text(objects: &[Generated]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut last: Option<&str> = None;
+    for g in objects {
+        if last != Some(g.cluster.as_str()) {
+            if last.is_some() {
+                out.push(String::new());
+            }
+            out.push(format!("# ── cluster {} ──", g.cluster));
+            last = Some(&g.cluster);
+        }
+        out.push("---".into());
+        match crate::yaml::to_string(&g.to_object()) {
+            Ok(y) => out.extend(y.lines().map(str::to_string)),
+            Err(e) => out.push(format!("# cannot print: {e}")),
+        }
+    }
+    out
+}
+
+/// Where the unsaved draft of `target` is kept.
+pub fn draft_path(drafts_dir: &Path, target: &Path) -> PathBuf {
+    let flat: String = target
+        .to_string_lossy()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    drafts_dir.join(format!("{flat}.draft"))
+}
+
+/// A job for the worker.
+#[derive(Debug)]
+pub enum Job {
+    /// Reload the policy files and recompute the board (after a snapshot or a save).
+    Board(Arc<crate::model::Snapshot>),
+    Preview(PreviewJob),
+    /// Write a file (save), then drop its draft.
+    Save {
+        path: PathBuf,
+        text: String,
+    },
+    /// Remove a policy file (after its objects were deleted).
+    Remove {
+        path: PathBuf,
+    },
+    /// Drop the draft of `target` (the user discarded it).
+    Discard {
+        target: PathBuf,
+    },
+    /// Compute the plan that deletes a policy.
+    DeletePlan {
+        job: u64,
+        id: PolicyId,
+    },
+}
+
+#[derive(Debug)]
+pub struct PreviewJob {
+    pub generation: u64,
+    pub text: String,
+    /// The file the draft will be saved to.
+    pub target: PathBuf,
+    pub replaces: Vec<PolicyId>,
+    /// `Some(cluster)` when the policy is stored as a custom resource there.
+    pub store: Option<String>,
+    pub snap: Arc<crate::model::Snapshot>,
+    /// The text differs from the file: keep it as a draft.
+    pub dirty: bool,
+}
+
+/// What the worker answers.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    Board(Arc<Board>),
+    Preview(Arc<Preview>),
+    Saved(PathBuf, Result<(), String>),
+    Removed(PathBuf, Result<(), String>),
+    DeletePlan(u64, Arc<Plan>),
+}
+
+/// Where the worker reads and writes.
+#[derive(Debug, Clone)]
+pub struct Store {
+    /// The policy directory (files the console creates land here).
+    pub dir: PathBuf,
+    /// More policy files or directories given on the command line.
+    pub extra: Vec<PathBuf>,
+    pub drafts: PathBuf,
+    pub who: Subject,
+}
+
+struct State_ {
+    store: Store,
+    translator: Option<(u64, Instant, Arc<Translator>)>,
+    loaded: Arc<Loaded>,
+    live: Arc<Vec<Live>>,
+    live_seq: u64,
+    snap: Option<Arc<crate::model::Snapshot>>,
+}
+
+impl State_ {
+    /// The translator for `snap`, rebuilt at most once a second while the fleet churns.
+    fn translator(&mut self, snap: &crate::model::Snapshot) -> Arc<Translator> {
+        match &self.translator {
+            Some((seq, at, t)) if *seq == snap.seq || at.elapsed() < Duration::from_secs(1) => {
+                t.clone()
+            }
+            _ => {
+                let t = Arc::new(Translator::new(snap));
+                self.translator = Some((snap.seq, Instant::now(), t.clone()));
+                t
+            }
+        }
+    }
+    fn live(&mut self, snap: &crate::model::Snapshot) -> Arc<Vec<Live>> {
+        if self.live_seq != snap.seq {
+            self.live = Arc::new(live_objects(snap));
+            self.live_seq = snap.seq;
+        }
+        self.live.clone()
+    }
+
+    fn board(&mut self, snap: &Arc<crate::model::Snapshot>) -> Board {
+        let t0 = Instant::now();
+        let mut paths = vec![self.store.dir.clone()];
+        paths.extend(self.store.extra.iter().cloned());
+        let paths: Vec<PathBuf> = paths.into_iter().filter(|p| p.exists()).collect();
+        let loaded = crate::policy::load_all(&paths, snap);
+        let translator = self.translator(snap);
+        let out = translator.translate(&loaded.policies);
+        let rows = board(&loaded, &out);
+        let mut texts = BTreeMap::new();
+        for r in &rows {
+            if let Some(f) = &r.file
+                && !texts.contains_key(f)
+                && let Ok(t) = std::fs::read_to_string(f)
+            {
+                texts.insert(f.clone(), t);
+            }
+        }
+        let mut drafts = BTreeMap::new();
+        if let Ok(rd) = std::fs::read_dir(&self.store.drafts) {
+            for e in rd.flatten() {
+                let Ok(text) = std::fs::read_to_string(e.path()) else {
+                    continue;
+                };
+                // the first line names the target: `# meshdeck draft of <path>`
+                if let Some(t) = text
+                    .lines()
+                    .next()
+                    .and_then(|l| l.strip_prefix(DRAFT_HEADER))
+                {
+                    let body = text.split_once('\n').map(|x| x.1).unwrap_or("");
+                    drafts.insert(PathBuf::from(t), body.to_string());
+                }
+            }
+        }
+        self.loaded = Arc::new(loaded);
+        Board {
+            rows,
+            texts,
+            drafts,
+            seq: snap.seq,
+            took: t0.elapsed(),
+        }
+    }
+
+    fn file_job(&mut self, j: Job, answer: &impl Fn(Answer)) {
+        match j {
+            Job::Save { path, text } => {
+                let r = write_atomic(&path, &text);
+                if r.is_ok() {
+                    let _ = std::fs::remove_file(draft_path(&self.store.drafts, &path));
+                }
+                answer(Answer::Saved(path, r));
+            }
+            Job::Remove { path } => {
+                let r = std::fs::remove_file(&path).map_err(|e| format!("{}: {e}", path.display()));
+                let _ = std::fs::remove_file(draft_path(&self.store.drafts, &path));
+                answer(Answer::Removed(path, r));
+            }
+            Job::Discard { target } => {
+                let _ = std::fs::remove_file(draft_path(&self.store.drafts, &target));
+            }
+            Job::DeletePlan { job, id } => {
+                let plan = match self.snap.clone() {
+                    Some(s) => {
+                        let t = self.translator(&s);
+                        let live = self.live(&s);
+                        let ctx = Context {
+                            translator: &t,
+                            snap: &s,
+                            base: &self.loaded,
+                            live: &live,
+                            who: &self.store.who,
+                        };
+                        delete_plan(&ctx, &id)
+                    }
+                    None => Plan::default(),
+                };
+                answer(Answer::DeletePlan(job, Arc::new(plan)));
+            }
+            Job::Board(_) | Job::Preview(_) => {}
+        }
+    }
+
+    fn preview(&mut self, j: &PreviewJob) -> Preview {
+        let translator = self.translator(&j.snap);
+        let live = self.live(&j.snap);
+        let origin = j.target.display().to_string();
+        let ctx = Context {
+            translator: &translator,
+            snap: &j.snap,
+            base: &self.loaded,
+            live: &live,
+            who: &self.store.who,
+        };
+        preview(
+            &ctx,
+            j.generation,
+            &j.text,
+            &origin,
+            &j.replaces,
+            j.store.as_deref(),
+        )
+    }
+}
+
+/// The first line of a draft file.
+pub const DRAFT_HEADER: &str = "# meshdeck draft of ";
+
+fn write_atomic(path: &Path, text: &str) -> Result<(), String> {
+    if let Some(d) = path.parent() {
+        std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+    }
+    let tmp = path.with_extension("meshdeck-tmp");
+    std::fs::write(&tmp, text).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The authoring worker: one thread, jobs in a channel; of several waiting previews only the
+/// newest runs (the editor never waits for it), and a waiting board job runs once.
+pub struct Worker {
+    tx: std::sync::mpsc::Sender<Job>,
+}
+
+impl Worker {
+    pub fn spawn(store: Store, answer: impl Fn(Answer) + Send + 'static) -> Worker {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("meshdeck-author".into())
+            .spawn(move || {
+                let mut st = State_ {
+                    store,
+                    translator: None,
+                    loaded: Arc::new(Loaded::default()),
+                    live: Arc::new(vec![]),
+                    live_seq: u64::MAX,
+                    snap: None,
+                };
+                while let Ok(first) = rx.recv() {
+                    let mut jobs = vec![first];
+                    jobs.extend(rx.try_iter());
+                    let mut board = false;
+                    let mut preview: Option<PreviewJob> = None;
+                    let mut files = Vec::new();
+                    for j in jobs {
+                        match j {
+                            Job::Board(s) => {
+                                st.snap = Some(s);
+                                board = true;
+                            }
+                            Job::Preview(p) => {
+                                st.snap = Some(p.snap.clone());
+                                preview = Some(p);
+                            }
+                            other => files.push(other),
+                        }
+                    }
+                    if let Some(p) = preview.as_ref().filter(|p| p.dirty) {
+                        // keep the user's text safe before anything else
+                        let _ = write_atomic(
+                            &draft_path(&st.store.drafts, &p.target),
+                            &format!("{DRAFT_HEADER}{}\n{}", p.target.display(), p.text),
+                        );
+                    }
+                    for j in files {
+                        st.file_job(j, &answer);
+                    }
+                    if let Some(p) = preview {
+                        let pv = st.preview(&p);
+                        answer(Answer::Preview(Arc::new(pv)));
+                    }
+                    if board && let Some(s) = st.snap.clone() {
+                        let b = st.board(&s);
+                        answer(Answer::Board(Arc::new(b)));
+                    }
+                }
+            })
+            .ok();
+        Worker { tx }
+    }
+
+    pub fn send(&self, job: Job) {
+        let _ = self.tx.send(job);
+    }
+}
