@@ -34,6 +34,8 @@ pub struct PolicyRow {
     pub policy: Option<PolicyId>,
     /// The YAML of a policy stored in a cluster (files' texts are in `Board::texts`).
     pub text: Option<String>,
+    /// An unsaved draft of a new file (its text is in `Board::drafts`).
+    pub draft: bool,
 }
 
 impl PolicyRow {
@@ -190,6 +192,7 @@ pub fn board(loaded: &Loaded, out: &Output) -> Vec<PolicyRow> {
                 .unwrap_or_default(),
             text: (!from_file).then(|| stored_yaml(p)),
             policy: Some(id),
+            draft: false,
         });
     }
     let mut bad: BTreeMap<&str, Vec<&Diagnostic>> = BTreeMap::new();
@@ -215,6 +218,7 @@ pub fn board(loaded: &Loaded, out: &Output) -> Vec<PolicyRow> {
             clusters: vec![],
             policy: None,
             text: None,
+            draft: false,
         });
     }
     rows.sort_by(|a, b| {
@@ -758,6 +762,41 @@ impl State_ {
                     drafts.insert(PathBuf::from(t), body.to_string());
                 }
             }
+        }
+        // drafts of files not saved yet get a row, so `e` brings them back
+        let mut rows = rows;
+        for (target, text) in drafts.iter().filter(|(t, _)| !t.exists()) {
+            let l = crate::policy::load_str(text, &target.display().to_string());
+            let (kind, namespace, name) = l
+                .policies
+                .first()
+                .map(|p| {
+                    (
+                        p.kind().to_string(),
+                        p.namespace().to_string(),
+                        p.meta.name.clone(),
+                    )
+                })
+                .unwrap_or_else(|| {
+                    let f = target.file_stem().map(|s| s.to_string_lossy().to_string());
+                    ("?".into(), "-".into(), f.unwrap_or_default())
+                });
+            rows.push(PolicyRow {
+                kind,
+                namespace,
+                name,
+                origin: target.display().to_string(),
+                file: Some(target.clone()),
+                sources: "-".into(),
+                targets: "-".into(),
+                state: State::Warning,
+                reason: "unsaved draft: e opens it".into(),
+                reasons: vec!["unsaved draft: not in any file yet".into()],
+                clusters: vec![],
+                policy: l.policies.first().map(Policy::id),
+                text: None,
+                draft: true,
+            });
         }
         self.loaded = Arc::new(loaded);
         Board {

@@ -1264,6 +1264,18 @@ impl App {
                 .collect()
         };
         let mut ed = match (&row.file, &self.policy_dir) {
+            (Some(f), _) if row.draft => {
+                let text = self.board.drafts.get(f).cloned().unwrap_or_default();
+                let mut ed = Editor::new(
+                    &text,
+                    f.clone(),
+                    format!("new {} {} (draft)", row.kind, row.name),
+                    String::new(),
+                    &self.theme,
+                );
+                ed.note = Some(("restored your unsaved draft".into(), false));
+                ed
+            }
             (Some(f), _) => {
                 let Some(text) = self.board.texts.get(f).cloned() else {
                     self.flash(format!("{}: could not be read", f.display()), true);
@@ -1326,6 +1338,13 @@ impl App {
         let Some(row) = self.selected_policy().cloned() else {
             return vec![];
         };
+        if row.draft
+            && let Some(target) = row.file.clone()
+        {
+            self.want_board = true;
+            self.flash(format!("draft of {} discarded", target.display()), false);
+            return vec![Intent::Author(Job::Discard { target })];
+        }
         let Some(id) = row.policy.clone() else {
             self.flash(
                 format!(

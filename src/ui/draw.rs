@@ -199,7 +199,11 @@ pub fn policy_cells(r: &crate::author::PolicyRow) -> Vec<String> {
         r.namespace.clone(),
         r.name.clone(),
         r.kind.clone(),
-        format!("{} {}", glyph(policy_level(r.state)), r.state.word()),
+        if r.draft {
+            "✎ draft".to_string()
+        } else {
+            format!("{} {}", glyph(policy_level(r.state)), r.state.word())
+        },
         if r.clusters.is_empty() {
             "-".into()
         } else {

@@ -482,7 +482,10 @@ pub fn draw_editor(f: &mut Frame, app: &App, ed: &Editor, area: Rect) {
         pl.push(Line::styled(s, if ok { t.ok } else { t.warn }));
     }
     pl.truncate(3);
-    f.render_widget(Paragraph::new(pl), problems);
+    f.render_widget(
+        Paragraph::new(pl).wrap(ratatui::widgets::Wrap { trim: false }),
+        problems,
+    );
     if ed.closing {
         draw_dialog(
             f,
@@ -513,7 +516,13 @@ pub fn draw_dialog(f: &mut Frame, app: &App, area: Rect, title: &str, lines: Vec
     let t = &app.theme;
     let want_w = lines.iter().map(|l| l.width()).max().unwrap_or(20) as u16 + 4;
     let w = want_w.clamp(30, area.width.saturating_sub(2).max(10));
-    let h = (lines.len() as u16 + 2).min(area.height);
+    // long lines wrap inside the box
+    let inner_w = w.saturating_sub(2).max(1) as usize;
+    let rows: usize = lines
+        .iter()
+        .map(|l| l.width().max(1).div_ceil(inner_w))
+        .sum();
+    let h = (rows as u16 + 2).min(area.height);
     let x = area.x + (area.width.saturating_sub(w)) / 2;
     let y = area.y + (area.height.saturating_sub(h)) / 2;
     let r = Rect::new(x, y, w, h);
@@ -522,7 +531,12 @@ pub fn draw_dialog(f: &mut Frame, app: &App, area: Rect, title: &str, lines: Vec
         .borders(Borders::ALL)
         .border_style(t.title)
         .title(Span::styled(title.to_string(), t.title));
-    f.render_widget(Paragraph::new(lines).block(block), r);
+    f.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(ratatui::widgets::Wrap { trim: false }),
+        r,
+    );
 }
 
 /// The confirmation dialog: the plan summary and the exact clusters.

@@ -1,0 +1,341 @@
+//! Authoring in the console, without a terminal: the app drives the real authoring worker
+//! (a thread) on the demo snapshot; the screens are rendered with the same drawing code.
+//! insta snapshots of the editor, preview tabs and confirmation at 80x24 and 160x48, and the
+//! key flows: template → typo → positioned error → fix → apply dialog; read-only refusals.
+
+use chrono::{DateTime, Utc};
+use meshdeck::author::{Answer, Job, Store, Worker};
+use meshdeck::model::{ConnState, Snapshot};
+use meshdeck::sim::fixture::demo_snapshot;
+use meshdeck::ui::app::{App, Intent, JobEvent, Mode};
+use meshdeck::ui::shots::{press, render};
+use meshdeck::ui::{keymap, theme};
+use ratatui::buffer::Buffer;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, channel};
+use std::time::Duration;
+
+fn now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-01-10T12:00:00Z")
+        .expect("time")
+        .with_timezone(&Utc)
+}
+
+fn snapshot() -> Arc<Snapshot> {
+    Arc::new(demo_snapshot(3, None, now(), |_| ConnState::Synced))
+}
+
+struct Harness {
+    app: App,
+    worker: Worker,
+    rx: Receiver<Answer>,
+    _drafts: tempfile::TempDir,
+    /// Apply intents the app asked for.
+    applies: Vec<Arc<meshdeck::plan::Plan>>,
+}
+
+impl Harness {
+    fn new(readonly: bool) -> Harness {
+        let drafts = tempfile::tempdir().expect("tempdir");
+        let (tx, rx) = channel();
+        let worker = Worker::spawn(
+            Store {
+                dir: drafts.path().join("policies"),
+                extra: vec![],
+                drafts: drafts.path().to_path_buf(),
+                who: meshdeck::rbac::Subject {
+                    user: "alice".into(),
+                    groups: vec![],
+                },
+            },
+            move |a| {
+                let _ = tx.send(a);
+            },
+        );
+        let mut app = App::new(
+            snapshot(),
+            keymap::load("default", None).expect("keymap"),
+            theme::load("default", None).expect("theme"),
+            readonly,
+        );
+        app.now = now();
+        app.policy_dir = Some(drafts.path().join("policies"));
+        let mut h = Harness {
+            app,
+            worker,
+            rx,
+            _drafts: drafts,
+            applies: vec![],
+        };
+        h.board();
+        h
+    }
+
+    fn board(&mut self) {
+        self.worker.send(Job::Board(self.app.snap.clone()));
+        self.wait(1);
+        self.app.want_board = false;
+    }
+
+    /// Wait for `n` answers and hand them to the app.
+    fn wait(&mut self, n: usize) {
+        for _ in 0..n {
+            let a = self
+                .rx
+                .recv_timeout(Duration::from_secs(20))
+                .expect("the worker answers");
+            self.app.on_job(JobEvent::Author(a));
+        }
+    }
+
+    /// Press keys one at a time, carrying out the app's intents as the event loop does.
+    fn keys(&mut self, keys: &str) {
+        // `press` takes a whole string; feed it key by key so intents are seen after each
+        let mut parts = Vec::new();
+        let mut rest = keys;
+        while !rest.is_empty() {
+            if rest.starts_with('<')
+                && let Some(end) = rest.find('>')
+            {
+                parts.push(rest[..=end].to_string());
+                rest = &rest[end + 1..];
+            } else {
+                let c = rest.chars().next().expect("char");
+                parts.push(c.to_string());
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+        for p in parts {
+            let intents = press_one(&mut self.app, &p);
+            for i in intents {
+                match i {
+                    Intent::Author(j) => {
+                        let answers = match &j {
+                            Job::Discard { .. } => 0,
+                            _ => 1,
+                        };
+                        self.worker.send(j);
+                        self.wait(answers);
+                    }
+                    Intent::Apply { plan, .. } => self.applies.push(plan),
+                    _ => {}
+                }
+            }
+            if self.app.want_board {
+                self.board();
+            }
+        }
+    }
+
+    fn screen(&mut self, w: u16, h: u16) -> String {
+        self.app.now = now();
+        let s = text(&render(&mut self.app, w, h).expect("render"));
+        // the temporary directory prints as /tmp/T (its name is random, its length is not)
+        let dir = self._drafts.path().display().to_string();
+        masked(&s.replace(&dir, "/tmp/T"))
+    }
+}
+
+/// One key through `press`, returning the intents (press itself drops them).
+fn press_one(app: &mut App, key: &str) -> Vec<Intent> {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let ev = match key {
+        "<enter>" => KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE),
+        "<esc>" => KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE),
+        "<down>" => KeyEvent::new(KeyCode::Down, KeyModifiers::NONE),
+        "<up>" => KeyEvent::new(KeyCode::Up, KeyModifiers::NONE),
+        "<end>" => KeyEvent::new(KeyCode::End, KeyModifiers::NONE),
+        "<bs>" => KeyEvent::new(KeyCode::Backspace, KeyModifiers::NONE),
+        "<f8>" => KeyEvent::new(KeyCode::F(8), KeyModifiers::NONE),
+        k if k.starts_with("<ctrl-") => {
+            let c = k.chars().nth(6).expect("ctrl key");
+            KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)
+        }
+        k => {
+            let c = k.chars().next().expect("char");
+            let m = if c.is_ascii_uppercase() {
+                KeyModifiers::SHIFT
+            } else {
+                KeyModifiers::NONE
+            };
+            KeyEvent::new(KeyCode::Char(c), m)
+        }
+    };
+    let _ = press; // the same key names as the screenshots' `press`
+    app.on_key(ev)
+}
+
+fn text(b: &Buffer) -> String {
+    let mut s = String::new();
+    for y in 0..b.area.height {
+        let mut line = String::new();
+        for x in 0..b.area.width {
+            line.push_str(b[(x, y)].symbol());
+        }
+        s.push_str(line.trim_end());
+        s.push('\n');
+    }
+    s
+}
+
+/// Timings change from run to run: `148 ms` → `N ms`.
+fn masked(s: &str) -> String {
+    let re = regex::Regex::new(r"\d+(\.\d+)? ms").expect("regex");
+    let s = re.replace_all(s, "N ms").to_string();
+    let re = regex::Regex::new(r"snapshot #\d+").expect("regex");
+    re.replace_all(&s, "snapshot #N").to_string()
+}
+
+/// Open the traffic-shift template in the editor.
+fn new_traffic_shift(h: &mut Harness) {
+    h.keys(":pol<enter>n<enter>");
+    assert!(matches!(h.app.mode, Mode::Editor(_)), "the editor is open");
+}
+
+/// Put a typo into the `trafficShift:` key (line 16): `trafficShfit`.
+fn make_typo(h: &mut Harness) {
+    for _ in 0..15 {
+        h.keys("<down>");
+    }
+    h.keys("<end><bs><bs><bs><bs><bs>hfit:");
+}
+
+#[test]
+fn editor_preview_diff_problems_and_confirmation_at_80x24_and_160x48() {
+    for (w, hgt) in [(80u16, 24u16), (160, 48)] {
+        let mut h = Harness::new(false);
+        h.app.set_size(w, hgt);
+        new_traffic_shift(&mut h);
+        insta::assert_snapshot!(format!("editor-objects-{w}x{hgt}"), h.screen(w, hgt));
+        h.keys("<ctrl-t>");
+        insta::assert_snapshot!(format!("editor-diff-{w}x{hgt}"), h.screen(w, hgt));
+        h.keys("<ctrl-t>");
+        make_typo(&mut h);
+        insta::assert_snapshot!(format!("editor-problems-typo-{w}x{hgt}"), h.screen(w, hgt));
+        h.keys("<bs><bs><bs><bs>ift:"); // undo by hand
+        h.keys("<bs><bs><bs><bs><bs><bs>Shift:");
+        h.keys("<ctrl-g>");
+        assert!(matches!(h.app.mode, Mode::Confirm(_)), "the dialog opens");
+        insta::assert_snapshot!(format!("confirm-apply-{w}x{hgt}"), h.screen(w, hgt));
+    }
+}
+
+#[test]
+fn a_typo_is_marked_at_its_line_and_the_fix_makes_it_applicable() {
+    let mut h = Harness::new(false);
+    h.app.set_size(120, 40);
+    new_traffic_shift(&mut h);
+    make_typo(&mut h);
+    let s = h.screen(120, 40);
+    // the marker sits on line 16's gutter; the message names line:col and the fix
+    assert!(s.contains("✗16     trafficShfit:"), "{s}");
+    assert!(
+        s.contains("16:5: spec.policy.trafficShfit: unknown field \"trafficShfit\" (did you mean \"trafficShift\"?)"),
+        "{s}"
+    );
+    // apply is refused with the reason while the error stands
+    h.keys("<ctrl-g>");
+    assert!(matches!(h.app.mode, Mode::Editor(_)));
+    assert!(
+        h.screen(120, 40).contains("fix the errors first"),
+        "refused"
+    );
+    // f8 jumps to the error: the cursor is on line 16, column 5
+    h.keys("<up><up><up><f8>");
+    match &h.app.mode {
+        Mode::Editor(ed) => assert_eq!((ed.area.cursor().0, ed.area.cursor().1), (15, 4)),
+        _ => panic!("editor"),
+    }
+    // fix: trafficShfit → trafficShift
+    h.keys("<end><bs><bs><bs><bs>ift:");
+    h.keys("<end><bs><bs><bs><bs><bs>hift:");
+    let s = h.screen(120, 40);
+    assert!(!s.contains("✗16"), "{s}");
+    assert!(s.contains("valid: 2 changes in ap-south"), "{s}");
+    // apply → dialog with the exact clusters → yes → one apply intent with the plan
+    h.keys("<ctrl-g>");
+    let s = h.screen(120, 40);
+    assert!(s.contains("clusters: ap-south"), "{s}");
+    assert!(s.contains("VirtualService         create 1"), "{s}");
+    h.keys("y");
+    assert_eq!(h.applies.len(), 1);
+    let plan = &h.applies[0];
+    let kinds: Vec<(&str, &str)> = plan
+        .changes()
+        .map(|i| (i.cluster.as_str(), i.kind.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("ap-south", "DestinationRule"),
+            ("ap-south", "VirtualService")
+        ]
+    );
+    assert!(matches!(h.app.mode, Mode::Text(_)), "the progress view");
+}
+
+#[test]
+fn esc_asks_and_the_draft_survives_until_discarded() {
+    let mut h = Harness::new(false);
+    new_traffic_shift(&mut h);
+    h.keys("x<esc>");
+    assert!(
+        matches!(&h.app.mode, Mode::Editor(ed) if ed.closing),
+        "asks"
+    );
+    h.keys("k");
+    assert!(matches!(h.app.mode, Mode::Normal));
+    // the draft is on disk and listed; e brings the text back
+    let row = h
+        .app
+        .board
+        .rows
+        .iter()
+        .find(|r| r.draft)
+        .expect("a draft row")
+        .clone();
+    assert_eq!(
+        row.file,
+        Some(h._drafts.path().join("policies/traffic-shift-1.yaml"))
+    );
+    h.keys("e");
+    match &h.app.mode {
+        Mode::Editor(ed) => assert!(ed.text().starts_with("x# Traffic shift"), "{}", ed.text()),
+        _ => panic!("editor"),
+    }
+    h.keys("<esc>d");
+    assert!(matches!(h.app.mode, Mode::Normal));
+    h.board();
+    assert!(
+        h.app.board.rows.iter().all(|r| !r.draft),
+        "discarded: {:?}",
+        h.app.board.rows
+    );
+}
+
+#[test]
+fn read_only_hides_authoring_and_refuses_every_write_key() {
+    let mut h = Harness::new(true);
+    h.keys(":pol<enter>");
+    let s = h.screen(100, 24);
+    assert!(!s.contains("<n>new"), "{s}");
+    assert!(!s.contains("<e>edit"), "{s}");
+    h.keys("n");
+    assert!(matches!(h.app.mode, Mode::Normal), "no picker");
+    h.keys("e");
+    assert!(matches!(h.app.mode, Mode::Normal), "no editor");
+    h.keys("<ctrl-d>");
+    assert!(matches!(h.app.mode, Mode::Normal), "no dialog");
+    assert!(h.applies.is_empty());
+    let s = h.screen(100, 24);
+    assert!(s.contains("read-only"), "{s}");
+    let help = {
+        h.keys("?");
+        h.screen(100, 60)
+    };
+    assert!(
+        help.contains("POLICY EDITOR") && help.contains("read-only: hidden"),
+        "{help}"
+    );
+}
