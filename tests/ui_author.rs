@@ -11,7 +11,6 @@ use meshdeck::ui::app::{App, Intent, JobEvent, Mode};
 use meshdeck::ui::shots::{press, render};
 use meshdeck::ui::{keymap, theme};
 use ratatui::buffer::Buffer;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, channel};
 use std::time::Duration;
