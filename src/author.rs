@@ -553,7 +553,35 @@ pub fn preview(
             )
         })
         .collect();
-    let mut plan = crate::plan::plan(&generated, ctx.live, &ready, true);
+    // Only what the draft shapes, or shaped: planning every object of the fleet would render a
+    // diff per destination on every keystroke.
+    type K = (String, String, String, String);
+    let key = |c: &str, k: &str, n: &str, m: &str| -> K {
+        (c.to_string(), k.to_string(), n.to_string(), m.to_string())
+    };
+    let generated: Vec<Generated> = generated
+        .into_iter()
+        .filter(|g| {
+            g.sources
+                .iter()
+                .any(|p| watched.contains(&format!("{}/{}/{}", p.kind, p.namespace, p.name)))
+                || before.contains(&key(&g.cluster, g.kind, &g.namespace, &g.name))
+        })
+        .collect();
+    let wanted: BTreeSet<K> = generated
+        .iter()
+        .map(|g| key(&g.cluster, g.kind, &g.namespace, &g.name))
+        .collect();
+    let live: Vec<Live> = ctx
+        .live
+        .iter()
+        .filter(|l| {
+            let k = key(&l.cluster, &l.kind, &l.namespace, &l.name);
+            before.contains(&k) || wanted.contains(&k)
+        })
+        .cloned()
+        .collect();
+    let mut plan = crate::plan::plan(&generated, &live, &ready, true);
     plan.items.retain(|i| {
         i.policies.iter().any(|p| watched.contains(p))
             || before.contains(&(
@@ -699,7 +727,7 @@ pub struct Store {
 
 struct State_ {
     store: Store,
-    translator: Option<(u64, Instant, Arc<Translator>)>,
+    translator: Option<(u64, Fingerprint, Instant, Arc<Translator>)>,
     loaded: Arc<Loaded>,
     live: Arc<Vec<Live>>,
     live_seq: u64,
@@ -707,15 +735,19 @@ struct State_ {
 }
 
 impl State_ {
-    /// The translator for `snap`, rebuilt at most once a second while the fleet churns.
+    /// The translator for `snap`: rebuilt at once when clusters, their states or their
+    /// service and workload counts changed, else at most once a second (pod churn).
     fn translator(&mut self, snap: &crate::model::Snapshot) -> Arc<Translator> {
+        let fp = fingerprint(snap);
         match &self.translator {
-            Some((seq, at, t)) if *seq == snap.seq || at.elapsed() < Duration::from_secs(1) => {
+            Some((seq, f, at, t))
+                if *seq == snap.seq || (*f == fp && at.elapsed() < Duration::from_secs(1)) =>
+            {
                 t.clone()
             }
             _ => {
                 let t = Arc::new(Translator::new(snap));
-                self.translator = Some((snap.seq, Instant::now(), t.clone()));
+                self.translator = Some((snap.seq, fp, Instant::now(), t.clone()));
                 t
             }
         }
@@ -867,6 +899,24 @@ impl State_ {
             j.store.as_deref(),
         )
     }
+}
+
+/// What decides whether a kept fleet index is still good enough.
+type Fingerprint = Vec<(String, &'static str, usize, usize, usize)>;
+
+fn fingerprint(snap: &crate::model::Snapshot) -> Fingerprint {
+    snap.clusters
+        .iter()
+        .map(|c| {
+            (
+                c.name.clone(),
+                c.state.word(),
+                c.counts.services,
+                c.counts.workloads,
+                c.counts.istio_objects,
+            )
+        })
+        .collect()
 }
 
 /// The first line of a draft file.

@@ -106,6 +106,16 @@ impl Console {
         std::thread::sleep(Duration::from_millis(150));
     }
 
+    /// Send bytes at once (an escape sequence: arrows, function keys, delete).
+    fn raw(&self, bytes: &[u8]) {
+        self.writer
+            .lock()
+            .expect("writer")
+            .write_all(bytes)
+            .expect("write");
+        std::thread::sleep(Duration::from_millis(150));
+    }
+
     fn wait_exit(&mut self, secs: u64) -> portable_pty::ExitStatus {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
@@ -229,4 +239,142 @@ async fn no_color_means_no_colour_on_the_wire_and_a_reversed_selection() {
     })
     .await
     .expect("console test");
+}
+
+/// The workflow the console exists for: a traffic shift from the template, a deliberate typo
+/// found through the inline error, preview, apply, and the VirtualService arriving by watch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn author_fix_a_typo_preview_apply_and_see_the_virtualservice_arrive() {
+    let f = Arc::new(fleet(3).await);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kc = dir.path().join("kc");
+    f.write_kubeconfig(&kc).expect("kubeconfig");
+    let home = dir.path().to_path_buf();
+    let policies = dir.path().join("policies");
+    let pol = policies.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut a = args(&kc);
+        a.extend(["--policies".to_string(), pol.display().to_string()]);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        let mut c = Console::start(&home, &a, &[]);
+        c.wait_for("clusters 3/3 synced", 30);
+        c.keys(":pol\r");
+        c.wait_for("no policies in", 5);
+        c.keys("n");
+        c.wait_for("new policy from a template", 5);
+        c.keys("\r");
+        c.wait_for("new TrafficPolicy traffic-shift-1", 5);
+        c.wait_for("valid: 2 changes in ap-south", 10);
+        // a deliberate typo: search for the key and type an `x` in front of it
+        c.keys("\x06");
+        c.keys("trafficShift\r");
+        c.keys("x");
+        let s = c.wait_for("did you mean \"trafficShift\"", 10);
+        assert!(
+            s.contains("16:5: spec.policy.xtrafficShift: unknown field"),
+            "{s}"
+        );
+        assert!(s.contains("✗16"), "the marker on line 16: {s}");
+        // apply is refused while the error stands
+        c.keys("\x07");
+        c.wait_for("fix the errors first", 5);
+        // f8 goes to the error; delete removes the x
+        c.raw(b"\x1b[19~");
+        c.raw(b"\x1b[3~");
+        c.wait_for("valid: 2 changes in ap-south", 10);
+        // the diff tab: two creates in ap-south
+        c.keys("\x14");
+        let s = c.wait_for("ap-south     VirtualService         create 1", 5);
+        assert!(
+            s.contains("create ap-south DestinationRule bookstore/details"),
+            "{s}"
+        );
+        // apply: the dialog names the clusters; yes
+        c.keys("\x07");
+        c.wait_for("clusters: ap-south", 5);
+        c.keys("y");
+        let s = c.wait_for("done: 2 changes applied", 15);
+        assert!(s.contains("kubernetes rbac: all"), "{s}");
+        assert!(s.contains("ap-south: applied 2 ok, 0 failed"), "{s}");
+        // the policy is listed; the VirtualService arrives in the Istio objects view
+        c.raw(b"\x1b");
+        c.wait_for("traffic-shift-1", 5);
+        c.keys(":vs\r");
+        let s = c.wait_for("details.bookstore.svc.cluster.local", 10);
+        assert!(s.contains("meshdeck"), "owned by meshdeck: {s}");
+        c.keys("\x03");
+        assert!(c.wait_exit(10).success());
+    })
+    .await
+    .expect("console test");
+    // the file was saved, and the writes went to ap-south only, as meshdeck
+    let text = std::fs::read_to_string(policies.join("traffic-shift-1.yaml")).expect("saved");
+    assert!(text.contains("    trafficShift:"), "{text}");
+    let writes: Vec<_> = f
+        .all_requests()
+        .into_iter()
+        .filter(|e| e.is_mutating() && !e.path.contains("accessreviews"))
+        .collect();
+    assert_eq!(writes.len(), 2, "{writes:?}");
+    for w in &writes {
+        assert_eq!(w.cluster, "ap-south", "{w:?}");
+        assert_eq!(w.method, "PATCH", "server-side apply: {w:?}");
+        assert_eq!(w.field_manager, "meshdeck", "{w:?}");
+    }
+    let audit =
+        std::fs::read_to_string(dir.path().join("state/meshdeck/audit.log")).expect("audit");
+    assert_eq!(audit.lines().count(), 2, "{audit}");
+}
+
+/// Read-only: the policies view lists, but no key reaches the editor or a write, and the sim
+/// sees no mutating request (not even an access review).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_console_cannot_reach_authoring_and_sends_no_write() {
+    let f = Arc::new(fleet(3).await);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kc = dir.path().join("kc");
+    f.write_kubeconfig(&kc).expect("kubeconfig");
+    let home = dir.path().to_path_buf();
+    let policies = dir.path().join("policies");
+    std::fs::create_dir_all(&policies).expect("dir");
+    std::fs::write(
+        policies.join("shift.yaml"),
+        "apiVersion: networking.mesh.gloo.solo.io/v1\nkind: TrafficPolicy\nmetadata: {name: shift, namespace: bookstore}\nspec:\n  destinationSelector:\n  - kubeServiceRefs: {services: [{name: details, namespace: bookstore, clusterName: ap-south}]}\n  policy: {requestTimeout: 3s}\n",
+    )
+    .expect("policy");
+    let pol = policies.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut a = args(&kc);
+        a.extend([
+            "--policies".to_string(),
+            pol.display().to_string(),
+            "--readonly".to_string(),
+        ]);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        let mut c = Console::start(&home, &a, &[]);
+        c.wait_for("clusters 3/3 synced", 30);
+        c.keys(":pol\r");
+        let s = c.wait_for("accepted", 5);
+        assert!(s.contains("shift"), "{s}");
+        assert!(!s.contains("<n>new"), "{s}");
+        c.keys("n");
+        c.wait_for("read-only", 5);
+        c.keys("e");
+        c.keys("\x04");
+        c.keys("\r");
+        let s = c.wait_for("yaml", 5);
+        assert!(!s.contains("preview"), "no editor: {s}");
+        assert!(s.contains("requestTimeout: 3s"), "{s}");
+        c.raw(b"\x1b");
+        c.keys("\x03");
+        assert!(c.wait_exit(10).success());
+    })
+    .await
+    .expect("console test");
+    let writes: Vec<_> = f
+        .all_requests()
+        .into_iter()
+        .filter(|e| e.is_write())
+        .collect();
+    assert!(writes.is_empty(), "{writes:?}");
 }

@@ -631,6 +631,9 @@ impl App {
 
     /// Open a page (a new history entry after the current one).
     pub fn open(&mut self, page: Page) {
+        if page.kind == ViewKind::Policies {
+            self.want_board = true;
+        }
         self.pages.truncate(self.pos + 1);
         self.pages.push(page);
         self.pos = self.pages.len() - 1;

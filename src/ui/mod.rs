@@ -54,6 +54,11 @@ async fn apply_job(
     let say = |l: String| {
         let _ = tx.send(JobEvent::Lines(job, vec![l]));
     };
+    // the last word goes in the body too (the title may be cut)
+    let fail = |why: &str| {
+        let _ = tx.send(JobEvent::Lines(job, vec![format!("FAILED: {why}")]));
+        let _ = tx.send(JobEvent::Failed(job, why.to_string()));
+    };
     let keys = crate::rbac::plan_keys(&plan);
     if !keys.is_empty() {
         let clusters: std::collections::BTreeSet<&str> =
@@ -74,10 +79,7 @@ async fn apply_job(
             }
         }
         if !denied.is_empty() {
-            let _ = tx.send(JobEvent::Failed(
-                job,
-                "not allowed by Kubernetes RBAC (above): nothing was sent".into(),
-            ));
+            fail("not allowed by Kubernetes RBAC (above): nothing was sent");
             return;
         }
         say(format!(
@@ -120,10 +122,7 @@ async fn apply_job(
         say(format!("{cluster}: {what} {ok} ok, {failed} failed"));
     }
     if report.dry_run_failed {
-        let _ = tx.send(JobEvent::Failed(
-            job,
-            "the dry-run failed: nothing was written to any cluster".into(),
-        ));
+        fail("the dry-run failed: nothing was written to any cluster");
         return;
     }
     if report.failed().next().is_some() {
@@ -140,13 +139,11 @@ async fn apply_job(
     if plan.has_changes() {
         say(format!("audit log: {}", audit_log.display()));
     }
-    let _ = tx.send(JobEvent::Ended(
-        job,
-        format!(
-            "done: {} changes applied; the views show them as the watches deliver them",
-            report.outcomes.len()
-        ),
+    say(format!(
+        "done: {} changes applied; the views show them as the watches deliver them (esc)",
+        report.outcomes.len()
     ));
+    let _ = tx.send(JobEvent::Ended(job, "done".into()));
 }
 
 /// Carry out an intent off the UI's path: jobs run as tasks and answer through `tx`.
