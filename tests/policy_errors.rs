@@ -244,3 +244,20 @@ status:
         Some("2021-03-01T10:00:00Z")
     );
 }
+
+/// Found by the fuzzer: a lone CR is a YAML line break, so positions count it as one (the
+/// console's editor shows it as one too).
+#[test]
+fn a_lone_carriage_return_counts_as_a_line_break() {
+    let text = "apiVersion: networking.mesh.gloo.solo.io/v1\rkind: TrafficPolicy\r\rmetadata: {name: x}\rspec:\r  polcy: {}\n";
+    let l = meshdeck::policy::load_str(text, "cr.yaml");
+    let d = l
+        .diagnostics
+        .iter()
+        .find(|d| d.path == "spec.polcy")
+        .unwrap_or_else(|| panic!("{:?}", l.diagnostics));
+    let p = d.pos.expect("positioned");
+    assert_eq!((p.line, p.col), (6, 3), "{d}");
+    let shown = text.replace("\r\n", "\n").replace('\r', "\n");
+    assert_eq!(shown.lines().nth(5), Some("  polcy: {}"));
+}

@@ -70,6 +70,8 @@ impl Editor {
         saved: String,
         theme: &super::theme::Theme,
     ) -> Editor {
+        // a lone CR is a line break to YAML (and to its positions): show it as one
+        let text = text.replace("\r\n", "\n").replace('\r', "\n");
         let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
         if lines.is_empty() {
             lines.push(String::new());

@@ -22,6 +22,11 @@ pub fn render(app: &mut App, width: u16, height: u16) -> anyhow::Result<ratatui:
 
 /// Press keys: plain characters, or `<enter>`, `<esc>`, `<ctrl-z>`, `<down>`.
 pub fn press(app: &mut App, keys: &str) {
+    press_each(app, keys, |_, _| {});
+}
+
+/// Press keys and hand each key's intents to `f` (as the event loop would carry them out).
+pub fn press_each(app: &mut App, keys: &str, mut f: impl FnMut(&mut App, Vec<super::app::Intent>)) {
     let mut rest = keys;
     while !rest.is_empty() {
         if let Some(r) = rest.strip_prefix('<')
@@ -36,6 +41,8 @@ pub fn press(app: &mut App, keys: &str) {
                 "up" => KeyEvent::new(KeyCode::Up, KeyModifiers::NONE),
                 "tab" => KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE),
                 "bs" => KeyEvent::new(KeyCode::Backspace, KeyModifiers::NONE),
+                "end" => KeyEvent::new(KeyCode::End, KeyModifiers::NONE),
+                "f8" => KeyEvent::new(KeyCode::F(8), KeyModifiers::NONE),
                 "shift-right" => KeyEvent::new(KeyCode::Right, KeyModifiers::SHIFT),
                 "shift-left" => KeyEvent::new(KeyCode::Left, KeyModifiers::SHIFT),
                 other => match other.strip_prefix("ctrl-").and_then(|c| c.chars().next()) {
@@ -43,7 +50,8 @@ pub fn press(app: &mut App, keys: &str) {
                     None => continue,
                 },
             };
-            app.on_key(ev);
+            let i = app.on_key(ev);
+            f(app, i);
             continue;
         }
         let mut chars = rest.chars();
@@ -53,7 +61,8 @@ pub fn press(app: &mut App, keys: &str) {
             } else {
                 KeyModifiers::NONE
             };
-            app.on_key(KeyEvent::new(KeyCode::Char(c), m));
+            let i = app.on_key(KeyEvent::new(KeyCode::Char(c), m));
+            f(app, i);
         }
         rest = chars.as_str();
     }
@@ -126,6 +135,7 @@ pub async fn write_all(out: &Path) -> anyhow::Result<Vec<PathBuf>> {
         std::fs::write(&p, svg::to_svg(&buf))?;
         written.push(p);
     }
+    written.extend(author_shots(&handle.latest(), &km, out, &tmp)?);
     // a cluster goes down: the console marks it stale and keeps the others live
     let last = sim.names().last().cloned().unwrap_or_default();
     sim.fault(&last, &FaultSpec::Down)?;
@@ -144,6 +154,90 @@ pub async fn write_all(out: &Path) -> anyhow::Result<Vec<PathBuf>> {
     std::fs::write(&p, svg::to_svg(&buf))?;
     written.push(p);
     let _ = std::fs::remove_dir_all(&tmp);
+    Ok(written)
+}
+
+/// Authoring: the editor with a typo marked, the preview's diff, the confirmation dialog.
+/// The app drives the real authoring worker, as in the console.
+fn author_shots(
+    snap: &Arc<crate::model::Snapshot>,
+    km: &keymap::Keymap,
+    out: &Path,
+    tmp: &Path,
+) -> anyhow::Result<Vec<PathBuf>> {
+    use super::app::{Intent, JobEvent};
+    use crate::author::{Job, Store, Worker};
+    let (tx, rx) = std::sync::mpsc::channel();
+    let dir = tmp.join("policies");
+    let worker = Worker::spawn(
+        Store {
+            dir: dir.clone(),
+            extra: vec![],
+            drafts: tmp.join("drafts"),
+            who: crate::rbac::Subject::default(),
+        },
+        move |a| {
+            let _ = tx.send(a);
+        },
+    );
+    let t = theme::load("default", None).map_err(anyhow::Error::msg)?;
+    let mut app = App::new(snap.clone(), km.clone(), t, false);
+    app.policy_dir = Some(dir);
+    app.set_size(120, 30);
+    let answer = |app: &mut App| -> anyhow::Result<()> {
+        let a = rx
+            .recv_timeout(Duration::from_secs(30))
+            .map_err(|e| anyhow::anyhow!("the authoring worker did not answer: {e}"))?;
+        app.on_job(JobEvent::Author(a));
+        Ok(())
+    };
+    worker.send(Job::Board(snap.clone()));
+    answer(&mut app)?;
+    let mut err: Option<anyhow::Error> = None;
+    let mut run = |app: &mut App, keys: &str| {
+        press_each(app, keys, |app, intents| {
+            for i in intents {
+                if let Intent::Author(j) = i {
+                    let n = usize::from(!matches!(j, Job::Discard { .. }));
+                    worker.send(j);
+                    for _ in 0..n {
+                        if let Err(e) = answer(app) {
+                            err = Some(e);
+                        }
+                    }
+                }
+            }
+            if app.want_board {
+                app.want_board = false;
+                worker.send(Job::Board(app.snap.clone()));
+                if let Err(e) = answer(app) {
+                    err = Some(e);
+                }
+            }
+        });
+    };
+    let mut written = Vec::new();
+    let steps: &[(&str, &str)] = &[
+        (
+            "author-editor-typo",
+            ":pol<enter>n<enter><down><down><down><down><down><down><down><down><down><down><down><down><down><down><down><end><bs><bs><bs><bs><bs>hfit:<ctrl-t><ctrl-t>",
+        ),
+        (
+            "author-preview-diff",
+            "<bs><bs><bs><bs><bs>hift:<ctrl-t><ctrl-t>",
+        ),
+        ("author-confirm", "<ctrl-g>"),
+    ];
+    for (name, keys) in steps {
+        run(&mut app, keys);
+        let buf = render(&mut app, 120, 30)?;
+        let p = out.join(format!("{name}.svg"));
+        std::fs::write(&p, svg::to_svg(&buf))?;
+        written.push(p);
+    }
+    if let Some(e) = err {
+        return Err(e);
+    }
     Ok(written)
 }
 
