@@ -147,6 +147,7 @@ fn press_one(app: &mut App, key: &str) -> Vec<Intent> {
         "<end>" => KeyEvent::new(KeyCode::End, KeyModifiers::NONE),
         "<bs>" => KeyEvent::new(KeyCode::Backspace, KeyModifiers::NONE),
         "<f8>" => KeyEvent::new(KeyCode::F(8), KeyModifiers::NONE),
+        "<f1>" => KeyEvent::new(KeyCode::F(1), KeyModifiers::NONE),
         k if k.starts_with("<ctrl-") => {
             let c = k.chars().nth(6).expect("ctrl key");
             KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)
@@ -337,4 +338,20 @@ fn read_only_hides_authoring_and_refuses_every_write_key() {
         help.contains("POLICY EDITOR") && help.contains("read-only: hidden"),
         "{help}"
     );
+}
+
+#[test]
+fn f1_shows_the_editor_keys_and_esc_returns_to_the_same_text() {
+    let mut h = Harness::new(false);
+    new_traffic_shift(&mut h);
+    h.keys("zz");
+    h.keys("<f1>");
+    assert!(matches!(h.app.mode, Mode::Help(_)));
+    let s = h.screen(120, 60);
+    assert!(s.contains("POLICY EDITOR") && s.contains("apply: plan, role checks, confirmation"), "{s}");
+    h.keys("<esc>");
+    match &h.app.mode {
+        Mode::Editor(ed) => assert!(ed.text().starts_with("zz# Traffic"), "{}", ed.text()),
+        _ => panic!("back in the editor"),
+    }
 }
