@@ -159,3 +159,27 @@ fn the_board_lists_policies_with_status_sources_targets_and_clusters() {
     assert_eq!(bad.state, State::Invalid);
     assert!(bad.reason.starts_with("bad.yaml:"), "{}", bad.reason);
 }
+
+#[test]
+fn a_role_scoped_to_another_namespace_denies_the_draft_and_blocks_apply() {
+    let snap = demo();
+    let roles = "apiVersion: rbac.enterprise.mesh.gloo.solo.io/v1\nkind: Role\nmetadata: {name: payments-team, namespace: gloo-mesh}\nspec:\n  trafficPolicyScopes:\n  - trafficPolicyActions: [ALL]\n    destinationSelectors: [{kubeServiceMatcher: {namespaces: [payments], clusters: [\"*\"]}}]\n    workloadSelectors: [{kubeWorkloadMatcher: {namespaces: [\"*\"], clusters: [\"*\"]}}]\n---\napiVersion: rbac.enterprise.mesh.gloo.solo.io/v1\nkind: RoleBinding\nmetadata: {name: alice, namespace: gloo-mesh}\nspec:\n  roleRef: {name: payments-team, namespace: gloo-mesh}\n  subjects: [{kind: User, name: alice}]\n";
+    let base = meshdeck::policy::load_str(roles, "roles.yaml");
+    assert!(base.diagnostics.is_empty(), "{:?}", base.diagnostics);
+    let draft = author::fill_template(author::TEMPLATES[1].2, &snap, "retries");
+    assert!(draft.contains("namespace: bookstore"));
+    let p = preview_of(&snap, &base, &draft);
+    match &p.roles {
+        RoleCheck::Denied(d) => {
+            assert_eq!(d.len(), 1);
+            assert_eq!(d[0].policy.name, "retries");
+            assert!(d[0].reason.contains("alice"), "{}", d[0].reason);
+        }
+        other => panic!("{other:?}"),
+    }
+    let e = p.applicable().expect_err("denied");
+    assert!(
+        e.starts_with("role check: TrafficPolicy bookstore/retries"),
+        "{e}"
+    );
+}

@@ -348,7 +348,10 @@ fn f1_shows_the_editor_keys_and_esc_returns_to_the_same_text() {
     h.keys("<f1>");
     assert!(matches!(h.app.mode, Mode::Help(_)));
     let s = h.screen(120, 60);
-    assert!(s.contains("POLICY EDITOR") && s.contains("apply: plan, role checks, confirmation"), "{s}");
+    assert!(
+        s.contains("POLICY EDITOR") && s.contains("apply: plan, role checks, confirmation"),
+        "{s}"
+    );
     h.keys("<esc>");
     match &h.app.mode {
         Mode::Editor(ed) => assert!(ed.text().starts_with("zz# Traffic"), "{}", ed.text()),
