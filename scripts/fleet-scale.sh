@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 clusters=${1:-20}
 pods=${2:-5000}
-bin=$PWD/target/release/meshdeck
+bin=${MESHDECK_BIN:-$PWD/target/release/meshdeck}
 [ -x "$bin" ] || cargo build --release
 work=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -24,6 +24,7 @@ echo "contexts: $contexts"
 /usr/bin/time -f "meshdeck status: %e s wall, %M KiB peak RSS" \
   "$bin" status --context "$contexts" --wait-synced 120 >"$work/status.txt" 2>"$work/time.txt" || true
 tail -1 "$work/time.txt"
+grep -ho 'fleet snapshot ready.*' "$work"/.local/state/meshdeck/meshdeck.log 2>/dev/null | tail -1 || true
 head -3 "$work/status.txt"
 grep -c ' synced ' "$work/status.txt" | sed 's/^/clusters synced: /'
 s=$(date +%s%N)

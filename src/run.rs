@@ -339,8 +339,16 @@ pub async fn resolve_targets(
     crate::fleet::kubeconfig::targets(&files, &selection).await
 }
 
+/// This process's resident memory (Linux), for the log.
+fn resident_kib() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 async fn status(args: crate::cli::StatusArgs, paths: &Paths) -> anyhow::Result<ExitCode> {
     let targets = resolve_targets(&args.fleet, paths).await?;
+    let started = std::time::Instant::now();
     let mut handle = crate::fleet::start(targets);
     let all_synced = handle
         .wait_synced(Duration::from_secs(args.wait_synced))
@@ -348,6 +356,14 @@ async fn status(args: crate::cli::StatusArgs, paths: &Paths) -> anyhow::Result<E
     // one more publish interval so the counts are the settled ones
     tokio::time::sleep(crate::fleet::PUBLISH_EVERY * 2).await;
     let snap = handle.latest();
+    tracing::info!(
+        all_synced,
+        clusters = snap.clusters.len(),
+        pods = snap.clusters.iter().map(|c| c.counts.pods).sum::<usize>(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        rss_kib = resident_kib(),
+        "fleet snapshot ready"
+    );
     let text = crate::status::render(
         &snap,
         args.output,

@@ -1565,8 +1565,9 @@ impl App {
             ed.generation = self.next_job;
             self.next_job += 1;
             ed.note = None;
-            let ed = ed.clone();
-            return vec![self.preview_intent(&ed)];
+        }
+        if changed && let Mode::Editor(ed) = &self.mode {
+            return vec![self.preview_intent(ed)];
         }
         vec![]
     }

@@ -579,6 +579,34 @@ mod tests {
     }
 
     #[test]
+    fn editor_keys_must_not_type_and_policy_keys_override_table_keys() {
+        let e = parse(
+            "mine.yaml",
+            "extends: default\nkeys:\n  editor_save: [s]\n",
+            |b| load(b, None),
+        )
+        .expect_err("a printable editor key");
+        assert!(
+            e.contains("keys.editor_save") && e.contains("types a character"),
+            "{e}"
+        );
+        // vim pages down with ctrl-d in tables; in the policies view ctrl-d deletes
+        let v = load("vim", None).expect("vim");
+        let ctrl_d = ev(KeyCode::Char('d'), KeyModifiers::CONTROL);
+        assert_eq!(v.action_in(ctrl_d, Ctx::Table), Some(Action::PageDown));
+        assert_eq!(
+            v.action_in(ctrl_d, Ctx::Policies),
+            Some(Action::DeletePolicy)
+        );
+        // table keys still work in the policies view; editor keys only in the editor
+        let j = ev(KeyCode::Char('j'), KeyModifiers::NONE);
+        assert_eq!(v.action_in(j, Ctx::Policies), Some(Action::Down));
+        assert_eq!(v.action_in(j, Ctx::Editor), None);
+        let ctrl_g = ev(KeyCode::Char('g'), KeyModifiers::CONTROL);
+        assert_eq!(v.action_in(ctrl_g, Ctx::Editor), Some(Action::EditorApply));
+    }
+
+    #[test]
     fn key_syntax_round_trips() {
         for s in [
             "d",
