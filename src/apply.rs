@@ -57,6 +57,25 @@ pub struct Outcome {
     pub result: Result<(), String>,
 }
 
+/// `cluster action Kind namespace/name: ok` or `...: FAILED: message`.
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {} {} {}/{}: ",
+            self.cluster,
+            self.action.word(),
+            self.kind,
+            self.namespace,
+            self.name
+        )?;
+        match &self.result {
+            Ok(()) => write!(f, "ok"),
+            Err(e) => write!(f, "FAILED: {e}"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Report {
     /// The dry-run failed somewhere: nothing was written.

@@ -568,21 +568,7 @@ async fn diff_apply(
             .iter()
             .filter(|p| !p.origin.name.starts_with("cluster/"))
         {
-            objects.push(crate::translate::Generated {
-                cluster: m.clone(),
-                api_version: "networking.mesh.gloo.solo.io/v1",
-                kind: p.kind(),
-                namespace: p.namespace().to_string(),
-                name: p.meta.name.clone(),
-                sources: [p.id()].into(),
-                spec: p
-                    .origin
-                    .located
-                    .value
-                    .get("spec")
-                    .cloned()
-                    .unwrap_or_default(),
-            });
+            objects.push(crate::author::policy_object(p, m));
         }
     }
     let mut plan = crate::plan::plan(&objects, &live, &ready, args.prune);
@@ -741,24 +727,7 @@ async fn diff_apply(
     let report = writer.apply(&plan, args.dry_run).await;
     println!();
     for o in &report.outcomes {
-        match &o.result {
-            Ok(()) => println!(
-                "{} {} {} {}/{}: ok",
-                o.cluster,
-                o.action.word(),
-                o.kind,
-                o.namespace,
-                o.name
-            ),
-            Err(e) => println!(
-                "{} {} {} {}/{}: FAILED: {e}",
-                o.cluster,
-                o.action.word(),
-                o.kind,
-                o.namespace,
-                o.name
-            ),
-        }
+        println!("{o}");
     }
     for (cluster, (ok, failed)) in report.per_cluster() {
         let what = if report.dry_run_failed || report.dry_run_only {

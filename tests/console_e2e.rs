@@ -241,15 +241,26 @@ async fn no_color_means_no_colour_on_the_wire_and_a_reversed_selection() {
     .expect("console test");
 }
 
-/// The workflow the console exists for: a traffic shift from the template, a deliberate typo
-/// found through the inline error, preview, apply, and the VirtualService arriving by watch.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn author_fix_a_typo_preview_apply_and_see_the_virtualservice_arrive() {
+/// A 3-cluster sim with its kubeconfig written in a fresh home directory.
+async fn authoring_fleet() -> (
+    Arc<Fleet>,
+    tempfile::TempDir,
+    std::path::PathBuf,
+    std::path::PathBuf,
+) {
     let f = Arc::new(fleet(3).await);
     let dir = tempfile::tempdir().expect("tempdir");
     let kc = dir.path().join("kc");
     f.write_kubeconfig(&kc).expect("kubeconfig");
     let home = dir.path().to_path_buf();
+    (f, dir, kc, home)
+}
+
+/// The workflow the console exists for: a traffic shift from the template, a deliberate typo
+/// found through the inline error, preview, apply, and the VirtualService arriving by watch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn author_fix_a_typo_preview_apply_and_see_the_virtualservice_arrive() {
+    let (f, dir, kc, home) = authoring_fleet().await;
     let policies = dir.path().join("policies");
     let pol = policies.clone();
     tokio::task::spawn_blocking(move || {
@@ -330,11 +341,7 @@ async fn author_fix_a_typo_preview_apply_and_see_the_virtualservice_arrive() {
 /// sees no mutating request (not even an access review).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_only_console_cannot_reach_authoring_and_sends_no_write() {
-    let f = Arc::new(fleet(3).await);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kc = dir.path().join("kc");
-    f.write_kubeconfig(&kc).expect("kubeconfig");
-    let home = dir.path().to_path_buf();
+    let (f, dir, kc, home) = authoring_fleet().await;
     let policies = dir.path().join("policies");
     std::fs::create_dir_all(&policies).expect("dir");
     std::fs::write(

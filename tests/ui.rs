@@ -5,9 +5,8 @@ use chrono::{DateTime, Utc};
 use meshdeck::model::{ConnState, Snapshot};
 use meshdeck::sim::fixture::demo_snapshot;
 use meshdeck::ui::app::{App, Mode};
-use meshdeck::ui::shots::{press, render};
+use meshdeck::ui::shots::{press, render, text};
 use meshdeck::ui::{keymap, theme};
-use ratatui::buffer::Buffer;
 use ratatui::style::{Color, Modifier};
 use std::sync::{Arc, OnceLock};
 
@@ -48,19 +47,6 @@ fn app_with(theme_name: &str, keymap_name: &str) -> App {
 
 fn app() -> App {
     app_with("default", "default")
-}
-
-fn text(b: &Buffer) -> String {
-    let mut s = String::new();
-    for y in 0..b.area.height {
-        let mut line = String::new();
-        for x in 0..b.area.width {
-            line.push_str(b[(x, y)].symbol());
-        }
-        s.push_str(line.trim_end());
-        s.push('\n');
-    }
-    s
 }
 
 fn screen(keys: &str, w: u16, h: u16) -> String {

@@ -8,9 +8,8 @@ use meshdeck::author::{Answer, Job, Store, Worker};
 use meshdeck::model::{ConnState, Snapshot};
 use meshdeck::sim::fixture::demo_snapshot;
 use meshdeck::ui::app::{App, Intent, JobEvent, Mode};
-use meshdeck::ui::shots::{press, render};
+use meshdeck::ui::shots::{press_each, render, text};
 use meshdeck::ui::{keymap, theme};
-use ratatui::buffer::Buffer;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, channel};
 use std::time::Duration;
@@ -79,52 +78,30 @@ impl Harness {
 
     /// Wait for `n` answers and hand them to the app.
     fn wait(&mut self, n: usize) {
-        for _ in 0..n {
-            let a = self
-                .rx
-                .recv_timeout(Duration::from_secs(20))
-                .expect("the worker answers");
-            self.app.on_job(JobEvent::Author(a));
-        }
+        wait(&mut self.app, &self.rx, n);
     }
 
-    /// Press keys one at a time, carrying out the app's intents as the event loop does.
+    /// Press keys, carrying out the app's intents after each as the event loop does.
     fn keys(&mut self, keys: &str) {
-        // `press` takes a whole string; feed it key by key so intents are seen after each
-        let mut parts = Vec::new();
-        let mut rest = keys;
-        while !rest.is_empty() {
-            if rest.starts_with('<')
-                && let Some(end) = rest.find('>')
-            {
-                parts.push(rest[..=end].to_string());
-                rest = &rest[end + 1..];
-            } else {
-                let c = rest.chars().next().expect("char");
-                parts.push(c.to_string());
-                rest = &rest[c.len_utf8()..];
-            }
-        }
-        for p in parts {
-            let intents = press_one(&mut self.app, &p);
+        let (worker, rx, applies) = (&self.worker, &self.rx, &mut self.applies);
+        press_each(&mut self.app, keys, |app, intents| {
             for i in intents {
                 match i {
                     Intent::Author(j) => {
-                        let answers = match &j {
-                            Job::Discard { .. } => 0,
-                            _ => 1,
-                        };
-                        self.worker.send(j);
-                        self.wait(answers);
+                        let answers = usize::from(!matches!(j, Job::Discard { .. }));
+                        worker.send(j);
+                        wait(app, rx, answers);
                     }
-                    Intent::Apply { plan, .. } => self.applies.push(plan),
+                    Intent::Apply { plan, .. } => applies.push(plan),
                     _ => {}
                 }
             }
-            if self.app.want_board {
-                self.board();
+            if app.want_board {
+                app.want_board = false;
+                worker.send(Job::Board(app.snap.clone()));
+                wait(app, rx, 1);
             }
-        }
+        });
     }
 
     fn screen(&mut self, w: u16, h: u16) -> String {
@@ -136,47 +113,14 @@ impl Harness {
     }
 }
 
-/// One key through `press`, returning the intents (press itself drops them).
-fn press_one(app: &mut App, key: &str) -> Vec<Intent> {
-    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-    let ev = match key {
-        "<enter>" => KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE),
-        "<esc>" => KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE),
-        "<down>" => KeyEvent::new(KeyCode::Down, KeyModifiers::NONE),
-        "<up>" => KeyEvent::new(KeyCode::Up, KeyModifiers::NONE),
-        "<end>" => KeyEvent::new(KeyCode::End, KeyModifiers::NONE),
-        "<bs>" => KeyEvent::new(KeyCode::Backspace, KeyModifiers::NONE),
-        "<f8>" => KeyEvent::new(KeyCode::F(8), KeyModifiers::NONE),
-        "<f1>" => KeyEvent::new(KeyCode::F(1), KeyModifiers::NONE),
-        k if k.starts_with("<ctrl-") => {
-            let c = k.chars().nth(6).expect("ctrl key");
-            KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)
-        }
-        k => {
-            let c = k.chars().next().expect("char");
-            let m = if c.is_ascii_uppercase() {
-                KeyModifiers::SHIFT
-            } else {
-                KeyModifiers::NONE
-            };
-            KeyEvent::new(KeyCode::Char(c), m)
-        }
-    };
-    let _ = press; // the same key names as the screenshots' `press`
-    app.on_key(ev)
-}
-
-fn text(b: &Buffer) -> String {
-    let mut s = String::new();
-    for y in 0..b.area.height {
-        let mut line = String::new();
-        for x in 0..b.area.width {
-            line.push_str(b[(x, y)].symbol());
-        }
-        s.push_str(line.trim_end());
-        s.push('\n');
+/// Hand `n` answers of the worker to the app.
+fn wait(app: &mut App, rx: &Receiver<Answer>, n: usize) {
+    for _ in 0..n {
+        let a = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the worker answers");
+        app.on_job(JobEvent::Author(a));
     }
-    s
 }
 
 /// Timings change from run to run: `148 ms` → `N ms`.

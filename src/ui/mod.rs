@@ -94,24 +94,7 @@ async fn apply_job(
         crate::apply::Report::default()
     };
     for o in &report.outcomes {
-        say(match &o.result {
-            Ok(()) => format!(
-                "{} {} {} {}/{}: ok",
-                o.cluster,
-                o.action.word(),
-                o.kind,
-                o.namespace,
-                o.name
-            ),
-            Err(e) => format!(
-                "{} {} {} {}/{}: FAILED: {e}",
-                o.cluster,
-                o.action.word(),
-                o.kind,
-                o.namespace,
-                o.name
-            ),
-        });
+        say(o.to_string());
     }
     for (cluster, (ok, failed)) in report.per_cluster() {
         let what = if report.dry_run_failed {

@@ -20,6 +20,20 @@ pub fn render(app: &mut App, width: u16, height: u16) -> anyhow::Result<ratatui:
     Ok(t.backend().buffer().clone())
 }
 
+/// A rendered buffer as text, one line per row, trailing blanks trimmed (for tests).
+pub fn text(b: &ratatui::buffer::Buffer) -> String {
+    let mut s = String::new();
+    for y in 0..b.area.height {
+        let mut line = String::new();
+        for x in 0..b.area.width {
+            line.push_str(b[(x, y)].symbol());
+        }
+        s.push_str(line.trim_end());
+        s.push('\n');
+    }
+    s
+}
+
 /// Press keys: plain characters, or `<enter>`, `<esc>`, `<ctrl-z>`, `<down>`.
 pub fn press(app: &mut App, keys: &str) {
     press_each(app, keys, |_, _| {});
@@ -43,6 +57,7 @@ pub fn press_each(app: &mut App, keys: &str, mut f: impl FnMut(&mut App, Vec<sup
                 "bs" => KeyEvent::new(KeyCode::Backspace, KeyModifiers::NONE),
                 "end" => KeyEvent::new(KeyCode::End, KeyModifiers::NONE),
                 "f8" => KeyEvent::new(KeyCode::F(8), KeyModifiers::NONE),
+                "f1" => KeyEvent::new(KeyCode::F(1), KeyModifiers::NONE),
                 "shift-right" => KeyEvent::new(KeyCode::Right, KeyModifiers::SHIFT),
                 "shift-left" => KeyEvent::new(KeyCode::Left, KeyModifiers::SHIFT),
                 other => match other.strip_prefix("ctrl-").and_then(|c| c.chars().next()) {
