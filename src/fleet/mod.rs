@@ -285,6 +285,44 @@ const BACKOFF_MAX: Duration = Duration::from_secs(3);
 /// How often a kind the user may not list is tried again.
 const FORBIDDEN_RETRY: Duration = Duration::from_secs(60);
 
+/// One shared copy of each distinct label set (and container name and image). Values no pod
+/// holds any more are dropped whenever a table has doubled since its last sweep, so churn does
+/// not grow it without bound.
+#[derive(Default)]
+struct LabelInterner {
+    set: std::collections::HashSet<Arc<crate::model::raw::Labels>>,
+    sweep_at: usize,
+    strs: std::collections::HashSet<Arc<str>>,
+    strs_sweep_at: usize,
+}
+
+impl LabelInterner {
+    fn intern_str(&mut self, s: &Arc<str>) -> Arc<str> {
+        if let Some(a) = self.strs.get(&**s) {
+            return a.clone();
+        }
+        if self.strs.len() >= self.strs_sweep_at.max(1024) {
+            self.strs.retain(|a| Arc::strong_count(a) > 1);
+            self.strs_sweep_at = self.strs.len() * 2;
+        }
+        self.strs.insert(s.clone());
+        s.clone()
+    }
+
+    fn intern(&mut self, l: crate::model::raw::Labels) -> Arc<crate::model::raw::Labels> {
+        if let Some(a) = self.set.get(&l) {
+            return a.clone();
+        }
+        if self.set.len() >= self.sweep_at.max(1024) {
+            self.set.retain(|a| Arc::strong_count(a) > 1);
+            self.sweep_at = self.set.len() * 2;
+        }
+        let a = Arc::new(l);
+        self.set.insert(a.clone());
+        a
+    }
+}
+
 /// Make a closure's signature higher-ranked over the borrow (the compiler cannot infer it).
 fn higher_ranked<F: Fn(&mut Cache) -> &mut KindStore<RawObject>>(f: F) -> F {
     f
@@ -570,11 +608,22 @@ async fn run_cluster(
         |o: &Endpoints| Some((key_of(&o.metadata), RawEndpoints::from(o))),
         cfg.clone()
     );
-    // pods decode into the slim type: serde skips what meshdeck never reads
+    // pods decode into the slim type: serde skips what meshdeck never reads; the pods of one
+    // ReplicaSet carry the same labels, so they share one copy
+    let interner = Mutex::new(LabelInterner::default());
     typed!(
         SlimPod,
         pods,
-        |o: &SlimPod| Some((key_of(&o.metadata), RawPod::from(o))),
+        move |o: &SlimPod| {
+            let mut p = RawPod::from(o);
+            let mut i = interner.lock();
+            p.labels = i.intern(Arc::unwrap_or_clone(std::mem::take(&mut p.labels)));
+            for c in &mut p.containers {
+                c.name = i.intern_str(&c.name);
+                c.image = i.intern_str(&c.image);
+            }
+            Some((key_of(&o.metadata), p))
+        },
         cfg.clone()
     );
     typed!(
@@ -773,5 +822,34 @@ pub fn start(targets: Vec<Target>) -> FleetHandle {
     FleetHandle {
         snapshots: rx,
         stop,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equal_label_sets_share_one_copy_and_dead_ones_are_swept() {
+        let mut i = LabelInterner::default();
+        let l = |n: usize| -> crate::model::raw::Labels {
+            [("app".to_string(), format!("a{n}"))].into()
+        };
+        let a = i.intern(l(1));
+        let b = i.intern(l(1));
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(!Arc::ptr_eq(&a, &i.intern(l(2))));
+        // 5,000 distinct sets nobody keeps: the table stays bounded
+        for n in 10..5010 {
+            drop(i.intern(l(n)));
+        }
+        assert!(i.set.len() <= 2048, "{}", i.set.len());
+        assert!(
+            Arc::ptr_eq(&a, &i.intern(l(1))),
+            "a live set survives sweeps"
+        );
+        let s: Arc<str> = "docker.io/istio/proxyv2:1.30.3".into();
+        let t: Arc<str> = "docker.io/istio/proxyv2:1.30.3".into();
+        assert!(Arc::ptr_eq(&i.intern_str(&s), &i.intern_str(&t)));
     }
 }

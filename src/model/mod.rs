@@ -318,7 +318,7 @@ fn is_gateway_pod(p: &RawPod) -> bool {
 fn proxy_version(p: &RawPod) -> Option<&str> {
     p.containers
         .iter()
-        .find(|c| c.name == "istio-proxy")
+        .find(|c| &*c.name == "istio-proxy")
         .and_then(|c| image_tag(&c.image))
 }
 

@@ -130,8 +130,9 @@ impl From<&Endpoints> for RawEndpoints {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawContainer {
-    pub name: String,
-    pub image: String,
+    /// Shared between the pods of a workload when the fleet interns them.
+    pub name: std::sync::Arc<str>,
+    pub image: std::sync::Arc<str>,
     pub ready: bool,
     pub restarts: i32,
     /// `waiting.reason` (CrashLoopBackOff, ImagePullBackOff, ContainerCreating...).
@@ -177,8 +178,8 @@ impl From<&SlimPod> for RawPod {
             .map(|c| {
                 let st = statuses.iter().find(|s| s.name == c.name);
                 RawContainer {
-                    name: c.name.clone(),
-                    image: c.image.clone().unwrap_or_default(),
+                    name: c.name.as_str().into(),
+                    image: c.image.as_deref().unwrap_or_default().into(),
                     ready: st.is_some_and(|s| s.ready),
                     restarts: st.map_or(0, |s| s.restart_count),
                     waiting: st

@@ -134,7 +134,7 @@ mod tests {
         assert_eq!(r.owner, Some(("ReplicaSet".into(), "rs".into())));
         assert_eq!(r.containers[0].restarts, 3);
         assert_eq!(r.containers[0].waiting.as_deref(), Some("CrashLoopBackOff"));
-        assert_eq!(r.containers[1].image, "docker.io/istio/proxyv2:1.30.3");
+        assert_eq!(&*r.containers[1].image, "docker.io/istio/proxyv2:1.30.3");
         assert_eq!(
             (r.ip.as_str(), r.node.as_str(), r.service_account.as_str()),
             ("10.0.0.1", "n1", "sa")
