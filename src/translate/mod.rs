@@ -220,6 +220,16 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// The Gloo Mesh rule: `newer` is rejected for `key` (a destination, mesh or host) with
+    /// `error`, and `older`, which keeps it, is told `told`.
+    fn reject(&mut self, newer: usize, older: usize, key: String, error: String, told: String) {
+        self.track[newer].errors.push(error);
+        self.track[newer]
+            .destinations
+            .insert(key, State::Conflicting);
+        self.warn(older, told);
+    }
+
     fn warn(&mut self, p: usize, msg: String) {
         let t = &mut self.track[p];
         if t.seen.insert(msg.clone()) {
@@ -293,13 +303,12 @@ impl<'a> Run<'a> {
                                 r.name,
                                 self.id(other)
                             );
-                            self.track[p].errors.push(format!("conflict: {msg}"));
-                            self.track[p]
-                                .destinations
-                                .insert(format!("mesh/{}", r.name), State::Conflicting);
                             let newer = self.id(p);
-                            self.warn(
+                            self.reject(
+                                p,
                                 other,
+                                format!("mesh/{}", r.name),
+                                format!("conflict: {msg}"),
                                 format!("{newer} also claims mesh {} and was rejected (older policy wins)", r.name),
                             );
                         }
@@ -678,13 +687,12 @@ impl<'a> Run<'a> {
                     vd.hostname,
                     self.id(other)
                 );
-                self.track[p].errors.push(format!("conflict: {msg}"));
-                self.track[p]
-                    .destinations
-                    .insert(format!("host/{}", vd.hostname), State::Conflicting);
                 let newer = self.id(p);
-                self.warn(
+                self.reject(
+                    p,
                     other,
+                    format!("host/{}", vd.hostname),
+                    format!("conflict: {msg}"),
                     format!("{newer} also serves {} and was rejected", vd.hostname),
                 );
                 continue;

@@ -154,17 +154,16 @@ pub(super) fn traffic(run: &mut Run<'_>) {
                 conflicts.push(("mtls", *q));
             }
             if !conflicts.is_empty() {
-                run.track[p]
-                    .destinations
-                    .insert(did.clone(), State::Conflicting);
                 for (field, q) in conflicts {
                     let older = run.id(q);
                     let newer = run.id(p);
-                    run.track[p].errors.push(format!(
-                        "conflict on {did}: {field} is already set by {older}; the older policy wins and this one is not applied to {did}"
-                    ));
-                    run.warn(
+                    run.reject(
+                        p,
                         q,
+                        did.clone(),
+                        format!(
+                            "conflict on {did}: {field} is already set by {older}; the older policy wins and this one is not applied to {did}"
+                        ),
                         format!("{newer} also sets {field} on {did} and was rejected there (the older policy wins)"),
                     );
                 }
