@@ -389,13 +389,7 @@ async fn cli_apply_then_diff_shows_no_changes() {
     })
     .await
     .expect("join");
-    let text = |o: &std::process::Output| {
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        )
-    };
+    let text = output_text;
     assert_eq!(
         runs[0].status.code(),
         Some(2),
@@ -435,6 +429,24 @@ fn run_cli(home: &std::path::Path, args: Vec<String>) -> std::process::Output {
         .expect("runs")
 }
 
+/// Stdout then stderr, as one text for messages and assertions.
+fn output_text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Run the binary off the runtime's threads: (exit code, stdout + stderr).
+async fn cli(home: &std::path::Path, args: Vec<String>) -> (Option<i32>, String) {
+    let h = home.to_path_buf();
+    let o = tokio::task::spawn_blocking(move || run_cli(&h, args))
+        .await
+        .expect("join");
+    (o.status.code(), output_text(&o))
+}
+
 #[tokio::test]
 async fn a_role_for_one_namespace_cannot_apply_to_another_and_nothing_is_sent() {
     let f = fleet(3).await;
@@ -467,16 +479,8 @@ async fn a_role_for_one_namespace_cannot_apply_to_another_and_nothing_is_sent() 
         .map(|x| x.to_string())
         .collect()
     };
-    let (h, a) = (home.path().to_path_buf(), base(&bad));
-    let denied = tokio::task::spawn_blocking(move || run_cli(&h, a))
-        .await
-        .expect("join");
-    let out = format!(
-        "{}{}",
-        String::from_utf8_lossy(&denied.stdout),
-        String::from_utf8_lossy(&denied.stderr)
-    );
-    assert_eq!(denied.status.code(), Some(2), "{out}");
+    let (code, out) = cli(home.path(), base(&bad)).await;
+    assert_eq!(code, Some(2), "{out}");
     assert!(
         out.contains(
             "role check: TrafficPolicy payments/payments-timeout: not allowed for \"alice\""
@@ -495,16 +499,8 @@ async fn a_role_for_one_namespace_cannot_apply_to_another_and_nothing_is_sent() 
         .collect();
     assert!(after_denied.is_empty(), "{after_denied:?}");
     // the same role may apply a policy on its own namespace
-    let (h, b) = (home.path().to_path_buf(), base(&ok));
-    let allowed = tokio::task::spawn_blocking(move || run_cli(&h, b))
-        .await
-        .expect("join");
-    let out = format!(
-        "{}{}",
-        String::from_utf8_lossy(&allowed.stdout),
-        String::from_utf8_lossy(&allowed.stderr)
-    );
-    assert_eq!(allowed.status.code(), Some(0), "{out}");
+    let (code, out) = cli(home.path(), base(&ok)).await;
+    assert_eq!(code, Some(0), "{out}");
     assert!(
         out.contains("role check: 1 changed policies allowed for \"alice\""),
         "{out}"
@@ -552,16 +548,8 @@ async fn a_viewer_is_denied_by_access_review_before_any_write() {
     .iter()
     .map(|x| x.to_string())
     .collect();
-    let h = home.path().to_path_buf();
-    let o = tokio::task::spawn_blocking(move || run_cli(&h, args))
-        .await
-        .expect("join");
-    let out = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert_eq!(o.status.code(), Some(2), "{out}");
+    let (code, out) = cli(home.path(), args).await;
+    assert_eq!(code, Some(2), "{out}");
     assert!(out.contains("kubernetes rbac: eu-west-viewer VirtualService bookstore/ratings: Kubernetes RBAC in eu-west-viewer denies"), "{out}");
     let writes: Vec<_> = f
         .all_requests()
@@ -626,13 +614,7 @@ async fn policies_are_stored_in_the_management_cluster_and_pruned_with_their_obj
     })
     .await
     .expect("join");
-    let text = |o: &std::process::Output| {
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        )
-    };
+    let text = output_text;
     assert_eq!(runs.0.status.code(), Some(0), "{}", text(&runs.0));
     assert!(
         text(&runs.0).contains("eu-west create TrafficPolicy bookstore/ratings-timeout: ok"),
