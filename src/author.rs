@@ -470,10 +470,6 @@ pub struct Context<'a> {
     pub who: &'a Subject,
 }
 
-fn ids_of(s: &str) -> impl Iterator<Item = &str> {
-    s.split(',').filter(|x| !x.is_empty())
-}
-
 /// Preview a draft: `origin` names it in diagnostics; `replaces` is the policy being edited (so
 /// a rename drops the old one). `store` is the cluster that keeps policies as custom resources
 /// when the draft is one (`cluster/<name>` origin).
@@ -539,11 +535,7 @@ pub fn preview(
     let before: BTreeSet<(String, String, String, String)> = ctx
         .live
         .iter()
-        .filter(|l| {
-            l.annotations
-                .get(crate::translate::POLICIES_ANNOTATION)
-                .is_some_and(|a| ids_of(a).any(|x| watched.contains(x)))
-        })
+        .filter(|l| l.policies().any(|x| watched.contains(x)))
         .map(|l| {
             (
                 l.cluster.clone(),

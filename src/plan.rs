@@ -63,6 +63,15 @@ impl Live {
             spec: o.spec.clone(),
         }
     }
+    /// The policies its `meshdeck.io/policies` annotation names (`Kind/namespace/name`).
+    pub fn policies(&self) -> impl Iterator<Item = &str> {
+        self.annotations
+            .get(crate::translate::POLICIES_ANNOTATION)
+            .map(String::as_str)
+            .unwrap_or("")
+            .split(',')
+            .filter(|x| !x.is_empty())
+    }
     pub fn managed(&self) -> bool {
         self.labels.get(MANAGED_BY).map(String::as_str) == Some("meshdeck")
     }
@@ -266,16 +275,7 @@ pub fn plan(
                     &yaml(&comparable(&l.labels, &l.annotations, &l.spec)),
                     "",
                 ),
-                policies: l
-                    .annotations
-                    .get(crate::translate::POLICIES_ANNOTATION)
-                    .map(|s| {
-                        s.split(',')
-                            .filter(|x| !x.is_empty())
-                            .map(str::to_string)
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+                policies: l.policies().map(str::to_string).collect(),
             });
         }
     }

@@ -256,8 +256,8 @@ async fn event_loop(
         jobs.audit_log = a.audit_log;
         app.want_board = true;
     }
-    // the board follows the fleet, at most once a second
-    let mut board_at: Option<std::time::Instant> = None;
+    // the board follows the fleet, at most once a second and only when the fleet changed
+    let mut board_at: Option<(std::time::Instant, u64)> = None;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     #[cfg(unix)]
@@ -327,12 +327,13 @@ async fn event_loop(
         }
         let policies_shown =
             app.page().kind == view::ViewKind::Policies || matches!(app.mode, app::Mode::Editor(_));
-        let due = board_at.is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
+        let due = board_at
+            .is_some_and(|(t, seq)| seq != app.snap.seq && t.elapsed() >= Duration::from_secs(1));
         if let Some(w) = &jobs.worker
-            && (app.want_board || (policies_shown && due && board_at.is_some()))
+            && (app.want_board || (policies_shown && due))
         {
             app.want_board = false;
-            board_at = Some(std::time::Instant::now());
+            board_at = Some((std::time::Instant::now(), app.snap.seq));
             w.send(crate::author::Job::Board(app.snap.clone()));
         }
         if app.quit {
