@@ -3,10 +3,10 @@
 //! policy, plan against the live objects, schema-check). Targets: ≤ 50 ms on the demo fleet,
 //! ≤ 200 ms at 20 clusters × 500 services.
 use criterion::{Criterion, criterion_group, criterion_main};
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use meshdeck::author::{Answer, Job, Store, Worker};
+use meshdeck::author::{Answer, Store, Worker};
 use meshdeck::model::{ConnState, Snapshot};
-use meshdeck::ui::app::{App, Intent, JobEvent, Mode};
+use meshdeck::ui::app::{App, Mode};
+use meshdeck::ui::shots::AuthorDriver;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, channel};
 use std::time::Duration;
@@ -51,45 +51,27 @@ impl Rig {
             rx,
             _dir: dir,
         };
-        r.worker.send(Job::Board(r.app.snap.clone()));
-        r.answer();
-        for k in [":", "p", "o", "l", "\r", "n", "\r"] {
-            let ev = match k {
-                "\r" => KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE),
-                c => KeyEvent::new(
-                    KeyCode::Char(c.chars().next().expect("c")),
-                    KeyModifiers::NONE,
-                ),
-            };
-            r.key(ev);
+        AuthorDriver {
+            worker: &r.worker,
+            answers: &r.rx,
         }
+        .board(&mut r.app)
+        .expect("board");
+        r.keys(":pol<enter>n<enter>");
         assert!(matches!(r.app.mode, Mode::Editor(_)), "editor open");
         // the cursor to the end of the first line (a comment: typing there keeps it valid)
-        r.key(KeyEvent::new(KeyCode::End, KeyModifiers::NONE));
+        r.keys("<end>");
         r
     }
 
-    fn answer(&mut self) {
-        let a = self
-            .rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("answer");
-        self.app.on_job(JobEvent::Author(a));
-    }
-
-    /// One key, its intents carried out, and the answers waited for.
-    fn key(&mut self, ev: KeyEvent) {
-        for i in self.app.on_key(ev) {
-            if let Intent::Author(j) = i {
-                self.worker.send(j);
-                self.answer();
-            }
-        }
-        if self.app.want_board {
-            self.app.want_board = false;
-            self.worker.send(Job::Board(self.app.snap.clone()));
-            self.answer();
-        }
+    /// Keys, their intents carried out, and the answers waited for.
+    fn keys(&mut self, keys: &str) {
+        let mut d = AuthorDriver {
+            worker: &self.worker,
+            answers: &self.rx,
+        };
+        d.press(&mut self.app, keys, |_| {})
+            .expect("the worker answers");
     }
 
     fn fresh(&self) -> bool {
@@ -123,7 +105,7 @@ fn bench(c: &mut Criterion) {
         }
         g.bench_function(name, |b| {
             b.iter(|| {
-                rig.key(KeyEvent::new(KeyCode::Char('x'), KeyModifiers::NONE));
+                rig.keys("x");
                 assert!(rig.fresh());
             })
         });

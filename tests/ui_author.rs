@@ -4,15 +4,14 @@
 //! key flows: template → typo → positioned error → fix → apply dialog; read-only refusals.
 
 use chrono::{DateTime, Utc};
-use meshdeck::author::{Answer, Job, Store, Worker};
+use meshdeck::author::{Answer, Store, Worker};
 use meshdeck::model::{ConnState, Snapshot};
 use meshdeck::sim::fixture::demo_snapshot;
-use meshdeck::ui::app::{App, Intent, JobEvent, Mode};
-use meshdeck::ui::shots::{press_each, render, text};
+use meshdeck::ui::app::{App, Mode};
+use meshdeck::ui::shots::{AuthorDriver, render, text};
 use meshdeck::ui::{keymap, theme};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, channel};
-use std::time::Duration;
 
 fn now() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-01-10T12:00:00Z")
@@ -71,37 +70,22 @@ impl Harness {
     }
 
     fn board(&mut self) {
-        self.worker.send(Job::Board(self.app.snap.clone()));
-        self.wait(1);
-        self.app.want_board = false;
-    }
-
-    /// Wait for `n` answers and hand them to the app.
-    fn wait(&mut self, n: usize) {
-        wait(&mut self.app, &self.rx, n);
+        let d = AuthorDriver {
+            worker: &self.worker,
+            answers: &self.rx,
+        };
+        d.board(&mut self.app).expect("board");
     }
 
     /// Press keys, carrying out the app's intents after each as the event loop does.
     fn keys(&mut self, keys: &str) {
-        let (worker, rx, applies) = (&self.worker, &self.rx, &mut self.applies);
-        press_each(&mut self.app, keys, |app, intents| {
-            for i in intents {
-                match i {
-                    Intent::Author(j) => {
-                        let answers = usize::from(!matches!(j, Job::Discard { .. }));
-                        worker.send(j);
-                        wait(app, rx, answers);
-                    }
-                    Intent::Apply { plan, .. } => applies.push(plan),
-                    _ => {}
-                }
-            }
-            if app.want_board {
-                app.want_board = false;
-                worker.send(Job::Board(app.snap.clone()));
-                wait(app, rx, 1);
-            }
-        });
+        let mut d = AuthorDriver {
+            worker: &self.worker,
+            answers: &self.rx,
+        };
+        let applies = &mut self.applies;
+        d.press(&mut self.app, keys, |plan| applies.push(plan))
+            .expect("the worker answers");
     }
 
     fn screen(&mut self, w: u16, h: u16) -> String {
@@ -110,16 +94,6 @@ impl Harness {
         // the temporary directory prints as /tmp/T (its name is random, its length is not)
         let dir = self._drafts.path().display().to_string();
         masked(&s.replace(&dir, "/tmp/T"))
-    }
-}
-
-/// Hand `n` answers of the worker to the app.
-fn wait(app: &mut App, rx: &Receiver<Answer>, n: usize) {
-    for _ in 0..n {
-        let a = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("the worker answers");
-        app.on_job(JobEvent::Author(a));
     }
 }
 

@@ -180,8 +180,7 @@ fn author_shots(
     out: &Path,
     tmp: &Path,
 ) -> anyhow::Result<Vec<PathBuf>> {
-    use super::app::{Intent, JobEvent};
-    use crate::author::{Job, Store, Worker};
+    use crate::author::{Store, Worker};
     let (tx, rx) = std::sync::mpsc::channel();
     let dir = tmp.join("policies");
     let worker = Worker::spawn(
@@ -199,38 +198,12 @@ fn author_shots(
     let mut app = App::new(snap.clone(), km.clone(), t, false);
     app.policy_dir = Some(dir);
     app.set_size(120, 30);
-    let answer = |app: &mut App| -> anyhow::Result<()> {
-        let a = rx
-            .recv_timeout(Duration::from_secs(30))
-            .map_err(|e| anyhow::anyhow!("the authoring worker did not answer: {e}"))?;
-        app.on_job(JobEvent::Author(a));
-        Ok(())
+    let mut driver = AuthorDriver {
+        worker: &worker,
+        answers: &rx,
     };
-    worker.send(Job::Board(snap.clone()));
-    answer(&mut app)?;
-    let mut err: Option<anyhow::Error> = None;
-    let mut run = |app: &mut App, keys: &str| {
-        press_each(app, keys, |app, intents| {
-            for i in intents {
-                if let Intent::Author(j) = i {
-                    let n = usize::from(!matches!(j, Job::Discard { .. }));
-                    worker.send(j);
-                    for _ in 0..n {
-                        if let Err(e) = answer(app) {
-                            err = Some(e);
-                        }
-                    }
-                }
-            }
-            if app.want_board {
-                app.want_board = false;
-                worker.send(Job::Board(app.snap.clone()));
-                if let Err(e) = answer(app) {
-                    err = Some(e);
-                }
-            }
-        });
-    };
+    driver.board(&mut app)?;
+    let mut run = |app: &mut App, keys: &str| driver.press(app, keys, |_| {});
     let mut written = Vec::new();
     let steps: &[(&str, &str)] = &[
         (
@@ -244,16 +217,74 @@ fn author_shots(
         ("author-confirm", "<ctrl-g>"),
     ];
     for (name, keys) in steps {
-        run(&mut app, keys);
+        run(&mut app, keys)?;
         let buf = render(&mut app, 120, 30)?;
         let p = out.join(format!("{name}.svg"));
         std::fs::write(&p, svg::to_svg(&buf))?;
         written.push(p);
     }
-    if let Some(e) = err {
-        return Err(e);
-    }
     Ok(written)
+}
+
+/// Keys to an app whose authoring jobs go to a real worker, carried out as the event loop
+/// does: each job sent, its answer awaited and handed back; board refreshes when the app asks.
+/// Apply intents go to `on_apply` (no writer here). For screenshots, tests and benchmarks.
+pub struct AuthorDriver<'a> {
+    pub worker: &'a crate::author::Worker,
+    pub answers: &'a std::sync::mpsc::Receiver<crate::author::Answer>,
+}
+
+impl AuthorDriver<'_> {
+    /// Hand `n` answers of the worker to the app.
+    pub fn wait(&self, app: &mut App, n: usize) -> anyhow::Result<()> {
+        for _ in 0..n {
+            let a = self
+                .answers
+                .recv_timeout(Duration::from_secs(30))
+                .map_err(|e| anyhow::anyhow!("the authoring worker did not answer: {e}"))?;
+            app.on_job(super::app::JobEvent::Author(a));
+        }
+        Ok(())
+    }
+
+    /// Refresh the policies board and wait for it.
+    pub fn board(&self, app: &mut App) -> anyhow::Result<()> {
+        app.want_board = false;
+        self.worker
+            .send(crate::author::Job::Board(app.snap.clone()));
+        self.wait(app, 1)
+    }
+
+    pub fn press(
+        &mut self,
+        app: &mut App,
+        keys: &str,
+        mut on_apply: impl FnMut(Arc<crate::plan::Plan>),
+    ) -> anyhow::Result<()> {
+        use crate::author::Job;
+        let mut err = None;
+        press_each(app, keys, |app, intents| {
+            for i in intents {
+                match i {
+                    super::app::Intent::Author(j) => {
+                        let n = usize::from(!matches!(j, Job::Discard { .. }));
+                        self.worker.send(j);
+                        if let Err(e) = self.wait(app, n) {
+                            err = Some(e);
+                        }
+                    }
+                    super::app::Intent::Apply { plan, .. } => on_apply(plan),
+                    _ => {}
+                }
+            }
+            if app.want_board
+                && let Err(e) = self.board(app)
+            {
+                err = Some(e);
+            }
+        });
+        err.map_or(Ok(()), Err)
+    }
 }
 
 fn tempfile_dir() -> anyhow::Result<PathBuf> {
