@@ -265,6 +265,14 @@ pub const TEMPLATES: &[(&str, &str, &str)] = &[
 /// A template filled in from the fleet: a real in-mesh service (the one with the most
 /// versions), its cluster and namespace, a second (cluster, version) for a traffic shift (another
 /// cluster that runs the service if there is one), and the fleet's meshes.
+/// A version label after `v`: `v1` → `v2`, `stable` → `stable-canary`.
+fn next_version(v: &str) -> String {
+    match v.strip_prefix('v').and_then(|n| n.parse::<u64>().ok()) {
+        Some(n) => format!("v{}", n.saturating_add(1)),
+        None => format!("{v}-canary"),
+    }
+}
+
 pub fn fill_template(text: &str, snap: &crate::model::Snapshot, name: &str) -> String {
     let versions = |cluster: &str, ns: &str, svc: &crate::model::Service| -> Vec<String> {
         let mut v: Vec<String> = snap
@@ -321,7 +329,9 @@ pub fn fill_template(text: &str, snap: &crate::model::Snapshot, name: &str) -> S
     });
     let (other, b) = match here.get(1) {
         Some(v) => (s.cluster.clone(), v.clone()),
-        None => elsewhere.unwrap_or_else(|| (s.cluster.clone(), a.clone())),
+        // never 90/10 between one subset and itself: name the next version (its subset
+        // selects no pods until it is deployed, and the preview says so)
+        None => elsewhere.unwrap_or_else(|| (s.cluster.clone(), next_version(&a))),
     };
     let meshes: Vec<String> = snap
         .clusters
@@ -339,37 +349,7 @@ pub fn fill_template(text: &str, snap: &crate::model::Snapshot, name: &str) -> S
         .replace("{meshes}\n", &meshes.concat())
 }
 
-/// The generated form of a policy stored as a custom resource in `cluster`.
-pub fn policy_object(p: &Policy, cluster: &str) -> Generated {
-    Generated {
-        cluster: cluster.to_string(),
-        api_version: "networking.mesh.gloo.solo.io/v1",
-        kind: p.kind(),
-        namespace: p.namespace().to_string(),
-        name: p.meta.name.clone(),
-        sources: [p.id()].into(),
-        spec: p
-            .origin
-            .located
-            .value
-            .get("spec")
-            .cloned()
-            .unwrap_or_default(),
-    }
-}
-
-/// Every live object meshdeck plans against: the snapshot's Istio objects and policy CRs.
-pub fn live_objects(snap: &crate::model::Snapshot) -> Vec<Live> {
-    snap.clusters
-        .iter()
-        .flat_map(|c| {
-            c.istio
-                .iter()
-                .chain(c.policies.iter())
-                .map(move |o| Live::from_raw(&c.name, o))
-        })
-        .collect()
-}
+pub use crate::pipeline::{live_objects, policy_object};
 
 /// A role check's outcome for the preview.
 #[derive(Debug, Clone, PartialEq)]
@@ -396,6 +376,10 @@ pub struct Preview {
     pub schema: Vec<(String, String)>,
     /// The changes applying the draft makes to live objects (creates, updates, prunes).
     pub plan: Plan,
+    /// Changes the pipeline will not make (a cluster not synced, an invalid stored policy).
+    pub held: Vec<crate::pipeline::Held>,
+    /// What the plan leaves out and why, in words.
+    pub warnings: Vec<String>,
     pub roles: RoleCheck,
     /// Where live objects came from: the snapshot's watch caches.
     pub snapshot_seq: u64,
@@ -484,128 +468,89 @@ pub fn preview(
     let t0 = Instant::now();
     let draft = crate::policy::load_str(text, origin);
     let ids: Vec<PolicyId> = draft.policies.iter().map(Policy::id).collect();
-    let mut all: Vec<Policy> = ctx
-        .base
-        .policies
+    let mut all = Loaded {
+        policies: ctx
+            .base
+            .policies
+            .iter()
+            .filter(|p| !ids.contains(&p.id()) && !replaces.contains(&p.id()))
+            .cloned()
+            .collect(),
+        roles: ctx.base.roles.clone(),
+        bindings: ctx.base.bindings.clone(),
+        diagnostics: ctx.base.diagnostics.clone(),
+        invalid: ctx.base.invalid.clone(),
+    };
+    all.policies.extend(draft.policies.iter().cloned());
+    let watched: BTreeSet<String> = ids.iter().chain(replaces).map(PolicyId::key).collect();
+    let planned = crate::pipeline::plan(&crate::pipeline::Request {
+        snap: ctx.snap,
+        translator: ctx.translator,
+        loaded: &all,
+        live: ctx.live,
+        prune: true,
+        scope: crate::pipeline::Scope::Policies(watched),
+        store: store.map(|s| (s, draft.policies.iter().collect())),
+        who: ctx.who,
+    });
+    let mine = |g: &Generated| g.sources.iter().any(|s| ids.contains(s));
+    let mut objects: Vec<Generated> = planned
+        .output
+        .objects
         .iter()
-        .filter(|p| !ids.contains(&p.id()) && !replaces.contains(&p.id()))
+        .filter(|g| mine(g))
         .cloned()
         .collect();
-    all.extend(draft.policies.iter().cloned());
-    let out = ctx.translator.translate(&all);
-    let watched: BTreeSet<String> = ids
-        .iter()
-        .chain(replaces)
-        .map(|p| format!("{}/{}/{}", p.kind, p.namespace, p.name))
-        .collect();
-    let mine = |g: &Generated| g.sources.iter().any(|s| ids.contains(s));
-    let mut objects: Vec<Generated> = out.objects.iter().filter(|g| mine(g)).cloned().collect();
     if let Some(store) = store {
         objects.extend(draft.policies.iter().map(|p| policy_object(p, store)));
     }
-    let schema = crate::istio::validate_all(
-        &objects
-            .iter()
-            .filter(|g| !g.api_version.contains("mesh.gloo.solo.io"))
-            .cloned()
-            .collect::<Vec<_>>(),
-    )
-    .into_iter()
-    .map(|(w, e)| (w, e.to_string()))
-    .collect();
-    let statuses: Vec<_> = out
+    let statuses: Vec<_> = planned
+        .output
         .statuses
         .iter()
         .filter(|s| ids.contains(&s.policy))
         .cloned()
         .collect();
-    // Plan every object; keep what the draft shapes now or shaped before (its live objects
-    // name it), so a changed target shows the old object's prune.
-    let ready: BTreeSet<String> = ctx
-        .snap
-        .clusters
-        .iter()
-        .filter(|c| !c.state.is_stale())
-        .map(|c| c.name.clone())
-        .collect();
-    let mut generated = out.objects.clone();
-    if let Some(store) = store {
-        generated.extend(draft.policies.iter().map(|p| policy_object(p, store)));
-    }
-    let before: BTreeSet<(String, String, String, String)> = ctx
-        .live
-        .iter()
-        .filter(|l| l.policies().any(|x| watched.contains(x)))
-        .map(|l| {
-            (
-                l.cluster.clone(),
-                l.kind.clone(),
-                l.namespace.clone(),
-                l.name.clone(),
-            )
-        })
-        .collect();
-    // Only what the draft shapes, or shaped: planning every object of the fleet would render a
-    // diff per destination on every keystroke.
-    type K = (String, String, String, String);
-    let key = |c: &str, k: &str, n: &str, m: &str| -> K {
-        (c.to_string(), k.to_string(), n.to_string(), m.to_string())
-    };
-    let generated: Vec<Generated> = generated
-        .into_iter()
-        .filter(|g| {
-            g.sources
-                .iter()
-                .any(|p| watched.contains(&format!("{}/{}/{}", p.kind, p.namespace, p.name)))
-                || before.contains(&key(&g.cluster, g.kind, &g.namespace, &g.name))
-        })
-        .collect();
-    let wanted: BTreeSet<K> = generated
-        .iter()
-        .map(|g| key(&g.cluster, g.kind, &g.namespace, &g.name))
-        .collect();
-    let live: Vec<Live> = ctx
-        .live
-        .iter()
-        .filter(|l| {
-            let k = key(&l.cluster, &l.kind, &l.namespace, &l.name);
-            before.contains(&k) || wanted.contains(&k)
-        })
-        .cloned()
-        .collect();
-    let mut plan = crate::plan::plan(&generated, &live, &ready, true);
-    plan.items.retain(|i| {
-        i.policies.iter().any(|p| watched.contains(p))
-            || before.contains(&(
-                i.cluster.clone(),
-                i.kind.clone(),
-                i.namespace.clone(),
-                i.name.clone(),
-            ))
-    });
-    let roles = if ctx.base.roles.is_empty() && ctx.base.bindings.is_empty() {
-        RoleCheck::Off
-    } else {
-        let d = crate::rbac::check(
-            &draft.policies.iter().collect::<Vec<_>>(),
-            ctx.who,
-            &ctx.base.roles,
-            &ctx.base.bindings,
-        );
-        if d.is_empty() {
-            RoleCheck::Allowed(format!("allowed for {:?}", ctx.who.user))
-        } else {
-            RoleCheck::Denied(d)
+    let roles = match &planned.roles {
+        Some(crate::pipeline::RoleCheck::Denied { denials }) => RoleCheck::Denied(denials.clone()),
+        Some(crate::pipeline::RoleCheck::Allowed { user, .. }) => {
+            RoleCheck::Allowed(format!("allowed for {user:?}"))
         }
+        _ => RoleCheck::Off,
     };
+    // a draft whose plan changes nothing is still checked: the roles decide who may own it
+    let roles = match roles {
+        RoleCheck::Allowed(_) | RoleCheck::Off
+            if !(ctx.base.roles.is_empty() && ctx.base.bindings.is_empty()) =>
+        {
+            let d = crate::rbac::check(
+                &draft.policies.iter().collect::<Vec<_>>(),
+                ctx.who,
+                &ctx.base.roles,
+                &ctx.base.bindings,
+            );
+            if d.is_empty() {
+                RoleCheck::Allowed(format!("allowed for {:?}", ctx.who.user))
+            } else {
+                RoleCheck::Denied(d)
+            }
+        }
+        other => other,
+    };
+    let warnings = crate::pipeline::warnings(&planned)
+        .into_iter()
+        .filter(|w| !w.starts_with("ignored: "))
+        .collect();
     Preview {
         generation,
         diagnostics: draft.diagnostics,
         policies: ids,
         statuses,
         objects,
-        schema,
-        plan,
+        schema: planned.schema,
+        plan: planned.plan,
+        held: planned.held,
+        warnings,
         roles,
         snapshot_seq: ctx.snap.seq,
         took: t0.elapsed(),
@@ -760,7 +705,36 @@ impl State_ {
         let loaded = crate::policy::load_all(&paths, snap);
         let translator = self.translator(snap);
         let out = translator.translate(&loaded.policies);
-        let rows = board(&loaded, &out);
+        let mut rows = board(&loaded, &out);
+        // A policy is live when the fleet holds what it generates: the same pipeline the
+        // apply runs says what is still pending (a saved policy whose apply failed, say).
+        let live = self.live(snap);
+        let planned = crate::pipeline::plan(&crate::pipeline::Request {
+            snap,
+            translator: &translator,
+            loaded: &loaded,
+            live: &live,
+            prune: false,
+            scope: crate::pipeline::Scope::Policies(
+                loaded.policies.iter().map(|p| p.id().key()).collect(),
+            ),
+            store: None,
+            who: &self.store.who,
+        });
+        let mut pending: BTreeMap<String, usize> = BTreeMap::new();
+        for i in planned.plan.changes() {
+            for p in &i.policies {
+                *pending.entry(p.clone()).or_default() += 1;
+            }
+        }
+        for r in rows.iter_mut().filter(|r| r.state == State::Accepted) {
+            if let Some(n) = r.policy.as_ref().and_then(|id| pending.get(&id.key())) {
+                let why = format!("saved, not applied: {n} changes pending");
+                r.state = State::Warning;
+                r.reason = why.clone();
+                r.reasons.insert(0, why);
+            }
+        }
         let mut texts = BTreeMap::new();
         for r in &rows {
             if let Some(f) = &r.file

@@ -13,13 +13,16 @@ use std::path::PathBuf;
     long_about = "meshdeck connects to many kubeconfig contexts at once, shows live views of clusters, \
 meshes, services and workloads, and translates simple source -> policy -> target policies into the \
 Istio objects of every affected cluster.\n\nRun with no subcommand to open the console; \
-`meshdeck demo` opens it on an embedded simulated fleet."
+`meshdeck demo` opens it on an embedded simulated fleet.\n\nSession flags (--kubeconfig, --context, \
+--all-contexts, --readonly, --as, --as-group, --request-timeout) mean the same before or after the \
+subcommand."
 )]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
+    /// The session flags given before the subcommand (merged with those given after it).
     #[command(flatten)]
-    pub fleet: FleetArgs,
+    pub session: SessionArgs,
     #[command(flatten)]
     pub ui: UiArgs,
     #[command(subcommand)]
@@ -37,24 +40,24 @@ pub struct GlobalArgs {
 }
 
 /// How the console looks and which keys it takes.
-#[derive(Debug, Clone, Default, Args)]
+#[derive(Debug, Clone, Default, PartialEq, Args)]
 pub struct UiArgs {
     /// Console theme: default, 16color, mono, light, production, or a file name in the themes
     /// directory. NO_COLOR (set, non-empty) always means mono.
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(long, value_name = "NAME")]
     pub theme: Option<String>,
     /// Console keymap: default (k9s), vim, or a file name in the keymaps directory.
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(long, value_name = "NAME")]
     pub keymap: Option<String>,
     /// The console's policy directory: the policies view lists its files, and policies
     /// created in the console are saved there (default: <state dir>/policies).
-    #[arg(long, global = true, value_name = "DIR", env = "MESHDECK_POLICIES")]
+    #[arg(long, value_name = "DIR", env = "MESHDECK_POLICIES")]
     pub policies: Option<PathBuf>,
 }
 
 /// Which clusters to talk to.
-#[derive(Debug, Clone, Default, Args)]
-pub struct FleetArgs {
+#[derive(Debug, Clone, Default, PartialEq, Args)]
+pub struct TargetArgs {
     /// Kubeconfig file(s); default: $KUBECONFIG (colon-separated), else ~/.kube/config.
     #[arg(long, value_name = "PATH")]
     pub kubeconfig: Option<PathBuf>,
@@ -64,9 +67,178 @@ pub struct FleetArgs {
     /// Connect to every context of the kubeconfig.
     #[arg(long, conflicts_with = "context")]
     pub all_contexts: bool,
-    /// Never send a mutating request (the console hides every write action).
+}
+
+/// What the session may do, and as whom.
+#[derive(Debug, Clone, Default, PartialEq, Args)]
+pub struct AccessArgs {
+    /// Never send a mutating request: no writer exists, and every client refuses any request
+    /// that is not a read before it leaves the process.
     #[arg(long)]
     pub readonly: bool,
+    /// Act as this user, as kubectl does (Impersonate-User): access reviews, reads and writes
+    /// run as that user, and meshdeck Roles are checked for it.
+    #[arg(long = "as", value_name = "USER")]
+    pub as_user: Option<String>,
+    /// Groups to act as (Impersonate-Group); repeatable.
+    #[arg(long = "as-group", value_name = "GROUP")]
+    pub as_groups: Vec<String>,
+    /// The longest one request may take (seconds) before it fails; watches are not cut.
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub request_timeout: Option<u64>,
+}
+
+/// The session flags: which clusters, and what the session may do there.
+#[derive(Debug, Clone, Default, PartialEq, Args)]
+pub struct SessionArgs {
+    #[command(flatten)]
+    pub targets: TargetArgs,
+    #[command(flatten)]
+    pub access: AccessArgs,
+}
+
+/// A flag given both before and after the subcommand, with two different values.
+fn pick<T: Clone + PartialEq + std::fmt::Debug>(
+    name: &str,
+    before: &Option<T>,
+    after: &Option<T>,
+) -> Result<Option<T>, String> {
+    match (before, after) {
+        (Some(a), Some(b)) if a != b => Err(format!(
+            "{name} is given twice with different values ({a:?} before the subcommand, {b:?} after it)"
+        )),
+        _ => Ok(after.clone().or_else(|| before.clone())),
+    }
+}
+
+fn pick_list<T: Clone + PartialEq + std::fmt::Debug>(
+    name: &str,
+    before: &[T],
+    after: &[T],
+) -> Result<Vec<T>, String> {
+    match (before.is_empty(), after.is_empty()) {
+        (false, false) if before != after => Err(format!(
+            "{name} is given twice with different values ({before:?} before the subcommand, {after:?} after it)"
+        )),
+        (_, false) => Ok(after.to_vec()),
+        _ => Ok(before.to_vec()),
+    }
+}
+
+impl TargetArgs {
+    fn merge(&self, after: &TargetArgs) -> Result<TargetArgs, String> {
+        let t = TargetArgs {
+            kubeconfig: pick("--kubeconfig", &self.kubeconfig, &after.kubeconfig)?,
+            context: pick_list("--context", &self.context, &after.context)?,
+            all_contexts: self.all_contexts || after.all_contexts,
+        };
+        if t.all_contexts && !t.context.is_empty() {
+            return Err("--all-contexts and --context exclude each other".into());
+        }
+        Ok(t)
+    }
+}
+
+impl AccessArgs {
+    fn merge(&self, after: &AccessArgs) -> Result<AccessArgs, String> {
+        Ok(AccessArgs {
+            readonly: self.readonly || after.readonly,
+            as_user: pick("--as", &self.as_user, &after.as_user)?,
+            as_groups: pick_list("--as-group", &self.as_groups, &after.as_groups)?,
+            request_timeout: pick(
+                "--request-timeout",
+                &self.request_timeout,
+                &after.request_timeout,
+            )?,
+        })
+    }
+}
+
+impl SessionArgs {
+    /// The flags given before the subcommand, merged with those after it: a switch is on when
+    /// it is on in either place; a value given in both places must be the same.
+    pub fn merge(&self, after: &SessionArgs) -> Result<SessionArgs, String> {
+        Ok(SessionArgs {
+            targets: self.targets.merge(&after.targets)?,
+            access: self.access.merge(&after.access)?,
+        })
+    }
+}
+
+impl UiArgs {
+    pub fn merge(&self, after: &UiArgs) -> Result<UiArgs, String> {
+        Ok(UiArgs {
+            theme: pick("--theme", &self.theme, &after.theme)?,
+            keymap: pick("--keymap", &self.keymap, &after.keymap)?,
+            policies: pick("--policies", &self.policies, &after.policies)?,
+        })
+    }
+}
+
+/// What a command runs with, after the flags before and after the subcommand are merged.
+#[derive(Debug)]
+pub struct Resolved {
+    pub session: SessionArgs,
+    pub ui: UiArgs,
+}
+
+impl Cli {
+    /// Merge the session and console flags given before the subcommand into the subcommand's
+    /// own, and refuse those that mean nothing for it (`meshdeck --readonly sim serve`).
+    pub fn resolve(&self) -> Result<Resolved, String> {
+        let none = SessionArgs::default();
+        let no_ui = UiArgs::default();
+        let (name, session, ui): (&str, Option<&SessionArgs>, Option<&UiArgs>) =
+            match &self.command {
+                None => ("", Some(&none), Some(&no_ui)),
+                Some(Command::Status(a)) => ("status", Some(&a.session), None),
+                Some(Command::Translate(a)) => ("translate", Some(&a.session), None),
+                Some(Command::Check(a)) => ("check", Some(&a.session), None),
+                Some(Command::Diff(a)) => ("diff", Some(&a.session), None),
+                Some(Command::Apply(a)) => ("apply", Some(&a.session), None),
+                Some(Command::Demo(a)) => {
+                    if self.session.targets != TargetArgs::default() {
+                        return Err("`meshdeck demo` makes its own kubeconfig and contexts: \
+--kubeconfig, --context and --all-contexts mean nothing for it"
+                            .into());
+                    }
+                    let session = SessionArgs {
+                        targets: TargetArgs::default(),
+                        access: a.access.clone(),
+                    };
+                    return Ok(Resolved {
+                        session: self.session.merge(&session)?,
+                        ui: self.ui.merge(&a.ui)?,
+                    });
+                }
+                Some(Command::Info(_)) => ("info", None, None),
+                Some(Command::Screenshots(_)) => ("screenshots", None, None),
+                Some(Command::Sim(SimCommand::Serve(_))) => ("sim serve", None, None),
+                Some(Command::Sim(SimCommand::Ctl(_))) => ("sim ctl", None, None),
+                Some(Command::Completions { .. }) => ("completions", None, None),
+            };
+        if session.is_none() && self.session != SessionArgs::default() {
+            return Err(format!(
+                "the session flags (--kubeconfig, --context, --all-contexts, --readonly, --as, \
+--as-group, --request-timeout) mean nothing for `meshdeck {name}`"
+            ));
+        }
+        if ui.is_none() && self.ui != UiArgs::default() {
+            return Err(format!(
+                "--theme, --keymap and --policies are console flags: they mean nothing for `meshdeck {name}`"
+            ));
+        }
+        Ok(Resolved {
+            session: match session {
+                Some(s) => self.session.merge(s)?,
+                None => SessionArgs::default(),
+            },
+            ui: match ui {
+                Some(u) => self.ui.merge(u)?,
+                None => UiArgs::default(),
+            },
+        })
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -105,12 +277,15 @@ pub enum Command {
     },
 }
 
+/// How `diff`, `apply` and `check` print what they found.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum ObjectFormat {
+pub enum ReportFormat {
     #[default]
-    Yaml,
+    Text,
     Json,
+    Yaml,
 }
+
 
 #[derive(Debug, Args)]
 pub struct TranslateArgs {
@@ -122,12 +297,13 @@ pub struct TranslateArgs {
     #[arg(long, value_name = "DIR", conflicts_with_all = ["context", "all_contexts", "kubeconfig"])]
     pub inventory: Option<PathBuf>,
     #[command(flatten)]
-    pub fleet: FleetArgs,
-    /// Output format of the objects: a YAML stream, or a JSON `List`.
-    #[arg(short, long, value_enum, default_value_t = ObjectFormat::Yaml)]
-    pub output: ObjectFormat,
+    pub session: SessionArgs,
+    /// translate: the objects as a YAML stream (text, yaml) or a JSON `List` (json).
+    /// check: the report as text, or as JSON / YAML.
+    #[arg(short, long, value_enum, default_value_t = ReportFormat::Text)]
+    pub output: ReportFormat,
     /// Wait at most this long for live clusters to sync.
-    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub wait_synced: u64,
 }
 
@@ -137,7 +313,10 @@ pub struct ApplyArgs {
     #[arg(short = 'f', long = "filename", value_name = "PATH")]
     pub files: Vec<PathBuf>,
     #[command(flatten)]
-    pub fleet: FleetArgs,
+    pub session: SessionArgs,
+    /// Output format: the plan as text, or as JSON / YAML (plan, holds and report).
+    #[arg(short, long, value_enum, default_value_t = ReportFormat::Text)]
+    pub output: ReportFormat,
     /// Also delete live objects meshdeck owns that no policy generates any more.
     #[arg(long)]
     pub prune: bool,
@@ -150,12 +329,6 @@ pub struct ApplyArgs {
     /// Take over fields another field manager owns (server-side apply `force`).
     #[arg(long)]
     pub force_conflicts: bool,
-    /// Check meshdeck Roles as this user (default: the kubeconfig user of the first context).
-    #[arg(long = "as", value_name = "USER")]
-    pub as_user: Option<String>,
-    /// Groups of that user, for Group subjects of RoleBindings; repeatable.
-    #[arg(long = "as-group", value_name = "GROUP")]
-    pub as_groups: Vec<String>,
     /// The context whose cluster stores the policies as custom resources: `apply` writes the
     /// -f policies there too (with --prune, meshdeck-managed policy CRs not in the files go).
     #[arg(long, value_name = "CTX")]
@@ -164,19 +337,19 @@ pub struct ApplyArgs {
     #[arg(long, value_name = "PATH")]
     pub roles: Vec<PathBuf>,
     /// Wait at most this long for clusters to sync.
-    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub wait_synced: u64,
 }
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     #[command(flatten)]
-    pub fleet: FleetArgs,
+    pub session: SessionArgs,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = crate::status::Format::Table)]
     pub output: crate::status::Format,
     /// Wait at most this long for every cluster to sync.
-    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub wait_synced: u64,
     /// Also print every service (destination), with a CLUSTER column.
     #[arg(long)]
@@ -210,9 +383,10 @@ pub struct DemoArgs {
     /// Also serve the control endpoint here (see `meshdeck sim ctl`).
     #[arg(long, value_name = "ADDR")]
     pub control: Option<SocketAddr>,
-    /// Never send a mutating request.
-    #[arg(long)]
-    pub readonly: bool,
+    #[command(flatten)]
+    pub access: AccessArgs,
+    #[command(flatten)]
+    pub ui: UiArgs,
 }
 
 #[derive(Debug, Clone, Copy, Default, ValueEnum)]

@@ -17,7 +17,7 @@ pub struct Subject {
 }
 
 /// A policy the roles do not allow, and why.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Denial {
     pub policy: PolicyId,
     pub reason: String,
@@ -396,59 +396,124 @@ pub fn check(
 /// or the reason the server gave.
 pub type AccessKey = (String, String, String, String, String);
 
+/// A cluster's answer to one access review.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Review {
+    Allowed,
+    /// The server said no, with why.
+    Denied(String),
+    /// No answer (timeout, unreachable, error): the cluster cannot be written now.
+    Failed(String),
+}
+
 /// Ask each cluster, with one SelfSubjectAccessReview per distinct key, whether the planned
-/// writes are allowed. A review is a read: the server evaluates it and stores nothing.
+/// writes are allowed, every cluster in parallel, each review within `timeout`. A review is a
+/// question: the server evaluates it and stores nothing.
 pub async fn access_reviews(
     clients: &BTreeMap<String, kube::Client>,
     keys: &[AccessKey],
-) -> BTreeMap<AccessKey, Result<(), String>> {
+    timeout: std::time::Duration,
+) -> BTreeMap<AccessKey, Review> {
+    let mut by: BTreeMap<&str, Vec<&AccessKey>> = BTreeMap::new();
+    for k in keys {
+        let v = by.entry(k.0.as_str()).or_default();
+        if !v.contains(&k) {
+            v.push(k);
+        }
+    }
+    let futs: Vec<_> = by.into_iter().map(|(cluster, keys)| async move {
+        let mut out = Vec::new();
+        let Some(client) = clients.get(cluster) else {
+            for k in keys {
+                out.push((
+                    k.clone(),
+                    Review::Failed(format!("no connection to cluster {cluster}")),
+                ));
+            }
+            return out;
+        };
+        // a cluster that does not answer one review will not answer the next
+        let mut failed: Option<Review> = None;
+        for k in keys {
+            if let Some(f) = &failed {
+                out.push((k.clone(), f.clone()));
+                continue;
+            }
+            let r = match tokio::time::timeout(timeout, review(client, k)).await {
+                Ok(r) => r,
+                Err(_) => Review::Failed(format!(
+                    "{cluster}: the access review got no answer within {} s",
+                    timeout.as_secs()
+                )),
+            };
+            if matches!(r, Review::Failed(_)) {
+                failed = Some(r.clone());
+            }
+            out.push((k.clone(), r));
+        }
+        out
+    }).collect();
+    futures::future::join_all(futs)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+async fn review(client: &kube::Client, key: &AccessKey) -> Review {
     use k8s_openapi::api::authorization::v1::{
         ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
     };
-    let mut out = BTreeMap::new();
-    for key in keys {
-        if out.contains_key(key) {
-            continue;
-        }
-        let (cluster, namespace, group, plural, verb) = key;
-        let Some(client) = clients.get(cluster) else {
-            out.insert(
-                key.clone(),
-                Err(format!("no connection to cluster {cluster}")),
-            );
-            continue;
-        };
-        let review = SelfSubjectAccessReview {
-            spec: SelfSubjectAccessReviewSpec {
-                resource_attributes: Some(ResourceAttributes {
-                    namespace: Some(namespace.clone()),
-                    group: Some(group.clone()),
-                    resource: Some(plural.clone()),
-                    verb: Some(verb.clone()),
-                    ..Default::default()
-                }),
+    let (cluster, namespace, group, plural, verb) = key;
+    let review = SelfSubjectAccessReview {
+        spec: SelfSubjectAccessReviewSpec {
+            resource_attributes: Some(ResourceAttributes {
+                namespace: Some(namespace.clone()),
+                group: Some(group.clone()),
+                resource: Some(plural.clone()),
+                verb: Some(verb.clone()),
                 ..Default::default()
-            },
+            }),
             ..Default::default()
-        };
-        let api: kube::Api<SelfSubjectAccessReview> = kube::Api::all(client.clone());
-        let r = match api.create(&kube::api::PostParams::default(), &review).await {
-            Ok(r) => match r.status {
-                Some(s) if s.allowed => Ok(()),
-                Some(s) => Err(format!(
-                    "Kubernetes RBAC in {cluster} denies {verb} {plural}.{group} in namespace {namespace}{}",
-                    s.reason.map(|r| format!(": {r}")).unwrap_or_default()
-                )),
-                None => Err(format!("{cluster}: the access review had no answer")),
-            },
-            Err(e) => Err(format!(
-                "{cluster}: access review failed: {}",
-                crate::fleet::describe_error(&e)
+        },
+        ..Default::default()
+    };
+    let api: kube::Api<SelfSubjectAccessReview> = kube::Api::all(client.clone());
+    match api.create(&kube::api::PostParams::default(), &review).await {
+        Ok(r) => match r.status {
+            Some(s) if s.allowed => Review::Allowed,
+            Some(s) => Review::Denied(format!(
+                "Kubernetes RBAC in {cluster} denies {verb} {plural}.{group} in namespace {namespace}{}",
+                s.reason.map(|r| format!(": {r}")).unwrap_or_default()
             )),
-        };
-        out.insert(key.clone(), r);
+            None => Review::Failed(format!("{cluster}: the access review had no answer")),
+        },
+        Err(kube::Error::Api(e)) if e.code == 403 => Review::Denied(format!(
+            "{cluster}: access review refused: {} (403)",
+            e.message
+        )),
+        Err(e) => Review::Failed(format!(
+            "{cluster}: access review failed: {}",
+            crate::fleet::describe_error(&e)
+        )),
     }
-    out
+}
+
+/// Who the server says this client is (SelfSubjectReview, as `kubectl auth whoami`): a
+/// question, stored nowhere.
+pub async fn whoami(client: &kube::Client) -> Result<String, String> {
+    use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+    let api: kube::Api<SelfSubjectReview> = kube::Api::all(client.clone());
+    let asked = api
+        .create(&kube::api::PostParams::default(), &SelfSubjectReview::default())
+        .await
+        .map_err(|e| crate::fleet::describe_error(&e))?;
+    asked
+        .status
+        .and_then(|s| s.user_info)
+        .and_then(|u| u.username)
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| "the server did not say who this is".to_string())
 }
 
 /// The access keys a plan needs: create+patch for creates, patch for updates, delete for deletes.

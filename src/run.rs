@@ -1,15 +1,33 @@
 //! What each subcommand does, given parsed arguments.
 
 use crate::cli::{
-    Cli, Command, DemoArgs, InfoFormat, SimCommand, SimCtlAction, SimServeArgs, UiArgs,
+    Cli, Command, DemoArgs, InfoFormat, ReportFormat, SessionArgs, SimCommand, SimCtlAction,
+    SimServeArgs, UiArgs,
 };
 use crate::config::Paths;
+use crate::pipeline::Exit;
+use crate::session::Session;
 use crate::sim::{Fleet, FleetSpec, control};
 use anyhow::Context;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
+
+/// Write to stdout; a closed pipe (`meshdeck diff | head`) is not an error: the rest of the
+/// run (an apply, its audit log) goes on, its output goes nowhere.
+pub fn emit(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_fmt(args);
+}
+
+macro_rules! out {
+    ($($t:tt)*) => { $crate::run::emit(format_args!($($t)*)) };
+}
+macro_rules! outln {
+    () => { $crate::run::emit(format_args!("\n")) };
+    ($($t:tt)*) => {{ $crate::run::emit(format_args!($($t)*)); $crate::run::emit(format_args!("\n")); }};
+}
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
@@ -19,6 +37,15 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
+    let resolved = match cli.resolve() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("meshdeck: {e}");
+            return Ok(Exit::Invalid.code());
+        }
+    };
+    let session = resolved.session;
+    let ui = resolved.ui;
     let paths = Paths::resolve(cli.global.log_file.as_deref())?;
     if let Some(Command::Completions { shell }) = &cli.command {
         let mut cmd = <Cli as clap::CommandFactory>::command();
@@ -27,16 +54,16 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     if let Some(Command::Info(args)) = &cli.command {
         match args.output {
-            InfoFormat::Text => print!("{}", paths.to_text()),
-            InfoFormat::Json => println!("{}", serde_json::to_string_pretty(&paths)?),
+            InfoFormat::Text => out!("{}", paths.to_text()),
+            InfoFormat::Json => outln!("{}", serde_json::to_string_pretty(&paths)?),
         }
         return Ok(ExitCode::SUCCESS);
     }
     let _guard = crate::logging::init(&paths.log_file, cli.global.verbose)?;
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "meshdeck starting");
     match cli.command {
-        None => runtime()?.block_on(console(&cli.fleet, &cli.ui, &paths)),
-        Some(Command::Demo(args)) => runtime()?.block_on(demo(args, &cli.ui, &paths)),
+        None => runtime()?.block_on(console(&session, &ui, &paths)),
+        Some(Command::Demo(args)) => runtime()?.block_on(demo(args, &session, &ui, &paths)),
         Some(Command::Screenshots(args)) => runtime()?.block_on(screenshots(args)),
         Some(Command::Sim(SimCommand::Serve(args))) => runtime()?.block_on(sim_serve(args)),
         Some(Command::Sim(SimCommand::Ctl(args))) => runtime()?.block_on(async {
@@ -81,14 +108,22 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
                     s
                 }
             };
-            print!("{out}");
+            out!("{out}");
             Ok(ExitCode::SUCCESS)
         }),
-        Some(Command::Status(args)) => runtime()?.block_on(status(args, &paths)),
-        Some(Command::Translate(args)) => runtime()?.block_on(translate(args, &paths, false)),
-        Some(Command::Diff(args)) => runtime()?.block_on(diff_apply(args, &paths, false)),
-        Some(Command::Apply(args)) => runtime()?.block_on(diff_apply(args, &paths, true)),
-        Some(Command::Check(args)) => runtime()?.block_on(translate(args, &paths, true)),
+        Some(Command::Status(args)) => runtime()?.block_on(status(args, &session, &paths)),
+        Some(Command::Translate(args)) => {
+            runtime()?.block_on(translate(args, &session, &paths, false))
+        }
+        Some(Command::Diff(args)) => {
+            runtime()?.block_on(diff_apply(args, &session, &paths, false))
+        }
+        Some(Command::Apply(args)) => {
+            runtime()?.block_on(diff_apply(args, &session, &paths, true))
+        }
+        Some(Command::Check(args)) => {
+            runtime()?.block_on(translate(args, &session, &paths, true))
+        }
         Some(Command::Info(_)) | Some(Command::Completions { .. }) => Ok(ExitCode::SUCCESS),
     }
 }
@@ -165,7 +200,12 @@ async fn sim_serve(args: SimServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn demo(args: DemoArgs, ui: &UiArgs, paths: &Paths) -> anyhow::Result<ExitCode> {
+async fn demo(
+    args: DemoArgs,
+    session: &SessionArgs,
+    ui: &UiArgs,
+    paths: &Paths,
+) -> anyhow::Result<ExitCode> {
     use std::io::IsTerminal;
     let spec = FleetSpec {
         clusters: usize::from(args.clusters),
@@ -201,11 +241,13 @@ async fn demo(args: DemoArgs, ui: &UiArgs, paths: &Paths) -> anyhow::Result<Exit
         println!("Ctrl-C stops the fleet.");
         shutdown_signal().await;
     } else {
-        let fleet_args = crate::cli::FleetArgs {
-            kubeconfig: Some(kubeconfig.clone()),
-            context: names.clone(),
-            all_contexts: false,
-            readonly: args.readonly,
+        let fleet_args = SessionArgs {
+            targets: crate::cli::TargetArgs {
+                kubeconfig: Some(kubeconfig.clone()),
+                context: names.clone(),
+                all_contexts: false,
+            },
+            access: session.access.clone(),
         };
         let code = console(&fleet_args, ui, paths).await;
         stop.cancel();
@@ -218,19 +260,15 @@ async fn demo(args: DemoArgs, ui: &UiArgs, paths: &Paths) -> anyhow::Result<Exit
 }
 
 /// Open the console over the selected contexts.
-async fn console(
-    fleet_args: &crate::cli::FleetArgs,
-    ui: &UiArgs,
-    paths: &Paths,
-) -> anyhow::Result<ExitCode> {
+async fn console(args: &SessionArgs, ui: &UiArgs, paths: &Paths) -> anyhow::Result<ExitCode> {
     use std::io::IsTerminal;
     anyhow::ensure!(
         std::io::stdout().is_terminal() && std::io::stdin().is_terminal(),
         "the console needs a terminal (for scripts and CI, use `meshdeck status`)"
     );
     let settings = crate::config::Settings::load(&paths.settings_file)?;
-    let targets = resolve_targets(fleet_args, paths).await?;
-    let contexts: Vec<String> = targets.iter().map(|t| t.context.clone()).collect();
+    let session = Session::open(args, &settings, paths).await?;
+    let contexts: Vec<String> = session.targets.iter().map(|t| t.context.clone()).collect();
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let theme_name = crate::ui::theme::choose(
         no_color,
@@ -247,49 +285,19 @@ async fn console(
         .unwrap_or("default");
     let keymap = crate::ui::keymap::load(keymap_name, Some(&paths.keymaps_dir))
         .map_err(|e| anyhow::anyhow!("keymap: {e}"))?;
-    let readonly_contexts: Vec<String> = contexts
-        .iter()
-        .filter(|c| fleet_args.readonly || settings.context_read_only(c))
-        .cloned()
-        .collect();
     // the badge says READ-ONLY when nothing may be written anywhere
-    let readonly =
-        fleet_args.readonly || (!contexts.is_empty() && readonly_contexts.len() == contexts.len());
+    let readonly = session.readonly;
     tracing::info!(?contexts, theme = %theme.name, keymap = %keymap.name, readonly, "opening the console");
-    let handle = crate::fleet::start(targets.clone());
-    let fetcher = Arc::new(crate::fleet::fetch::Fetcher::new(&targets));
+    let handle = crate::fleet::start(session.targets.clone());
+    let fetcher = Arc::new(crate::fleet::fetch::Fetcher::new(&session.targets));
     let mut app = crate::ui::app::App::new(handle.latest(), keymap, theme, readonly);
     app.readonly_contexts = if readonly {
         vec![]
     } else {
-        readonly_contexts.clone()
+        session.readonly_contexts()
     };
-    let user = targets.first().map(|t| t.user.clone()).unwrap_or_default();
-    let writer = match crate::apply::Access::new(readonly) {
-        crate::apply::Access::ReadOnly => None,
-        crate::apply::Access::ReadWrite(token) => {
-            // read-only contexts get no client: nothing can be written there
-            let mut clients = std::collections::BTreeMap::new();
-            for t in targets
-                .iter()
-                .filter(|t| !readonly_contexts.contains(&t.context))
-            {
-                match kube::Client::try_from(t.config.clone()) {
-                    Ok(c) => {
-                        clients.insert(t.context.clone(), c);
-                    }
-                    Err(e) => tracing::warn!(context = %t.context, error = %e, "no client"),
-                }
-            }
-            Some(Arc::new(crate::apply::Writer::new(
-                token,
-                clients,
-                &user,
-                false,
-                &paths.audit_log,
-            )?))
-        }
-    };
+    let writer = session.writer(false, &paths.audit_log)?.map(Arc::new);
+    crate::config::private_dir(&paths.state_dir)?;
     let authoring = crate::ui::Authoring {
         store: crate::author::Store {
             dir: ui
@@ -298,13 +306,11 @@ async fn console(
                 .unwrap_or_else(|| paths.state_dir.join("policies")),
             extra: vec![],
             drafts: paths.drafts_dir.clone(),
-            who: crate::rbac::Subject {
-                user,
-                groups: vec![],
-            },
+            who: session.subject(),
         },
         writer,
         audit_log: paths.audit_log.clone(),
+        request_timeout: session.request_timeout,
     };
     crate::ui::run(app, handle, fetcher, Some(authoring)).await?;
     Ok(ExitCode::SUCCESS)
@@ -314,29 +320,9 @@ async fn console(
 async fn screenshots(args: crate::cli::ScreenshotArgs) -> anyhow::Result<ExitCode> {
     let written = crate::ui::shots::write_all(&args.out).await?;
     for p in written {
-        println!("{}", p.display());
+        outln!("{}", p.display());
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The contexts to connect to: flags first, then the settings file's `fleet:` list, then the
-/// kubeconfig's current context.
-pub async fn resolve_targets(
-    fleet: &crate::cli::FleetArgs,
-    paths: &Paths,
-) -> anyhow::Result<Vec<crate::fleet::Target>> {
-    let settings = crate::config::Settings::load(&paths.settings_file)?;
-    let selection = if fleet.all_contexts {
-        crate::fleet::Selection::All
-    } else if !fleet.context.is_empty() {
-        crate::fleet::Selection::Named(fleet.context.clone())
-    } else if !settings.fleet.is_empty() {
-        crate::fleet::Selection::Named(settings.fleet.clone())
-    } else {
-        crate::fleet::Selection::Current
-    };
-    let files = crate::fleet::kubeconfig::files(fleet.kubeconfig.as_deref(), &paths.kubeconfigs);
-    crate::fleet::kubeconfig::targets(&files, &selection).await
 }
 
 /// This process's resident memory (Linux), for the log.
@@ -346,16 +332,28 @@ fn resident_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-async fn status(args: crate::cli::StatusArgs, paths: &Paths) -> anyhow::Result<ExitCode> {
-    let targets = resolve_targets(&args.fleet, paths).await?;
-    let started = std::time::Instant::now();
-    let mut handle = crate::fleet::start(targets);
-    let all_synced = handle
-        .wait_synced(Duration::from_secs(args.wait_synced))
-        .await;
+/// Start the fleet of a session and wait for it (at most `wait` seconds).
+async fn synced_fleet(
+    session: &Session,
+    wait: u64,
+) -> (crate::fleet::FleetHandle, bool, Arc<crate::model::Snapshot>) {
+    let mut handle = crate::fleet::start(session.targets.clone());
+    let all_synced = handle.wait_synced(Duration::from_secs(wait)).await;
     // one more publish interval so the counts are the settled ones
     tokio::time::sleep(crate::fleet::PUBLISH_EVERY * 2).await;
     let snap = handle.latest();
+    (handle, all_synced, snap)
+}
+
+async fn status(
+    args: crate::cli::StatusArgs,
+    session: &SessionArgs,
+    paths: &Paths,
+) -> anyhow::Result<ExitCode> {
+    let settings = crate::config::Settings::load(&paths.settings_file)?;
+    let session = Session::open(session, &settings, paths).await?;
+    let started = std::time::Instant::now();
+    let (_handle, all_synced, snap) = synced_fleet(&session, args.wait_synced).await;
     tracing::info!(
         all_synced,
         clusters = snap.clusters.len(),
@@ -373,328 +371,335 @@ async fn status(args: crate::cli::StatusArgs, paths: &Paths) -> anyhow::Result<E
         },
     )
     .map_err(|e| anyhow::anyhow!("rendering the status: {e}"))?;
-    print!("{text}");
-    let synced = all_synced
-        && snap
-            .clusters
-            .iter()
-            .all(|c| c.state == crate::model::ConnState::Synced);
-    Ok(if synced {
-        ExitCode::SUCCESS
+    out!("{text}");
+    let (ready, _) = crate::pipeline::readiness(&snap);
+    Ok(if ready.is_empty() && !snap.clusters.is_empty() {
+        Exit::Unreachable.code()
+    } else if all_synced && ready.len() == snap.clusters.len() {
+        Exit::Success.code()
     } else {
-        ExitCode::from(3)
+        Exit::Partial.code()
     })
 }
 
 /// The fleet a headless command works on: an offline inventory, or live contexts (waited on).
 async fn fleet_snapshot(
     inventory: Option<&std::path::Path>,
-    fleet: &crate::cli::FleetArgs,
+    session: &SessionArgs,
     wait: u64,
     paths: &Paths,
-) -> anyhow::Result<std::sync::Arc<crate::model::Snapshot>> {
+) -> anyhow::Result<(Option<crate::fleet::FleetHandle>, Arc<crate::model::Snapshot>)> {
     if let Some(dir) = inventory {
-        return Ok(std::sync::Arc::new(crate::inventory::load(dir)?));
+        return Ok((None, Arc::new(crate::inventory::load(dir)?)));
     }
-    let targets = resolve_targets(fleet, paths).await?;
-    let mut handle = crate::fleet::start(targets);
-    let synced = handle.wait_synced(Duration::from_secs(wait)).await;
-    tokio::time::sleep(crate::fleet::PUBLISH_EVERY * 2).await;
-    let snap = handle.latest();
-    if !synced {
-        for c in snap
-            .clusters
-            .iter()
-            .filter(|c| c.state != crate::model::ConnState::Synced)
-        {
-            eprintln!(
-                "warning: cluster {} is {}{}: translating with what is known",
-                c.name,
-                c.state.word(),
-                c.state
-                    .error()
-                    .map(|e| format!(" ({e})"))
-                    .unwrap_or_default()
-            );
+    let settings = crate::config::Settings::load(&paths.settings_file)?;
+    let session = Session::open(session, &settings, paths).await?;
+    let (handle, _, snap) = synced_fleet(&session, wait).await;
+    let (_, left) = crate::pipeline::readiness(&snap);
+    for l in left {
+        eprintln!(
+            "warning: cluster {} is {}{}: translating with what is known",
+            l.cluster,
+            l.state,
+            l.error.map(|e| format!(" ({e})")).unwrap_or_default()
+        );
+    }
+    Ok((Some(handle), snap))
+}
+
+fn structured<T: serde::Serialize>(format: ReportFormat, v: &T) -> anyhow::Result<String> {
+    Ok(match format {
+        ReportFormat::Json => {
+            let mut s = serde_json::to_string_pretty(v)?;
+            s.push('\n');
+            s
         }
-    }
-    Ok(snap)
+        ReportFormat::Yaml | ReportFormat::Text => {
+            crate::yaml::to_string(&serde_json::to_value(v)?).map_err(|e| anyhow::anyhow!("{e}"))?
+        }
+    })
 }
 
 async fn translate(
     args: crate::cli::TranslateArgs,
+    session: &SessionArgs,
     paths: &Paths,
     check_only: bool,
 ) -> anyhow::Result<ExitCode> {
-    let snap = fleet_snapshot(
-        args.inventory.as_deref(),
-        &args.fleet,
-        args.wait_synced,
-        paths,
-    )
-    .await?;
+    if args.inventory.is_some() && session.targets != crate::cli::TargetArgs::default() {
+        eprintln!("meshdeck: --inventory reads the fleet from files: --kubeconfig, --context and --all-contexts mean nothing with it");
+        return Ok(Exit::Invalid.code());
+    }
+    let (_handle, snap) =
+        fleet_snapshot(args.inventory.as_deref(), session, args.wait_synced, paths).await?;
     let loaded = crate::policy::load_all(&args.files, &snap);
     if args.files.is_empty() && loaded.policies.is_empty() && loaded.diagnostics.is_empty() {
-        anyhow::bail!("no policies: give -f PATH, or store policies in a cluster of the fleet");
+        eprintln!("meshdeck: no policies: give -f PATH, or store policies in a cluster of the fleet");
+        return Ok(Exit::Invalid.code());
     }
     let out = crate::translate::translate(&loaded.policies, &snap);
     let invalid_objects = crate::istio::validate_all(&out.objects);
     let report = crate::translate::report::render(&loaded, &out, &invalid_objects);
-    if !check_only {
-        let text = match args.output {
-            crate::cli::ObjectFormat::Yaml => crate::translate::report::yaml_stream(&out.objects)
-                .map_err(|e| anyhow::anyhow!("writing YAML: {e}"))?,
-            crate::cli::ObjectFormat::Json => crate::translate::report::json_list(&out.objects)?,
-        };
-        print!("{text}");
-    }
-    eprint!("{report}");
-    if !invalid_objects.is_empty() {
-        return Ok(ExitCode::from(2));
-    }
+    let file_errors = loaded
+        .errors()
+        .any(|d| !d.origin.starts_with("cluster/"));
     let conflicting = out
         .statuses
         .iter()
         .any(|s| s.state == crate::translate::State::Conflicting);
-    Ok(if loaded.has_errors() || (check_only && conflicting) {
-        ExitCode::from(1)
+    let exit = if file_errors || !invalid_objects.is_empty() {
+        Exit::Invalid
+    } else if check_only && conflicting {
+        Exit::Partial
     } else {
-        ExitCode::SUCCESS
-    })
+        Exit::Success
+    };
+    if check_only && matches!(args.output, ReportFormat::Json | ReportFormat::Yaml) {
+        #[derive(serde::Serialize)]
+        struct CheckReport<'a> {
+            diagnostics: &'a [crate::policy::Diagnostic],
+            statuses: &'a [crate::translate::PolicyStatus],
+            schema: Vec<(String, String)>,
+            exit: Exit,
+        }
+        out!(
+            "{}",
+            structured(
+                args.output,
+                &CheckReport {
+                    diagnostics: &loaded.diagnostics,
+                    statuses: &out.statuses,
+                    schema: invalid_objects
+                        .iter()
+                        .map(|(w, e)| (w.clone(), e.to_string()))
+                        .collect(),
+                    exit,
+                }
+            )?
+        );
+        return Ok(exit.code());
+    }
+    if !check_only {
+        let text = match args.output {
+            ReportFormat::Yaml | ReportFormat::Text => {
+                crate::translate::report::yaml_stream(&out.objects)
+                    .map_err(|e| anyhow::anyhow!("writing YAML: {e}"))?
+            }
+            ReportFormat::Json => crate::translate::report::json_list(&out.objects)?,
+        };
+        out!("{text}");
+    }
+    eprint!("{report}");
+    Ok(exit.code())
 }
 
-/// `meshdeck diff` and `meshdeck apply`.
+/// What `diff` and `apply` print with `-o json|yaml`.
+#[derive(serde::Serialize)]
+struct RunReport<'a> {
+    planned: &'a crate::pipeline::Planned,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    executed: Option<&'a crate::pipeline::Executed>,
+    exit: Exit,
+}
+
+/// `meshdeck diff` and `meshdeck apply`: the pipeline, rendered.
 async fn diff_apply(
     args: crate::cli::ApplyArgs,
+    session_args: &SessionArgs,
     paths: &Paths,
     apply: bool,
 ) -> anyhow::Result<ExitCode> {
     use std::io::IsTerminal;
     let settings = crate::config::Settings::load(&paths.settings_file)?;
-    let targets = resolve_targets(&args.fleet, paths).await?;
-    let mut handle = crate::fleet::start(targets.clone());
-    let synced = handle
-        .wait_synced(Duration::from_secs(args.wait_synced))
-        .await;
-    tokio::time::sleep(crate::fleet::PUBLISH_EVERY * 2).await;
-    let snap = handle.latest();
-    let ready: std::collections::BTreeSet<String> = snap
-        .clusters
-        .iter()
-        .filter(|c| c.state == crate::model::ConnState::Synced)
-        .map(|c| c.name.clone())
-        .collect();
-    if !synced {
-        for c in snap.clusters.iter().filter(|c| !ready.contains(&c.name)) {
-            eprintln!(
-                "warning: cluster {} is {}{}: left out of the plan",
-                c.name,
-                c.state.word(),
-                c.state
-                    .error()
-                    .map(|e| format!(" ({e})"))
-                    .unwrap_or_default()
-            );
-        }
-    }
+    let session = Session::open(session_args, &settings, paths).await?;
+    let text_out = args.output == ReportFormat::Text;
+    let (_handle, _, snap) = synced_fleet(&session, args.wait_synced).await;
+    let (ready, _) = crate::pipeline::readiness(&snap);
     let mut loaded = crate::policy::load_all(&args.files, &snap);
-    if let Some(m) = &args.mgmt_context {
-        if !ready.contains(m) {
-            anyhow::bail!("--mgmt-context {m}: not among the synced contexts of this run");
-        }
-        if args.prune {
-            // The files are the truth: meshdeck-managed policy CRs that are not in them are
-            // about to be pruned, so they generate nothing.
-            let origin = format!("cluster/{m}");
-            loaded.policies.retain(|p| {
-                p.origin.name != origin
-                    || p.meta
-                        .labels
-                        .get(crate::translate::MANAGED_BY)
-                        .map(String::as_str)
-                        != Some("meshdeck")
-            });
-        }
-    }
-    for d in &loaded.diagnostics {
-        eprintln!("{d}");
-    }
-    if loaded.has_errors() {
-        eprintln!("error: invalid policies: nothing planned");
-        return Ok(ExitCode::from(2));
-    }
-    let out = crate::translate::translate(&loaded.policies, &snap);
-    let invalid = crate::istio::validate_all(&out.objects);
-    if !invalid.is_empty() {
-        for (what, e) in &invalid {
-            eprintln!("schema: {what}: {e}");
-        }
-        return Ok(ExitCode::from(2));
-    }
-    for st in out
-        .statuses
-        .iter()
-        .filter(|s| s.state != crate::translate::State::Accepted)
+    if let Some(m) = &args.mgmt_context
+        && !ready.contains(m)
     {
-        eprintln!("{}: {}", st.policy, st.state.word());
-        for e in st.errors.iter().chain(&st.warnings) {
-            eprintln!("  {e}");
-        }
+        eprintln!("error: --mgmt-context {m}: not among the synced contexts of this run");
+        return Ok(Exit::Partial.code());
     }
-    let mut clients: std::collections::BTreeMap<String, kube::Client> = Default::default();
-    let mut live = Vec::new();
-    for t in targets.iter().filter(|t| ready.contains(&t.context)) {
-        let client = kube::Client::try_from(t.config.clone())
-            .map_err(|e| anyhow::anyhow!("{}: {}", t.context, crate::fleet::describe_error(&e)))?;
-        live.extend(
-            crate::fleet::fetch::list_generated_kinds(&client, &t.context)
-                .await
-                .map_err(|e| anyhow::anyhow!(e))?,
-        );
-        clients.insert(t.context.clone(), client);
+    if let Some(m) = &args.mgmt_context
+        && args.prune
+    {
+        // The files are the truth: meshdeck-managed policy CRs that are not in them are
+        // about to be pruned, so they generate nothing.
+        let origin = format!("cluster/{m}");
+        loaded.policies.retain(|p| {
+            p.origin.name != origin
+                || p.meta
+                    .labels
+                    .get(crate::translate::MANAGED_BY)
+                    .map(String::as_str)
+                    != Some("meshdeck")
+        });
     }
-    let mut objects = out.objects.clone();
-    if let Some(m) = &args.mgmt_context {
-        // The policies themselves, as custom resources in the management cluster.
-        if let Some(client) = clients.get(m) {
-            live.extend(
-                crate::fleet::fetch::list_policy_kinds(client, m)
-                    .await
-                    .map_err(|e| anyhow::anyhow!(e))?,
-            );
-        }
-        for p in loaded
-            .policies
-            .iter()
-            .filter(|p| !p.origin.name.starts_with("cluster/"))
-        {
-            objects.push(crate::author::policy_object(p, m));
-        }
-    }
-    let mut plan = crate::plan::plan(&objects, &live, &ready, args.prune);
-    // Role checks: meshdeck Roles on the changed policies, then Kubernetes RBAC per write.
-    let mut roles = loaded.roles.clone();
-    let mut bindings = loaded.bindings.clone();
     if !args.roles.is_empty() {
         let r = crate::policy::load_paths(&args.roles);
         for d in &r.diagnostics {
             eprintln!("{d}");
         }
         if r.has_errors() {
-            return Ok(ExitCode::from(2));
+            return Ok(Exit::Invalid.code());
         }
-        roles.extend(r.roles);
-        bindings.extend(r.bindings);
+        loaded.roles.extend(r.roles);
+        loaded.bindings.extend(r.bindings);
     }
-    let who = crate::rbac::Subject {
-        user: args
-            .as_user
-            .clone()
-            .or_else(|| targets.first().map(|t| t.user.clone()))
-            .unwrap_or_default(),
-        groups: args.as_groups.clone(),
-    };
-    // A user whose meshdeck Roles are checked writes the per-destination default objects (which
-    // no policy owns) only for destinations their TrafficPolicy scopes cover.
-    if !(roles.is_empty() && bindings.is_empty()) {
-        let before = plan.items.len();
-        plan.items.retain(|i| {
-            !i.action.changes()
-                || !i.policies.is_empty()
-                || crate::rbac::covers_destination(
-                    &who,
-                    &roles,
-                    &bindings,
-                    &i.cluster,
-                    &i.namespace,
-                    &i.name,
-                )
-        });
-        let skipped = before - plan.items.len();
-        if skipped > 0 {
-            eprintln!(
-                "note: {skipped} default objects of destinations outside {:?}'s roles left out of the plan",
-                who.user
-            );
-        }
+    for d in loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity != crate::policy::Severity::Error)
+    {
+        eprintln!("{d}");
     }
-    let color = std::io::stdout().is_terminal()
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    print!("{}", crate::plan::render(&plan, color));
-
-    let changed: std::collections::BTreeSet<&str> = plan
-        .changes()
-        .flat_map(|i| i.policies.iter().map(String::as_str))
-        .collect();
-    let changed_policies: Vec<&crate::policy::Policy> = loaded
+    let live = crate::pipeline::live_objects(&snap);
+    let translator = crate::translate::Translator::new(&snap);
+    let who = session.subject();
+    let file_policies: Vec<&crate::policy::Policy> = loaded
         .policies
         .iter()
-        .filter(|p| {
-            changed.contains(format!("{}/{}/{}", p.kind(), p.namespace(), p.meta.name).as_str())
-        })
+        .filter(|p| !p.origin.name.starts_with("cluster/"))
         .collect();
-    let mut denied = false;
-    println!();
-    if roles.is_empty() && bindings.is_empty() {
-        println!(
-            "role check: no meshdeck Roles found: role checks are off (Kubernetes RBAC still applies)"
-        );
-    } else {
-        let denials = crate::rbac::check(&changed_policies, &who, &roles, &bindings);
-        if denials.is_empty() {
-            println!(
-                "role check: {} changed policies allowed for {:?}",
-                changed_policies.len(),
-                who.user
+    let planned = crate::pipeline::plan(&crate::pipeline::Request {
+        snap: &snap,
+        translator: &translator,
+        loaded: &loaded,
+        live: &live,
+        prune: args.prune,
+        scope: crate::pipeline::Scope::All,
+        store: args.mgmt_context.as_deref().map(|m| (m, file_policies)),
+        who: &who,
+    });
+    let finish = |planned: &crate::pipeline::Planned,
+                  executed: Option<&crate::pipeline::Executed>,
+                  exit: Exit|
+     -> anyhow::Result<ExitCode> {
+        if !text_out {
+            out!(
+                "{}",
+                structured(
+                    args.output,
+                    &RunReport {
+                        planned,
+                        executed,
+                        exit
+                    }
+                )?
             );
         }
-        for d in &denials {
-            println!("role check: {}: {}", d.policy, d.reason);
+        Ok(exit.code())
+    };
+    for e in &planned.errors {
+        eprintln!("{e}");
+    }
+    if !planned.errors.is_empty() {
+        eprintln!("error: invalid policies: nothing planned");
+        return finish(&planned, None, Exit::Invalid);
+    }
+    if ready.is_empty() {
+        for w in crate::pipeline::warnings(&planned) {
+            eprintln!("warning: {w}");
         }
-        denied |= !denials.is_empty();
+        eprintln!("error: no cluster of the session could be reached: nothing planned");
+        return finish(&planned, None, Exit::Unreachable);
     }
-    let keys = crate::rbac::plan_keys(&plan);
-    let distinct: Vec<crate::rbac::AccessKey> = keys.iter().map(|(_, k)| k.clone()).collect();
-    let reviews = crate::rbac::access_reviews(&clients, &distinct).await;
-    let mut rbac_denied: std::collections::BTreeSet<String> = Default::default();
-    for (i, k) in &keys {
-        if let Some(Err(e)) = reviews.get(k)
-            && rbac_denied.insert(format!("{}: {e}", plan.items[*i].id()))
-        {
-            println!("kubernetes rbac: {}: {e}", plan.items[*i].id());
+    for (what, e) in &planned.schema {
+        eprintln!("schema: {what}: {e}");
+    }
+    if !planned.schema.is_empty() {
+        return finish(&planned, None, Exit::Invalid);
+    }
+    for st in &planned.statuses {
+        eprintln!("{}: {}", st.policy, st.state.word());
+        for e in st.errors.iter().chain(&st.warnings) {
+            eprintln!("  {e}");
         }
     }
-    if rbac_denied.is_empty() && !keys.is_empty() {
-        println!("kubernetes rbac: all {} planned writes allowed", keys.len());
+    let color = text_out
+        && std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let plan = &planned.plan;
+    if text_out {
+        out!("{}", crate::plan::render(plan, color));
     }
-    denied |= !rbac_denied.is_empty();
-    if !apply {
-        return Ok(if plan.has_changes() {
-            ExitCode::from(1)
+    for w in crate::pipeline::warnings(&planned) {
+        eprintln!("warning: {w}");
+    }
+    let partial = !planned.left_out.is_empty()
+        || !planned.held.is_empty()
+        || !planned.conflicts().is_empty();
+    let base = if partial { Exit::Partial } else { Exit::Success };
+    let say = |l: String| {
+        if text_out {
+            outln!("{l}");
         } else {
-            ExitCode::SUCCESS
-        });
+            eprintln!("{l}");
+        }
+    };
+    say(String::new());
+    match &planned.roles {
+        Some(crate::pipeline::RoleCheck::Denied { denials }) => {
+            for d in denials {
+                say(format!("role check: {}: {}", d.policy, d.reason));
+            }
+        }
+        Some(crate::pipeline::RoleCheck::Allowed { user, policies }) => say(format!(
+            "role check: {policies} changed policies allowed for {user:?}"
+        )),
+        _ => say(
+            "role check: no meshdeck Roles found: role checks are off (Kubernetes RBAC still applies)"
+                .into(),
+        ),
     }
-    if denied && plan.has_changes() {
-        eprintln!("error: not allowed (above): nothing was sent");
-        return Ok(ExitCode::from(2));
+    if !apply {
+        // Kubernetes RBAC, asked of the clusters this session may write (a read-only session
+        // asks nothing: a review is a POST).
+        if session.readonly {
+            say("kubernetes rbac: not asked (read-only session)".into());
+        } else if plan.has_changes() {
+            let reviews =
+                crate::pipeline::review(plan, &session.write_clients(), session.request_timeout)
+                    .await;
+            for d in &reviews.denied {
+                say(format!("kubernetes rbac: {d}"));
+            }
+            for (c, why) in &reviews.failed {
+                say(format!("kubernetes rbac: {c}: {why}"));
+            }
+            if reviews.denied.is_empty() && reviews.failed.is_empty() {
+                say(format!(
+                    "kubernetes rbac: all {} planned writes allowed",
+                    reviews.asked
+                ));
+            }
+        }
+        let exit = if plan.has_changes() {
+            Exit::Changes.max(base)
+        } else {
+            base
+        };
+        return finish(&planned, None, exit);
+    }
+    if session.readonly && plan.has_changes() {
+        eprintln!(
+            "error: read-only: this session cannot write (--readonly or a readOnly context); nothing was sent"
+        );
+        return finish(&planned, None, Exit::Refused);
+    }
+    if planned.denied() && plan.has_changes() {
+        eprintln!("error: not allowed by meshdeck roles (above): nothing was sent");
+        return finish(&planned, None, Exit::Refused);
     }
     if !plan.has_changes() {
-        println!("\nnothing to apply");
-        return Ok(ExitCode::SUCCESS);
+        say("nothing to apply".into());
+        return finish(&planned, None, base);
     }
-    let readonly = args.fleet.readonly
-        || targets
-            .iter()
-            .any(|t| ready.contains(&t.context) && settings.context_read_only(&t.context));
-    let token = match crate::apply::Access::new(readonly) {
-        crate::apply::Access::ReadOnly => {
-            eprintln!(
-                "error: read-only: this session cannot write (--readonly or a readOnly context); nothing was sent"
-            );
-            return Ok(ExitCode::from(2));
-        }
-        crate::apply::Access::ReadWrite(t) => t,
+    let Some(writer) = session.writer(args.force_conflicts, &paths.audit_log)? else {
+        eprintln!("error: read-only: this session cannot write; nothing was sent");
+        return finish(&planned, None, Exit::Refused);
     };
     let clusters: Vec<&str> = plan.clusters().into_iter().collect();
     if !args.yes && !args.dry_run {
@@ -703,7 +708,7 @@ async fn diff_apply(
                 "error: not a terminal: add --yes to apply to {}",
                 clusters.join(", ")
             );
-            return Ok(ExitCode::from(2));
+            return finish(&planned, None, Exit::Refused);
         }
         eprint!(
             "apply {} changes to {}? [y/N] ",
@@ -714,38 +719,23 @@ async fn diff_apply(
         std::io::stdin().read_line(&mut answer)?;
         if !matches!(answer.trim(), "y" | "Y" | "yes") {
             eprintln!("not applied");
-            return Ok(ExitCode::from(2));
+            return finish(&planned, None, Exit::Refused);
         }
     }
-    let writer = crate::apply::Writer::new(
-        token,
-        clients,
-        &who.user,
-        args.force_conflicts,
-        &paths.audit_log,
-    )?;
-    let report = writer.apply(&plan, args.dry_run).await;
-    println!();
-    for o in &report.outcomes {
-        println!("{o}");
+    let executed =
+        crate::pipeline::execute(&writer, plan, args.dry_run, session.request_timeout).await;
+    for l in crate::pipeline::executed_lines(&executed) {
+        say(l);
     }
-    for (cluster, (ok, failed)) in report.per_cluster() {
-        let what = if report.dry_run_failed || report.dry_run_only {
-            "dry-run"
-        } else {
-            "applied"
-        };
-        println!("{cluster}: {what} {ok} ok, {failed} failed");
-    }
-    if report.dry_run_failed {
-        println!("the dry-run failed: nothing was written to any cluster");
-        return Ok(ExitCode::from(1));
-    }
-    if report.failed().next().is_some() {
-        println!(
-            "some clusters failed (above); the others are applied. Re-run to complete: apply is idempotent."
-        );
-        return Ok(ExitCode::from(1));
-    }
-    Ok(ExitCode::SUCCESS)
+    let report = &executed.report;
+    let exit = if executed.refused.is_some() {
+        Exit::Refused
+    } else if report.dry_run_failed {
+        Exit::Invalid
+    } else if report.failed().next().is_some() || !report.skipped.is_empty() {
+        Exit::Partial
+    } else {
+        base
+    };
+    finish(&planned, Some(&executed), exit)
 }

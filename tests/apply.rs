@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use kube::api::{Api, DynamicObject};
 use kube::discovery::ApiResource;
-use meshdeck::apply::{Access, Writer};
+use meshdeck::apply::Writer;
 use meshdeck::model::Snapshot;
 use meshdeck::plan::{Action, Plan, plan};
 use meshdeck::sim::{FaultSpec, Fleet};
@@ -34,6 +34,7 @@ fn policy(timeout: &str) -> String {
 }
 
 struct Setup {
+    session: meshdeck::session::Session,
     snap: Arc<Snapshot>,
     clients: BTreeMap<String, kube::Client>,
     _handle: meshdeck::fleet::FleetHandle,
@@ -50,6 +51,13 @@ async fn setup(f: &Fleet, suffix: &str) -> Setup {
     )
     .await
     .expect("targets");
+    let session = meshdeck::session::Session::from_targets(
+        targets.clone(),
+        false,
+        |_| false,
+        Default::default(),
+        Duration::from_secs(10),
+    );
     let mut handle = meshdeck::fleet::start(targets);
     assert!(
         handle.wait_synced(Duration::from_secs(10)).await,
@@ -60,6 +68,7 @@ async fn setup(f: &Fleet, suffix: &str) -> Setup {
         clients.insert(n.clone(), client(f, n).await);
     }
     Setup {
+        session,
         snap: handle.latest(),
         clients,
         _handle: handle,
@@ -83,10 +92,10 @@ async fn make_plan(s: &Setup, policies: &str, prune: bool) -> Plan {
 }
 
 fn writer(s: &Setup, audit: &std::path::Path) -> Writer {
-    let Access::ReadWrite(token) = Access::new(false) else {
-        panic!("read-write access");
-    };
-    Writer::new(token, s.clients.clone(), "admin", false, audit).expect("writer")
+    s.session
+        .writer(false, audit)
+        .expect("writer")
+        .expect("a read-write session has a writer")
 }
 
 async fn get_vs(s: &Setup, cluster: &str, ns: &str, name: &str) -> Option<DynamicObject> {

@@ -97,12 +97,13 @@ impl Harness {
     }
 }
 
-/// Timings change from run to run: `148 ms` → `N ms`.
+/// Timings change from run to run; the console prints them in fixed-width fields, so the
+/// mask keeps the width: `in   14.8 ms against snapshot #31    ` → `in NNNN.N ms … #NNNNNN`.
 fn masked(s: &str) -> String {
-    let re = regex::Regex::new(r"\d+(\.\d+)? ms").expect("regex");
-    let s = re.replace_all(s, "N ms").to_string();
-    let re = regex::Regex::new(r"snapshot #\d+").expect("regex");
-    re.replace_all(&s, "snapshot #N").to_string()
+    let re = regex::Regex::new(r"in [ \d.]{6} ms").expect("regex");
+    let s = re.replace_all(s, "in NNNN.N ms").to_string();
+    let re = regex::Regex::new(r"snapshot #[\d ]{6}").expect("regex");
+    re.replace_all(&s, "snapshot #NNNNNN").to_string()
 }
 
 /// Open the traffic-shift template in the editor.

@@ -74,7 +74,7 @@ impl Fetcher {
             .targets
             .get(cluster)
             .ok_or_else(|| format!("{cluster}: not a connected cluster"))?;
-        let c = kube::Client::try_from(t.config.clone())
+        let c = crate::session::client(t, crate::session::Purpose::Watch)
             .map_err(|e| format!("{cluster}: cannot build a client: {}", describe_error(&e)))?;
         self.clients.lock().insert(cluster.to_string(), c.clone());
         Ok(c)

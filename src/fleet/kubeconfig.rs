@@ -12,7 +12,13 @@ pub struct Target {
     /// The context's name; meshdeck calls the cluster by it.
     pub context: String,
     pub server: String,
+    /// The kubeconfig user entry of the context.
     pub user: String,
+    /// Who the session acts as on this cluster: the impersonated user (`--as`), else the
+    /// kubeconfig user (the writer asks the server who that is before it writes).
+    pub identity: String,
+    /// Nothing may be written here: its clients refuse every request that is not a read.
+    pub readonly: bool,
     pub config: kube::Config,
 }
 
@@ -22,6 +28,8 @@ impl std::fmt::Debug for Target {
             .field("context", &self.context)
             .field("server", &self.server)
             .field("user", &self.user)
+            .field("identity", &self.identity)
+            .field("readonly", &self.readonly)
             .finish()
     }
 }
@@ -133,7 +141,9 @@ pub async fn targets(files: &[PathBuf], selection: &Selection) -> anyhow::Result
         out.push(Target {
             server: config.cluster_url.to_string(),
             context: ctx,
+            identity: user.clone(),
             user,
+            readonly: true,
             config,
         });
     }

@@ -464,7 +464,7 @@ async fn run_cluster(
     changed: Arc<Notify>,
     stop: CancellationToken,
 ) {
-    let client = match kube::Client::try_from(target.config.clone()) {
+    let client = match crate::session::client(&target, crate::session::Purpose::Watch) {
         Ok(c) => c,
         Err(e) => {
             cache

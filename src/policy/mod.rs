@@ -122,6 +122,13 @@ pub struct PolicyId {
     pub name: String,
 }
 
+impl PolicyId {
+    /// `Kind/namespace/name`: the form of the `meshdeck.io/policies` annotation.
+    pub fn key(&self) -> String {
+        format!("{}/{}/{}", self.kind, self.namespace, self.name)
+    }
+}
+
 impl fmt::Display for PolicyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}/{}", self.kind, self.namespace, self.name)
@@ -183,6 +190,8 @@ pub struct Loaded {
     pub roles: Vec<Role>,
     pub bindings: Vec<RoleBinding>,
     pub diagnostics: Vec<Diagnostic>,
+    /// Custom resources read from the fleet that did not load: (cluster, `Kind/namespace/name`).
+    pub invalid: Vec<(String, String)>,
 }
 
 impl Loaded {
@@ -199,6 +208,7 @@ impl Loaded {
         self.roles.extend(other.roles);
         self.bindings.extend(other.bindings);
         self.diagnostics.extend(other.diagnostics);
+        self.invalid.extend(other.invalid);
     }
 }
 
@@ -301,26 +311,35 @@ pub fn load_objects(cluster: &str, objects: &[Value]) -> Loaded {
 pub fn load_snapshot(snap: &crate::model::Snapshot) -> Loaded {
     let mut out = Loaded::default();
     for c in &snap.clusters {
-        let objects: Vec<Value> = c
-            .policies
-            .iter()
-            .map(|o| {
-                serde_json::json!({
-                    "apiVersion": o.api_version,
-                    "kind": o.kind,
-                    "metadata": {
-                        "name": o.name,
-                        "namespace": o.namespace,
-                        "creationTimestamp": o.created,
-                        "generation": o.generation,
-                        "labels": o.labels,
-                        "annotations": o.annotations,
-                    },
-                    "spec": o.spec,
-                })
-            })
-            .collect();
-        out.extend(load_objects(&c.name, &objects));
+        for o in &c.policies {
+            let v = serde_json::json!({
+                "apiVersion": o.api_version,
+                "kind": o.kind,
+                "metadata": {
+                    "name": o.name,
+                    "namespace": o.namespace,
+                    "creationTimestamp": o.created,
+                    "generation": o.generation,
+                    "labels": o.labels,
+                    "annotations": o.annotations,
+                },
+                "spec": o.spec,
+            });
+            let one = load_objects(&c.name, std::slice::from_ref(&v));
+            if one.has_errors() {
+                out.invalid
+                    .push((c.name.clone(), format!("{}/{}/{}", o.kind, o.namespace, o.name)));
+                // each error names the object it is about
+                let what = format!("{} {}/{}", o.kind, o.namespace, o.name);
+                out.diagnostics
+                    .extend(one.diagnostics.into_iter().map(|mut d| {
+                        d.message = format!("{what}: {}", d.message);
+                        d
+                    }));
+                continue;
+            }
+            out.extend(one);
+        }
     }
     out
 }
@@ -344,6 +363,7 @@ pub fn load_all(files: &[PathBuf], snap: &crate::model::Snapshot) -> Loaded {
     out.roles.extend(stored.roles);
     out.bindings.extend(stored.bindings);
     out.diagnostics.extend(stored.diagnostics);
+    out.invalid.extend(stored.invalid);
     out
 }
 

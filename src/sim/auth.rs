@@ -53,6 +53,8 @@ pub struct User {
     pub secret_data: bool,
     /// Whether the user may impersonate others (`Impersonate-User`).
     pub impersonate: bool,
+    /// Who authenticated when this user is impersonated.
+    pub impersonated_by: String,
 }
 
 impl User {
@@ -64,6 +66,7 @@ impl User {
             rules: vec![Rule::new(&["*"], &["*"], &["*"], &[])],
             secret_data: true,
             impersonate: true,
+            impersonated_by: String::new(),
         }
     }
 
@@ -87,6 +90,7 @@ impl User {
             ],
             secret_data: false,
             impersonate: false,
+            impersonated_by: String::new(),
         }
     }
 
@@ -98,6 +102,7 @@ impl User {
             rules: vec![],
             secret_data: false,
             impersonate: false,
+            impersonated_by: String::new(),
         }
     }
 

@@ -29,6 +29,9 @@ pub struct Faults {
     pub error: Option<u16>,
     /// Never answer.
     pub hang: bool,
+    /// Never answer a request that would change something (reads and self-subject reviews
+    /// still answer): a validating webhook that hangs.
+    pub hang_writes: bool,
 }
 
 /// A fault command, as `meshdeck sim ctl fault CLUSTER SPEC` takes it.
@@ -39,6 +42,7 @@ pub enum FaultSpec {
     Latency(u64),
     Error(u16),
     Hang,
+    HangWrites,
     ExpireWatches,
     Clear,
 }
@@ -63,16 +67,17 @@ impl FromStr for FaultSpec {
                 Ok(FaultSpec::Error(code as u16))
             }
             Some((k, _)) => Err(format!(
-                "unknown fault {k:?}: expected down, up, latency=MS, error=CODE, hang, expire-watches or clear"
+                "unknown fault {k:?}: expected down, up, latency=MS, error=CODE, hang, hang-writes, expire-watches or clear"
             )),
             None => match s {
                 "down" => Ok(FaultSpec::Down),
                 "up" => Ok(FaultSpec::Up),
                 "hang" => Ok(FaultSpec::Hang),
+                "hang-writes" => Ok(FaultSpec::HangWrites),
                 "expire-watches" => Ok(FaultSpec::ExpireWatches),
                 "clear" => Ok(FaultSpec::Clear),
                 other => Err(format!(
-                    "unknown fault {other:?}: expected down, up, latency=MS, error=CODE, hang, expire-watches or clear"
+                    "unknown fault {other:?}: expected down, up, latency=MS, error=CODE, hang, hang-writes, expire-watches or clear"
                 )),
             },
         }
@@ -92,6 +97,12 @@ pub struct LogEntry {
     pub status: u16,
     pub dry_run: bool,
     pub field_manager: String,
+    /// The client's User-Agent header.
+    #[serde(default)]
+    pub user_agent: String,
+    /// The authenticated user when it impersonated `user` (Impersonate-User).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub impersonated_by: String,
 }
 
 impl LogEntry {
@@ -194,6 +205,7 @@ impl ClusterState {
                 FaultSpec::Latency(ms) => s.latency_ms = *ms,
                 FaultSpec::Error(c) => s.error = Some(*c),
                 FaultSpec::Hang => s.hang = true,
+                FaultSpec::HangWrites => s.hang_writes = true,
                 FaultSpec::Clear => *s = Faults::default(),
                 FaultSpec::ExpireWatches => {}
             }),
@@ -231,22 +243,45 @@ impl ClusterState {
                     .ok_or_else(|| ApiError::new(401, "Unauthorized", "Unauthorized"))?
             }
         };
+        let groups: Vec<String> = headers
+            .get_all("impersonate-group")
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_string))
+            .collect();
         match headers
             .get("impersonate-user")
             .and_then(|v| v.to_str().ok())
         {
-            None => Ok(user),
-            Some(name) if user.impersonate => Ok(self
-                .users
-                .iter()
-                .find(|u| u.name == name)
-                .cloned()
-                .unwrap_or_else(|| User {
-                    name: name.to_string(),
-                    groups: vec!["system:authenticated".into()],
-                    rules: vec![],
-                    ..User::anonymous()
-                })),
+            None if groups.is_empty() => Ok(user),
+            None => Err(ApiError::new(
+                403,
+                "Forbidden",
+                "requested impersonation of groups without impersonating a user",
+            )),
+            Some(name) if user.impersonate => {
+                let mut as_user = self
+                    .users
+                    .iter()
+                    .find(|u| u.name == name)
+                    .cloned()
+                    .unwrap_or_else(|| User {
+                        name: name.to_string(),
+                        groups: vec!["system:authenticated".into()],
+                        rules: vec![],
+                        ..User::anonymous()
+                    });
+                if !groups.is_empty() {
+                    // the groups' rules come with them (a user in group `admins` is an admin)
+                    for g in &groups {
+                        if let Some(u) = self.users.iter().find(|u| u.groups.contains(g)) {
+                            as_user.rules.extend(u.rules.iter().cloned());
+                        }
+                    }
+                    as_user.groups = groups;
+                }
+                as_user.impersonated_by = user.name.clone();
+                Ok(as_user)
+            }
             Some(_) => Err(ApiError::new(
                 403,
                 "Forbidden",
@@ -286,6 +321,13 @@ async fn serve_request(
             .find(|(k, _)| k == "fieldManager")
             .map(|(_, v)| v.clone())
             .unwrap_or_default(),
+        user_agent: parts
+            .headers
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string(),
+        impersonated_by: String::new(),
     };
     // faults first: a hung or failing server answers nobody
     let faults = state.faults();
@@ -294,6 +336,21 @@ async fn serve_request(
         while rx.borrow_and_update().hang {
             if rx.changed().await.is_err() {
                 break;
+            }
+        }
+    }
+    if faults.hang_writes {
+        let probe = LogEntry {
+            method: parts.method.to_string(),
+            path: parts.uri.path().to_string(),
+            ..entry.clone()
+        };
+        if probe.is_write() {
+            let mut rx = state.faults.subscribe();
+            while rx.borrow_and_update().hang_writes {
+                if rx.changed().await.is_err() {
+                    break;
+                }
             }
         }
     }
@@ -324,6 +381,7 @@ async fn serve_request(
         Err(e) => api::error_response(&e),
         Ok((user, body)) => {
             entry.user = user.name.clone();
+            entry.impersonated_by = user.impersonated_by.clone();
             // DeleteOptions carry dryRun in the body (kubectl, kube-rs)
             if parts.method == http::Method::DELETE && !body.is_empty() {
                 entry.dry_run |= serde_json::from_slice::<serde_json::Value>(&body)
@@ -475,6 +533,8 @@ mod tests {
             status: 201,
             dry_run: false,
             field_manager: String::new(),
+            user_agent: String::new(),
+            impersonated_by: String::new(),
         };
         assert!(!e.is_write());
         e.path = "/api/v1/namespaces/default/configmaps".into();

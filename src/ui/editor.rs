@@ -62,6 +62,17 @@ pub struct Editor {
     pub note: Option<(String, bool)>,
 }
 
+/// The lines the editor holds for a text: a lone CR is a line break to YAML (and to its
+/// positions), so it is shown as one; CRLF is one break.
+fn editor_lines(text: &str) -> Vec<String> {
+    let text = text.replace("\r\n", "\n").replace('\r', "\n");
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    if lines.is_empty() {
+        lines.push(String::new());
+    }
+    lines
+}
+
 impl Editor {
     pub fn new(
         text: &str,
@@ -70,12 +81,13 @@ impl Editor {
         saved: String,
         theme: &super::theme::Theme,
     ) -> Editor {
-        // a lone CR is a line break to YAML (and to its positions): show it as one
-        let text = text.replace("\r\n", "\n").replace('\r', "\n");
-        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-        if lines.is_empty() {
-            lines.push(String::new());
-        }
+        let lines = editor_lines(text);
+        // compared as the editor holds text: CRLF or no final newline is not an edit
+        let saved = {
+            let mut t = editor_lines(&saved).join("\n");
+            t.push('\n');
+            t
+        };
         let mut area = TextArea::new(lines);
         area.set_style(theme.text);
         area.set_cursor_style(theme.selection);
@@ -286,14 +298,19 @@ impl Editor {
                         ));
                     }
                 }
+                for w in &p.warnings {
+                    any = true;
+                    out.push(Line::styled(w.clone(), t.warn));
+                }
                 if !any {
                     out.push(Line::styled("no problems", t.ok));
                 }
+                // fixed-width fields: the line is as long on a slow machine as on a fast one
                 out.push(Line::styled(
                     format!(
-                        "translated in {:.1} ms against snapshot #{}",
-                        p.took.as_secs_f64() * 1000.0,
-                        p.snapshot_seq
+                        "translated in {:>6.1} ms against snapshot #{:<6}",
+                        (p.took.as_secs_f64() * 1000.0).min(9999.9),
+                        p.snapshot_seq % 1_000_000
                     ),
                     t.muted,
                 ));

@@ -28,6 +28,8 @@ pub struct Authoring {
     /// None in a read-only session: no writer exists, so nothing can be written.
     pub writer: Option<Arc<crate::apply::Writer>>,
     pub audit_log: std::path::PathBuf,
+    /// The longest one request may take.
+    pub request_timeout: Duration,
 }
 
 /// The edge's handles for jobs.
@@ -38,10 +40,12 @@ struct Jobs {
     worker: Option<Arc<crate::author::Worker>>,
     writer: Option<Arc<crate::apply::Writer>>,
     audit_log: std::path::PathBuf,
+    request_timeout: Duration,
 }
 
-/// Apply a plan: Kubernetes RBAC per write (SelfSubjectAccessReview), then the writer's
-/// dry-run and apply; progress and results come back as lines.
+/// Apply a plan through the pipeline's I/O half (Kubernetes RBAC per write, dry-run, apply,
+/// prune, audit): the same code `meshdeck apply` runs; its lines come back to the dialog.
+#[allow(clippy::too_many_arguments)]
 async fn apply_job(
     job: u64,
     plan: Arc<crate::plan::Plan>,
@@ -49,6 +53,7 @@ async fn apply_job(
     writer: Arc<crate::apply::Writer>,
     worker: Option<Arc<crate::author::Worker>>,
     audit_log: std::path::PathBuf,
+    timeout: Duration,
     tx: mpsc::UnboundedSender<JobEvent>,
 ) {
     let say = |l: String| {
@@ -59,68 +64,35 @@ async fn apply_job(
         let _ = tx.send(JobEvent::Lines(job, vec![format!("FAILED: {why}")]));
         let _ = tx.send(JobEvent::Failed(job, why.to_string()));
     };
-    let keys = crate::rbac::plan_keys(&plan);
-    if !keys.is_empty() {
-        let clusters: std::collections::BTreeSet<&str> =
-            keys.iter().map(|(_, k)| k.0.as_str()).collect();
+    if plan.has_changes() {
         say(format!(
-            "kubernetes rbac: asking {} ({} access reviews)…",
-            clusters.into_iter().collect::<Vec<_>>().join(", "),
-            keys.len()
-        ));
-        let distinct: Vec<crate::rbac::AccessKey> = keys.iter().map(|(_, k)| k.clone()).collect();
-        let reviews = crate::rbac::access_reviews(writer.clients(), &distinct).await;
-        let mut denied = std::collections::BTreeSet::new();
-        for (i, k) in &keys {
-            if let Some(Err(e)) = reviews.get(k)
-                && denied.insert(format!("{}: {e}", plan.items[*i].id()))
-            {
-                say(format!("kubernetes rbac: {}: {e}", plan.items[*i].id()));
-            }
-        }
-        if !denied.is_empty() {
-            fail("not allowed by Kubernetes RBAC (above): nothing was sent");
-            return;
-        }
-        say(format!(
-            "kubernetes rbac: all {} writes allowed",
-            keys.len()
+            "kubernetes rbac, then a server-side dry-run of every change, then the writes ({})…",
+            plan.clusters().into_iter().collect::<Vec<_>>().join(", ")
         ));
     }
-    let report = if plan.has_changes() {
-        say("server-side dry-run of every change…".into());
-        writer.apply(&plan, false).await
-    } else {
-        crate::apply::Report::default()
-    };
-    for o in &report.outcomes {
-        say(o.to_string());
+    let executed = crate::pipeline::execute(&writer, &plan, false, timeout).await;
+    for l in crate::pipeline::executed_lines(&executed) {
+        say(l);
     }
-    for (cluster, (ok, failed)) in report.per_cluster() {
-        let what = if report.dry_run_failed {
-            "dry-run"
-        } else {
-            "applied"
-        };
-        say(format!("{cluster}: {what} {ok} ok, {failed} failed"));
+    if let Some(why) = &executed.refused {
+        fail(why);
+        return;
     }
+    let report = &executed.report;
     if report.dry_run_failed {
         fail("the dry-run failed: nothing was written to any cluster");
         return;
     }
-    if report.failed().next().is_some() {
-        let _ = tx.send(JobEvent::Failed(
-            job,
-            "some clusters failed (above); the others are applied. Apply again to complete".into(),
-        ));
+    if plan.has_changes() {
+        say(format!("audit log: {}", audit_log.display()));
+    }
+    if report.failed().next().is_some() || !report.skipped.is_empty() {
+        fail("some clusters failed (above); the others are applied. Apply again to complete");
         return;
     }
     if let (Some(path), Some(w)) = (remove, worker) {
         say(format!("removing {}", path.display()));
         w.send(crate::author::Job::Remove { path });
-    }
-    if plan.has_changes() {
-        say(format!("audit log: {}", audit_log.display()));
     }
     say(format!(
         "done: {} changes applied; the views show them as the watches deliver them (esc)",
@@ -146,6 +118,7 @@ fn start_job(intent: Intent, j: &mut Jobs) {
                     w.clone(),
                     j.worker.clone(),
                     j.audit_log.clone(),
+                    j.request_timeout,
                     tx.clone(),
                 );
                 tokio::spawn(fut);
@@ -242,6 +215,7 @@ async fn event_loop(
         worker: None,
         writer: None,
         audit_log: Default::default(),
+        request_timeout: crate::session::DEFAULT_REQUEST_TIMEOUT,
     };
     if let Some(a) = authoring {
         app.policy_dir = Some(a.store.dir.clone());
@@ -254,6 +228,7 @@ async fn event_loop(
         )));
         jobs.writer = a.writer;
         jobs.audit_log = a.audit_log;
+        jobs.request_timeout = a.request_timeout;
         app.want_board = true;
     }
     // the board follows the fleet, at most once a second and only when the fleet changed
