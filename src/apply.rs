@@ -297,7 +297,10 @@ impl Writer {
             .get(&item.cluster)
             .ok_or_else(|| {
                 (
-                    format!("no connection to cluster {} (read-only or no client)", item.cluster),
+                    format!(
+                        "no connection to cluster {} (read-only or no client)",
+                        item.cluster
+                    ),
                     true,
                 )
             })?
@@ -332,7 +335,14 @@ impl Writer {
                 Action::Unchanged | Action::Conflict => Ok(()),
             }
         };
+        let no_answer = || {
+            format!(
+                "no answer within {} s (request timeout)",
+                self.request_timeout.as_secs()
+            )
+        };
         match tokio::time::timeout(self.request_timeout, request).await {
+            Ok(Err((m, true))) if m.contains("timed out") => Err((no_answer(), true)),
             Ok(r) => r,
             Err(_) => Err((
                 format!(
@@ -396,7 +406,10 @@ impl Writer {
         run: Option<&str>,
         deadline: tokio::time::Instant,
     ) -> Vec<Outcome> {
-        let futs: Vec<_> = items.iter().map(|i| self.outcome(i, dry_run, run)).collect();
+        let futs: Vec<_> = items
+            .iter()
+            .map(|i| self.outcome(i, dry_run, run))
+            .collect();
         let mut stream = futures::stream::iter(futs).buffer_unordered(PARALLEL);
         let mut done = Vec::new();
         let timed_out = loop {
@@ -484,7 +497,12 @@ impl Writer {
         let skipped: BTreeMap<String, String> = dry
             .iter()
             .filter(|o| o.unavailable)
-            .filter_map(|o| o.result.as_ref().err().map(|e| (o.cluster.clone(), e.clone())))
+            .filter_map(|o| {
+                o.result
+                    .as_ref()
+                    .err()
+                    .map(|e| (o.cluster.clone(), e.clone()))
+            })
             .collect();
         Report {
             dry_run_failed: dry.iter().any(|o| o.result.is_err() && !o.unavailable),

@@ -938,7 +938,8 @@ impl Worker {
                     }
                     if let Some(p) = preview.as_ref().filter(|p| p.dirty) {
                         // keep the user's text safe before anything else
-                        let _ = write_atomic(
+                        let _ = crate::config::private_dir(&st.store.drafts);
+                        let _ = crate::config::write_private(
                             &draft_path(&st.store.drafts, &p.target),
                             &format!("{DRAFT_HEADER}{}\n{}", p.target.display(), p.text),
                         );

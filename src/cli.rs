@@ -188,35 +188,35 @@ impl Cli {
     pub fn resolve(&self) -> Result<Resolved, String> {
         let none = SessionArgs::default();
         let no_ui = UiArgs::default();
-        let (name, session, ui): (&str, Option<&SessionArgs>, Option<&UiArgs>) =
-            match &self.command {
-                None => ("", Some(&none), Some(&no_ui)),
-                Some(Command::Status(a)) => ("status", Some(&a.session), None),
-                Some(Command::Translate(a)) => ("translate", Some(&a.session), None),
-                Some(Command::Check(a)) => ("check", Some(&a.session), None),
-                Some(Command::Diff(a)) => ("diff", Some(&a.session), None),
-                Some(Command::Apply(a)) => ("apply", Some(&a.session), None),
-                Some(Command::Demo(a)) => {
-                    if self.session.targets != TargetArgs::default() {
-                        return Err("`meshdeck demo` makes its own kubeconfig and contexts: \
+        let (name, session, ui): (&str, Option<&SessionArgs>, Option<&UiArgs>) = match &self.command
+        {
+            None => ("", Some(&none), Some(&no_ui)),
+            Some(Command::Status(a)) => ("status", Some(&a.session), None),
+            Some(Command::Translate(a)) => ("translate", Some(&a.session), None),
+            Some(Command::Check(a)) => ("check", Some(&a.session), None),
+            Some(Command::Diff(a)) => ("diff", Some(&a.session), None),
+            Some(Command::Apply(a)) => ("apply", Some(&a.session), None),
+            Some(Command::Demo(a)) => {
+                if self.session.targets != TargetArgs::default() {
+                    return Err("`meshdeck demo` makes its own kubeconfig and contexts: \
 --kubeconfig, --context and --all-contexts mean nothing for it"
-                            .into());
-                    }
-                    let session = SessionArgs {
-                        targets: TargetArgs::default(),
-                        access: a.access.clone(),
-                    };
-                    return Ok(Resolved {
-                        session: self.session.merge(&session)?,
-                        ui: self.ui.merge(&a.ui)?,
-                    });
+                        .into());
                 }
-                Some(Command::Info(_)) => ("info", None, None),
-                Some(Command::Screenshots(_)) => ("screenshots", None, None),
-                Some(Command::Sim(SimCommand::Serve(_))) => ("sim serve", None, None),
-                Some(Command::Sim(SimCommand::Ctl(_))) => ("sim ctl", None, None),
-                Some(Command::Completions { .. }) => ("completions", None, None),
-            };
+                let session = SessionArgs {
+                    targets: TargetArgs::default(),
+                    access: a.access.clone(),
+                };
+                return Ok(Resolved {
+                    session: self.session.merge(&session)?,
+                    ui: self.ui.merge(&a.ui)?,
+                });
+            }
+            Some(Command::Info(_)) => ("info", None, None),
+            Some(Command::Screenshots(_)) => ("screenshots", None, None),
+            Some(Command::Sim(SimCommand::Serve(_))) => ("sim serve", None, None),
+            Some(Command::Sim(SimCommand::Ctl(_))) => ("sim ctl", None, None),
+            Some(Command::Completions { .. }) => ("completions", None, None),
+        };
         if session.is_none() && self.session != SessionArgs::default() {
             return Err(format!(
                 "the session flags (--kubeconfig, --context, --all-contexts, --readonly, --as, \
@@ -285,7 +285,6 @@ pub enum ReportFormat {
     Json,
     Yaml,
 }
-
 
 #[derive(Debug, Args)]
 pub struct TranslateArgs {

@@ -256,9 +256,7 @@ pub fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         o.mode(0o600);
     }
-    let mut f = o
-        .open(&tmp)
-        .with_context(|| format!("{}", tmp.display()))?;
+    let mut f = o.open(&tmp).with_context(|| format!("{}", tmp.display()))?;
     f.write_all(text.as_bytes())
         .with_context(|| format!("{}", tmp.display()))?;
     drop(f);

@@ -13,16 +13,16 @@ pub fn init(file: &Path, verbose: u8) -> anyhow::Result<WorkerGuard> {
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("creating the log directory {}", dir.display()))?;
+    if !dir.exists() {
+        // a new directory is private to the user (the state directory holds drafts and audit)
+        crate::config::private_dir(dir)
+            .with_context(|| format!("creating the log directory {}", dir.display()))?;
+    }
     let name = file
         .file_name()
         .with_context(|| format!("the log file {} has no file name", file.display()))?;
     // Fail here, with the path named, rather than silently inside the appender thread.
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(file)
+    crate::config::private_append(file)
         .with_context(|| format!("opening the log file {}", file.display()))?;
     let appender = tracing_appender::rolling::never(dir, name);
     let (writer, guard) = tracing_appender::non_blocking(appender);

@@ -54,8 +54,13 @@ pub struct Request<'a> {
 pub enum RoleCheck {
     /// No meshdeck Roles exist: only Kubernetes RBAC applies.
     Off,
-    Allowed { user: String, policies: usize },
-    Denied { denials: Vec<Denial> },
+    Allowed {
+        user: String,
+        policies: usize,
+    },
+    Denied {
+        denials: Vec<Denial>,
+    },
 }
 
 /// A change the plan would make and will not, with why.
@@ -435,7 +440,12 @@ pub struct Executed {
 
 /// Review, dry-run and write a plan through the session's writer. Clusters that do not answer
 /// their access reviews are left out (reported); a denial anywhere sends nothing.
-pub async fn execute(writer: &Writer, plan: &Plan, dry_run_only: bool, timeout: Duration) -> Executed {
+pub async fn execute(
+    writer: &Writer,
+    plan: &Plan,
+    dry_run_only: bool,
+    timeout: Duration,
+) -> Executed {
     let reviews = review(plan, writer.clients(), timeout).await;
     if !reviews.denied.is_empty() {
         return Executed {
@@ -506,7 +516,11 @@ impl Exit {
             Exit::Refused => 4,
             Exit::Invalid => 5,
         };
-        if rank(other) > rank(self) { other } else { self }
+        if rank(other) > rank(self) {
+            other
+        } else {
+            self
+        }
     }
 }
 
@@ -529,7 +543,12 @@ pub fn warnings(p: &Planned) -> Vec<String> {
         out.push(format!("ignored: {i}"));
     }
     for h in &p.held {
-        out.push(format!("{} {}: {}", h.item.action.word(), h.item.id(), h.reason));
+        out.push(format!(
+            "{} {}: {}",
+            h.item.action.word(),
+            h.item.id(),
+            h.reason
+        ));
     }
     for c in p.conflicts() {
         out.push(format!("conflict: {c}"));

@@ -421,38 +421,41 @@ pub async fn access_reviews(
             v.push(k);
         }
     }
-    let futs: Vec<_> = by.into_iter().map(|(cluster, keys)| async move {
-        let mut out = Vec::new();
-        let Some(client) = clients.get(cluster) else {
-            for k in keys {
-                out.push((
-                    k.clone(),
-                    Review::Failed(format!("no connection to cluster {cluster}")),
-                ));
-            }
-            return out;
-        };
-        // a cluster that does not answer one review will not answer the next
-        let mut failed: Option<Review> = None;
-        for k in keys {
-            if let Some(f) = &failed {
-                out.push((k.clone(), f.clone()));
-                continue;
-            }
-            let r = match tokio::time::timeout(timeout, review(client, k)).await {
-                Ok(r) => r,
-                Err(_) => Review::Failed(format!(
-                    "{cluster}: the access review got no answer within {} s",
-                    timeout.as_secs()
-                )),
+    let futs: Vec<_> = by
+        .into_iter()
+        .map(|(cluster, keys)| async move {
+            let mut out = Vec::new();
+            let Some(client) = clients.get(cluster) else {
+                for k in keys {
+                    out.push((
+                        k.clone(),
+                        Review::Failed(format!("no connection to cluster {cluster}")),
+                    ));
+                }
+                return out;
             };
-            if matches!(r, Review::Failed(_)) {
-                failed = Some(r.clone());
+            // a cluster that does not answer one review will not answer the next
+            let mut failed: Option<Review> = None;
+            for k in keys {
+                if let Some(f) = &failed {
+                    out.push((k.clone(), f.clone()));
+                    continue;
+                }
+                let r = match tokio::time::timeout(timeout, review(client, k)).await {
+                    Ok(r) => r,
+                    Err(_) => Review::Failed(format!(
+                        "{cluster}: the access review got no answer within {} s",
+                        timeout.as_secs()
+                    )),
+                };
+                if matches!(r, Review::Failed(_)) {
+                    failed = Some(r.clone());
+                }
+                out.push((k.clone(), r));
             }
-            out.push((k.clone(), r));
-        }
-        out
-    }).collect();
+            out
+        })
+        .collect();
     futures::future::join_all(futs)
         .await
         .into_iter()
@@ -505,7 +508,10 @@ pub async fn whoami(client: &kube::Client) -> Result<String, String> {
     use k8s_openapi::api::authentication::v1::SelfSubjectReview;
     let api: kube::Api<SelfSubjectReview> = kube::Api::all(client.clone());
     let asked = api
-        .create(&kube::api::PostParams::default(), &SelfSubjectReview::default())
+        .create(
+            &kube::api::PostParams::default(),
+            &SelfSubjectReview::default(),
+        )
         .await
         .map_err(|e| crate::fleet::describe_error(&e))?;
     asked

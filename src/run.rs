@@ -59,6 +59,8 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
+    // the state directory holds drafts (policy text) and the audit log: private to the user
+    crate::config::private_dir(&paths.state_dir)?;
     let _guard = crate::logging::init(&paths.log_file, cli.global.verbose)?;
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "meshdeck starting");
     match cli.command {
@@ -115,15 +117,9 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Translate(args)) => {
             runtime()?.block_on(translate(args, &session, &paths, false))
         }
-        Some(Command::Diff(args)) => {
-            runtime()?.block_on(diff_apply(args, &session, &paths, false))
-        }
-        Some(Command::Apply(args)) => {
-            runtime()?.block_on(diff_apply(args, &session, &paths, true))
-        }
-        Some(Command::Check(args)) => {
-            runtime()?.block_on(translate(args, &session, &paths, true))
-        }
+        Some(Command::Diff(args)) => runtime()?.block_on(diff_apply(args, &session, &paths, false)),
+        Some(Command::Apply(args)) => runtime()?.block_on(diff_apply(args, &session, &paths, true)),
+        Some(Command::Check(args)) => runtime()?.block_on(translate(args, &session, &paths, true)),
         Some(Command::Info(_)) | Some(Command::Completions { .. }) => Ok(ExitCode::SUCCESS),
     }
 }
@@ -388,7 +384,10 @@ async fn fleet_snapshot(
     session: &SessionArgs,
     wait: u64,
     paths: &Paths,
-) -> anyhow::Result<(Option<crate::fleet::FleetHandle>, Arc<crate::model::Snapshot>)> {
+) -> anyhow::Result<(
+    Option<crate::fleet::FleetHandle>,
+    Arc<crate::model::Snapshot>,
+)> {
     if let Some(dir) = inventory {
         return Ok((None, Arc::new(crate::inventory::load(dir)?)));
     }
@@ -427,22 +426,24 @@ async fn translate(
     check_only: bool,
 ) -> anyhow::Result<ExitCode> {
     if args.inventory.is_some() && session.targets != crate::cli::TargetArgs::default() {
-        eprintln!("meshdeck: --inventory reads the fleet from files: --kubeconfig, --context and --all-contexts mean nothing with it");
+        eprintln!(
+            "meshdeck: --inventory reads the fleet from files: --kubeconfig, --context and --all-contexts mean nothing with it"
+        );
         return Ok(Exit::Invalid.code());
     }
     let (_handle, snap) =
         fleet_snapshot(args.inventory.as_deref(), session, args.wait_synced, paths).await?;
     let loaded = crate::policy::load_all(&args.files, &snap);
     if args.files.is_empty() && loaded.policies.is_empty() && loaded.diagnostics.is_empty() {
-        eprintln!("meshdeck: no policies: give -f PATH, or store policies in a cluster of the fleet");
+        eprintln!(
+            "meshdeck: no policies: give -f PATH, or store policies in a cluster of the fleet"
+        );
         return Ok(Exit::Invalid.code());
     }
     let out = crate::translate::translate(&loaded.policies, &snap);
     let invalid_objects = crate::istio::validate_all(&out.objects);
     let report = crate::translate::report::render(&loaded, &out, &invalid_objects);
-    let file_errors = loaded
-        .errors()
-        .any(|d| !d.origin.starts_with("cluster/"));
+    let file_errors = loaded.errors().any(|d| !d.origin.starts_with("cluster/"));
     let conflicting = out
         .statuses
         .iter()
@@ -628,10 +629,13 @@ async fn diff_apply(
     for w in crate::pipeline::warnings(&planned) {
         eprintln!("warning: {w}");
     }
-    let partial = !planned.left_out.is_empty()
-        || !planned.held.is_empty()
-        || !planned.conflicts().is_empty();
-    let base = if partial { Exit::Partial } else { Exit::Success };
+    let partial =
+        !planned.left_out.is_empty() || !planned.held.is_empty() || !planned.conflicts().is_empty();
+    let base = if partial {
+        Exit::Partial
+    } else {
+        Exit::Success
+    };
     let say = |l: String| {
         if text_out {
             outln!("{l}");
@@ -686,6 +690,19 @@ async fn diff_apply(
     if session.readonly && plan.has_changes() {
         eprintln!(
             "error: read-only: this session cannot write (--readonly or a readOnly context); nothing was sent"
+        );
+        return finish(&planned, None, Exit::Refused);
+    }
+    let readonly_hit: Vec<&str> = plan
+        .clusters()
+        .into_iter()
+        .filter(|c| session.readonly_contexts().iter().any(|r| r == c))
+        .collect();
+    if !readonly_hit.is_empty() {
+        eprintln!(
+            "error: read-only: {} {} readOnly in the settings; nothing was sent",
+            readonly_hit.join(", "),
+            if readonly_hit.len() == 1 { "is" } else { "are" }
         );
         return finish(&planned, None, Exit::Refused);
     }

@@ -118,7 +118,9 @@ pub struct Impersonation {
 /// Prepare a target's client configuration: user agent, impersonation, timeouts.
 pub fn prepare(t: &mut Target, who: &Impersonation, request_timeout: Duration, readonly: bool) {
     if let Ok(v) = http::HeaderValue::from_str(&user_agent()) {
-        t.config.headers.retain(|(k, _)| k != http::header::USER_AGENT);
+        t.config
+            .headers
+            .retain(|(k, _)| k != http::header::USER_AGENT);
         t.config.headers.push((http::header::USER_AGENT, v));
     }
     if let Some(u) = &who.user {
@@ -248,7 +250,11 @@ impl Session {
 
     /// The writer of this session, over the targets that may be written; `None` when the
     /// session is read-only (the write capability exists nowhere then).
-    pub fn writer(&self, force: bool, audit_log: &std::path::Path) -> anyhow::Result<Option<Writer>> {
+    pub fn writer(
+        &self,
+        force: bool,
+        audit_log: &std::path::Path,
+    ) -> anyhow::Result<Option<Writer>> {
         let Access::ReadWrite(token) = &self.access else {
             return Ok(None);
         };

@@ -225,7 +225,12 @@ async fn apply_is_idempotent_shows_updates_and_prunes_exactly() {
         .lines()
         .map(|l| serde_json::from_str(l).expect("json line"))
         .collect();
-    assert_eq!(lines.len(), created + 2, "{text}");
+    // an intent before every write and its result after
+    assert_eq!(lines.len(), 2 * (created + 2), "{text}");
+    assert_eq!(
+        lines.iter().filter(|l| l["phase"] == "intent").count(),
+        created + 2
+    );
     let del = lines.last().expect("line");
     assert_eq!(del["action"], "delete");
     assert_eq!(del["cluster"], "eu-west");
@@ -401,8 +406,8 @@ async fn cli_apply_then_diff_shows_no_changes() {
     let text = output_text;
     assert_eq!(
         runs[0].status.code(),
-        Some(2),
-        "no terminal, no --yes: {}",
+        Some(4),
+        "no terminal, no --yes: refused: {}",
         text(&runs[0])
     );
     assert!(text(&runs[0]).contains("add --yes"));
@@ -489,7 +494,7 @@ async fn a_role_for_one_namespace_cannot_apply_to_another_and_nothing_is_sent() 
         .collect()
     };
     let (code, out) = cli(home.path(), base(&bad)).await;
-    assert_eq!(code, Some(2), "{out}");
+    assert_eq!(code, Some(4), "refused: {out}");
     assert!(
         out.contains(
             "role check: TrafficPolicy payments/payments-timeout: not allowed for \"alice\""
@@ -558,7 +563,7 @@ async fn a_viewer_is_denied_by_access_review_before_any_write() {
     .map(|x| x.to_string())
     .collect();
     let (code, out) = cli(home.path(), args).await;
-    assert_eq!(code, Some(2), "{out}");
+    assert_eq!(code, Some(4), "refused: {out}");
     assert!(out.contains("kubernetes rbac: eu-west-viewer VirtualService bookstore/ratings: Kubernetes RBAC in eu-west-viewer denies"), "{out}");
     let writes: Vec<_> = f
         .all_requests()
@@ -666,4 +671,568 @@ async fn policies_are_stored_in_the_management_cluster_and_pruned_with_their_obj
         .expect("get")
         .expect("stored");
     assert_eq!(stored.data["spec"]["policy"]["requestTimeout"], "2s");
+}
+
+// ── Every write is right, or nothing is written ─────────────────────────────────────────────
+
+const VIRTUAL_MESH: &str = "apiVersion: networking.mesh.gloo.solo.io/v1\nkind: VirtualMesh\nmetadata: {name: fleet, namespace: gloo-mesh}\nspec:\n  meshes:\n  - {name: istiod-istio-system-eu-west, namespace: istio-system}\n  - {name: istiod-istio-system-us-east, namespace: istio-system}\n  - {name: istiod-istio-system-ap-south, namespace: istio-system}\n  federation:\n    selectors:\n    - destinationSelectors:\n      - kubeServiceMatcher: {namespaces: [bookstore]}\n";
+
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
+fn writes_to(f: &Fleet, cluster: &str) -> Vec<meshdeck::sim::LogEntry> {
+    f.requests(cluster)
+        .expect("cluster")
+        .into_iter()
+        .filter(|e| e.is_mutating())
+        .collect()
+}
+
+#[tokio::test]
+async fn prune_with_a_cluster_down_deletes_nothing_in_the_healthy_ones() {
+    let f = fleet(3).await;
+    let home = tempfile::tempdir().expect("tempdir");
+    let kc = home.path().join("kc");
+    f.write_kubeconfig(&kc).expect("kubeconfig");
+    let dir = home.path().join("policies");
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(dir.join("vm.yaml"), VIRTUAL_MESH).expect("vm");
+    let (kc, d) = (
+        kc.to_str().expect("kc").to_string(),
+        dir.to_str().expect("dir").to_string(),
+    );
+    let ctx = "eu-west,us-east,ap-south";
+    let apply = strings(&[
+        "apply",
+        "--yes",
+        "--prune",
+        "-f",
+        &d,
+        "--kubeconfig",
+        &kc,
+        "--context",
+        ctx,
+        "--wait-synced",
+        "3",
+    ]);
+    let (code, out) = cli(home.path(), apply.clone()).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("create ap-south ServiceEntry"), "{out}");
+    f.clear_requests_all();
+    // ap-south goes away; the federation objects in eu-west and us-east exist because of it
+    f.fault("ap-south", &FaultSpec::Down).expect("fault");
+    let (code, out) = cli(home.path(), apply).await;
+    assert_eq!(code, Some(3), "partial: {out}");
+    assert!(
+        out.contains("cluster ap-south is") && out.contains("left out of the plan"),
+        "{out}"
+    );
+    assert!(
+        out.contains("not pruned: it may exist because of ap-south"),
+        "{out}"
+    );
+    for c in ["eu-west", "us-east"] {
+        let w = writes_to(&f, c);
+        assert!(
+            w.iter().all(|e| e.method != "DELETE"),
+            "{c}: nothing deleted: {w:#?}"
+        );
+    }
+    // back up: the same run prunes nothing (nothing is stale) and exits 0
+    f.fault("ap-south", &FaultSpec::Up).expect("fault");
+    let (code, out) = cli(
+        home.path(),
+        strings(&[
+            "diff",
+            "--prune",
+            "-f",
+            &d,
+            "--kubeconfig",
+            &kc,
+            "--context",
+            ctx,
+        ]),
+    )
+    .await;
+    assert_eq!(code, Some(0), "no changes once all are back: {out}");
+}
+
+#[tokio::test]
+async fn conflicts_and_left_out_clusters_exit_partial_and_a_hung_cluster_fails_alone() {
+    let f = fleet(3).await;
+    let home = tempfile::tempdir().expect("tempdir");
+    let kc = home.path().join("kc");
+    f.write_kubeconfig(&kc).expect("kubeconfig");
+    let p = home.path().join("p.yaml");
+    // two policies set the same field of one destination: the younger one conflicts
+    std::fs::write(
+        &p,
+        format!(
+            "{}---\n{}",
+            policy("2s"),
+            policy("5s").replace("name: ratings-timeout", "name: ratings-timeout-2")
+        ),
+    )
+    .expect("p");
+    let (kc, p) = (
+        kc.to_str().expect("kc").to_string(),
+        p.to_str().expect("p").to_string(),
+    );
+    let ctx = "eu-west,us-east,ap-south";
+    let (code, out) = cli(
+        home.path(),
+        strings(&[
+            "apply",
+            "--yes",
+            "-f",
+            &p,
+            "--kubeconfig",
+            &kc,
+            "--context",
+            ctx,
+        ]),
+    )
+    .await;
+    assert_eq!(code, Some(3), "an unresolved conflict is partial: {out}");
+    assert!(
+        out.contains("conflict: TrafficPolicy bookstore/ratings-timeout-2"),
+        "{out}"
+    );
+
+    // a cluster that accepts the dry run and never answers the write
+    std::fs::write(
+        &p,
+        policy("3s").replace(
+            "services: [{name: ratings, namespace: bookstore, clusterName: eu-west}]",
+            "services: [{name: ratings, namespace: bookstore, clusterName: eu-west}, {name: ratings, namespace: bookstore, clusterName: us-east}]",
+        ),
+    )
+    .expect("p");
+    f.clear_requests_all();
+    f.fault("us-east", &FaultSpec::HangWrites).expect("fault");
+    let started = std::time::Instant::now();
+    let (code, out) = cli(
+        home.path(),
+        strings(&[
+            "apply",
+            "--yes",
+            "-f",
+            &p,
+            "--kubeconfig",
+            &kc,
+            "--context",
+            ctx,
+            "--request-timeout",
+            "2",
+        ]),
+    )
+    .await;
+    let took = started.elapsed();
+    assert_eq!(code, Some(3), "partial: {out}");
+    assert!(
+        out.contains(
+            "us-east create VirtualService bookstore/ratings: FAILED: no answer within 2 s"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("us-east: applied 0 ok, 1 failed"), "{out}");
+    assert!(out.contains("eu-west: applied 1 ok, 0 failed"), "{out}");
+    // bounded by the request timeout and the cluster's budget (4 × 2 s), not forever
+    assert!(took < Duration::from_secs(60), "{took:?}");
+    assert_eq!(
+        writes_to(&f, "eu-west").len(),
+        1,
+        "the healthy cluster is written"
+    );
+    f.fault("us-east", &FaultSpec::Clear).expect("fault");
+}
+
+#[tokio::test]
+async fn audit_names_who_wrote_to_each_cluster_and_impersonation_is_real() {
+    let f = fleet(3).await;
+    let home = tempfile::tempdir().expect("tempdir");
+    let kc_path = home.path().join("kc");
+    // us-east through a user entry that acts as alice (`as:` in the kubeconfig, as kubectl)
+    let mut kc = f.kubeconfig();
+    for u in kc["users"].as_array_mut().expect("users") {
+        if u["name"] == "us-east-admin" {
+            u["user"]["as"] = serde_json::json!("alice");
+        }
+    }
+    std::fs::write(&kc_path, serde_json::to_string(&kc).expect("json")).expect("kc");
+    let p = home.path().join("p.yaml");
+    std::fs::write(
+        &p,
+        "apiVersion: networking.mesh.gloo.solo.io/v1\nkind: TrafficPolicy\nmetadata: {name: r, namespace: bookstore}\nspec:\n  destinationSelector:\n  - kubeServiceMatcher: {namespaces: [bookstore], labels: {app: ratings}}\n  policy:\n    requestTimeout: 2s\n",
+    )
+    .expect("p");
+    let (kcs, ps) = (
+        kc_path.to_str().expect("kc").to_string(),
+        p.to_str().expect("p").to_string(),
+    );
+    let (code, out) = cli(
+        home.path(),
+        strings(&[
+            "apply",
+            "--yes",
+            "-f",
+            &ps,
+            "--kubeconfig",
+            &kcs,
+            "--context",
+            "eu-west,us-east",
+        ]),
+    )
+    .await;
+    // alice may write only in bookstore: the default objects elsewhere in us-east are denied
+    assert_eq!(code, Some(4), "refused by RBAC for alice: {out}");
+    assert!(out.contains("Kubernetes RBAC in us-east denies"), "{out}");
+    assert!(writes_to(&f, "us-east").is_empty() && writes_to(&f, "eu-west").is_empty());
+
+    // only the bookstore objects: a destination selector for bookstore and no defaults
+    let vm = home.path().join("vm.yaml");
+    std::fs::write(
+        &vm,
+        VIRTUAL_MESH.replace(
+            "  - {name: istiod-istio-system-ap-south, namespace: istio-system}\n",
+            "",
+        ),
+    )
+    .expect("vm");
+    let (code, out) = cli(
+        home.path(),
+        strings(&[
+            "apply",
+            "--yes",
+            "-f",
+            &ps,
+            "--kubeconfig",
+            &kcs,
+            "--context",
+            "eu-west",
+            "--as",
+            "alice",
+        ]),
+    )
+    .await;
+    assert_eq!(code, Some(4), "{out}");
+    let audit = home.path().join("state/meshdeck/audit.log");
+    assert!(!audit.exists() || std::fs::read_to_string(&audit).expect("audit").is_empty());
+
+    // impersonation allowed: the admin acts as alice, and the server sees alice
+    let bookstore_only = home.path().join("b.yaml");
+    std::fs::write(&bookstore_only, policy("4s")).expect("b");
+    let roles = home.path().join("roles.yaml");
+    std::fs::write(&roles, "apiVersion: rbac.enterprise.mesh.gloo.solo.io/v1\nkind: Role\nmetadata: {name: bookstore-team, namespace: gloo-mesh}\nspec:\n  trafficPolicyScopes:\n  - trafficPolicyActions: [REQUEST_TIMEOUT]\n    destinationSelectors: [{kubeServiceMatcher: {namespaces: [bookstore], clusters: [\"*\"]}}]\n    workloadSelectors: [{kubeWorkloadMatcher: {namespaces: [\"*\"], clusters: [\"*\"]}}]\n---\napiVersion: rbac.enterprise.mesh.gloo.solo.io/v1\nkind: RoleBinding\nmetadata: {name: alice, namespace: gloo-mesh}\nspec:\n  roleRef: {name: bookstore-team, namespace: gloo-mesh}\n  subjects: [{kind: User, name: alice}]\n").expect("roles");
+    let (code, out) = cli(
+        home.path(),
+        strings(&[
+            "apply",
+            "--yes",
+            "-f",
+            bookstore_only.to_str().expect("b"),
+            "--roles",
+            roles.to_str().expect("r"),
+            "--kubeconfig",
+            &kcs,
+            "--context",
+            "eu-west,us-east",
+            "--as",
+            "alice",
+        ]),
+    )
+    .await;
+    assert_eq!(code, Some(0), "{out}");
+    for c in ["eu-west", "us-east"] {
+        let w = writes_to(&f, c);
+        assert!(!w.is_empty(), "{c}: written");
+        assert!(
+            w.iter()
+                .all(|e| e.user == "alice" && e.impersonated_by == "admin"),
+            "{c}: {w:#?}"
+        );
+    }
+    // every request carried meshdeck's user agent
+    let agent = format!("meshdeck/{}", env!("CARGO_PKG_VERSION"));
+    assert!(f.all_requests().iter().all(|e| e.user_agent == agent));
+    // the audit: per cluster the identity the server saw, intent before result
+    let text = std::fs::read_to_string(&audit).expect("audit");
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert!(!lines.is_empty());
+    assert!(lines.iter().all(|l| l["user"] == "alice"), "{text}");
+    let intents = lines.iter().filter(|l| l["phase"] == "intent").count();
+    assert_eq!(intents * 2, lines.len(), "{text}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode =
+            |p: &std::path::Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode(&audit), 0o600);
+        assert_eq!(mode(&home.path().join("state/meshdeck")), 0o700);
+    }
+
+    // the viewer may not impersonate: refused by the server, said per cluster
+    let (code, out) = cli(
+        home.path(),
+        strings(&[
+            "diff",
+            "-f",
+            &ps,
+            "--kubeconfig",
+            &kcs,
+            "--context",
+            "eu-west-viewer",
+            "--as",
+            "admin",
+            "--wait-synced",
+            "3",
+        ]),
+    )
+    .await;
+    assert_eq!(code, Some(5), "unreachable: {out}");
+    assert!(out.contains("cannot impersonate"), "{out}");
+
+    // per-cluster identity without --as: eu-west as the admin, us-east as alice (`as:`)
+    std::fs::remove_file(&audit).expect("rm");
+    std::fs::write(
+        &bookstore_only,
+        policy("6s").replace(
+            "services: [{name: ratings, namespace: bookstore, clusterName: eu-west}]",
+            "services: [{name: ratings, namespace: bookstore, clusterName: eu-west}, {name: ratings, namespace: bookstore, clusterName: us-east}]",
+        ),
+    )
+    .expect("b");
+    std::fs::write(
+        &roles,
+        std::fs::read_to_string(&roles).expect("roles").replace(
+            "[{kind: User, name: alice}]",
+            "[{kind: User, name: alice}, {kind: User, name: eu-west-admin}]",
+        ),
+    )
+    .expect("roles");
+    let (code, out) = cli(
+        home.path(),
+        strings(&[
+            "apply",
+            "--yes",
+            "-f",
+            bookstore_only.to_str().expect("b"),
+            "--roles",
+            roles.to_str().expect("r"),
+            "--kubeconfig",
+            &kcs,
+            "--context",
+            "eu-west,us-east",
+        ]),
+    )
+    .await;
+    assert_eq!(code, Some(0), "{out}");
+    let text = std::fs::read_to_string(&audit).expect("audit");
+    let users: BTreeSet<(String, String)> = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json"))
+        .map(|l| {
+            (
+                l["cluster"].as_str().unwrap_or("").to_string(),
+                l["user"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        users,
+        [
+            ("eu-west".to_string(), "admin".to_string()),
+            ("us-east".to_string(), "alice".to_string())
+        ]
+        .into_iter()
+        .collect(),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_killed_apply_leaves_an_intent_line_for_every_write_it_sent() {
+    let f = fleet(3).await;
+    let home = tempfile::tempdir().expect("tempdir");
+    let kc = home.path().join("kc");
+    f.write_kubeconfig(&kc).expect("kubeconfig");
+    let dir = home.path().join("policies");
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(dir.join("vm.yaml"), VIRTUAL_MESH).expect("vm");
+    f.fault("us-east", &FaultSpec::HangWrites).expect("fault");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_meshdeck"))
+        .args([
+            "apply",
+            "--yes",
+            "-f",
+            dir.to_str().expect("d"),
+            "--kubeconfig",
+            kc.to_str().expect("kc"),
+            "--context",
+            "eu-west,us-east,ap-south",
+            "--request-timeout",
+            "300",
+        ])
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env("XDG_STATE_HOME", home.path().join("state"))
+        .env_remove("KUBECONFIG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let audit = home.path().join("state/meshdeck/audit.log");
+    let read = || std::fs::read_to_string(&audit).unwrap_or_default();
+    // wait until the writes to us-east are in flight (their intents are written)
+    let sent = eventually(60, || {
+        read()
+            .lines()
+            .filter(|l| l.contains("\"cluster\":\"us-east\"") && l.contains("\"intent\""))
+            .count()
+            >= 8
+            && !writes_to(&f, "eu-west").is_empty()
+    })
+    .await;
+    assert!(sent, "writes in flight: {}", read());
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    let text = read();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("whole json lines only"))
+        .collect();
+    let intent = |c: &str, kind: &str, ns: &str, name: &str| {
+        lines.iter().any(|l| {
+            l["phase"] == "intent"
+                && l["cluster"] == c
+                && l["kind"] == kind
+                && l["namespace"] == ns
+                && l["name"] == name
+        })
+    };
+    // every write the servers received has its intent on record
+    for c in ["eu-west", "ap-south"] {
+        for e in writes_to(&f, c) {
+            let parts: Vec<&str> = e.path.trim_start_matches('/').split('/').collect();
+            // /apis/<group>/<version>/namespaces/<ns>/<plural>/<name>
+            let (ns, plural, name) = (parts[4], parts[5], parts[6]);
+            let kind = match plural {
+                "destinationrules" => "DestinationRule",
+                "serviceentries" => "ServiceEntry",
+                "gateways" => "Gateway",
+                "virtualservices" => "VirtualService",
+                other => panic!("unexpected write {other}"),
+            };
+            assert!(intent(c, kind, ns, name), "{c} {kind} {ns}/{name}: {text}");
+        }
+    }
+    // and the hung ones are on record as sent, with no result
+    let hung: Vec<&serde_json::Value> =
+        lines.iter().filter(|l| l["cluster"] == "us-east").collect();
+    assert!(hung.iter().all(|l| l["phase"] == "intent"), "{text}");
+    assert!(hung.len() >= 8);
+    f.fault("us-east", &FaultSpec::Clear).expect("fault");
+}
+
+#[tokio::test]
+async fn an_invalid_stored_policy_affects_only_what_it_owns() {
+    let f = fleet(3).await;
+    let home = tempfile::tempdir().expect("tempdir");
+    let kc = home.path().join("kc");
+    f.write_kubeconfig(&kc).expect("kubeconfig");
+    // someone stored a TrafficPolicy meshdeck cannot load in us-east
+    let tp = ApiResource {
+        group: "networking.mesh.gloo.solo.io".into(),
+        version: "v1".into(),
+        api_version: "networking.mesh.gloo.solo.io/v1".into(),
+        kind: "TrafficPolicy".into(),
+        plural: "trafficpolicies".into(),
+    };
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client(&f, "us-east").await, "payments", &tp);
+    let bad: DynamicObject = serde_json::from_value(serde_json::json!({
+        "apiVersion": "networking.mesh.gloo.solo.io/v1", "kind": "TrafficPolicy",
+        "metadata": {"name": "broken", "namespace": "payments"},
+        "spec": {"policy": {"retries": {"attempts": "three"}}}
+    }))
+    .expect("object");
+    api.create(&Default::default(), &bad).await.expect("stored");
+    let p = home.path().join("p.yaml");
+    std::fs::write(&p, policy("2s")).expect("p");
+    let (code, out) = cli(
+        home.path(),
+        strings(&[
+            "apply",
+            "--yes",
+            "-f",
+            p.to_str().expect("p"),
+            "--kubeconfig",
+            kc.to_str().expect("kc"),
+            "--context",
+            "eu-west,us-east,ap-south",
+        ]),
+    )
+    .await;
+    assert_eq!(code, Some(0), "the unrelated policy applies: {out}");
+    assert!(
+        out.contains("ignored: cluster/us-east TrafficPolicy payments/broken: spec.policy.retries.attempts: expected integer"),
+        "{out}"
+    );
+    assert!(
+        out.contains("eu-west create VirtualService bookstore/ratings: ok"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn a_closed_pipe_and_a_huge_wait_do_not_panic() {
+    let f = fleet(1).await;
+    let home = tempfile::tempdir().expect("tempdir");
+    let kc = home.path().join("kc");
+    f.write_kubeconfig(&kc).expect("kubeconfig");
+    let p = home.path().join("p.yaml");
+    std::fs::write(&p, policy("2s")).expect("p");
+    let (kc, p) = (
+        kc.to_str().expect("kc").to_string(),
+        p.to_str().expect("p").to_string(),
+    );
+    let h = home.path().to_path_buf();
+    let bin = env!("CARGO_BIN_EXE_meshdeck").to_string();
+    let o = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "'{bin}' diff -f '{p}' --kubeconfig '{kc}' --context eu-west | head -c 10; st=${{PIPESTATUS[0]}}; echo; echo \"exit=$st\""
+            ))
+            .env("HOME", &h)
+            .env("XDG_STATE_HOME", h.join("state"))
+            .output()
+            .expect("bash")
+    })
+    .await
+    .expect("join");
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout).to_string(),
+        String::from_utf8_lossy(&o.stderr).to_string(),
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        out.contains("exit=1"),
+        "diff found changes and exited 1: {out} {err}"
+    );
+    let (code, out) = cli(
+        home.path(),
+        strings(&["status", "--wait-synced", "18446744073709551615"]),
+    )
+    .await;
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        !out.contains("panicked") && out.contains("--wait-synced"),
+        "{out}"
+    );
 }

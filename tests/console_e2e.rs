@@ -334,7 +334,9 @@ async fn author_fix_a_typo_preview_apply_and_see_the_virtualservice_arrive() {
     }
     let audit =
         std::fs::read_to_string(dir.path().join("state/meshdeck/audit.log")).expect("audit");
-    assert_eq!(audit.lines().count(), 2, "{audit}");
+    // an intent before each of the 2 writes, and its result after
+    assert_eq!(audit.lines().count(), 4, "{audit}");
+    assert_eq!(audit.matches("\"phase\":\"intent\"").count(), 2, "{audit}");
 }
 
 /// Read-only: the policies view lists, but no key reaches the editor or a write, and the sim
@@ -361,8 +363,9 @@ async fn read_only_console_cannot_reach_authoring_and_sends_no_write() {
         let mut c = Console::start(&home, &a, &[]);
         c.wait_for("clusters 3/3 synced", 30);
         c.keys(":pol\r");
-        let s = c.wait_for("accepted", 5);
-        assert!(s.contains("shift"), "{s}");
+        // the policy translates, but nothing of it is live yet: not shown as if it were
+        let s = c.wait_for("saved, not applied", 5);
+        assert!(s.contains("shift") && s.contains("warning"), "{s}");
         assert!(!s.contains("<n>new"), "{s}");
         c.keys("n");
         c.wait_for("read-only", 5);

@@ -101,7 +101,10 @@ fn no_module_outside_apply_names_a_write_api() {
                 ("ClientBuilder::", "session.rs"),
                 ("Client::new(", "-"),
             ] {
-                if line.contains(what) && rel != home && !(rel == "apply.rs" && what == "Access::new(") {
+                if line.contains(what)
+                    && rel != home
+                    && !(rel == "apply.rs" && what == "Access::new(")
+                {
                     caps.push(format!("src/{rel}:{}: {what}: {}", n + 1, line.trim()));
                 }
             }
@@ -209,7 +212,7 @@ async fn a_read_only_session_sends_no_mutating_request() {
     assert_eq!(code("translate"), Some(0));
     assert_eq!(code("diff"), Some(1), "diff shows the change and exits 1");
     let apply = &runs.iter().find(|(x, _)| *x == "apply").expect("apply").1;
-    assert_eq!(apply.status.code(), Some(2));
+    assert_eq!(apply.status.code(), Some(4), "refused");
     assert!(
         String::from_utf8_lossy(&apply.stderr).contains("read-only"),
         "{}",
@@ -225,4 +228,254 @@ async fn a_read_only_session_sends_no_mutating_request() {
     let writes: Vec<_> = all.iter().filter(|e| e.is_write()).collect();
     assert!(writes.is_empty(), "{writes:?}");
     assert!(!home.path().join("state/meshdeck/audit.log").exists());
+}
+
+fn run_in(home: &Path, args: &[String]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_meshdeck"))
+        .args(args)
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_STATE_HOME", home.join("state"))
+        .env_remove("KUBECONFIG")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("runs")
+}
+
+/// Every safety-relevant flag, before and after the subcommand: a read-only session sends
+/// nothing but GETs, whatever the order; the fleet flags are honoured in either place.
+#[tokio::test]
+async fn session_flags_mean_the_same_before_and_after_the_subcommand() {
+    let f = fleet(3).await;
+    let home = tempfile::tempdir().expect("tempdir");
+    let kc = home.path().join("kc");
+    f.write_kubeconfig(&kc).expect("kubeconfig");
+    let policy = home.path().join("p.yaml");
+    std::fs::write(
+        &policy,
+        "apiVersion: networking.mesh.gloo.solo.io/v1\nkind: TrafficPolicy\nmetadata: {name: t, namespace: bookstore}\nspec:\n  destinationSelector:\n  - kubeServiceRefs: {services: [{name: ratings, namespace: bookstore, clusterName: eu-west}]}\n  policy:\n    requestTimeout: 2s\n",
+    )
+    .expect("write");
+    let kc = kc.to_str().expect("kc").to_string();
+    let p = policy.to_str().expect("p").to_string();
+    let ctx = "eu-west,us-east,ap-south".to_string();
+    let h = home.path().to_path_buf();
+    let s = |v: &[&str]| -> Vec<String> { v.iter().map(|x| x.to_string()).collect() };
+    let fleet_flags = s(&["--kubeconfig", &kc, "--context", &ctx]);
+    // (subcommand and its own arguments, the exit code a read-only session gives)
+    let commands: Vec<(Vec<String>, i32)> = vec![
+        (s(&["status"]), 0),
+        (s(&["translate", "-f", &p]), 0),
+        (s(&["check", "-f", &p]), 0),
+        (s(&["diff", "-f", &p]), 1),
+        (s(&["diff", "--prune", "-f", &p, "--as", "admin"]), 1),
+        (s(&["apply", "--yes", "-f", &p]), 4),
+        (
+            s(&[
+                "apply",
+                "--yes",
+                "--prune",
+                "-f",
+                &p,
+                "--as",
+                "admin",
+                "--as-group",
+                "system:masters",
+            ]),
+            4,
+        ),
+    ];
+    let mut runs = Vec::new();
+    for (cmd, want) in &commands {
+        for position in ["before", "after", "split"] {
+            let mut args = Vec::new();
+            match position {
+                "before" => {
+                    args.push("--readonly".to_string());
+                    args.extend(fleet_flags.clone());
+                    args.extend(cmd.clone());
+                }
+                "after" => {
+                    args.extend(cmd.clone());
+                    args.push("--readonly".to_string());
+                    args.extend(fleet_flags.clone());
+                }
+                _ => {
+                    // the kubeconfig before, the rest after
+                    args.extend(s(&["--kubeconfig", &kc]));
+                    args.extend(cmd.clone());
+                    args.extend(s(&["--readonly", "--context", &ctx]));
+                }
+            }
+            runs.push((args, *want));
+        }
+    }
+    // a settings file that makes every context read-only: no flag needed
+    let settings_home = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(settings_home.path().join("config/meshdeck")).expect("dir");
+    std::fs::write(
+        settings_home.path().join("config/meshdeck/config.yaml"),
+        "readOnly: true\n",
+    )
+    .expect("settings");
+    let sh = settings_home.path().to_path_buf();
+    let mut apply_args = s(&["apply", "--yes", "-f", &p]);
+    apply_args.extend(fleet_flags.clone());
+    let results = tokio::task::spawn_blocking(move || {
+        let mut out: Vec<(Vec<String>, i32, std::process::Output)> = runs
+            .into_iter()
+            .map(|(a, want)| {
+                let o = run_in(&h, &a);
+                (a, want, o)
+            })
+            .collect();
+        let o = run_in(&sh, &apply_args);
+        out.push((apply_args, 4, o));
+        out
+    })
+    .await
+    .expect("join");
+    for (args, want, o) in &results {
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(
+            o.status.code(),
+            Some(*want),
+            "meshdeck {}: {text}",
+            args.join(" ")
+        );
+        if *want == 4 {
+            assert!(text.contains("read-only"), "{}: {text}", args.join(" "));
+        }
+        // the contexts of the flags were used, wherever they stood
+        if args.contains(&"status".to_string()) {
+            for c in ["eu-west", "us-east", "ap-south"] {
+                assert!(text.contains(c), "{}: {text}", args.join(" "));
+            }
+        }
+    }
+    let all = f.all_requests();
+    assert!(all.len() > 100, "the runs did talk to the clusters");
+    let not_get: Vec<_> = all.iter().filter(|e| e.method != "GET").collect();
+    assert!(not_get.is_empty(), "read-only sessions sent: {not_get:#?}");
+    // impersonation was honoured on the reads too
+    assert!(all.iter().any(|e| e.impersonated_by == "admin"));
+}
+
+/// Flags that mean nothing for a subcommand, or are given twice with two values, are errors.
+#[test]
+fn misplaced_and_contradicting_flags_are_errors() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let s = |v: &[&str]| -> Vec<String> { v.iter().map(|x| x.to_string()).collect() };
+    for (args, says) in [
+        (
+            s(&["--readonly", "sim", "serve", "--kubeconfig", "/tmp/x"]),
+            "mean nothing for `meshdeck sim serve`",
+        ),
+        (s(&["--theme", "mono", "status"]), "console flags"),
+        (
+            s(&["--context", "a", "status", "--context", "b"]),
+            "--context is given twice",
+        ),
+        (
+            s(&["--kubeconfig", "/tmp/kc", "demo"]),
+            "makes its own kubeconfig",
+        ),
+        (
+            s(&["--all-contexts", "diff", "--context", "a", "-f", "x"]),
+            "exclude each other",
+        ),
+    ] {
+        let o = run_in(home.path(), &args);
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}
+
+/// The wall under the type-level one: a read-only session's clients refuse every request
+/// that is not a read before it leaves the process.
+#[tokio::test]
+async fn a_read_only_client_refuses_writes_before_they_are_sent() {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+    let f = fleet(1).await;
+    let home = tempfile::tempdir().expect("tempdir");
+    let kc = home.path().join("kc");
+    f.write_kubeconfig(&kc).expect("kubeconfig");
+    let targets = meshdeck::fleet::kubeconfig::targets(
+        &[kc],
+        &meshdeck::fleet::Selection::Named(vec!["eu-west".into()]),
+    )
+    .await
+    .expect("targets");
+    let session = meshdeck::session::Session::from_targets(
+        targets,
+        true,
+        |_| false,
+        Default::default(),
+        std::time::Duration::from_secs(5),
+    );
+    assert!(session.readonly);
+    assert!(
+        session
+            .writer(false, &home.path().join("a.log"))
+            .expect("ok")
+            .is_none()
+    );
+    let client =
+        meshdeck::session::client(&session.targets[0], meshdeck::session::Purpose::Request)
+            .expect("client");
+    f.clear_requests_all();
+    let api: Api<ConfigMap> = Api::namespaced(client, "default");
+    let cm: ConfigMap = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "data": {"a": "b"}
+    }))
+    .expect("cm");
+    let refused = |e: kube::Error, method: &str| {
+        let mut msg = e.to_string();
+        let mut src: Option<&dyn std::error::Error> = std::error::Error::source(&e);
+        while let Some(s) = src {
+            msg = format!("{msg}: {s}");
+            src = s.source();
+        }
+        assert!(
+            msg.contains(&format!(
+                "read-only session: refused {method} /api/v1/namespaces/default/configmaps"
+            )),
+            "{msg}"
+        );
+    };
+    refused(
+        api.create(&PostParams::default(), &cm)
+            .await
+            .expect_err("POST"),
+        "POST",
+    );
+    refused(
+        api.patch("x", &PatchParams::apply("t"), &Patch::Apply(&cm))
+            .await
+            .expect_err("PATCH"),
+        "PATCH",
+    );
+    refused(
+        api.delete("x", &DeleteParams::default())
+            .await
+            .expect_err("DELETE"),
+        "DELETE",
+    );
+    refused(
+        api.replace("x", &PostParams::default(), &cm)
+            .await
+            .expect_err("PUT"),
+        "PUT",
+    );
+    // reads pass
+    api.list(&Default::default()).await.expect("GET passes");
+    let log = f.requests("eu-west").expect("log");
+    assert!(log.iter().all(|e| e.method == "GET"), "{log:#?}");
+    assert!(!log.is_empty());
 }

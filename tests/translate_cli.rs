@@ -112,7 +112,7 @@ fn an_invalid_policy_exits_1_naming_file_line_and_field() {
         ],
     );
     let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(2), "invalid input: {stderr}");
     assert!(
         stderr.contains(&format!(
             "{}:7:17: spec.policy.retries.attempts: expected integer, found \"three\"",
@@ -159,7 +159,7 @@ fn check_prints_no_objects_and_fails_on_conflicts() {
         ],
     );
     let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(3), "partial: {stderr}");
     assert!(stderr.contains("conflicting"), "{stderr}");
 }
 

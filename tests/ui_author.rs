@@ -102,6 +102,8 @@ impl Harness {
 fn masked(s: &str) -> String {
     let re = regex::Regex::new(r"in [ \d.]{6} ms").expect("regex");
     let s = re.replace_all(s, "in NNNN.N ms").to_string();
+    let re = regex::Regex::new(r" [ \d]{3}\d ms ").expect("regex");
+    let s = re.replace_all(&s, " NNNN ms ").to_string();
     let re = regex::Regex::new(r"snapshot #[\d ]{6}").expect("regex");
     re.replace_all(&s, "snapshot #NNNNNN").to_string()
 }

@@ -327,13 +327,15 @@ pub fn load_snapshot(snap: &crate::model::Snapshot) -> Loaded {
             });
             let one = load_objects(&c.name, std::slice::from_ref(&v));
             if one.has_errors() {
-                out.invalid
-                    .push((c.name.clone(), format!("{}/{}/{}", o.kind, o.namespace, o.name)));
-                // each error names the object it is about
-                let what = format!("{} {}/{}", o.kind, o.namespace, o.name);
+                out.invalid.push((
+                    c.name.clone(),
+                    format!("{}/{}/{}", o.kind, o.namespace, o.name),
+                ));
+                // each error names the cluster and the object it is about
+                let what = format!("cluster/{} {} {}/{}", c.name, o.kind, o.namespace, o.name);
                 out.diagnostics
                     .extend(one.diagnostics.into_iter().map(|mut d| {
-                        d.message = format!("{what}: {}", d.message);
+                        d.origin = what.clone();
                         d
                     }));
                 continue;

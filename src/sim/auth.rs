@@ -94,6 +94,31 @@ impl User {
         }
     }
 
+    /// A team member: reads everything, writes Istio and meshdeck policy objects in one
+    /// namespace only. No token: reached by impersonation (`--as NAME`).
+    pub fn team_member(name: &str, namespace: &str) -> Self {
+        let mut rules = User::viewer(String::new()).rules;
+        rules.push(Rule::new(
+            &["create", "patch", "update", "delete"],
+            &[
+                "networking.istio.io",
+                "security.istio.io",
+                "networking.mesh.gloo.solo.io",
+            ],
+            &["*"],
+            &[namespace],
+        ));
+        User {
+            name: name.to_string(),
+            groups: vec![format!("team-{namespace}"), "system:authenticated".into()],
+            token: String::new(),
+            rules,
+            secret_data: false,
+            impersonate: false,
+            impersonated_by: String::new(),
+        }
+    }
+
     pub fn anonymous() -> Self {
         User {
             name: "system:anonymous".into(),

@@ -29,8 +29,8 @@ pub struct Faults {
     pub error: Option<u16>,
     /// Never answer.
     pub hang: bool,
-    /// Never answer a request that would change something (reads and self-subject reviews
-    /// still answer): a validating webhook that hangs.
+    /// Never answer a write that would persist (reads, self-subject reviews and server-side
+    /// dry runs still answer): a server that accepts the dry run and then never commits.
     pub hang_writes: bool,
 }
 
@@ -339,21 +339,6 @@ async fn serve_request(
             }
         }
     }
-    if faults.hang_writes {
-        let probe = LogEntry {
-            method: parts.method.to_string(),
-            path: parts.uri.path().to_string(),
-            ..entry.clone()
-        };
-        if probe.is_write() {
-            let mut rx = state.faults.subscribe();
-            while rx.borrow_and_update().hang_writes {
-                if rx.changed().await.is_err() {
-                    break;
-                }
-            }
-        }
-    }
     if faults.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;
     }
@@ -389,6 +374,14 @@ async fn serve_request(
                     .and_then(|v| v.get("dryRun").cloned())
                     .and_then(|d| d.as_array().cloned())
                     .is_some_and(|a| a.iter().any(|x| x == "All"));
+            }
+            if faults.hang_writes && entry.is_mutating() {
+                let mut rx = state.faults.subscribe();
+                while rx.borrow_and_update().hang_writes {
+                    if rx.changed().await.is_err() {
+                        break;
+                    }
+                }
             }
             let req = Req {
                 method: parts.method.clone(),

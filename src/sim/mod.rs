@@ -133,6 +133,8 @@ impl Fleet {
                 vec![
                     User::admin(admin_token.clone()),
                     User::viewer(viewer_token.clone()),
+                    // reachable by impersonation only (no token, no context)
+                    User::team_member("alice", "bookstore"),
                 ],
                 scenario::k8s_version(i),
                 spec.bookmark_interval,
@@ -196,6 +198,13 @@ impl Fleet {
 
     pub fn requests(&self, cluster: &str) -> anyhow::Result<Vec<LogEntry>> {
         Ok(self.cluster(cluster)?.state.requests())
+    }
+
+    /// Forget every cluster's request log.
+    pub fn clear_requests_all(&self) {
+        for c in &self.clusters {
+            c.state.clear_requests();
+        }
     }
 
     /// Every logged request of every cluster.

@@ -428,7 +428,7 @@ pub fn draw_editor(f: &mut Frame, app: &App, ed: &Editor, area: Rect) {
     let state = match &ed.preview {
         None => "…".to_string(),
         Some(_) if !ed.fresh() => "updating…".to_string(),
-        Some(p) => format!("{:.0} ms", p.took.as_secs_f64() * 1000.0),
+        Some(p) => format!("{:>4.0} ms", (p.took.as_secs_f64() * 1000.0).min(9999.0)),
     };
     let pblock = Block::default()
         .borders(Borders::ALL)
