@@ -762,7 +762,6 @@ impl State_ {
             }
         }
         // drafts of files not saved yet get a row, so `e` brings them back
-        let mut rows = rows;
         for (target, text) in drafts.iter().filter(|(t, _)| !t.exists()) {
             let l = crate::policy::load_str(text, &target.display().to_string());
             let (kind, namespace, name) = l

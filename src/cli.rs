@@ -463,3 +463,150 @@ pub enum SimCtlAction {
     /// List the clusters with their URLs and faults.
     Clusters,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn resolved(args: &[&str]) -> Result<Resolved, String> {
+        Cli::try_parse_from(args)
+            .map_err(|e| e.to_string())?
+            .resolve()
+    }
+
+    #[test]
+    fn readonly_before_or_after_every_subcommand_is_read_only() {
+        for sub in [
+            &["demo"][..],
+            &["status"],
+            &["diff", "-f", "x"],
+            &["apply", "-f", "x"],
+            &["translate", "-f", "x"],
+            &["check", "-f", "x"],
+        ] {
+            let mut before = vec!["meshdeck", "--readonly"];
+            before.extend(sub);
+            let mut after = vec!["meshdeck"];
+            after.extend(sub);
+            after.push("--readonly");
+            for args in [before, after] {
+                let r = resolved(&args).expect("parses");
+                assert!(r.session.access.readonly, "{args:?}");
+            }
+        }
+        assert!(
+            resolved(&["meshdeck", "--readonly"])
+                .expect("console")
+                .session
+                .access
+                .readonly
+        );
+        assert!(
+            !resolved(&["meshdeck", "status"])
+                .expect("status")
+                .session
+                .access
+                .readonly
+        );
+    }
+
+    #[test]
+    fn fleet_flags_are_read_in_either_place_and_must_agree() {
+        let r = resolved(&[
+            "meshdeck",
+            "--kubeconfig",
+            "/k",
+            "--context",
+            "a,b",
+            "status",
+        ])
+        .expect("ok");
+        assert_eq!(r.session.targets.kubeconfig, Some(PathBuf::from("/k")));
+        assert_eq!(r.session.targets.context, ["a", "b"]);
+        let r = resolved(&[
+            "meshdeck",
+            "--as",
+            "alice",
+            "apply",
+            "-f",
+            "x",
+            "--as-group",
+            "g",
+        ])
+        .expect("ok");
+        assert_eq!(r.session.access.as_user.as_deref(), Some("alice"));
+        assert_eq!(r.session.access.as_groups, ["g"]);
+        // the same value twice is fine; two values are not
+        assert!(
+            resolved(&[
+                "meshdeck",
+                "--context",
+                "a",
+                "diff",
+                "-f",
+                "x",
+                "--context",
+                "a"
+            ])
+            .is_ok()
+        );
+        let e = resolved(&[
+            "meshdeck",
+            "--context",
+            "a",
+            "diff",
+            "-f",
+            "x",
+            "--context",
+            "b",
+        ])
+        .expect_err("two values");
+        assert!(e.contains("--context is given twice"), "{e}");
+        let e = resolved(&[
+            "meshdeck",
+            "--request-timeout",
+            "5",
+            "status",
+            "--request-timeout",
+            "6",
+        ])
+        .expect_err("two values");
+        assert!(e.contains("--request-timeout"), "{e}");
+        // console flags before `demo` reach the demo's console
+        let r = resolved(&["meshdeck", "--theme", "mono", "demo"]).expect("ok");
+        assert_eq!(r.ui.theme.as_deref(), Some("mono"));
+    }
+
+    #[test]
+    fn flags_that_mean_nothing_for_a_subcommand_are_refused() {
+        let e = resolved(&[
+            "meshdeck",
+            "--readonly",
+            "sim",
+            "serve",
+            "--kubeconfig",
+            "k",
+        ])
+        .expect_err("refused");
+        assert!(e.contains("`meshdeck sim serve`"), "{e}");
+        let e = resolved(&["meshdeck", "--theme", "x", "diff", "-f", "y"]).expect_err("refused");
+        assert!(e.contains("console flags"), "{e}");
+        let e = resolved(&["meshdeck", "--context", "c", "demo"]).expect_err("refused");
+        assert!(e.contains("makes its own kubeconfig"), "{e}");
+        // and clap itself refuses what a subcommand does not offer
+        assert!(
+            resolved(&[
+                "meshdeck",
+                "sim",
+                "serve",
+                "--kubeconfig",
+                "k",
+                "--theme",
+                "x"
+            ])
+            .is_err()
+        );
+        assert!(resolved(&["meshdeck", "status", "--wait-synced", "99999999999"]).is_err());
+    }
+}

@@ -167,33 +167,6 @@ impl Settings {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn settings_load_and_bad_fields_name_the_place() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let p = dir.path().join("config.yaml");
-        assert_eq!(
-            Settings::load(&p).expect("missing is default"),
-            Settings::default()
-        );
-        std::fs::write(
-            &p,
-            "fleet: [eu-west, us-east]\ncontexts:\n  prod:\n    readOnly: true\n",
-        )
-        .expect("write");
-        let s = Settings::load(&p).expect("load");
-        assert_eq!(s.fleet, vec!["eu-west", "us-east"]);
-        assert_eq!(s.contexts["prod"].read_only, Some(true));
-        std::fs::write(&p, "fleet: [a]\nflet: [b]\n").expect("write");
-        let e = Settings::load(&p).expect_err("unknown field").to_string();
-        assert!(e.starts_with(&format!("{}:2:", p.display())), "{e}");
-        assert!(e.contains("flet"), "{e}");
-    }
-}
-
 /// Create `dir` (and its parents) private to the user (0700 on unix): the state directory
 /// holds policy drafts and the audit log.
 pub fn private_dir(dir: &Path) -> anyhow::Result<()> {
@@ -261,4 +234,31 @@ pub fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
         .with_context(|| format!("{}", tmp.display()))?;
     drop(f);
     std::fs::rename(&tmp, path).with_context(|| format!("{}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_load_and_bad_fields_name_the_place() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("config.yaml");
+        assert_eq!(
+            Settings::load(&p).expect("missing is default"),
+            Settings::default()
+        );
+        std::fs::write(
+            &p,
+            "fleet: [eu-west, us-east]\ncontexts:\n  prod:\n    readOnly: true\n",
+        )
+        .expect("write");
+        let s = Settings::load(&p).expect("load");
+        assert_eq!(s.fleet, vec!["eu-west", "us-east"]);
+        assert_eq!(s.contexts["prod"].read_only, Some(true));
+        std::fs::write(&p, "fleet: [a]\nflet: [b]\n").expect("write");
+        let e = Settings::load(&p).expect_err("unknown field").to_string();
+        assert!(e.starts_with(&format!("{}:2:", p.display())), "{e}");
+        assert!(e.contains("flet"), "{e}");
+    }
 }

@@ -49,10 +49,11 @@ pub struct Request<'a> {
 }
 
 /// A role check's outcome.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(tag = "state", rename_all = "lowercase")]
 pub enum RoleCheck {
     /// No meshdeck Roles exist: only Kubernetes RBAC applies.
+    #[default]
     Off,
     Allowed {
         user: String,
@@ -97,12 +98,6 @@ pub struct Planned {
     pub roles: Option<RoleCheck>,
     /// Notes worth telling (default objects left out for a role-checked user, ...).
     pub notes: Vec<String>,
-}
-
-impl Default for RoleCheck {
-    fn default() -> Self {
-        RoleCheck::Off
-    }
 }
 
 impl Planned {

@@ -1236,3 +1236,217 @@ async fn a_closed_pipe_and_a_huge_wait_do_not_panic() {
         "{out}"
     );
 }
+
+/// The console (preview → the pipeline's execute, what its apply job runs) and the CLI plan the
+/// same thing: after a console apply `meshdeck diff` sees nothing to do, and a console delete
+/// prunes exactly what `meshdeck apply --prune` would.
+#[tokio::test]
+async fn the_console_and_the_cli_plan_the_same_thing() {
+    let f = fleet(3).await;
+    let home = tempfile::tempdir().expect("tempdir");
+    let kc = home.path().join("kc");
+    f.write_kubeconfig(&kc).expect("kubeconfig");
+    let dir = home.path().join("policies");
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(dir.join("vm.yaml"), VIRTUAL_MESH).expect("vm");
+    let (kcs, d) = (
+        kc.to_str().expect("kc").to_string(),
+        dir.to_str().expect("dir").to_string(),
+    );
+    let ctx = "eu-west,us-east,ap-south";
+    let (code, out) = cli(
+        home.path(),
+        strings(&[
+            "apply",
+            "--yes",
+            "--prune",
+            "-f",
+            &d,
+            "--kubeconfig",
+            &kcs,
+            "--context",
+            ctx,
+        ]),
+    )
+    .await;
+    assert_eq!(code, Some(0), "{out}");
+
+    // the console's side: a session, the live fleet, the board's policies
+    let s = setup(&f, "").await;
+    let mut handle = {
+        let targets = meshdeck::fleet::kubeconfig::targets(
+            std::slice::from_ref(&kc),
+            &meshdeck::fleet::Selection::Named(CLUSTERS.iter().map(|c| c.to_string()).collect()),
+        )
+        .await
+        .expect("targets");
+        meshdeck::fleet::start(targets)
+    };
+    assert!(handle.wait_synced(Duration::from_secs(10)).await);
+    let who = meshdeck::rbac::Subject {
+        user: "admin".into(),
+        groups: vec![],
+    };
+    // what the CLI would plan from the snapshot: nothing, once the watches delivered the apply
+    let cli_plan = |snap: &Snapshot| {
+        let loaded = meshdeck::policy::load_all(std::slice::from_ref(&dir), snap);
+        let t = meshdeck::translate::Translator::new(snap);
+        let live = meshdeck::pipeline::live_objects(snap);
+        meshdeck::pipeline::plan(&meshdeck::pipeline::Request {
+            snap,
+            translator: &t,
+            loaded: &loaded,
+            live: &live,
+            prune: true,
+            scope: meshdeck::pipeline::Scope::All,
+            store: None,
+            who: &who,
+        })
+        .plan
+    };
+    let settled = |h: &meshdeck::fleet::FleetHandle| !cli_plan(&h.latest()).has_changes();
+    assert!(
+        eventually(10, || settled(&handle)).await,
+        "{:#?}",
+        cli_plan(&handle.latest()).changes().collect::<Vec<_>>()
+    );
+
+    let draft = policy("7s");
+    let snap = handle.latest();
+    let loaded = meshdeck::policy::load_all(std::slice::from_ref(&dir), &snap);
+    let t = meshdeck::translate::Translator::new(&snap);
+    let live = meshdeck::pipeline::live_objects(&snap);
+    let c = meshdeck::author::Context {
+        translator: &t,
+        snap: &snap,
+        base: &loaded,
+        live: &live,
+        who: &who,
+    };
+    let p = meshdeck::author::preview(
+        &c,
+        1,
+        &draft,
+        &dir.join("r.yaml").display().to_string(),
+        &[],
+        None,
+    );
+    assert!(p.applicable().is_ok(), "{:?}", p.applicable());
+    let w = writer(&s, &home.path().join("audit.log"));
+    let done = meshdeck::pipeline::execute(&w, &p.plan, false, Duration::from_secs(10)).await;
+    assert!(
+        done.refused.is_none() && done.report.failed().next().is_none(),
+        "{done:#?}"
+    );
+    std::fs::write(dir.join("r.yaml"), &draft).expect("saved, as the console does");
+    let (code, out) = cli(
+        home.path(),
+        strings(&[
+            "diff",
+            "--prune",
+            "-f",
+            &d,
+            "--kubeconfig",
+            &kcs,
+            "--context",
+            ctx,
+        ]),
+    )
+    .await;
+    assert_eq!(code, Some(0), "the CLI sees nothing left to do: {out}");
+
+    // delete it in the console: the same prunes as `apply --prune` without the file
+    assert!(eventually(10, || settled(&handle)).await);
+    let snap = handle.latest();
+    let loaded = meshdeck::policy::load_all(std::slice::from_ref(&dir), &snap);
+    let t = meshdeck::translate::Translator::new(&snap);
+    let live = meshdeck::pipeline::live_objects(&snap);
+    let c = meshdeck::author::Context {
+        translator: &t,
+        snap: &snap,
+        base: &loaded,
+        live: &live,
+        who: &who,
+    };
+    let id = loaded
+        .policies
+        .iter()
+        .find(|p| p.meta.name == "ratings-timeout")
+        .expect("the saved policy")
+        .id();
+    let console = meshdeck::author::delete_plan(&c, &id);
+    std::fs::remove_file(dir.join("r.yaml")).expect("rm");
+    let (code, out) = cli(
+        home.path(),
+        strings(&[
+            "diff",
+            "--prune",
+            "-o",
+            "json",
+            "-f",
+            &d,
+            "--kubeconfig",
+            &kcs,
+            "--context",
+            ctx,
+        ]),
+    )
+    .await;
+    assert_eq!(code, Some(1), "{out}");
+    let json: serde_json::Value =
+        serde_json::from_str(&out[..out.rfind('}').map(|i| i + 1).unwrap_or(0)]).expect("json");
+    let changes = |items: Vec<(String, String, String, String, String)>| -> BTreeSet<_> {
+        items.into_iter().collect()
+    };
+    let from_cli = changes(
+        json["planned"]["plan"]["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter(|i| i["action"] != "unchanged" && i["action"] != "conflict")
+            .map(|i| {
+                let g = |k: &str| i[k].as_str().unwrap_or("").to_string();
+                (
+                    g("cluster"),
+                    g("kind"),
+                    g("namespace"),
+                    g("name"),
+                    g("action"),
+                )
+            })
+            .collect(),
+    );
+    let from_console = changes(
+        console
+            .changes()
+            .map(|i| {
+                (
+                    i.cluster.clone(),
+                    i.kind.clone(),
+                    i.namespace.clone(),
+                    i.name.clone(),
+                    i.action.word().to_string(),
+                )
+            })
+            .collect(),
+    );
+    assert!(!from_console.is_empty());
+    assert_eq!(from_console, from_cli);
+    let done = meshdeck::pipeline::execute(&w, &console, false, Duration::from_secs(10)).await;
+    assert!(done.report.failed().next().is_none(), "{done:#?}");
+    let (code, out) = cli(
+        home.path(),
+        strings(&[
+            "diff",
+            "--prune",
+            "-f",
+            &d,
+            "--kubeconfig",
+            &kcs,
+            "--context",
+            ctx,
+        ]),
+    )
+    .await;
+    assert_eq!(code, Some(0), "nothing left behind: {out}");
+}

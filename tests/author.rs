@@ -183,3 +183,218 @@ fn a_role_scoped_to_another_namespace_denies_the_draft_and_blocks_apply() {
         "{e}"
     );
 }
+
+// ── the pipeline's pure half ───────────────────────────────────────────────────────────────
+
+const FEDERATION: &str = "apiVersion: networking.mesh.gloo.solo.io/v1\nkind: VirtualMesh\nmetadata: {name: fleet, namespace: gloo-mesh}\nspec:\n  meshes:\n  - {name: istiod-istio-system-eu-west, namespace: istio-system}\n  - {name: istiod-istio-system-us-east, namespace: istio-system}\n  - {name: istiod-istio-system-ap-south, namespace: istio-system}\n  federation:\n    selectors:\n    - destinationSelectors:\n      - kubeServiceMatcher: {namespaces: [bookstore]}\n";
+
+/// What the fleet would hold after applying `objects`.
+fn applied(objects: &[meshdeck::translate::Generated]) -> Vec<meshdeck::plan::Live> {
+    let map = |v: &serde_json::Value| -> std::collections::BTreeMap<String, String> {
+        v.as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    objects
+        .iter()
+        .map(|g| {
+            let o = g.to_object();
+            meshdeck::plan::Live {
+                cluster: g.cluster.clone(),
+                api_version: g.api_version.to_string(),
+                kind: g.kind.to_string(),
+                namespace: g.namespace.clone(),
+                name: g.name.clone(),
+                labels: map(&o["metadata"]["labels"]),
+                annotations: map(&o["metadata"]["annotations"]),
+                spec: g.spec.clone(),
+            }
+        })
+        .collect()
+}
+
+fn run_pipeline(
+    snap: &Snapshot,
+    loaded: &Loaded,
+    live: &[meshdeck::plan::Live],
+) -> meshdeck::pipeline::Planned {
+    let t = Translator::new(snap);
+    let who = Subject::default();
+    meshdeck::pipeline::plan(&meshdeck::pipeline::Request {
+        snap,
+        translator: &t,
+        loaded,
+        live,
+        prune: true,
+        scope: meshdeck::pipeline::Scope::All,
+        store: None,
+        who: &who,
+    })
+}
+
+/// A cluster that is down and whose data is gone: nothing that may exist because of it is
+/// pruned elsewhere; once its policy is gone, its objects are.
+#[test]
+fn prune_never_deletes_on_a_guess() {
+    let full = demo();
+    let vm = meshdeck::policy::load_str(FEDERATION, "vm.yaml");
+    assert!(!vm.has_errors(), "{:?}", vm.diagnostics);
+    let out = meshdeck::translate::translate(&vm.policies, &full);
+    let live = applied(&out.objects);
+    assert!(
+        live.iter()
+            .any(|l| l.kind == "ServiceEntry" && l.cluster == "eu-west")
+    );
+    // all synced: nothing to do
+    let p = run_pipeline(&full, &vm, &live);
+    assert!(
+        !p.plan.has_changes(),
+        "{:#?}",
+        p.plan.changes().collect::<Vec<_>>()
+    );
+
+    let mut partial = meshdeck::sim::fixture::demo_snapshot(3, None, chrono::Utc::now(), |i| {
+        if i == 2 {
+            ConnState::Unreachable {
+                since: "now".into(),
+                error: "connection refused".into(),
+            }
+        } else {
+            ConnState::Synced
+        }
+    });
+    let gone = std::sync::Arc::make_mut(&mut partial.clusters[2]);
+    assert_eq!(gone.name, "ap-south");
+    gone.services.clear();
+    gone.workloads.clear();
+    let p = run_pipeline(&partial, &vm, &live);
+    assert!(
+        p.plan.items.iter().all(|i| i.action != Action::Delete),
+        "{:#?}",
+        p.plan.changes().collect::<Vec<_>>()
+    );
+    assert!(!p.held.is_empty());
+    assert!(p.held.iter().all(|h| h.item.cluster != "ap-south"
+        && h.reason.contains("ap-south (unreachable)")
+        && h.reason.starts_with("not pruned")));
+    assert_eq!(p.left_out.len(), 1);
+
+    // the policy is gone: what only it made goes, even with ap-south away
+    let none = Loaded::default();
+    let p = run_pipeline(&partial, &none, &live);
+    let deletes: Vec<_> = p
+        .plan
+        .changes()
+        .filter(|i| i.action == Action::Delete)
+        .collect();
+    assert!(!deletes.is_empty());
+    assert!(
+        deletes
+            .iter()
+            .all(|i| i.policies == ["VirtualMesh/gloo-mesh/fleet"])
+    );
+    // the per-destination defaults (no policy) are still held: their reason is the fleet
+    assert!(p.held.iter().all(|h| h.item.policies.is_empty()));
+}
+
+/// A stored policy that does not load is reported with its cluster; what it made is held,
+/// every other policy plans as usual.
+#[test]
+fn an_invalid_stored_policy_holds_only_its_own_objects() {
+    let snap = demo();
+    let good = meshdeck::policy::load_str(FEDERATION, "vm.yaml");
+    let out = meshdeck::translate::translate(&good.policies, &snap);
+    let mut live = applied(&out.objects);
+    // an object made by a policy that is now stored broken
+    let mut theirs = live[0].clone();
+    theirs.name = "theirs".into();
+    theirs.annotations.insert(
+        "meshdeck.io/policies".into(),
+        "TrafficPolicy/payments/broken".into(),
+    );
+    live.push(theirs);
+    let mut loaded = good.clone();
+    loaded
+        .invalid
+        .push(("us-east".into(), "TrafficPolicy/payments/broken".into()));
+    loaded.diagnostics.push(meshdeck::policy::Diagnostic {
+        severity: Severity::Error,
+        origin: "cluster/us-east TrafficPolicy payments/broken".into(),
+        pos: None,
+        path: "spec.policy.retries.attempts".into(),
+        message: "expected integer, found \"three\"".into(),
+    });
+    let p = run_pipeline(&snap, &loaded, &live);
+    assert!(
+        p.errors.is_empty(),
+        "a stored policy is not the user's input: {:?}",
+        p.errors
+    );
+    assert_eq!(p.ignored.len(), 1);
+    assert!(p.ignored[0].starts_with("cluster/us-east TrafficPolicy payments/broken"));
+    assert_eq!(p.held.len(), 1, "{:#?}", p.held);
+    assert_eq!(p.held[0].item.name, "theirs");
+    assert!(
+        p.held[0]
+            .reason
+            .contains("TrafficPolicy/payments/broken (stored in cluster us-east) is invalid")
+    );
+    assert!(!p.plan.has_changes(), "everything else is as planned");
+    // the same error in a file the user gave: nothing is planned
+    loaded.diagnostics[0].origin = "p.yaml".into();
+    let p = run_pipeline(&snap, &loaded, &live);
+    assert_eq!(p.errors.len(), 1);
+    assert!(p.plan.items.is_empty());
+}
+
+#[test]
+fn exit_codes_rank_the_worst_outcome() {
+    use meshdeck::pipeline::Exit;
+    assert_eq!(Exit::Success.max(Exit::Changes), Exit::Changes);
+    assert_eq!(Exit::Changes.max(Exit::Partial), Exit::Partial);
+    assert_eq!(Exit::Partial.max(Exit::Refused), Exit::Refused);
+    assert_eq!(Exit::Invalid.max(Exit::Success), Exit::Invalid);
+    assert_eq!(
+        [
+            Exit::Success,
+            Exit::Changes,
+            Exit::Invalid,
+            Exit::Partial,
+            Exit::Refused,
+            Exit::Unreachable
+        ]
+        .map(|e| e as u8),
+        [0, 1, 2, 3, 4, 5]
+    );
+}
+
+#[test]
+fn the_traffic_shift_template_never_splits_one_subset_with_itself() {
+    let snap = demo();
+    let (_, _, text) = author::TEMPLATES
+        .iter()
+        .find(|t| t.0 == "traffic-shift")
+        .expect("template");
+    let filled = author::fill_template(text, &snap, "t");
+    let loaded = meshdeck::policy::load_str(&filled, "t.yaml");
+    assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
+    let dests: Vec<&str> = filled
+        .lines()
+        .filter(|l| l.contains("kubeService:"))
+        .collect();
+    assert_eq!(dests.len(), 2, "{filled}");
+    assert_ne!(dests[0], dests[1], "{filled}");
+    // a fleet where the service has one version in one cluster only
+    let one =
+        meshdeck::sim::fixture::demo_snapshot(1, None, chrono::Utc::now(), |_| ConnState::Synced);
+    let filled = author::fill_template(text, &one, "t");
+    let dests: Vec<&str> = filled
+        .lines()
+        .filter(|l| l.contains("kubeService:"))
+        .collect();
+    assert_ne!(dests[0], dests[1], "{filled}");
+}

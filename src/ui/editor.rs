@@ -617,3 +617,36 @@ pub fn draw_picker(f: &mut Frame, app: &App, cursor: usize, area: Rect) {
     ]));
     draw_dialog(f, app, area, " new policy ", lines);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(text: &str) -> Editor {
+        let theme = crate::ui::theme::load("default", None).expect("theme");
+        Editor::new(
+            text,
+            PathBuf::from("p.yaml"),
+            "p".into(),
+            text.to_string(),
+            &theme,
+        )
+    }
+
+    #[test]
+    fn crlf_and_a_missing_final_newline_are_not_edits() {
+        for text in [
+            "a: 1\r\nb: 2\r\n",
+            "a: 1\nb: 2",
+            "a: 1\r\nb: 2",
+            "",
+            "a: 1\n",
+        ] {
+            let ed = open(text);
+            assert!(!ed.dirty(), "{text:?} opened dirty");
+        }
+        let mut ed = open("a: 1\r\n");
+        ed.area.insert_char('x');
+        assert!(ed.dirty());
+    }
+}
