@@ -2,8 +2,8 @@
 //! rebuild time is one `derive_cluster` over a 5,000-pod cluster (target: ≤ 20 ms).
 use criterion::{Criterion, criterion_group, criterion_main};
 use k8s_openapi::api::core::v1::Pod;
+use meshdeck::fleet::slim::SlimPod;
 use meshdeck::model::raw::*;
-use meshdeck::model::slim::SlimPod;
 use meshdeck::model::{ClusterInput, ConnState, derive_cluster};
 
 fn input(pods: usize) -> ClusterInput {

@@ -6,6 +6,7 @@
 
 use anyhow::Context;
 use etcetera::BaseStrategy;
+pub use meshdeck_kube::files::{private_append, private_dir, write_private};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -165,75 +166,6 @@ impl Settings {
             _ => anyhow::anyhow!("{}: {}", path.display(), e.message),
         })
     }
-}
-
-/// Create `dir` (and its parents) private to the user (0700 on unix): the state directory
-/// holds policy drafts and the audit log.
-pub fn private_dir(dir: &Path) -> anyhow::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-        if !dir.exists() {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .with_context(|| format!("creating {}", dir.display()))?;
-        }
-        let meta = std::fs::metadata(dir).with_context(|| format!("{}", dir.display()))?;
-        if meta.permissions().mode() & 0o077 != 0 {
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-                .with_context(|| format!("making {} private", dir.display()))?;
-        }
-        Ok(())
-    }
-    #[cfg(not(unix))]
-    {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))
-    }
-}
-
-/// Open `path` for appending, created private to the user (0600 on unix).
-pub fn private_append(path: &Path) -> anyhow::Result<std::fs::File> {
-    let mut o = std::fs::OpenOptions::new();
-    o.create(true).append(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        o.mode(0o600);
-        let f = o
-            .open(path)
-            .with_context(|| format!("opening {}", path.display()))?;
-        f.set_permissions(std::fs::Permissions::from_mode(0o600))
-            .with_context(|| format!("making {} private", path.display()))?;
-        Ok(f)
-    }
-    #[cfg(not(unix))]
-    {
-        o.open(path)
-            .with_context(|| format!("opening {}", path.display()))
-    }
-}
-
-/// Write `text` to `path` atomically (a temporary file, then a rename), private to the user.
-pub fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    if let Some(d) = path.parent() {
-        std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
-    }
-    let tmp = path.with_extension("meshdeck-tmp");
-    let mut o = std::fs::OpenOptions::new();
-    o.create(true).write(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.mode(0o600);
-    }
-    let mut f = o.open(&tmp).with_context(|| format!("{}", tmp.display()))?;
-    f.write_all(text.as_bytes())
-        .with_context(|| format!("{}", tmp.display()))?;
-    drop(f);
-    std::fs::rename(&tmp, path).with_context(|| format!("{}", path.display()))
 }
 
 #[cfg(test)]

@@ -1,25 +1,18 @@
 //! meshdeck: a terminal console for operating Istio service meshes across many Kubernetes
-//! clusters. See DESIGN.md for the architecture; this crate is both the library and the
-//! `meshdeck` binary.
+//! clusters. The house (docs/architecture.md): the pure core is `meshdeck-core`, the I/O
+//! edges `meshdeck-kube`, the simulated fleet `meshdeck-sim`; this root crate holds the CLI,
+//! the console and the settings, and re-exports the rest so one path names each module
+//! (`meshdeck::model`, `meshdeck::fleet`, ...).
 
-pub mod apply;
+pub use meshdeck_core::{istio, kinds, model, plan, selector, translate, yaml};
+pub use meshdeck_kube::{apply, files, fleet, inventory, pipeline, policy, rbac, session};
+
 pub mod author;
 pub mod cli;
 pub mod config;
-pub mod fleet;
-pub mod inventory;
-pub mod istio;
 pub mod logging;
-pub mod model;
-pub mod pipeline;
-pub mod plan;
-pub mod policy;
-pub mod rbac;
 pub mod run;
-pub mod selector;
-pub mod session;
+#[cfg(feature = "sim")]
 pub mod sim;
 pub mod status;
-pub mod translate;
 pub mod ui;
-pub mod yaml;

@@ -14,6 +14,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
+/// `Exit` as the process's exit code.
+trait ExitExt {
+    fn code(self) -> ExitCode;
+}
+
+impl ExitExt for Exit {
+    fn code(self) -> ExitCode {
+        ExitCode::from(self.as_u8())
+    }
+}
+
 /// Write to stdout; a closed pipe (`meshdeck diff | head`) is not an error: the rest of the
 /// run (an apply, its audit log) goes on, its output goes nowhere.
 pub fn emit(args: std::fmt::Arguments<'_>) {
@@ -255,6 +266,40 @@ async fn demo(
     Ok(ExitCode::SUCCESS)
 }
 
+/// Resolve the contexts (flags, then the settings' `fleet:` list, then the current
+/// context) and prepare one target per context.
+pub async fn open_session(
+    args: &SessionArgs,
+    settings: &crate::config::Settings,
+    paths: &Paths,
+) -> anyhow::Result<Session> {
+    let t = &args.targets;
+    let selection = if t.all_contexts {
+        crate::fleet::Selection::All
+    } else if !t.context.is_empty() {
+        crate::fleet::Selection::Named(t.context.clone())
+    } else if !settings.fleet.is_empty() {
+        crate::fleet::Selection::Named(settings.fleet.clone())
+    } else {
+        crate::fleet::Selection::Current
+    };
+    let files = crate::fleet::kubeconfig::files(t.kubeconfig.as_deref(), &paths.kubeconfigs);
+    let targets = crate::fleet::kubeconfig::targets(&files, &selection).await?;
+    Ok(Session::from_targets(
+        targets,
+        args.access.readonly,
+        |c| settings.context_read_only(c),
+        crate::session::Impersonation {
+            user: args.access.as_user.clone(),
+            groups: args.access.as_groups.clone(),
+        },
+        args.access
+            .request_timeout
+            .map(Duration::from_secs)
+            .unwrap_or(crate::session::DEFAULT_REQUEST_TIMEOUT),
+    ))
+}
+
 /// Open the console over the selected contexts.
 async fn console(args: &SessionArgs, ui: &UiArgs, paths: &Paths) -> anyhow::Result<ExitCode> {
     use std::io::IsTerminal;
@@ -263,7 +308,7 @@ async fn console(args: &SessionArgs, ui: &UiArgs, paths: &Paths) -> anyhow::Resu
         "the console needs a terminal (for scripts and CI, use `meshdeck status`)"
     );
     let settings = crate::config::Settings::load(&paths.settings_file)?;
-    let session = Session::open(args, &settings, paths).await?;
+    let session = open_session(args, &settings, paths).await?;
     let contexts: Vec<String> = session.targets.iter().map(|t| t.context.clone()).collect();
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let theme_name = crate::ui::theme::choose(
@@ -347,7 +392,7 @@ async fn status(
     paths: &Paths,
 ) -> anyhow::Result<ExitCode> {
     let settings = crate::config::Settings::load(&paths.settings_file)?;
-    let session = Session::open(session, &settings, paths).await?;
+    let session = open_session(session, &settings, paths).await?;
     let started = std::time::Instant::now();
     let (_handle, all_synced, snap) = synced_fleet(&session, args.wait_synced).await;
     tracing::info!(
@@ -392,7 +437,7 @@ async fn fleet_snapshot(
         return Ok((None, Arc::new(crate::inventory::load(dir)?)));
     }
     let settings = crate::config::Settings::load(&paths.settings_file)?;
-    let session = Session::open(session, &settings, paths).await?;
+    let session = open_session(session, &settings, paths).await?;
     let (handle, _, snap) = synced_fleet(&session, wait).await;
     let (_, left) = crate::pipeline::readiness(&snap);
     for l in left {
@@ -512,7 +557,7 @@ async fn diff_apply(
 ) -> anyhow::Result<ExitCode> {
     use std::io::IsTerminal;
     let settings = crate::config::Settings::load(&paths.settings_file)?;
-    let session = Session::open(session_args, &settings, paths).await?;
+    let session = open_session(session_args, &settings, paths).await?;
     let text_out = args.output == ReportFormat::Text;
     let (_handle, _, snap) = synced_fleet(&session, args.wait_synced).await;
     let (ready, _) = crate::pipeline::readiness(&snap);

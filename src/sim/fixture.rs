@@ -2,15 +2,15 @@
 //! fleet's watchers convert them. Same seed and moment, same snapshot: the console's snapshot
 //! tests, the benches and the screenshots of fixed data use it.
 
-use super::scenario::{Scenario, cluster_names, populate_at};
-use super::store::Store;
+use crate::fleet::slim::SlimPod;
 use crate::fleet::{ISTIO_KINDS, POLICY_KINDS};
 use crate::model::raw::*;
-use crate::model::slim::SlimPod;
 use crate::model::{ClusterInput, ConnState, Snapshot, derive_cluster};
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Endpoints, Namespace, Service};
+use meshdeck_sim::scenario::{Scenario, cluster_names, populate_at};
+use meshdeck_sim::store::Store;
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
 

@@ -1,0 +1,353 @@
+//! The trimmed objects the model derives from: only the fields meshdeck uses, converted from
+//! k8s-openapi types (what the fleet's watchers yield) or from plain JSON (inventory files).
+//! Trimming here is what keeps 100,000 pods within the memory budget.
+
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::core::v1::{ConfigMap, Endpoints, Namespace, Service};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+pub type Labels = BTreeMap<String, String>;
+
+/// The annotation the Istio injector puts on every injected pod.
+pub const SIDECAR_STATUS: &str = "sidecar.istio.io/status";
+
+/// An object's labels (none: empty).
+pub fn labels(m: &ObjectMeta) -> Labels {
+    m.labels.clone().unwrap_or_default()
+}
+
+/// An object's creationTimestamp, as text.
+pub fn created(m: &ObjectMeta) -> Option<String> {
+    m.creation_timestamp.as_ref().map(|t| t.0.to_string())
+}
+
+/// The controlling owner (kind, name).
+pub fn owner(m: &ObjectMeta) -> Option<(String, String)> {
+    m.owner_references.as_ref().and_then(|o| {
+        let c = o
+            .iter()
+            .find(|r| r.controller == Some(true))
+            .or_else(|| o.first())?;
+        Some((c.kind.clone(), c.name.clone()))
+    })
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawNamespace {
+    pub name: String,
+    pub labels: Labels,
+}
+
+impl From<&Namespace> for RawNamespace {
+    fn from(n: &Namespace) -> Self {
+        RawNamespace {
+            name: n.metadata.name.clone().unwrap_or_default(),
+            labels: labels(&n.metadata),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Port {
+    pub name: String,
+    pub port: i32,
+    pub protocol: String,
+    pub app_protocol: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawService {
+    pub namespace: String,
+    pub name: String,
+    pub labels: Labels,
+    pub selector: Labels,
+    pub ports: Vec<Port>,
+    pub type_: String,
+    pub cluster_ip: String,
+    /// The first load-balancer ingress address (ingress gateways).
+    pub external: Option<String>,
+    pub created: Option<String>,
+}
+
+impl From<&Service> for RawService {
+    fn from(s: &Service) -> Self {
+        let spec = s.spec.clone().unwrap_or_default();
+        RawService {
+            namespace: s.metadata.namespace.clone().unwrap_or_default(),
+            name: s.metadata.name.clone().unwrap_or_default(),
+            labels: labels(&s.metadata),
+            selector: spec.selector.clone().unwrap_or_default(),
+            ports: spec
+                .ports
+                .unwrap_or_default()
+                .iter()
+                .map(|p| Port {
+                    name: p.name.clone().unwrap_or_default(),
+                    port: p.port,
+                    protocol: p.protocol.clone().unwrap_or_else(|| "TCP".into()),
+                    app_protocol: p.app_protocol.clone(),
+                })
+                .collect(),
+            type_: spec.type_.unwrap_or_else(|| "ClusterIP".into()),
+            cluster_ip: spec.cluster_ip.unwrap_or_default(),
+            external: s
+                .status
+                .as_ref()
+                .and_then(|st| st.load_balancer.as_ref())
+                .and_then(|lb| lb.ingress.as_ref())
+                .and_then(|i| i.first())
+                .and_then(|i| i.ip.clone().or_else(|| i.hostname.clone())),
+            created: created(&s.metadata),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawEndpoints {
+    pub namespace: String,
+    pub name: String,
+    pub ready: usize,
+    pub not_ready: usize,
+}
+
+impl From<&Endpoints> for RawEndpoints {
+    fn from(e: &Endpoints) -> Self {
+        let subsets = e.subsets.clone().unwrap_or_default();
+        RawEndpoints {
+            namespace: e.metadata.namespace.clone().unwrap_or_default(),
+            name: e.metadata.name.clone().unwrap_or_default(),
+            ready: subsets
+                .iter()
+                .map(|s| s.addresses.as_ref().map_or(0, Vec::len))
+                .sum(),
+            not_ready: subsets
+                .iter()
+                .map(|s| s.not_ready_addresses.as_ref().map_or(0, Vec::len))
+                .sum(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawContainer {
+    /// Shared between the pods of a workload when the fleet interns them.
+    pub name: std::sync::Arc<str>,
+    pub image: std::sync::Arc<str>,
+    pub ready: bool,
+    pub restarts: i32,
+    /// `waiting.reason` (CrashLoopBackOff, ImagePullBackOff, ContainerCreating...).
+    pub waiting: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawPod {
+    pub namespace: String,
+    pub name: String,
+    /// Shared with the derived pod row (no copy per snapshot).
+    pub labels: std::sync::Arc<Labels>,
+    /// Whether the Istio injector annotated the pod.
+    pub injected: bool,
+    pub containers: Vec<RawContainer>,
+    pub phase: String,
+    pub ready: bool,
+    pub owner: Option<(String, String)>,
+    pub service_account: String,
+    pub ip: String,
+    pub node: String,
+    pub created: Option<String>,
+    pub deleting: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub enum WorkloadKind {
+    Deployment,
+    StatefulSet,
+}
+
+impl WorkloadKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkloadKind::Deployment => "Deployment",
+            WorkloadKind::StatefulSet => "StatefulSet",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawWorkload {
+    pub kind: WorkloadKind,
+    pub namespace: String,
+    pub name: String,
+    pub labels: Labels,
+    pub template_labels: Labels,
+    pub service_account: String,
+    pub images: Vec<String>,
+    pub desired: i32,
+    pub ready: i32,
+    pub available: i32,
+    pub updated: i32,
+    pub created: Option<String>,
+}
+
+impl From<&Deployment> for RawWorkload {
+    fn from(d: &Deployment) -> Self {
+        let spec = d.spec.clone().unwrap_or_default();
+        let st = d.status.clone().unwrap_or_default();
+        let tpl = spec.template;
+        RawWorkload {
+            kind: WorkloadKind::Deployment,
+            namespace: d.metadata.namespace.clone().unwrap_or_default(),
+            name: d.metadata.name.clone().unwrap_or_default(),
+            labels: labels(&d.metadata),
+            template_labels: tpl.metadata.as_ref().map(labels).unwrap_or_default(),
+            service_account: tpl
+                .spec
+                .as_ref()
+                .and_then(|s| s.service_account_name.clone())
+                .unwrap_or_else(|| "default".into()),
+            images: tpl
+                .spec
+                .as_ref()
+                .map(|s| {
+                    s.containers
+                        .iter()
+                        .filter_map(|c| c.image.clone())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            desired: spec.replicas.unwrap_or(1),
+            ready: st.ready_replicas.unwrap_or(0),
+            available: st.available_replicas.unwrap_or(0),
+            updated: st.updated_replicas.unwrap_or(0),
+            created: created(&d.metadata),
+        }
+    }
+}
+
+impl From<&StatefulSet> for RawWorkload {
+    fn from(d: &StatefulSet) -> Self {
+        let spec = d.spec.clone().unwrap_or_default();
+        let st = d.status.clone().unwrap_or_default();
+        let tpl = spec.template;
+        RawWorkload {
+            kind: WorkloadKind::StatefulSet,
+            namespace: d.metadata.namespace.clone().unwrap_or_default(),
+            name: d.metadata.name.clone().unwrap_or_default(),
+            labels: labels(&d.metadata),
+            template_labels: tpl.metadata.as_ref().map(labels).unwrap_or_default(),
+            service_account: tpl
+                .spec
+                .as_ref()
+                .and_then(|s| s.service_account_name.clone())
+                .unwrap_or_else(|| "default".into()),
+            images: tpl
+                .spec
+                .as_ref()
+                .map(|s| {
+                    s.containers
+                        .iter()
+                        .filter_map(|c| c.image.clone())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            desired: spec.replicas.unwrap_or(1),
+            ready: st.ready_replicas.unwrap_or(0),
+            available: st
+                .available_replicas
+                .unwrap_or(st.ready_replicas.unwrap_or(0)),
+            updated: st.updated_replicas.unwrap_or(0),
+            created: created(&d.metadata),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawReplicaSet {
+    pub namespace: String,
+    pub name: String,
+    pub owner: Option<(String, String)>,
+}
+
+impl From<&ReplicaSet> for RawReplicaSet {
+    fn from(r: &ReplicaSet) -> Self {
+        RawReplicaSet {
+            namespace: r.metadata.namespace.clone().unwrap_or_default(),
+            name: r.metadata.name.clone().unwrap_or_default(),
+            owner: owner(&r.metadata),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawConfigMap {
+    pub namespace: String,
+    pub name: String,
+    pub data: BTreeMap<String, String>,
+}
+
+impl From<&ConfigMap> for RawConfigMap {
+    fn from(c: &ConfigMap) -> Self {
+        RawConfigMap {
+            namespace: c.metadata.namespace.clone().unwrap_or_default(),
+            name: c.metadata.name.clone().unwrap_or_default(),
+            data: c.data.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// An Istio or policy object: metadata plus spec and status as JSON.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RawObject {
+    pub kind: String,
+    pub api_version: String,
+    pub namespace: String,
+    pub name: String,
+    pub labels: Labels,
+    pub annotations: Labels,
+    pub created: Option<String>,
+    pub generation: i64,
+    pub spec: Value,
+    pub status: Value,
+}
+
+impl RawObject {
+    /// From an object's JSON; managedFields and the last-applied annotation are dropped.
+    pub fn from_value(v: &Value) -> Option<RawObject> {
+        let meta = v.get("metadata")?;
+        let s = |x: Option<&Value>| x.and_then(Value::as_str).unwrap_or("").to_string();
+        let map = |x: Option<&Value>| -> Labels {
+            x.and_then(Value::as_object)
+                .map(|m| {
+                    m.iter()
+                        .filter(|(k, _)| *k != "kubectl.kubernetes.io/last-applied-configuration")
+                        .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        Some(RawObject {
+            kind: s(v.get("kind")),
+            api_version: s(v.get("apiVersion")),
+            namespace: s(meta.get("namespace")),
+            name: s(meta.get("name")),
+            labels: map(meta.get("labels")),
+            annotations: map(meta.get("annotations")),
+            created: meta
+                .get("creationTimestamp")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            generation: meta.get("generation").and_then(Value::as_i64).unwrap_or(0),
+            spec: v.get("spec").cloned().unwrap_or(Value::Null),
+            status: v.get("status").cloned().unwrap_or(Value::Null),
+        })
+    }
+}
+
+/// The image tag (`docker.io/istio/proxyv2:1.30.3` → `1.30.3`).
+pub fn image_tag(image: &str) -> Option<&str> {
+    let last = image.rsplit('/').next()?;
+    let tag = last.split_once(':')?.1;
+    Some(tag.split('@').next().unwrap_or(tag))
+}

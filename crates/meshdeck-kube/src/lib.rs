@@ -1,0 +1,25 @@
+//! meshdeck's I/O edges towards clusters and the disk. The core's modules are re-exported so
+//! this crate's users see one namespace (`meshdeck_kube::model`, ...); [`pipeline`] and
+//! [`rbac`] extend the core's modules of the same name with their I/O halves.
+//!
+//! - [`session`]: targets, read-only, identity, the only place clients and write tokens are made
+//! - [`fleet`]: kubeconfig contexts, watchers, reachability, the snapshot aggregator, fetches
+//! - [`apply`]: the one writer (dry-run, server-side apply, prune, audit)
+//! - [`pipeline`], [`rbac`]: access reviews, execution
+//! - [`files`], [`inventory`]: policy files and directories, an offline fleet, private state files
+
+pub use meshdeck_core::{istio, kinds, model, plan, selector, translate, yaml};
+
+pub mod apply;
+pub mod files;
+pub mod fleet;
+pub mod inventory;
+pub mod pipeline;
+pub mod rbac;
+pub mod session;
+
+/// The policy API (the core's) and loading it from files.
+pub mod policy {
+    pub use crate::files::{load_all, load_paths};
+    pub use meshdeck_core::policy::*;
+}

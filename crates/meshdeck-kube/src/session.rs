@@ -1,0 +1,253 @@
+//! The session: built once from the flags, the settings and the kubeconfig. It holds the
+//! targets (one per selected context), what each may do (read-only per context or for the whole
+//! session), as whom (impersonation), and the request timeout. It is the only place that can
+//! hand out the write capability, and the only place that builds `kube::Client`s: every client
+//! carries `User-Agent: meshdeck/<version>`, the impersonation headers, and — for a read-only
+//! target — a transport layer that refuses any request that is not a read before it leaves the
+//! process (a second wall under the type-level one in `apply`).
+
+use crate::apply::{Access, Writer};
+use crate::fleet::Target;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+/// The default longest time one request may take.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long connecting to an API server may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `meshdeck/<version>`, on every request.
+pub fn user_agent() -> String {
+    format!("meshdeck/{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// What a client is for: watches stream for minutes with nothing to read, so only requests
+/// get a read timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Watch,
+    Request,
+}
+
+/// The error a read-only client gives for a request that would change something.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("read-only session: refused {method} {path} before it was sent")]
+pub struct Refused {
+    pub method: String,
+    pub path: String,
+}
+
+/// A tower layer that lets only reads through (GET, HEAD, OPTIONS).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReadOnlyLayer;
+
+impl<S> tower::Layer<S> for ReadOnlyLayer {
+    type Service = ReadOnly<S>;
+    fn layer(&self, inner: S) -> ReadOnly<S> {
+        ReadOnly { inner }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ReadOnly<S> {
+    inner: S,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl<S, B> tower::Service<http::Request<B>> for ReadOnly<S>
+where
+    S: tower::Service<http::Request<B>>,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+    S::Response: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        use http::Method;
+        if !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+            let refused = Refused {
+                method: req.method().to_string(),
+                path: req
+                    .uri()
+                    .path_and_query()
+                    .map(|p| p.to_string())
+                    .unwrap_or_default(),
+            };
+            tracing::error!(%refused, "read-only layer");
+            return Box::pin(std::future::ready(Err(Box::new(refused) as BoxError)));
+        }
+        let fut = self.inner.call(req);
+        Box::pin(async move { fut.await.map_err(Into::into) })
+    }
+}
+
+/// The one way meshdeck builds a client for a target.
+pub fn client(t: &Target, purpose: Purpose) -> Result<kube::Client, kube::Error> {
+    let mut config = t.config.clone();
+    if purpose == Purpose::Watch {
+        config.read_timeout = None;
+    }
+    let builder = kube::client::ClientBuilder::try_from(config)?;
+    Ok(if t.readonly {
+        builder.with_layer(&ReadOnlyLayer).build()
+    } else {
+        builder.build()
+    })
+}
+
+/// Who the session acts as: the impersonated user, if any.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Impersonation {
+    pub user: Option<String>,
+    pub groups: Vec<String>,
+}
+
+/// Prepare a target's client configuration: user agent, impersonation, timeouts.
+pub fn prepare(t: &mut Target, who: &Impersonation, request_timeout: Duration, readonly: bool) {
+    if let Ok(v) = http::HeaderValue::from_str(&user_agent()) {
+        t.config
+            .headers
+            .retain(|(k, _)| k != http::header::USER_AGENT);
+        t.config.headers.push((http::header::USER_AGENT, v));
+    }
+    if let Some(u) = &who.user {
+        t.config.auth_info.impersonate = Some(u.clone());
+        t.identity = u.clone();
+    }
+    if !who.groups.is_empty() {
+        t.config.auth_info.impersonate_groups = Some(who.groups.clone());
+    }
+    t.config.connect_timeout = Some(CONNECT_TIMEOUT.min(request_timeout));
+    t.config.read_timeout = Some(request_timeout);
+    t.config.write_timeout = Some(request_timeout);
+    t.readonly = readonly;
+}
+
+/// A built session.
+pub struct Session {
+    pub targets: Vec<Target>,
+    /// Nothing may be written anywhere (`--readonly`, or every context is `readOnly`).
+    pub readonly: bool,
+    pub impersonation: Impersonation,
+    pub request_timeout: Duration,
+    access: Access,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("targets", &self.targets)
+            .field("readonly", &self.readonly)
+            .field("impersonation", &self.impersonation)
+            .finish()
+    }
+}
+
+impl Session {
+    /// A session over resolved targets. `readonly` covers every target; `context_readonly`
+    /// marks single contexts (the settings' `readOnly`).
+    pub fn from_targets(
+        mut targets: Vec<Target>,
+        readonly: bool,
+        context_readonly: impl Fn(&str) -> bool,
+        impersonation: Impersonation,
+        request_timeout: Duration,
+    ) -> Session {
+        for t in &mut targets {
+            let ro = readonly || context_readonly(&t.context);
+            prepare(t, &impersonation, request_timeout, ro);
+        }
+        let all_ro = readonly || (!targets.is_empty() && targets.iter().all(|t| t.readonly));
+        Session {
+            access: Access::new(all_ro),
+            readonly: all_ro,
+            targets,
+            impersonation,
+            request_timeout,
+        }
+    }
+
+    /// The contexts that may not be written (all of them in a read-only session).
+    pub fn readonly_contexts(&self) -> Vec<String> {
+        self.targets
+            .iter()
+            .filter(|t| t.readonly)
+            .map(|t| t.context.clone())
+            .collect()
+    }
+
+    /// Request clients for the targets that may be written (none in a read-only session).
+    pub fn write_clients(&self) -> BTreeMap<String, kube::Client> {
+        let mut out = BTreeMap::new();
+        for t in self.targets.iter().filter(|t| !t.readonly) {
+            match client(t, Purpose::Request) {
+                Ok(c) => {
+                    out.insert(t.context.clone(), c);
+                }
+                Err(e) => tracing::warn!(context = %t.context, error = %e, "no client"),
+            }
+        }
+        out
+    }
+
+    /// Request clients for every target (read-only ones refuse writes).
+    pub fn read_clients(&self) -> Result<BTreeMap<String, kube::Client>, (String, String)> {
+        let mut out = BTreeMap::new();
+        for t in &self.targets {
+            let c = client(t, Purpose::Request)
+                .map_err(|e| (t.context.clone(), crate::fleet::describe_error(&e)))?;
+            out.insert(t.context.clone(), c);
+        }
+        Ok(out)
+    }
+
+    /// The writer of this session, over the targets that may be written; `None` when the
+    /// session is read-only (the write capability exists nowhere then).
+    pub fn writer(
+        &self,
+        force: bool,
+        audit_log: &std::path::Path,
+    ) -> anyhow::Result<Option<Writer>> {
+        let Access::ReadWrite(token) = &self.access else {
+            return Ok(None);
+        };
+        let identities = self
+            .targets
+            .iter()
+            .filter(|t| !t.readonly)
+            .map(|t| (t.context.clone(), t.identity.clone()))
+            .collect();
+        Ok(Some(Writer::new(
+            token.share(),
+            self.write_clients(),
+            identities,
+            force,
+            audit_log,
+            self.request_timeout,
+        )?))
+    }
+
+    /// The user meshdeck Roles are checked for: `--as`, else the first context's user.
+    pub fn subject(&self) -> crate::rbac::Subject {
+        crate::rbac::Subject {
+            user: self
+                .impersonation
+                .user
+                .clone()
+                .or_else(|| self.targets.first().map(|t| t.identity.clone()))
+                .unwrap_or_default(),
+            groups: self.impersonation.groups.clone(),
+        }
+    }
+}

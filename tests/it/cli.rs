@@ -1,0 +1,182 @@
+//! The meshdeck binary's headless commands against an in-process simulated fleet.
+
+use crate::common::*;
+use meshdeck::sim::FaultSpec;
+use std::process::Command;
+
+async fn meshdeck(home: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let home = home.to_path_buf();
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_meshdeck"))
+            .args(&args)
+            .env("HOME", &home)
+            .env("XDG_CONFIG_HOME", home.join("config"))
+            .env("XDG_STATE_HOME", home.join("state"))
+            .env_remove("KUBECONFIG")
+            .output()
+            .expect("meshdeck runs")
+    })
+    .await
+    .expect("join")
+}
+
+#[tokio::test]
+async fn status_prints_every_cluster_and_exits_3_when_one_is_down() {
+    let f = fleet(3).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kc = dir.path().join("kc");
+    f.write_kubeconfig(&kc).expect("kubeconfig");
+    let kc = kc.to_str().expect("path");
+    let ok = meshdeck(
+        dir.path(),
+        &[
+            "status",
+            "--kubeconfig",
+            kc,
+            "--context",
+            "eu-west,us-east,ap-south",
+            "--workloads",
+        ],
+    )
+    .await;
+    let out = String::from_utf8_lossy(&ok.stdout);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{out}\n{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("CLUSTER") && lines[0].contains("HEALTH"));
+    for c in ["eu-west", "us-east", "ap-south"] {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with(c) && l.contains("synced") && l.contains("istio 1.")),
+            "{c}: {out}"
+        );
+    }
+    assert!(
+        out.contains("no sidecar in injected namespace payments"),
+        "{out}"
+    );
+    // JSON: machine-readable, counts and states
+    let js = meshdeck(
+        dir.path(),
+        &[
+            "status",
+            "--kubeconfig",
+            kc,
+            "--context",
+            "eu-west",
+            "-o",
+            "json",
+        ],
+    )
+    .await;
+    let v: serde_json::Value = serde_json::from_slice(&js.stdout).expect("json");
+    assert_eq!(v["clusters"][0]["state"]["state"], "synced");
+    assert_eq!(
+        v["clusters"][0]["counts"]["pods"].as_u64(),
+        Some(f.clusters[0].state.store.count("pods") as u64)
+    );
+    // one cluster down: exit 3, still printing what it knows
+    f.fault("us-east", &FaultSpec::Down).expect("down");
+    let down = meshdeck(
+        dir.path(),
+        &[
+            "status",
+            "--kubeconfig",
+            kc,
+            "--context",
+            "eu-west,us-east",
+            "--wait-synced",
+            "2",
+        ],
+    )
+    .await;
+    let out = String::from_utf8_lossy(&down.stdout);
+    assert_eq!(down.status.code(), Some(3), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("eu-west") && l.contains("synced")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("us-east") && l.contains("unreachable")),
+        "{out}"
+    );
+    assert!(out.contains("us-east: unreachable:"), "{out}");
+    // a bad context is a usage error naming the kubeconfig
+    let bad = meshdeck(
+        dir.path(),
+        &["status", "--kubeconfig", kc, "--context", "nowhere"],
+    )
+    .await;
+    assert_eq!(bad.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("context \"nowhere\" not found in kubeconfig") && err.contains(kc),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn settings_fleet_list_chooses_the_contexts() {
+    let f = fleet(2).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kc = dir.path().join("kc");
+    f.write_kubeconfig(&kc).expect("kubeconfig");
+    std::fs::create_dir_all(dir.path().join("config/meshdeck")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("config/meshdeck/config.yaml"),
+        "fleet: [us-east-viewer, eu-west]\n",
+    )
+    .expect("settings");
+    let out = meshdeck(
+        dir.path(),
+        &["status", "--kubeconfig", kc.to_str().expect("path")],
+    )
+    .await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let names: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(names, vec!["us-east-viewer", "eu-west"]);
+}
+
+#[tokio::test]
+async fn info_prints_every_path() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = meshdeck(dir.path(), &["info"]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    for key in [
+        "config dir",
+        "settings",
+        "themes",
+        "keymaps",
+        "log",
+        "audit log",
+        "drafts",
+        "kubeconfig",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(key)),
+            "{key} missing:\n{text}"
+        );
+    }
+    assert!(
+        text.contains(
+            &dir.path()
+                .join("state/meshdeck/meshdeck.log")
+                .display()
+                .to_string()
+        ),
+        "{text}"
+    );
+}

@@ -1,0 +1,62 @@
+//! Shared helpers of the integration tests: an in-process simulated fleet and kube-rs clients
+//! for its contexts, over real HTTPS on 127.0.0.1.
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use meshdeck::sim::{Fleet, FleetSpec, Scenario};
+use std::time::Duration;
+
+pub async fn fleet(n: usize) -> Fleet {
+    Fleet::start(FleetSpec {
+        clusters: n,
+        bookmark_interval: Duration::from_millis(300),
+        ..FleetSpec::default()
+    })
+    .await
+    .expect("fleet starts")
+}
+
+pub async fn fleet_with(spec: FleetSpec) -> Fleet {
+    Fleet::start(spec).await.expect("fleet starts")
+}
+
+pub fn empty_spec(n: usize) -> FleetSpec {
+    FleetSpec {
+        clusters: n,
+        scenario: Scenario::Empty,
+        bookmark_interval: Duration::from_millis(300),
+        ..FleetSpec::default()
+    }
+}
+
+pub fn kubeconfig(f: &Fleet) -> Kubeconfig {
+    serde_json::from_value(f.kubeconfig()).expect("kubeconfig deserializes")
+}
+
+pub async fn config(f: &Fleet, context: &str) -> Config {
+    Config::from_custom_kubeconfig(
+        kubeconfig(f),
+        &KubeConfigOptions {
+            context: Some(context.to_string()),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("config for context")
+}
+
+pub async fn client(f: &Fleet, context: &str) -> Client {
+    Client::try_from(config(f, context).await).expect("client")
+}
+
+/// Wait until `cond` holds, polling every 20 ms, for at most `secs`.
+pub async fn eventually<F: FnMut() -> bool>(secs: u64, mut cond: F) -> bool {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while tokio::time::Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cond()
+}

@@ -1,0 +1,388 @@
+//! The real `meshdeck` binary in a pseudo-terminal against an in-process simulated fleet:
+//! open services, filter, drill down, watch a cluster go stale, quit cleanly. The screen is
+//! read through a VT100 emulator, as a user would see it.
+
+use crate::common::*;
+use meshdeck::sim::{FaultSpec, Fleet};
+use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+struct Console {
+    parser: Arc<Mutex<vt100::Parser>>,
+    writer: Arc<Mutex<Box<dyn Write + Send>>>,
+    child: Box<dyn portable_pty::Child + Send + Sync>,
+}
+
+impl Console {
+    fn start(home: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Console {
+        let pty = native_pty_system();
+        let pair = pty
+            .openpty(PtySize {
+                rows: 30,
+                cols: 120,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .expect("openpty");
+        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_meshdeck"));
+        cmd.args(args);
+        cmd.env("HOME", home);
+        cmd.env("XDG_CONFIG_HOME", home.join("config"));
+        cmd.env("XDG_STATE_HOME", home.join("state"));
+        cmd.env("TERM", "xterm-256color");
+        cmd.env_remove("KUBECONFIG");
+        cmd.env_remove("NO_COLOR");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = pair.slave.spawn_command(cmd).expect("spawn meshdeck");
+        drop(pair.slave);
+        let mut reader = pair.master.try_clone_reader().expect("reader");
+        let writer = Arc::new(Mutex::new(pair.master.take_writer().expect("writer")));
+        let parser = Arc::new(Mutex::new(vt100::Parser::new(
+            std::num::NonZeroU16::new(30).expect("rows"),
+            std::num::NonZeroU16::new(120).expect("cols"),
+            0,
+        )));
+        let (p, w) = (parser.clone(), writer.clone());
+        std::thread::spawn(move || {
+            let _master = pair.master; // keep the pty open while reading
+            let mut buf = [0u8; 8192];
+            loop {
+                match reader.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        let chunk = &buf[..n];
+                        // answer a cursor-position query, as a terminal would
+                        if chunk.windows(4).any(|x| x == b"\x1b[6n") {
+                            let _ = w.lock().expect("writer").write_all(b"\x1b[1;1R");
+                        }
+                        p.lock().expect("parser").process(chunk);
+                    }
+                }
+            }
+        });
+        Console {
+            parser,
+            writer,
+            child,
+        }
+    }
+
+    fn screen(&self) -> String {
+        self.parser.lock().expect("parser").screen().contents()
+    }
+
+    fn wait_for(&self, what: &str, secs: u64) -> String {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let s = self.screen();
+            if s.contains(what) {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "`{what}` did not appear within {secs}s; the screen:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Type keys one at a time, as a person would (an Esc followed at once by another key
+    /// reads as Alt+key in any terminal).
+    fn keys(&self, keys: &str) {
+        for b in keys.bytes() {
+            self.writer
+                .lock()
+                .expect("writer")
+                .write_all(&[b])
+                .expect("write");
+            std::thread::sleep(Duration::from_millis(40));
+        }
+        std::thread::sleep(Duration::from_millis(150));
+    }
+
+    /// Send bytes at once (an escape sequence: arrows, function keys, delete).
+    fn raw(&self, bytes: &[u8]) {
+        self.writer
+            .lock()
+            .expect("writer")
+            .write_all(bytes)
+            .expect("write");
+        std::thread::sleep(Duration::from_millis(150));
+    }
+
+    fn wait_exit(&mut self, secs: u64) -> portable_pty::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(st) = self.child.try_wait().expect("try_wait") {
+                return st;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "meshdeck did not exit within {secs}s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn args(kc: &std::path::Path) -> Vec<String> {
+    vec![
+        "--kubeconfig".into(),
+        kc.display().to_string(),
+        "--context".into(),
+        "eu-west,us-east,ap-south".into(),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browse_filter_drill_see_a_cluster_go_stale_and_quit() {
+    let f = Arc::new(fleet(3).await);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kc = dir.path().join("kc");
+    f.write_kubeconfig(&kc).expect("kubeconfig");
+    let home = dir.path().to_path_buf();
+    let sim: Arc<Fleet> = f.clone();
+    tokio::task::spawn_blocking(move || {
+        let a = args(&kc);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        let mut c = Console::start(&home, &a, &[]);
+        c.wait_for("clusters 3/3 synced", 30);
+        c.keys(":svc\r");
+        c.wait_for(" services [", 5);
+        c.keys("/reviews");
+        let s = c.wait_for("services /reviews [3/", 5);
+        assert!(s.contains("ap-south") && s.contains("reviews"), "{s}");
+        c.keys("\r\r");
+        let s = c.wait_for("workloads of svc bookstore/reviews", 5);
+        assert!(s.contains("reviews-v1") && s.contains("reviews-v3"), "{s}");
+        c.keys("\r");
+        c.wait_for("pods of Deployment bookstore/reviews-v1", 5);
+        // a cluster stops answering: its chip turns stale, the console keeps going
+        sim.fault("ap-south", &FaultSpec::Down).expect("fault");
+        let s = c.wait_for("~ap-south stale", 10);
+        assert!(s.contains("clusters 2/3 synced"), "{s}");
+        c.keys("\x1b");
+        c.wait_for("workloads of svc bookstore/reviews", 5);
+        sim.fault("ap-south", &FaultSpec::Up).expect("fault");
+        c.wait_for("clusters 3/3 synced", 10);
+        // quit: exit 0 and the terminal is back on the main screen
+        c.keys("\x03");
+        let st = c.wait_exit(10);
+        assert!(st.success(), "{st:?}");
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(
+            !c.parser.lock().expect("parser").screen().alternate_screen(),
+            "the alternate screen was left"
+        );
+    })
+    .await
+    .expect("console test");
+    // the console only ever read
+    let writes: Vec<_> = f
+        .all_requests()
+        .into_iter()
+        .filter(|e| e.is_mutating())
+        .collect();
+    assert!(writes.is_empty(), "{writes:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_color_means_no_colour_on_the_wire_and_a_reversed_selection() {
+    let f = Arc::new(fleet(3).await);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kc = dir.path().join("kc");
+    f.write_kubeconfig(&kc).expect("kubeconfig");
+    let home = dir.path().to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let a = args(&kc);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        let mut c = Console::start(&home, &a, &[("NO_COLOR", "1")]);
+        c.wait_for("clusters 3/3 synced", 30);
+        c.keys(":wl\r");
+        c.wait_for(" workloads [", 5);
+        {
+            let p = c.parser.lock().expect("parser");
+            let screen = p.screen();
+            let mut inverse_rows = 0;
+            for row in 0..30 {
+                let mut inv = false;
+                for col in 0..120 {
+                    if let Some(cell) = screen.cell(row, col) {
+                        assert_eq!(cell.fgcolor(), vt100::Color::Default, "fg at {row},{col}");
+                        assert_eq!(cell.bgcolor(), vt100::Color::Default, "bg at {row},{col}");
+                        inv |= cell.inverse();
+                    }
+                }
+                if inv {
+                    inverse_rows += 1;
+                }
+            }
+            assert_eq!(
+                inverse_rows, 1,
+                "the selected row is shown in reverse video"
+            );
+        }
+        c.keys("\x03");
+        assert!(c.wait_exit(10).success());
+    })
+    .await
+    .expect("console test");
+}
+
+/// A 3-cluster sim with its kubeconfig written in a fresh home directory.
+async fn authoring_fleet() -> (
+    Arc<Fleet>,
+    tempfile::TempDir,
+    std::path::PathBuf,
+    std::path::PathBuf,
+) {
+    let f = Arc::new(fleet(3).await);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kc = dir.path().join("kc");
+    f.write_kubeconfig(&kc).expect("kubeconfig");
+    let home = dir.path().to_path_buf();
+    (f, dir, kc, home)
+}
+
+/// The workflow the console exists for: a traffic shift from the template, a deliberate typo
+/// found through the inline error, preview, apply, and the VirtualService arriving by watch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn author_fix_a_typo_preview_apply_and_see_the_virtualservice_arrive() {
+    let (f, dir, kc, home) = authoring_fleet().await;
+    let policies = dir.path().join("policies");
+    let pol = policies.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut a = args(&kc);
+        a.extend(["--policies".to_string(), pol.display().to_string()]);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        let mut c = Console::start(&home, &a, &[]);
+        c.wait_for("clusters 3/3 synced", 30);
+        c.keys(":pol\r");
+        c.wait_for("no policies in", 5);
+        c.keys("n");
+        c.wait_for("new policy from a template", 5);
+        c.keys("\r");
+        c.wait_for("new TrafficPolicy traffic-shift-1", 5);
+        c.wait_for("valid: 2 changes in ap-south", 10);
+        // a deliberate typo: search for the key and type an `x` in front of it
+        c.keys("\x06");
+        c.keys("trafficShift\r");
+        c.keys("x");
+        let s = c.wait_for("did you mean \"trafficShift\"", 10);
+        assert!(
+            s.contains("16:5: spec.policy.xtrafficShift: unknown field"),
+            "{s}"
+        );
+        assert!(s.contains("✗16"), "the marker on line 16: {s}");
+        // apply is refused while the error stands
+        c.keys("\x07");
+        c.wait_for("fix the errors first", 5);
+        // f8 goes to the error; delete removes the x
+        c.raw(b"\x1b[19~");
+        c.raw(b"\x1b[3~");
+        c.wait_for("valid: 2 changes in ap-south", 10);
+        // the diff tab: two creates in ap-south
+        c.keys("\x14");
+        let s = c.wait_for("ap-south     VirtualService         create 1", 5);
+        assert!(
+            s.contains("create ap-south DestinationRule bookstore/details"),
+            "{s}"
+        );
+        // apply: the dialog names the clusters; yes
+        c.keys("\x07");
+        c.wait_for("clusters: ap-south", 5);
+        c.keys("y");
+        let s = c.wait_for("done: 2 changes applied", 15);
+        assert!(s.contains("kubernetes rbac: all"), "{s}");
+        assert!(s.contains("ap-south: applied 2 ok, 0 failed"), "{s}");
+        // the policy is listed; the VirtualService arrives in the Istio objects view
+        c.raw(b"\x1b");
+        c.wait_for("traffic-shift-1", 5);
+        c.keys(":vs\r");
+        let s = c.wait_for("details.bookstore.svc.cluster.local", 10);
+        assert!(s.contains("meshdeck"), "owned by meshdeck: {s}");
+        c.keys("\x03");
+        assert!(c.wait_exit(10).success());
+    })
+    .await
+    .expect("console test");
+    // the file was saved, and the writes went to ap-south only, as meshdeck
+    let text = std::fs::read_to_string(policies.join("traffic-shift-1.yaml")).expect("saved");
+    assert!(text.contains("    trafficShift:"), "{text}");
+    let writes: Vec<_> = f
+        .all_requests()
+        .into_iter()
+        .filter(|e| e.is_mutating() && !e.path.contains("accessreviews"))
+        .collect();
+    assert_eq!(writes.len(), 2, "{writes:?}");
+    for w in &writes {
+        assert_eq!(w.cluster, "ap-south", "{w:?}");
+        assert_eq!(w.method, "PATCH", "server-side apply: {w:?}");
+        assert_eq!(w.field_manager, "meshdeck", "{w:?}");
+    }
+    let audit =
+        std::fs::read_to_string(dir.path().join("state/meshdeck/audit.log")).expect("audit");
+    // an intent before each of the 2 writes, and its result after
+    assert_eq!(audit.lines().count(), 4, "{audit}");
+    assert_eq!(audit.matches("\"phase\":\"intent\"").count(), 2, "{audit}");
+}
+
+/// Read-only: the policies view lists, but no key reaches the editor or a write, and the sim
+/// sees no mutating request (not even an access review).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_console_cannot_reach_authoring_and_sends_no_write() {
+    let (f, dir, kc, home) = authoring_fleet().await;
+    let policies = dir.path().join("policies");
+    std::fs::create_dir_all(&policies).expect("dir");
+    std::fs::write(
+        policies.join("shift.yaml"),
+        "apiVersion: networking.mesh.gloo.solo.io/v1\nkind: TrafficPolicy\nmetadata: {name: shift, namespace: bookstore}\nspec:\n  destinationSelector:\n  - kubeServiceRefs: {services: [{name: details, namespace: bookstore, clusterName: ap-south}]}\n  policy: {requestTimeout: 3s}\n",
+    )
+    .expect("policy");
+    let pol = policies.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut a = args(&kc);
+        a.extend([
+            "--policies".to_string(),
+            pol.display().to_string(),
+            "--readonly".to_string(),
+        ]);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        let mut c = Console::start(&home, &a, &[]);
+        c.wait_for("clusters 3/3 synced", 30);
+        c.keys(":pol\r");
+        // the policy translates, but nothing of it is live yet: not shown as if it were
+        let s = c.wait_for("saved, not applied", 5);
+        assert!(s.contains("shift") && s.contains("warning"), "{s}");
+        assert!(!s.contains("<n>new"), "{s}");
+        c.keys("n");
+        c.wait_for("read-only", 5);
+        c.keys("e");
+        c.keys("\x04");
+        c.keys("\r");
+        let s = c.wait_for("yaml", 5);
+        assert!(!s.contains("preview"), "no editor: {s}");
+        assert!(s.contains("requestTimeout: 3s"), "{s}");
+        c.raw(b"\x1b");
+        c.keys("\x03");
+        assert!(c.wait_exit(10).success());
+    })
+    .await
+    .expect("console test");
+    let writes: Vec<_> = f
+        .all_requests()
+        .into_iter()
+        .filter(|e| e.is_write())
+        .collect();
+    assert!(writes.is_empty(), "{writes:?}");
+}

@@ -1,0 +1,337 @@
+//! The live fleet against simulated clusters over real HTTPS: sync, change propagation, faults,
+//! expired watches, viewer contexts, and kubeconfig errors.
+
+use crate::common::*;
+use meshdeck::fleet::{self, Selection};
+use meshdeck::model::{ConnState, Snapshot};
+use meshdeck::sim::{FaultSpec, Fleet};
+use std::sync::Arc;
+use std::time::Duration;
+
+async fn connect(f: &Fleet, contexts: &[&str]) -> (fleet::FleetHandle, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kc = dir.path().join("kubeconfig");
+    f.write_kubeconfig(&kc).expect("kubeconfig");
+    let targets = fleet::kubeconfig::targets(
+        &[kc],
+        &Selection::Named(contexts.iter().map(|s| s.to_string()).collect()),
+    )
+    .await
+    .expect("targets");
+    (fleet::start(targets), dir)
+}
+
+/// Wait until the latest snapshot satisfies `cond`.
+async fn until(
+    h: &mut fleet::FleetHandle,
+    secs: u64,
+    cond: impl Fn(&Snapshot) -> bool,
+) -> Arc<Snapshot> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let s = h.latest();
+        if cond(&s) {
+            return s;
+        }
+        if tokio::time::timeout_at(deadline, h.snapshots.changed())
+            .await
+            .is_err()
+        {
+            return h.latest();
+        }
+    }
+}
+
+fn truth(f: &Fleet, cluster: &str, key: &str) -> usize {
+    f.cluster(cluster).expect("cluster").state.store.count(key)
+}
+
+#[tokio::test]
+async fn three_clusters_sync_with_counts_equal_to_the_truth() {
+    let f = fleet(3).await;
+    let (mut h, _d) = connect(&f, &["eu-west", "us-east", "ap-south"]).await;
+    assert!(h.wait_synced(Duration::from_secs(10)).await, "all synced");
+    let s = h.latest();
+    assert_eq!(s.clusters.len(), 3);
+    for c in &s.clusters {
+        assert_eq!(c.state, ConnState::Synced);
+        assert_eq!(c.counts.pods, truth(&f, &c.name, "pods"), "{}", c.name);
+        assert_eq!(
+            c.counts.services,
+            truth(&f, &c.name, "services"),
+            "{}",
+            c.name
+        );
+        assert_eq!(
+            c.counts.namespaces,
+            truth(&f, &c.name, "namespaces"),
+            "{}",
+            c.name
+        );
+        assert_eq!(
+            c.counts.workloads,
+            truth(&f, &c.name, "deployments.apps") + truth(&f, &c.name, "statefulsets.apps")
+        );
+        assert_eq!(
+            c.counts.istio_objects, 4,
+            "gateway, 2 virtual services, 1 destination rule"
+        );
+        assert_eq!(
+            c.version.as_deref(),
+            Some(
+                meshdeck::sim::scenario::k8s_version(
+                    f.names().iter().position(|n| *n == c.name).expect("index")
+                )
+                .as_str()
+            )
+        );
+        let mesh = &c.meshes[0];
+        assert_eq!(mesh.name, format!("istiod-istio-system-{}", c.name));
+        assert_eq!(
+            mesh.trust_domain.as_deref(),
+            Some(format!("{}.local", c.name).as_str())
+        );
+        assert!(mesh.injected_namespaces.contains(&"bookstore".to_string()));
+        assert!(!mesh.injected_namespaces.contains(&"legacy".to_string()));
+    }
+    // the planted faults are found, with their reasons
+    let us = s.cluster("us-east").expect("us-east");
+    assert_eq!(
+        us.meshes[0].version,
+        meshdeck::sim::scenario::ISTIO_OLD_VERSION
+    );
+    let fraud = us
+        .workloads
+        .iter()
+        .find(|w| w.name == "fraud-check")
+        .expect("fraud-check");
+    assert_eq!(
+        fraud.health.reasons,
+        vec!["no sidecar in injected namespace payments"]
+    );
+    let eu = s.cluster("eu-west").expect("eu-west");
+    let details = eu
+        .workloads
+        .iter()
+        .find(|w| w.name == "details")
+        .expect("details");
+    assert_eq!(details.health.level, meshdeck::model::Level::Warning);
+    let reviews = eu
+        .services
+        .iter()
+        .find(|v| v.name == "reviews")
+        .expect("reviews svc");
+    assert_eq!(
+        reviews.workloads,
+        vec!["reviews-v1", "reviews-v2", "reviews-v3"]
+    );
+    assert!(reviews.in_mesh);
+    assert!(
+        reviews
+            .istio_refs
+            .contains(&"VirtualService/bookstore/reviews".to_string()),
+        "{:?}",
+        reviews.istio_refs
+    );
+    assert!(
+        reviews
+            .istio_refs
+            .contains(&"DestinationRule/bookstore/reviews".to_string())
+    );
+    let legacy = eu
+        .services
+        .iter()
+        .find(|v| v.name == "legacy-billing")
+        .expect("legacy");
+    assert!(!legacy.in_mesh);
+    let ap = s.cluster("ap-south").expect("ap-south");
+    let ratings = ap
+        .workloads
+        .iter()
+        .find(|w| w.name == "ratings")
+        .expect("ratings");
+    assert!(
+        ratings
+            .health
+            .reasons
+            .iter()
+            .any(|r| r.contains("CrashLoopBackOff"))
+    );
+}
+
+#[tokio::test]
+async fn a_change_in_the_cluster_reaches_the_snapshot() {
+    let f = fleet(2).await;
+    let (mut h, _d) = connect(&f, &["eu-west", "us-east"]).await;
+    assert!(h.wait_synced(Duration::from_secs(10)).await);
+    let before = h.latest().cluster("eu-west").expect("c").counts.pods;
+    let store = &f.cluster("eu-west").expect("c").state.store;
+    let victim = store.list("pods", Some("bookstore")).1[0].name.clone();
+    store.remove("pods", "bookstore", &victim);
+    let s = until(&mut h, 5, |s| {
+        s.cluster("eu-west")
+            .is_some_and(|c| c.counts.pods == before - 1)
+    })
+    .await;
+    let c = s.cluster("eu-west").expect("c");
+    assert_eq!(c.counts.pods, before - 1);
+    assert!(!c.pods.iter().any(|p| p.name() == victim));
+}
+
+#[tokio::test]
+async fn a_dead_cluster_turns_stale_while_the_others_keep_updating_and_recovers() {
+    let f = fleet(3).await;
+    let (mut h, _d) = connect(&f, &["eu-west", "us-east", "ap-south"]).await;
+    assert!(h.wait_synced(Duration::from_secs(10)).await);
+    let pods_us = h.latest().cluster("us-east").expect("c").counts.pods;
+    f.fault("us-east", &FaultSpec::Down).expect("down");
+    let t = tokio::time::Instant::now();
+    let s = until(&mut h, 5, |s| {
+        s.cluster("us-east").is_some_and(|c| c.state.is_stale())
+    })
+    .await;
+    let us = s.cluster("us-east").expect("c");
+    assert!(
+        matches!(us.state, ConnState::Stale { .. }),
+        "stale within 5 s, got {:?}",
+        us.state
+    );
+    assert!(t.elapsed() < Duration::from_secs(5));
+    // the last known data stays, marked stale
+    assert_eq!(us.counts.pods, pods_us);
+    assert!(us.workloads.iter().all(|w| w.health.stale.is_some()));
+    assert!(us.state.error().is_some_and(|e| !e.is_empty()));
+    // the others keep updating
+    let store = &f.cluster("eu-west").expect("c").state.store;
+    let before = s.cluster("eu-west").expect("c").counts.pods;
+    let victim = store.list("pods", Some("bookstore")).1[0].name.clone();
+    store.remove("pods", "bookstore", &victim);
+    let s = until(&mut h, 5, |s| {
+        s.cluster("eu-west")
+            .is_some_and(|c| c.counts.pods == before - 1)
+    })
+    .await;
+    assert_eq!(s.cluster("eu-west").expect("c").counts.pods, before - 1);
+    assert_eq!(s.cluster("eu-west").expect("c").state, ConnState::Synced);
+    // back up: synced again within 5 s
+    f.fault("us-east", &FaultSpec::Up).expect("up");
+    let t = tokio::time::Instant::now();
+    let s = until(&mut h, 5, |s| {
+        s.cluster("us-east")
+            .is_some_and(|c| c.state == ConnState::Synced)
+    })
+    .await;
+    assert_eq!(
+        s.cluster("us-east").expect("c").state,
+        ConnState::Synced,
+        "synced again"
+    );
+    assert!(t.elapsed() < Duration::from_secs(5));
+    assert!(
+        s.cluster("us-east")
+            .expect("c")
+            .workloads
+            .iter()
+            .all(|w| w.health.stale.is_none())
+    );
+}
+
+#[tokio::test]
+async fn expired_watches_relist_without_duplicates() {
+    let f = fleet(1).await;
+    let (mut h, _d) = connect(&f, &["eu-west"]).await;
+    assert!(h.wait_synced(Duration::from_secs(10)).await);
+    let lists_before = f
+        .requests("eu-west")
+        .expect("log")
+        .iter()
+        .filter(|e| e.path == "/api/v1/pods" && !e.query.contains("watch"))
+        .count();
+    f.fault("eu-west", &FaultSpec::ExpireWatches)
+        .expect("expire");
+    // a change after the expiry must still arrive, exactly once
+    let store = &f.cluster("eu-west").expect("c").state.store;
+    let victim = store.list("pods", Some("bookstore")).1[0].name.clone();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    store.remove("pods", "bookstore", &victim);
+    let want = truth(&f, "eu-west", "pods");
+    let s = until(&mut h, 5, |s| {
+        s.cluster("eu-west")
+            .is_some_and(|c| c.counts.pods == want && c.state == ConnState::Synced)
+    })
+    .await;
+    let c = s.cluster("eu-west").expect("c");
+    assert_eq!(c.counts.pods, want);
+    let mut names: Vec<&str> = c.pods.iter().map(|p| p.name()).collect();
+    let n = names.len();
+    names.dedup();
+    assert_eq!(names.len(), n, "no duplicate pods after the re-list");
+    let lists_after = f
+        .requests("eu-west")
+        .expect("log")
+        .iter()
+        .filter(|e| e.path == "/api/v1/pods" && !e.query.contains("watch"))
+        .count();
+    assert!(
+        lists_after > lists_before,
+        "the watcher re-listed pods after the 410"
+    );
+}
+
+#[tokio::test]
+async fn a_viewer_context_syncs_and_sends_no_writes() {
+    let f = fleet(1).await;
+    let (mut h, _d) = connect(&f, &["eu-west-viewer"]).await;
+    assert!(h.wait_synced(Duration::from_secs(10)).await);
+    let s = h.latest();
+    assert_eq!(s.clusters[0].name, "eu-west-viewer");
+    assert!(s.clusters[0].counts.pods > 0);
+    let log = f.requests("eu-west").expect("log");
+    assert!(log.iter().any(|e| e.user == "viewer"));
+    assert!(
+        log.iter().all(|e| !e.is_write()),
+        "only reads: {:?}",
+        log.iter().filter(|e| e.is_write()).collect::<Vec<_>>()
+    );
+    // never Secrets
+    assert!(!log.iter().any(|e| e.path.contains("secrets")));
+}
+
+#[tokio::test]
+async fn bad_kubeconfigs_and_unknown_contexts_name_the_file_and_context() {
+    let f = fleet(1).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kc = dir.path().join("kc.yaml");
+    f.write_kubeconfig(&kc).expect("write");
+    let e = fleet::kubeconfig::targets(
+        std::slice::from_ref(&kc),
+        &Selection::Named(vec!["nope".into()]),
+    )
+    .await
+    .expect_err("unknown context")
+    .to_string();
+    assert!(
+        e.contains("context \"nope\" not found")
+            && e.contains(&kc.display().to_string())
+            && e.contains("eu-west-viewer"),
+        "{e}"
+    );
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "apiVersion: v1\nclusters: [\n").expect("write");
+    let e = format!(
+        "{:#}",
+        fleet::kubeconfig::targets(std::slice::from_ref(&bad), &Selection::Current)
+            .await
+            .expect_err("bad yaml")
+    );
+    assert!(e.contains(&bad.display().to_string()), "{e}");
+    let missing = dir.path().join("missing.yaml");
+    let e = fleet::kubeconfig::targets(std::slice::from_ref(&missing), &Selection::Current)
+        .await
+        .expect_err("missing")
+        .to_string();
+    assert!(
+        e.contains("does not exist") && e.contains(&missing.display().to_string()),
+        "{e}"
+    );
+}
