@@ -1,5 +1,6 @@
 //! Every subcommand and flag of `meshdeck` (clap). No business logic here.
 
+#[cfg(feature = "sim")]
 use crate::sim::Scenario;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
@@ -196,6 +197,7 @@ impl Cli {
             Some(Command::Check(a)) => ("check", Some(&a.session), None),
             Some(Command::Diff(a)) => ("diff", Some(&a.session), None),
             Some(Command::Apply(a)) => ("apply", Some(&a.session), None),
+            #[cfg(feature = "sim")]
             Some(Command::Demo(a)) => {
                 if self.session.targets != TargetArgs::default() {
                     return Err("`meshdeck demo` makes its own kubeconfig and contexts: \
@@ -212,8 +214,11 @@ impl Cli {
                 });
             }
             Some(Command::Info(_)) => ("info", None, None),
+            #[cfg(feature = "sim")]
             Some(Command::Screenshots(_)) => ("screenshots", None, None),
+            #[cfg(feature = "sim")]
             Some(Command::Sim(SimCommand::Serve(_))) => ("sim serve", None, None),
+            #[cfg(feature = "sim")]
             Some(Command::Sim(SimCommand::Ctl(_))) => ("sim ctl", None, None),
             Some(Command::Completions { .. }) => ("completions", None, None),
         };
@@ -244,12 +249,15 @@ impl Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Start an embedded simulated fleet (no cluster needed) and open meshdeck on it.
+    #[cfg(feature = "sim")]
     Demo(DemoArgs),
     /// Print every path meshdeck uses: config, themes, keymaps, logs, audit log.
     Info(InfoArgs),
     /// Write pictures (SVG) of the console's main views, rendered from the demo fleet.
+    #[cfg(feature = "sim")]
     Screenshots(ScreenshotArgs),
     /// The simulated fleet: serve it, or control a running one.
+    #[cfg(feature = "sim")]
     #[command(subcommand)]
     Sim(SimCommand),
     /// Print the fleet's clusters, meshes and health (headless). Exit 0 when every cluster
@@ -402,6 +410,7 @@ pub struct InfoArgs {
     pub output: InfoFormat,
 }
 
+#[cfg(feature = "sim")]
 #[derive(Debug, Subcommand)]
 pub enum SimCommand {
     /// Serve N simulated clusters over the Kubernetes HTTP API on 127.0.0.1 until SIGINT/SIGTERM.
@@ -410,6 +419,7 @@ pub enum SimCommand {
     Ctl(SimCtlArgs),
 }
 
+#[cfg(feature = "sim")]
 #[derive(Debug, Args)]
 pub struct SimServeArgs {
     /// Number of simulated clusters.

@@ -9,9 +9,9 @@ pub use meshdeck_kube::{apply, files, fleet, inventory, pipeline, policy, rbac, 
 
 pub mod author;
 pub mod cli;
+pub mod cmd;
 pub mod config;
 pub mod logging;
-pub mod run;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod status;

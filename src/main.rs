@@ -3,7 +3,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = meshdeck::cli::Cli::parse();
-    match meshdeck::run::main(cli) {
+    match meshdeck::cmd::main(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("meshdeck: {e:#}");

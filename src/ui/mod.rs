@@ -6,6 +6,7 @@ pub mod app;
 pub mod draw;
 pub mod editor;
 pub mod keymap;
+#[cfg(feature = "sim")]
 pub mod shots;
 pub mod svg;
 pub mod theme;

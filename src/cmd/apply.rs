@@ -1,0 +1,270 @@
+//! `meshdeck diff` and `meshdeck apply`: the pipeline, rendered.
+
+use super::{ExitExt, open_session, structured, synced_fleet};
+use crate::cli::{ReportFormat, SessionArgs};
+use crate::config::Paths;
+use crate::pipeline::Exit;
+use std::process::ExitCode;
+
+/// What `diff` and `apply` print with `-o json|yaml`.
+#[derive(serde::Serialize)]
+struct RunReport<'a> {
+    planned: &'a crate::pipeline::Planned,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    executed: Option<&'a crate::pipeline::Executed>,
+    exit: Exit,
+}
+
+/// `meshdeck diff` and `meshdeck apply`: the pipeline, rendered.
+pub(super) async fn run(
+    args: crate::cli::ApplyArgs,
+    session_args: &SessionArgs,
+    paths: &Paths,
+    apply: bool,
+) -> anyhow::Result<ExitCode> {
+    use std::io::IsTerminal;
+    let settings = crate::config::Settings::load(&paths.settings_file)?;
+    let session = open_session(session_args, &settings, paths).await?;
+    let text_out = args.output == ReportFormat::Text;
+    let (_handle, _, snap) = synced_fleet(&session, args.wait_synced).await;
+    let (ready, _) = crate::pipeline::readiness(&snap);
+    let mut loaded = crate::policy::load_all(&args.files, &snap);
+    if let Some(m) = &args.mgmt_context
+        && !ready.contains(m)
+    {
+        eprintln!("error: --mgmt-context {m}: not among the synced contexts of this run");
+        return Ok(Exit::Partial.code());
+    }
+    if let Some(m) = &args.mgmt_context
+        && args.prune
+    {
+        // The files are the truth: meshdeck-managed policy CRs that are not in them are
+        // about to be pruned, so they generate nothing.
+        let origin = format!("cluster/{m}");
+        loaded.policies.retain(|p| {
+            p.origin.name != origin
+                || p.meta
+                    .labels
+                    .get(crate::translate::MANAGED_BY)
+                    .map(String::as_str)
+                    != Some("meshdeck")
+        });
+    }
+    if !args.roles.is_empty() {
+        let r = crate::policy::load_paths(&args.roles);
+        for d in &r.diagnostics {
+            eprintln!("{d}");
+        }
+        if r.has_errors() {
+            return Ok(Exit::Invalid.code());
+        }
+        loaded.roles.extend(r.roles);
+        loaded.bindings.extend(r.bindings);
+    }
+    for d in loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity != crate::policy::Severity::Error)
+    {
+        eprintln!("{d}");
+    }
+    let live = crate::pipeline::live_objects(&snap);
+    let translator = crate::translate::Translator::new(&snap);
+    let who = session.subject();
+    let file_policies: Vec<&crate::policy::Policy> = loaded
+        .policies
+        .iter()
+        .filter(|p| !p.origin.name.starts_with("cluster/"))
+        .collect();
+    let planned = crate::pipeline::plan(&crate::pipeline::Request {
+        snap: &snap,
+        translator: &translator,
+        loaded: &loaded,
+        live: &live,
+        prune: args.prune,
+        scope: crate::pipeline::Scope::All,
+        store: args.mgmt_context.as_deref().map(|m| (m, file_policies)),
+        who: &who,
+    });
+    let finish = |planned: &crate::pipeline::Planned,
+                  executed: Option<&crate::pipeline::Executed>,
+                  exit: Exit|
+     -> anyhow::Result<ExitCode> {
+        if !text_out {
+            out!(
+                "{}",
+                structured(
+                    args.output,
+                    &RunReport {
+                        planned,
+                        executed,
+                        exit
+                    }
+                )?
+            );
+        }
+        Ok(exit.code())
+    };
+    for e in &planned.errors {
+        eprintln!("{e}");
+    }
+    if !planned.errors.is_empty() {
+        eprintln!("error: invalid policies: nothing planned");
+        return finish(&planned, None, Exit::Invalid);
+    }
+    if ready.is_empty() {
+        for w in crate::pipeline::warnings(&planned) {
+            eprintln!("warning: {w}");
+        }
+        eprintln!("error: no cluster of the session could be reached: nothing planned");
+        return finish(&planned, None, Exit::Unreachable);
+    }
+    for (what, e) in &planned.schema {
+        eprintln!("schema: {what}: {e}");
+    }
+    if !planned.schema.is_empty() {
+        return finish(&planned, None, Exit::Invalid);
+    }
+    for st in &planned.statuses {
+        eprintln!("{}: {}", st.policy, st.state.word());
+        for e in st.errors.iter().chain(&st.warnings) {
+            eprintln!("  {e}");
+        }
+    }
+    let color = text_out
+        && std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let plan = &planned.plan;
+    if text_out {
+        out!("{}", crate::plan::render(plan, color));
+    }
+    for w in crate::pipeline::warnings(&planned) {
+        eprintln!("warning: {w}");
+    }
+    let partial =
+        !planned.left_out.is_empty() || !planned.held.is_empty() || !planned.conflicts().is_empty();
+    let base = if partial {
+        Exit::Partial
+    } else {
+        Exit::Success
+    };
+    let say = |l: String| {
+        if text_out {
+            outln!("{l}");
+        } else {
+            eprintln!("{l}");
+        }
+    };
+    say(String::new());
+    match &planned.roles {
+        Some(crate::pipeline::RoleCheck::Denied { denials }) => {
+            for d in denials {
+                say(format!("role check: {}: {}", d.policy, d.reason));
+            }
+        }
+        Some(crate::pipeline::RoleCheck::Allowed { user, policies }) => say(format!(
+            "role check: {policies} changed policies allowed for {user:?}"
+        )),
+        _ => say(
+            "role check: no meshdeck Roles found: role checks are off (Kubernetes RBAC still applies)"
+                .into(),
+        ),
+    }
+    if !apply {
+        // Kubernetes RBAC, asked of the clusters this session may write (a read-only session
+        // asks nothing: a review is a POST).
+        if session.readonly {
+            say("kubernetes rbac: not asked (read-only session)".into());
+        } else if plan.has_changes() {
+            let reviews =
+                crate::pipeline::review(plan, &session.write_clients(), session.request_timeout)
+                    .await;
+            for d in &reviews.denied {
+                say(format!("kubernetes rbac: {d}"));
+            }
+            for (c, why) in &reviews.failed {
+                say(format!("kubernetes rbac: {c}: {why}"));
+            }
+            if reviews.denied.is_empty() && reviews.failed.is_empty() {
+                say(format!(
+                    "kubernetes rbac: all {} planned writes allowed",
+                    reviews.asked
+                ));
+            }
+        }
+        let exit = if plan.has_changes() {
+            Exit::Changes.max(base)
+        } else {
+            base
+        };
+        return finish(&planned, None, exit);
+    }
+    if session.readonly && plan.has_changes() {
+        eprintln!(
+            "error: read-only: this session cannot write (--readonly or a readOnly context); nothing was sent"
+        );
+        return finish(&planned, None, Exit::Refused);
+    }
+    let readonly_hit: Vec<&str> = plan
+        .clusters()
+        .into_iter()
+        .filter(|c| session.readonly_contexts().iter().any(|r| r == c))
+        .collect();
+    if !readonly_hit.is_empty() {
+        eprintln!(
+            "error: read-only: {} {} readOnly in the settings; nothing was sent",
+            readonly_hit.join(", "),
+            if readonly_hit.len() == 1 { "is" } else { "are" }
+        );
+        return finish(&planned, None, Exit::Refused);
+    }
+    if planned.denied() && plan.has_changes() {
+        eprintln!("error: not allowed by meshdeck roles (above): nothing was sent");
+        return finish(&planned, None, Exit::Refused);
+    }
+    if !plan.has_changes() {
+        say("nothing to apply".into());
+        return finish(&planned, None, base);
+    }
+    let Some(writer) = session.writer(args.force_conflicts, &paths.audit_log)? else {
+        eprintln!("error: read-only: this session cannot write; nothing was sent");
+        return finish(&planned, None, Exit::Refused);
+    };
+    let clusters: Vec<&str> = plan.clusters().into_iter().collect();
+    if !args.yes && !args.dry_run {
+        if !std::io::stdin().is_terminal() {
+            eprintln!(
+                "error: not a terminal: add --yes to apply to {}",
+                clusters.join(", ")
+            );
+            return finish(&planned, None, Exit::Refused);
+        }
+        eprint!(
+            "apply {} changes to {}? [y/N] ",
+            plan.changes().count(),
+            clusters.join(", ")
+        );
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            eprintln!("not applied");
+            return finish(&planned, None, Exit::Refused);
+        }
+    }
+    let executed =
+        crate::pipeline::execute(&writer, plan, args.dry_run, session.request_timeout).await;
+    for l in crate::pipeline::executed_lines(&executed) {
+        say(l);
+    }
+    let report = &executed.report;
+    let exit = if executed.refused.is_some() {
+        Exit::Refused
+    } else if report.dry_run_failed {
+        Exit::Invalid
+    } else if report.failed().next().is_some() || !report.skipped.is_empty() {
+        Exit::Partial
+    } else {
+        base
+    };
+    finish(&planned, Some(&executed), exit)
+}

@@ -1,0 +1,68 @@
+//! The console (no subcommand).
+
+use super::open_session;
+use crate::cli::{SessionArgs, UiArgs};
+use crate::config::Paths;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// Open the console over the selected contexts.
+pub(super) async fn run(
+    args: &SessionArgs,
+    ui: &UiArgs,
+    paths: &Paths,
+) -> anyhow::Result<ExitCode> {
+    use std::io::IsTerminal;
+    anyhow::ensure!(
+        std::io::stdout().is_terminal() && std::io::stdin().is_terminal(),
+        "the console needs a terminal (for scripts and CI, use `meshdeck status`)"
+    );
+    let settings = crate::config::Settings::load(&paths.settings_file)?;
+    let session = open_session(args, &settings, paths).await?;
+    let contexts: Vec<String> = session.targets.iter().map(|t| t.context.clone()).collect();
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let theme_name = crate::ui::theme::choose(
+        no_color,
+        ui.theme.as_deref(),
+        settings.context_theme(contexts.iter().map(String::as_str)),
+        settings.theme.as_deref(),
+    );
+    let theme = crate::ui::theme::load(theme_name, Some(&paths.themes_dir))
+        .map_err(|e| anyhow::anyhow!("theme: {e}"))?;
+    let keymap_name = ui
+        .keymap
+        .as_deref()
+        .or(settings.keymap.as_deref())
+        .unwrap_or("default");
+    let keymap = crate::ui::keymap::load(keymap_name, Some(&paths.keymaps_dir))
+        .map_err(|e| anyhow::anyhow!("keymap: {e}"))?;
+    // the badge says READ-ONLY when nothing may be written anywhere
+    let readonly = session.readonly;
+    tracing::info!(?contexts, theme = %theme.name, keymap = %keymap.name, readonly, "opening the console");
+    let handle = crate::fleet::start(session.targets.clone());
+    let fetcher = Arc::new(crate::fleet::fetch::Fetcher::new(&session.targets));
+    let mut app = crate::ui::app::App::new(handle.latest(), keymap, theme, readonly);
+    app.readonly_contexts = if readonly {
+        vec![]
+    } else {
+        session.readonly_contexts()
+    };
+    let writer = session.writer(false, &paths.audit_log)?.map(Arc::new);
+    crate::config::private_dir(&paths.state_dir)?;
+    let authoring = crate::ui::Authoring {
+        store: crate::author::Store {
+            dir: ui
+                .policies
+                .clone()
+                .unwrap_or_else(|| paths.state_dir.join("policies")),
+            extra: vec![],
+            drafts: paths.drafts_dir.clone(),
+            who: session.subject(),
+        },
+        writer,
+        audit_log: paths.audit_log.clone(),
+        request_timeout: session.request_timeout,
+    };
+    crate::ui::run(app, handle, fetcher, Some(authoring)).await?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,45 @@
+//! `meshdeck status`: the fleet, headless.
+
+use super::{ExitExt, open_session, resident_kib, synced_fleet};
+use crate::cli::SessionArgs;
+use crate::config::Paths;
+use crate::pipeline::Exit;
+use std::process::ExitCode;
+
+/// `meshdeck status`.
+pub(super) async fn run(
+    args: crate::cli::StatusArgs,
+    session: &SessionArgs,
+    paths: &Paths,
+) -> anyhow::Result<ExitCode> {
+    let settings = crate::config::Settings::load(&paths.settings_file)?;
+    let session = open_session(session, &settings, paths).await?;
+    let started = std::time::Instant::now();
+    let (_handle, all_synced, snap) = synced_fleet(&session, args.wait_synced).await;
+    tracing::info!(
+        all_synced,
+        clusters = snap.clusters.len(),
+        pods = snap.clusters.iter().map(|c| c.counts.pods).sum::<usize>(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        rss_kib = resident_kib(),
+        "fleet snapshot ready"
+    );
+    let text = crate::status::render(
+        &snap,
+        args.output,
+        crate::status::Sections {
+            services: args.services,
+            workloads: args.workloads,
+        },
+    )
+    .map_err(|e| anyhow::anyhow!("rendering the status: {e}"))?;
+    out!("{text}");
+    let (ready, _) = crate::pipeline::readiness(&snap);
+    Ok(if ready.is_empty() && !snap.clusters.is_empty() {
+        Exit::Unreachable.code()
+    } else if all_synced && ready.len() == snap.clusters.len() {
+        Exit::Success.code()
+    } else {
+        Exit::Partial.code()
+    })
+}

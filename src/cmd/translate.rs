@@ -1,0 +1,112 @@
+//! `meshdeck translate` and `meshdeck check`.
+
+use super::{ExitExt, open_session, structured, synced_fleet};
+use crate::cli::{ReportFormat, SessionArgs};
+use crate::config::Paths;
+use crate::pipeline::Exit;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// The fleet a headless command works on: an offline inventory, or live contexts (waited on).
+async fn fleet_snapshot(
+    inventory: Option<&std::path::Path>,
+    session: &SessionArgs,
+    wait: u64,
+    paths: &Paths,
+) -> anyhow::Result<(
+    Option<crate::fleet::FleetHandle>,
+    Arc<crate::model::Snapshot>,
+)> {
+    if let Some(dir) = inventory {
+        return Ok((None, Arc::new(crate::inventory::load(dir)?)));
+    }
+    let settings = crate::config::Settings::load(&paths.settings_file)?;
+    let session = open_session(session, &settings, paths).await?;
+    let (handle, _, snap) = synced_fleet(&session, wait).await;
+    let (_, left) = crate::pipeline::readiness(&snap);
+    for l in left {
+        eprintln!(
+            "warning: cluster {} is {}{}: translating with what is known",
+            l.cluster,
+            l.state,
+            l.error.map(|e| format!(" ({e})")).unwrap_or_default()
+        );
+    }
+    Ok((Some(handle), snap))
+}
+
+/// `meshdeck translate` and `meshdeck check`.
+pub(super) async fn run(
+    args: crate::cli::TranslateArgs,
+    session: &SessionArgs,
+    paths: &Paths,
+    check_only: bool,
+) -> anyhow::Result<ExitCode> {
+    if args.inventory.is_some() && session.targets != crate::cli::TargetArgs::default() {
+        eprintln!(
+            "meshdeck: --inventory reads the fleet from files: --kubeconfig, --context and --all-contexts mean nothing with it"
+        );
+        return Ok(Exit::Invalid.code());
+    }
+    let (_handle, snap) =
+        fleet_snapshot(args.inventory.as_deref(), session, args.wait_synced, paths).await?;
+    let loaded = crate::policy::load_all(&args.files, &snap);
+    if args.files.is_empty() && loaded.policies.is_empty() && loaded.diagnostics.is_empty() {
+        eprintln!(
+            "meshdeck: no policies: give -f PATH, or store policies in a cluster of the fleet"
+        );
+        return Ok(Exit::Invalid.code());
+    }
+    let out = crate::translate::translate(&loaded.policies, &snap);
+    let invalid_objects = crate::istio::validate_all(&out.objects);
+    let report = crate::translate::report::render(&loaded, &out, &invalid_objects);
+    let file_errors = loaded.errors().any(|d| !d.origin.starts_with("cluster/"));
+    let conflicting = out
+        .statuses
+        .iter()
+        .any(|s| s.state == crate::translate::State::Conflicting);
+    let exit = if file_errors || !invalid_objects.is_empty() {
+        Exit::Invalid
+    } else if check_only && conflicting {
+        Exit::Partial
+    } else {
+        Exit::Success
+    };
+    if check_only && matches!(args.output, ReportFormat::Json | ReportFormat::Yaml) {
+        #[derive(serde::Serialize)]
+        struct CheckReport<'a> {
+            diagnostics: &'a [crate::policy::Diagnostic],
+            statuses: &'a [crate::translate::PolicyStatus],
+            schema: Vec<(String, String)>,
+            exit: Exit,
+        }
+        out!(
+            "{}",
+            structured(
+                args.output,
+                &CheckReport {
+                    diagnostics: &loaded.diagnostics,
+                    statuses: &out.statuses,
+                    schema: invalid_objects
+                        .iter()
+                        .map(|(w, e)| (w.clone(), e.to_string()))
+                        .collect(),
+                    exit,
+                }
+            )?
+        );
+        return Ok(exit.code());
+    }
+    if !check_only {
+        let text = match args.output {
+            ReportFormat::Yaml | ReportFormat::Text => {
+                crate::translate::report::yaml_stream(&out.objects)
+                    .map_err(|e| anyhow::anyhow!("writing YAML: {e}"))?
+            }
+            ReportFormat::Json => crate::translate::report::json_list(&out.objects)?,
+        };
+        out!("{text}");
+    }
+    eprint!("{report}");
+    Ok(exit.code())
+}
