@@ -289,8 +289,9 @@ pub struct Keymap {
 }
 
 impl Keymap {
-    /// The action a key triggers in a table view or a text view.
-    pub fn action(&self, key: Key, in_text: bool) -> Option<Action> {
+    /// The action a key triggers in a table view or a text view (the tests' shorthand).
+    #[cfg(test)]
+    fn action(&self, key: Key, in_text: bool) -> Option<Action> {
         self.action_in(key, if in_text { Ctx::Text } else { Ctx::Table })
     }
 

@@ -6,6 +6,7 @@
 //! people's labels) is ignored. A live object with the generated identity that meshdeck does not
 //! own (no managed-by label) is a `Conflict`: reported, never overwritten.
 
+use crate::policy::PolicyId;
 use crate::translate::{Generated, MANAGED_BY};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -65,12 +66,12 @@ impl Live {
     }
     /// The policies its `meshdeck.io/policies` annotation names (`Kind/namespace/name`).
     pub fn policies(&self) -> impl Iterator<Item = &str> {
-        self.annotations
-            .get(crate::translate::POLICIES_ANNOTATION)
-            .map(String::as_str)
-            .unwrap_or("")
-            .split(',')
-            .filter(|x| !x.is_empty())
+        crate::policy::annotation::parse(
+            self.annotations
+                .get(crate::translate::POLICIES_ANNOTATION)
+                .map(String::as_str)
+                .unwrap_or(""),
+        )
     }
     pub fn managed(&self) -> bool {
         self.labels.get(MANAGED_BY).map(String::as_str) == Some("meshdeck")
@@ -240,11 +241,7 @@ pub fn plan(
             action,
             desired: Some(g.to_object()),
             diff,
-            policies: g
-                .sources
-                .iter()
-                .map(|p| format!("{}/{}/{}", p.kind, p.namespace, p.name))
-                .collect(),
+            policies: g.sources.iter().map(PolicyId::key).collect(),
         });
     }
     if prune {

@@ -441,10 +441,6 @@ impl Registry {
             .map(|&i| &self.types[i])
     }
 
-    pub fn by_key(&self, key: &str) -> Option<&Arc<ResourceType>> {
-        self.types.iter().find(|t| &*t.key == key)
-    }
-
     pub fn types(&self) -> &[Arc<ResourceType>] {
         &self.types
     }

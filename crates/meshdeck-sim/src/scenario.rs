@@ -990,10 +990,6 @@ fn pod_ready(p: &PodState) -> bool {
 }
 
 /// Register the CRDs every simulated cluster serves: Istio's and meshdeck's policy kinds.
-pub fn install_crds(store: &Store) {
-    install_crds_at(store, Utc::now());
-}
-
 fn install_crds_at(store: &Store, now: DateTime<Utc>) {
     let created = ts(now - ChronoDuration::days(90));
     for crd in istio_crds().iter().cloned().chain(policy_crds()) {

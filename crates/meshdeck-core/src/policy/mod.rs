@@ -129,6 +129,23 @@ impl PolicyId {
     }
 }
 
+/// The `meshdeck.io/policies` annotation every generated object carries: the keys of the
+/// policies it came from ([`PolicyId::key`]), comma-separated. The one writer and reader of it.
+pub mod annotation {
+    use super::PolicyId;
+
+    pub fn format<'a>(ids: impl IntoIterator<Item = &'a PolicyId>) -> String {
+        ids.into_iter()
+            .map(PolicyId::key)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    pub fn parse(text: &str) -> impl Iterator<Item = &str> {
+        text.split(',').map(str::trim).filter(|x| !x.is_empty())
+    }
+}
+
 impl fmt::Display for PolicyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}/{}", self.kind, self.namespace, self.name)

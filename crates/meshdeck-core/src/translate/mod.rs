@@ -34,11 +34,7 @@ pub struct Generated {
 impl Generated {
     /// The whole object as it would be applied (labels and annotations included).
     pub fn to_object(&self) -> Value {
-        let policies: Vec<String> = self
-            .sources
-            .iter()
-            .map(|p| format!("{}/{}/{}", p.kind, p.namespace, p.name))
-            .collect();
+        let policies = crate::policy::annotation::format(&self.sources);
         json!({
             "apiVersion": self.api_version,
             "kind": self.kind,
@@ -48,7 +44,7 @@ impl Generated {
                 "labels": {MANAGED_BY: "meshdeck"},
                 "annotations": {
                     CLUSTER_ANNOTATION: self.cluster,
-                    POLICIES_ANNOTATION: policies.join(","),
+                    POLICIES_ANNOTATION: policies,
                 },
             },
             "spec": self.spec,
@@ -104,9 +100,6 @@ pub struct Output {
 }
 
 impl Output {
-    pub fn for_cluster<'a>(&'a self, cluster: &'a str) -> impl Iterator<Item = &'a Generated> {
-        self.objects.iter().filter(move |o| o.cluster == cluster)
-    }
     pub fn find(
         &self,
         cluster: &str,
