@@ -170,11 +170,10 @@ struct AuditLog {
 }
 
 impl AuditLog {
-    fn open(path: &std::path::Path) -> anyhow::Result<AuditLog> {
-        let dir = path
-            .parent()
-            .ok_or_else(|| anyhow::anyhow!("{}: no directory", path.display()))?;
-        crate::files::private_dir(dir)?;
+    fn open(path: &std::path::Path) -> Result<AuditLog, crate::files::FileError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            crate::files::private_dir(dir)?;
+        }
         let file = crate::files::private_append(path)?;
         Ok(AuditLog {
             file: Mutex::new(file),
@@ -244,7 +243,7 @@ impl Writer {
         force: bool,
         audit_log: &std::path::Path,
         request_timeout: Duration,
-    ) -> anyhow::Result<Writer> {
+    ) -> Result<Writer, crate::files::FileError> {
         Ok(Writer {
             _token: token,
             clients,

@@ -2,8 +2,26 @@
 //! and directories, and the private state files (audit log, drafts).
 
 use crate::policy::{Diagnostic, Loaded, Policy, PolicyId, Severity, check_duplicates, load_str};
-use anyhow::Context;
 use std::path::{Path, PathBuf};
+
+/// A local file or directory meshdeck could not create, open or write, named with what it
+/// was doing.
+#[derive(Debug, thiserror::Error)]
+#[error("{doing} {}: {source}", path.display())]
+pub struct FileError {
+    pub doing: &'static str,
+    pub path: PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
+fn err<'a>(doing: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> FileError + 'a {
+    move |source| FileError {
+        doing,
+        path: path.to_path_buf(),
+        source,
+    }
+}
 
 /// Load files and directories (every `*.yaml` / `*.yml` below a directory, in name order).
 pub fn load_paths(paths: &[PathBuf]) -> Loaded {
@@ -90,7 +108,7 @@ pub fn load_all(files: &[PathBuf], snap: &crate::model::Snapshot) -> Loaded {
 
 /// Create `dir` (and its parents) private to the user (0700 on unix): the state directory
 /// holds policy drafts and the audit log.
-pub fn private_dir(dir: &Path) -> anyhow::Result<()> {
+pub fn private_dir(dir: &Path) -> Result<(), FileError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -99,48 +117,45 @@ pub fn private_dir(dir: &Path) -> anyhow::Result<()> {
                 .recursive(true)
                 .mode(0o700)
                 .create(dir)
-                .with_context(|| format!("creating {}", dir.display()))?;
+                .map_err(err("creating", dir))?;
         }
-        let meta = std::fs::metadata(dir).with_context(|| format!("{}", dir.display()))?;
+        let meta = std::fs::metadata(dir).map_err(err("reading", dir))?;
         if meta.permissions().mode() & 0o077 != 0 {
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-                .with_context(|| format!("making {} private", dir.display()))?;
+                .map_err(err("making private", dir))?;
         }
         Ok(())
     }
     #[cfg(not(unix))]
     {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))
+        std::fs::create_dir_all(dir).map_err(err("creating", dir))
     }
 }
 
 /// Open `path` for appending, created private to the user (0600 on unix).
-pub fn private_append(path: &Path) -> anyhow::Result<std::fs::File> {
+pub fn private_append(path: &Path) -> Result<std::fs::File, FileError> {
     let mut o = std::fs::OpenOptions::new();
     o.create(true).append(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
         o.mode(0o600);
-        let f = o
-            .open(path)
-            .with_context(|| format!("opening {}", path.display()))?;
+        let f = o.open(path).map_err(err("opening", path))?;
         f.set_permissions(std::fs::Permissions::from_mode(0o600))
-            .with_context(|| format!("making {} private", path.display()))?;
+            .map_err(err("making private", path))?;
         Ok(f)
     }
     #[cfg(not(unix))]
     {
-        o.open(path)
-            .with_context(|| format!("opening {}", path.display()))
+        o.open(path).map_err(err("opening", path))
     }
 }
 
 /// Write `text` to `path` atomically (a temporary file, then a rename), private to the user.
-pub fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+pub fn write_private(path: &Path, text: &str) -> Result<(), FileError> {
     use std::io::Write;
     if let Some(d) = path.parent() {
-        std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+        std::fs::create_dir_all(d).map_err(err("creating", d))?;
     }
     let tmp = path.with_extension("meshdeck-tmp");
     let mut o = std::fs::OpenOptions::new();
@@ -150,9 +165,8 @@ pub fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         o.mode(0o600);
     }
-    let mut f = o.open(&tmp).with_context(|| format!("{}", tmp.display()))?;
-    f.write_all(text.as_bytes())
-        .with_context(|| format!("{}", tmp.display()))?;
+    let mut f = o.open(&tmp).map_err(err("opening", &tmp))?;
+    f.write_all(text.as_bytes()).map_err(err("writing", &tmp))?;
     drop(f);
-    std::fs::rename(&tmp, path).with_context(|| format!("{}", path.display()))
+    std::fs::rename(&tmp, path).map_err(err("renaming into", path))
 }

@@ -218,7 +218,7 @@ impl Session {
         &self,
         force: bool,
         audit_log: &std::path::Path,
-    ) -> anyhow::Result<Option<Writer>> {
+    ) -> Result<Option<Writer>, crate::files::FileError> {
         let Access::ReadWrite(token) = &self.access else {
             return Ok(None);
         };

@@ -20,7 +20,7 @@ pub fn yaml_stream(objects: &[Generated]) -> Result<String, String> {
 }
 
 /// Objects as a JSON `List` (what `kubectl get -o json` writes for many objects).
-pub fn json_list(objects: &[Generated]) -> anyhow::Result<String> {
+pub fn json_list(objects: &[Generated]) -> Result<String, serde_json::Error> {
     let items: Vec<serde_json::Value> = objects.iter().map(Generated::to_object).collect();
     let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
     Ok(serde_json::to_string_pretty(&list)? + "\n")

@@ -2,7 +2,6 @@
 //! `~/.kube/config`), merged as kubectl merges them, and the chosen contexts. Errors name the
 //! file and the context.
 
-use anyhow::{Context, bail};
 use kube::config::{ExecInteractiveMode, KubeConfigOptions, Kubeconfig};
 use std::path::{Path, PathBuf};
 
@@ -44,35 +43,65 @@ pub enum Selection {
     Named(Vec<String>),
 }
 
+/// What is wrong with the kubeconfig or the chosen contexts; each names the file and context.
+#[derive(Debug, thiserror::Error)]
+pub enum KubeconfigError {
+    #[error("kubeconfig {0} does not exist")]
+    Missing(PathBuf),
+    #[error("reading kubeconfig {}: {message}", path.display())]
+    Read { path: PathBuf, message: String },
+    #[error("merging kubeconfig {}: {message}", path.display())]
+    Merge { path: PathBuf, message: String },
+    #[error("no kubeconfig found (looked in {0})")]
+    NotFound(String),
+    #[error("kubeconfig {file} has no current context; pass --context NAME or --all-contexts (contexts: {})", contexts.join(", "))]
+    NoCurrentContext { file: String, contexts: Vec<String> },
+    #[error("kubeconfig {0} has no contexts")]
+    NoContexts(String),
+    #[error("context {context:?} not found in kubeconfig {file} (contexts: {})", contexts.join(", "))]
+    UnknownContext {
+        context: String,
+        file: String,
+        contexts: Vec<String>,
+    },
+    #[error("context {context:?} in kubeconfig {file}: {message}")]
+    Context {
+        context: String,
+        file: String,
+        message: String,
+    },
+}
+
 /// Read and merge kubeconfig files (the first file that sets a value wins, as in kubectl).
-pub fn read(files: &[PathBuf]) -> anyhow::Result<Kubeconfig> {
+pub fn read(files: &[PathBuf]) -> Result<Kubeconfig, KubeconfigError> {
     let mut merged: Option<Kubeconfig> = None;
     for f in files {
         if !f.exists() {
             // kubectl ignores missing files in $KUBECONFIG; only an explicit single file must exist
             if files.len() == 1 {
-                bail!("kubeconfig {} does not exist", f.display());
+                return Err(KubeconfigError::Missing(f.clone()));
             }
             continue;
         }
-        let kc = Kubeconfig::read_from(f)
-            .map_err(|e| anyhow::anyhow!("{}: {}", f.display(), e))
-            .with_context(|| format!("reading kubeconfig {}", f.display()))?;
+        let kc = Kubeconfig::read_from(f).map_err(|e| KubeconfigError::Read {
+            path: f.clone(),
+            message: e.to_string(),
+        })?;
         merged = Some(match merged {
             None => kc,
-            Some(m) => m
-                .merge(kc)
-                .with_context(|| format!("merging kubeconfig {}", f.display()))?,
+            Some(m) => m.merge(kc).map_err(|e| KubeconfigError::Merge {
+                path: f.clone(),
+                message: e.to_string(),
+            })?,
         });
     }
-    merged.with_context(|| {
-        format!(
-            "no kubeconfig found (looked in {})",
+    merged.ok_or_else(|| {
+        KubeconfigError::NotFound(
             files
                 .iter()
                 .map(|f| f.display().to_string())
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
         )
     })
 }
@@ -86,7 +115,10 @@ fn describe(files: &[PathBuf]) -> String {
 }
 
 /// Resolve the chosen contexts into client configurations.
-pub async fn targets(files: &[PathBuf], selection: &Selection) -> anyhow::Result<Vec<Target>> {
+pub async fn targets(
+    files: &[PathBuf],
+    selection: &Selection,
+) -> Result<Vec<Target>, KubeconfigError> {
     let mut kc = read(files)?;
     let where_ = describe(files);
     let names: Vec<String> = kc.contexts.iter().map(|c| c.name.clone()).collect();
@@ -94,22 +126,25 @@ pub async fn targets(files: &[PathBuf], selection: &Selection) -> anyhow::Result
         Selection::All => names.clone(),
         Selection::Current => match kc.current_context.clone().filter(|c| !c.is_empty()) {
             Some(c) => vec![c],
-            None => bail!(
-                "kubeconfig {where_} has no current context; pass --context NAME or --all-contexts (contexts: {})",
-                names.join(", ")
-            ),
+            None => {
+                return Err(KubeconfigError::NoCurrentContext {
+                    file: where_,
+                    contexts: names,
+                });
+            }
         },
         Selection::Named(list) => list.clone(),
     };
     if chosen.is_empty() {
-        bail!("kubeconfig {where_} has no contexts");
+        return Err(KubeconfigError::NoContexts(where_));
     }
     for c in &chosen {
         if !names.contains(c) {
-            bail!(
-                "context {c:?} not found in kubeconfig {where_} (contexts: {})",
-                names.join(", ")
-            );
+            return Err(KubeconfigError::UnknownContext {
+                context: c.clone(),
+                file: where_,
+                contexts: names,
+            });
         }
     }
     // Token refreshes must never write to the terminal: exec plugins run non-interactively,
@@ -136,8 +171,11 @@ pub async fn targets(files: &[PathBuf], selection: &Selection) -> anyhow::Result
             },
         )
         .await
-        .map_err(|e| anyhow::anyhow!("{e}"))
-        .with_context(|| format!("context {ctx:?} in kubeconfig {where_}"))?;
+        .map_err(|e| KubeconfigError::Context {
+            context: ctx.clone(),
+            file: where_.clone(),
+            message: e.to_string(),
+        })?;
         out.push(Target {
             server: config.cluster_url.to_string(),
             context: ctx,
