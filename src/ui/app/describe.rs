@@ -1,0 +1,190 @@
+//! The describe view's text: the model's view of a row, with every health reason. No I/O.
+
+use super::*;
+
+pub(super) fn row_title(c: &crate::model::ClusterView, item: &Item<'_>) -> String {
+    match item {
+        Item::Cluster(_) => format!("cluster {}", c.name),
+        _ if item.namespace().is_empty() => format!("{}/{}", c.name, item.name()),
+        _ => format!("{}/{}/{}", c.name, item.namespace(), item.name()),
+    }
+}
+
+/// What `d` shows: the model's view of a row, with every health reason. No I/O.
+pub fn describe(c: &crate::model::ClusterView, item: Item<'_>, kind: ViewKind) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut kv = |k: &str, v: String| out.push(format!("{k:<18}{v}"));
+    let h = item.health();
+    match item {
+        Item::Cluster(cl) => {
+            kv("Cluster:", cl.name.clone());
+            kv("Context:", cl.context.clone());
+            kv("Server:", cl.server.clone());
+            kv("User:", cl.user.clone());
+            kv("Version:", cl.version.clone().unwrap_or_else(|| "-".into()));
+            kv("State:", crate::ui::view::state_cell(&cl.state));
+            if let Some(e) = cl.state.error() {
+                kv("Last error:", e.to_string());
+            }
+            kv(
+                "Latency:",
+                cl.latency_ms
+                    .map(|l| format!("{l} ms"))
+                    .unwrap_or_else(|| "-".into()),
+            );
+            kv(
+                "Objects:",
+                format!(
+                    "{} namespaces, {} services, {} workloads, {} pods, {} Istio objects, {} policies",
+                    cl.counts.namespaces,
+                    cl.counts.services,
+                    cl.counts.workloads,
+                    cl.counts.pods,
+                    cl.counts.istio_objects,
+                    cl.counts.policies
+                ),
+            );
+            for m in &cl.meshes {
+                kv(
+                    "Mesh:",
+                    format!(
+                        "{} rev {} istio {} ({}/{} ready)",
+                        m.name, m.revision, m.version, m.ready, m.desired
+                    ),
+                );
+            }
+        }
+        Item::Mesh(m) => {
+            kv("Mesh:", m.name.clone());
+            kv("Cluster:", m.cluster.clone());
+            kv("Namespace:", m.namespace.clone());
+            kv("Revision:", m.revision.clone());
+            kv("Version:", m.version.clone());
+            kv("istiod ready:", format!("{}/{}", m.ready, m.desired));
+            kv(
+                "Trust domain:",
+                m.trust_domain.clone().unwrap_or_else(|| "-".into()),
+            );
+            kv("Injected ns:", m.injected_namespaces.join(", "));
+            kv("Sidecars:", m.sidecars.to_string());
+            for (v, n) in &m.proxy_versions {
+                kv("Proxy version:", format!("{v} × {n}"));
+            }
+        }
+        Item::Service(s) => {
+            kv("Service:", format!("{}/{}", s.namespace, s.name));
+            kv("Cluster:", s.cluster.clone());
+            kv("Ports:", s.ports.join(", "));
+            kv("Selector:", labels_text(&s.selector));
+            kv("Labels:", labels_text(&s.labels));
+            kv("Workloads:", s.workloads.join(", "));
+            kv(
+                "Endpoints:",
+                format!("{} ready of {}", s.ready_endpoints, s.total_endpoints),
+            );
+            kv("In mesh:", if s.in_mesh { "yes" } else { "no" }.into());
+            kv(
+                "Istio objects:",
+                if s.istio_refs.is_empty() {
+                    "-".into()
+                } else {
+                    s.istio_refs.join(", ")
+                },
+            );
+        }
+        Item::Workload(w) => {
+            kv(
+                "Workload:",
+                format!("{} {}/{}", w.kind.as_str(), w.namespace, w.name),
+            );
+            kv("Cluster:", w.cluster.clone());
+            kv(
+                "Replicas:",
+                format!(
+                    "{} desired, {} ready, {} available",
+                    w.desired, w.ready, w.available
+                ),
+            );
+            kv("Restarts:", w.restarts.to_string());
+            kv("Sidecar:", format!("{:?}", w.sidecar).to_lowercase());
+            kv(
+                "Proxy version:",
+                w.proxy_version.clone().unwrap_or_else(|| "-".into()),
+            );
+            kv("Service account:", w.service_account.clone());
+            kv("Labels:", labels_text(&w.labels));
+            kv("Pods:", w.pods.join(", "));
+        }
+        Item::Pod(p) => {
+            kv("Pod:", format!("{}/{}", p.namespace(), p.name()));
+            kv("Cluster:", p.cluster.to_string());
+            kv("Status:", p.status().to_string());
+            kv("Ready:", p.ready());
+            kv("Restarts:", p.restarts().to_string());
+            kv("Node:", p.node().to_string());
+            kv("IP:", p.ip().to_string());
+            kv(
+                "Workload:",
+                p.workload.clone().unwrap_or_else(|| "-".into()),
+            );
+            kv(
+                "Proxy version:",
+                p.proxy_version().unwrap_or("-").to_string(),
+            );
+            kv("Labels:", labels_text(p.labels()));
+        }
+        Item::Object(o) => {
+            kv("Kind:", format!("{} ({})", o.kind, o.api_version));
+            kv("Name:", format!("{}/{}", o.namespace, o.name));
+            kv("Cluster:", c.name.clone());
+            kv("Generation:", o.generation.to_string());
+            kv("Labels:", labels_text(&o.labels));
+            for (k, v) in &o.annotations {
+                kv("Annotation:", format!("{k}={v}"));
+            }
+            let _ = kind;
+        }
+    }
+    if let Some(cr) = item.created() {
+        kv("Created:", cr.to_string());
+    }
+    kv(
+        "Health:",
+        format!("{} {}", crate::ui::view::glyph(h.level), h.level.word()),
+    );
+    for r in &h.reasons {
+        kv("  because:", r.clone());
+    }
+    if c.state.is_stale() {
+        kv(
+            "Stale:",
+            format!(
+                "cluster {} is {}: {}",
+                c.name,
+                c.state.word(),
+                c.state.error().unwrap_or("")
+            ),
+        );
+    }
+    if let Item::Object(o) = item
+        && !o.spec.is_null()
+    {
+        out.push(String::new());
+        out.push("Spec:".into());
+        match crate::yaml::to_string(&o.spec) {
+            Ok(y) => out.extend(y.lines().map(|l| format!("  {l}"))),
+            Err(e) => out.push(format!("  (cannot print: {e})")),
+        }
+    }
+    out
+}
+
+fn labels_text(l: &crate::model::raw::Labels) -> String {
+    if l.is_empty() {
+        return "-".into();
+    }
+    l.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}

@@ -1,0 +1,135 @@
+//! The table component's scan: scope, fault filter, label selector, fuzzy text, sort keys.
+
+use super::*;
+
+pub(super) fn new_matcher() -> Matcher {
+    let mut c = nucleo_matcher::Config::DEFAULT;
+    c.ignore_case = true;
+    Matcher::new(c)
+}
+
+/// What a refresh keeps: scope, faults-only, label selector and text filter of one page.
+pub(super) struct Scan<'a> {
+    pub(super) page: &'a Page,
+    pub(super) selector: Option<LabelSelector>,
+    pub(super) pattern: Fuzzy,
+    pub(super) invert: bool,
+    pub(super) filter_lc: String,
+    pub(super) filtering: bool,
+}
+
+impl Scan<'_> {
+    /// The rows of one cluster that pass, and how many it has before filters.
+    pub(super) fn cluster(
+        &self,
+        ci: usize,
+        c: &crate::model::ClusterView,
+        matcher: &mut Matcher,
+    ) -> (Vec<RowRef>, usize) {
+        let page = self.page;
+        let kind = page.kind;
+        let mut rows = Vec::new();
+        let mut total = 0usize;
+        let mut buf = String::new();
+        for i in 0..kind.len(c) {
+            let Some(item) = kind.item(c, i) else {
+                continue;
+            };
+            if let Some(ns) = &page.scope.namespace
+                && item.namespace() != ns
+            {
+                continue;
+            }
+            if let Some(o) = &page.scope.only
+                && (item.namespace() != o.namespace || !o.names.iter().any(|n| n == item.name()))
+            {
+                continue;
+            }
+            total += 1;
+            if page.faults_only && item.level() == Level::Ok && !c.state.is_stale() {
+                continue;
+            }
+            if let Some(sel) = &self.selector {
+                match item.labels() {
+                    Some(l) if sel.matches(l) => {}
+                    _ => continue,
+                }
+            }
+            if self.filtering
+                && !App::filter_hit(
+                    matcher,
+                    &self.pattern,
+                    self.invert,
+                    &self.filter_lc,
+                    &c.name,
+                    &item,
+                    &mut buf,
+                )
+            {
+                continue;
+            }
+            rows.push((ci as u32, i as u32));
+        }
+        (rows, total)
+    }
+}
+
+/// A fuzzy filter: every whitespace-separated word must match as a subsequence, ignoring
+/// case. Rows are kept or dropped, not ranked, so nucleo's greedy (linear) matcher is enough.
+pub(super) struct Fuzzy {
+    atoms: Vec<String>,
+}
+
+impl Fuzzy {
+    pub(super) fn new(text: &str) -> Fuzzy {
+        Fuzzy {
+            atoms: text.split_whitespace().map(str::to_lowercase).collect(),
+        }
+    }
+
+    pub(super) fn matches(&self, m: &mut Matcher, haystack: &str) -> bool {
+        let (mut hb, mut nb) = (Vec::new(), Vec::new());
+        self.atoms.iter().all(|a| {
+            m.fuzzy_match_greedy(Utf32Str::new(haystack, &mut hb), Utf32Str::new(a, &mut nb))
+                .is_some()
+        })
+    }
+}
+
+/// A sort key for a cell: numbers (`12`, `3/4`, `40ms`) before text, numerically.
+#[derive(Debug, PartialEq, PartialOrd)]
+pub(super) enum CellKey {
+    Num(f64, String),
+    Text(String),
+}
+
+impl CellKey {
+    pub(super) fn of(s: String) -> CellKey {
+        let lead: String = s
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
+        match lead.parse::<f64>() {
+            Ok(n) => CellKey::Num(n, s),
+            Err(_) => CellKey::Text(s.to_lowercase()),
+        }
+    }
+    pub(super) fn cmp(&self, o: &CellKey) -> std::cmp::Ordering {
+        self.partial_cmp(o).unwrap_or(std::cmp::Ordering::Equal)
+    }
+}
+
+/// Split a filter: `!x` (inverted substring), `-l app=x` (label selector), else fuzzy text.
+pub fn parse_filter(f: &str) -> (&str, bool, Option<&str>) {
+    let t = f.trim();
+    if let Some(sel) = t.strip_prefix("-l") {
+        return ("", false, Some(sel.trim()));
+    }
+    if let Some(rest) = t.strip_prefix('!') {
+        return (rest, true, None);
+    }
+    if let Some(rest) = t.strip_prefix("-f") {
+        return (rest.trim(), false, None);
+    }
+    (t, false, None)
+}
