@@ -323,52 +323,6 @@ pub fn age(created: Option<&str>, now: DateTime<Utc>) -> String {
     }
 }
 
-/// An Istio object's health: Istio's own analysis (`status.validationMessages`) when present.
-pub fn object_health(o: &RawObject) -> Health {
-    let mut h = Health::ok();
-    if let Some(msgs) = o
-        .status
-        .get("validationMessages")
-        .and_then(|v| v.as_array())
-    {
-        for m in msgs {
-            let code = m
-                .pointer("/type/code")
-                .and_then(|v| v.as_str())
-                .unwrap_or("IST");
-            let level = match m.get("level").and_then(|v| v.as_str()) {
-                Some("ERROR") => Level::Failure,
-                Some("WARNING") => Level::Warning,
-                _ => continue,
-            };
-            let text = m
-                .get("message")
-                .and_then(|v| v.as_str())
-                .unwrap_or("(no message)");
-            h.reasons.push(format!("{code}: {text}"));
-            if level > h.level {
-                h.level = level;
-            }
-        }
-    }
-    // policies written by Gloo Mesh or meshdeck carry status.state
-    if let Some(state) = o.status.get("state").and_then(|v| v.as_str()) {
-        let lvl = match state.to_ascii_uppercase().as_str() {
-            "ACCEPTED" => Level::Ok,
-            "PENDING" => Level::NotReady,
-            "WARNING" => Level::Warning,
-            _ => Level::Failure,
-        };
-        if lvl != Level::Ok {
-            h.reasons.push(format!("status: {state}"));
-        }
-        if lvl > h.level {
-            h.level = lvl;
-        }
-    }
-    h
-}
-
 fn hosts(o: &RawObject) -> String {
     let from_list = o.spec.get("hosts").and_then(|v| v.as_array()).map(|a| {
         a.iter()
@@ -503,7 +457,7 @@ impl<'a> Item<'a> {
             Item::Service(s) => Cow::Borrowed(&s.health),
             Item::Workload(w) => Cow::Borrowed(&w.health),
             Item::Pod(p) => Cow::Borrowed(&p.health),
-            Item::Object(o) => Cow::Owned(object_health(o)),
+            Item::Object(o) => Cow::Owned(crate::model::health::object_health(o)),
         }
     }
 
@@ -701,13 +655,16 @@ mod tests {
             ]}),
             ..Default::default()
         };
-        let h = object_health(&o);
+        let h = crate::model::health::object_health(&o);
         assert_eq!(h.level, Level::Failure);
         assert_eq!(
             h.reasons,
             vec!["IST0101: Referenced host not found: \"nope\""]
         );
         assert_eq!(Item::Object(&o).level(), Level::Failure);
-        assert_eq!(object_health(&RawObject::default()).level, Level::Ok);
+        assert_eq!(
+            crate::model::health::object_health(&RawObject::default()).level,
+            Level::Ok
+        );
     }
 }

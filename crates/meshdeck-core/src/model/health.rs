@@ -264,6 +264,52 @@ pub fn service(s: &RawService, ready: usize, total: usize, backing: &[&Workload]
     acc.done()
 }
 
+/// An Istio object's health: Istio's own analysis (`status.validationMessages`) when present.
+pub fn object_health(o: &crate::model::raw::RawObject) -> Health {
+    let mut h = Health::ok();
+    if let Some(msgs) = o
+        .status
+        .get("validationMessages")
+        .and_then(|v| v.as_array())
+    {
+        for m in msgs {
+            let code = m
+                .pointer("/type/code")
+                .and_then(|v| v.as_str())
+                .unwrap_or("IST");
+            let level = match m.get("level").and_then(|v| v.as_str()) {
+                Some("ERROR") => Level::Failure,
+                Some("WARNING") => Level::Warning,
+                _ => continue,
+            };
+            let text = m
+                .get("message")
+                .and_then(|v| v.as_str())
+                .unwrap_or("(no message)");
+            h.reasons.push(format!("{code}: {text}"));
+            if level > h.level {
+                h.level = level;
+            }
+        }
+    }
+    // policies written by Gloo Mesh or meshdeck carry status.state
+    if let Some(state) = o.status.get("state").and_then(|v| v.as_str()) {
+        let lvl = match state.to_ascii_uppercase().as_str() {
+            "ACCEPTED" => Level::Ok,
+            "PENDING" => Level::NotReady,
+            "WARNING" => Level::Warning,
+            _ => Level::Failure,
+        };
+        if lvl != Level::Ok {
+            h.reasons.push(format!("status: {state}"));
+        }
+        if lvl > h.level {
+            h.level = lvl;
+        }
+    }
+    h
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::raw::RawContainer;
