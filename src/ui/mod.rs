@@ -182,7 +182,8 @@ fn start_job(intent: Intent, j: &mut Jobs) {
     }
 }
 
-/// Run the console until the user quits, SIGTERM/SIGHUP arrives, or the terminal goes away.
+/// Run the console until the user quits, SIGTERM/SIGHUP/SIGINT/SIGQUIT arrives, or the
+/// terminal goes away.
 /// The terminal is restored on every path, panics included.
 pub async fn run(
     mut app: App,
@@ -237,11 +238,15 @@ async fn event_loop(
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     #[cfg(unix)]
-    let (mut term, mut hup) = {
+    // every signal that ends a terminal program ends the console through the same exit, so the
+    // terminal is always restored (alternate screen left, cursor shown)
+    let (mut term, mut hup, mut int, mut quit) = {
         use tokio::signal::unix::{SignalKind, signal};
         (
             signal(SignalKind::terminate())?,
             signal(SignalKind::hangup())?,
+            signal(SignalKind::interrupt())?,
+            signal(SignalKind::quit())?,
         )
     };
     let mut dirty = true;
@@ -257,6 +262,8 @@ async fn event_loop(
             tokio::select! {
                 _ = term.recv() => {}
                 _ = hup.recv() => {}
+                _ = int.recv() => {}
+                _ = quit.recv() => {}
             }
         };
         #[cfg(not(unix))]

@@ -386,3 +386,47 @@ async fn read_only_console_cannot_reach_authoring_and_sends_no_write() {
         .collect();
     assert!(writes.is_empty(), "{writes:?}");
 }
+
+/// SIGINT, SIGQUIT, SIGTERM and SIGHUP sent to the console all end it through the same exit:
+/// the alternate screen is left and the cursor shown again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_ending_signal_restores_the_terminal() {
+    let f = Arc::new(fleet(3).await);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kc = dir.path().join("kc");
+    f.write_kubeconfig(&kc).expect("kubeconfig");
+    let home = dir.path().to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        for sig in ["INT", "QUIT", "TERM", "HUP"] {
+            let a = args(&kc);
+            let a: Vec<&str> = a.iter().map(String::as_str).collect();
+            let mut c = Console::start(&home, &a, &[]);
+            c.wait_for("clusters 3/3 synced", 30);
+            {
+                let p = c.parser.lock().expect("parser");
+                assert!(
+                    p.screen().alternate_screen() && p.screen().hide_cursor(),
+                    "{sig}"
+                );
+            }
+            let pid = c.child.process_id().expect("pid");
+            let st = std::process::Command::new("kill")
+                .args([format!("-{sig}"), pid.to_string()])
+                .status()
+                .expect("kill");
+            assert!(st.success());
+            let exit = c.wait_exit(10);
+            assert!(exit.success(), "SIG{sig}: {exit:?}");
+            // the reader thread drains what the console wrote last
+            std::thread::sleep(Duration::from_millis(200));
+            let p = c.parser.lock().expect("parser");
+            assert!(
+                !p.screen().alternate_screen(),
+                "SIG{sig}: still on the alternate screen"
+            );
+            assert!(!p.screen().hide_cursor(), "SIG{sig}: the cursor is hidden");
+        }
+    })
+    .await
+    .expect("console test");
+}

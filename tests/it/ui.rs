@@ -446,3 +446,25 @@ fn vim_keymap_quits_on_q_and_pages_with_ctrl_d() {
     press(&mut a, "q");
     assert!(a.quit);
 }
+
+/// No view, help or describe panics at any terminal size down to 1×1, and what fits is drawn.
+#[test]
+fn every_view_draws_what_fits_at_tiny_sizes() {
+    for (name, keys) in VIEWS {
+        for (w, h) in [(20, 5), (31, 8), (10, 3), (1, 1), (80, 2)] {
+            let mut a = app();
+            a.set_size(w, h);
+            press(&mut a, keys);
+            a.now = now();
+            let b = render(&mut a, w, h).unwrap_or_else(|e| panic!("{name} at {w}x{h}: {e}"));
+            let t = text(&b);
+            assert_eq!(t.lines().count(), usize::from(h), "{name} at {w}x{h}");
+            if w >= 20 && h >= 5 {
+                assert!(
+                    t.contains("meshdeck") || t.trim().len() > 10,
+                    "{name} at {w}x{h}:\n{t}"
+                );
+            }
+        }
+    }
+}

@@ -279,3 +279,25 @@ fn f1_shows_the_editor_keys_and_esc_returns_to_the_same_text() {
         _ => panic!("back in the editor"),
     }
 }
+
+/// The editor, its preview and the confirmation dialog draw at 20×5 and 31×10 without a panic
+/// (a dialog under 32 columns used to ask for a width between 30 and less than 30).
+#[test]
+fn the_editor_and_its_dialogs_draw_at_tiny_sizes() {
+    let mut h = Harness::new(false);
+    new_traffic_shift(&mut h);
+    for (w, hgt) in [(20, 5), (31, 10), (8, 3)] {
+        let s = h.screen(w, hgt);
+        assert_eq!(s.lines().count(), usize::from(hgt), "{w}x{hgt}");
+    }
+    h.keys("<ctrl-g>");
+    assert!(
+        matches!(h.app.mode, Mode::Confirm(_)),
+        "the confirmation is open"
+    );
+    for (w, hgt) in [(20, 5), (31, 10), (8, 3), (1, 1)] {
+        let s = h.screen(w, hgt);
+        assert_eq!(s.lines().count(), usize::from(hgt), "{w}x{hgt}");
+    }
+    h.keys("n");
+}

@@ -199,7 +199,9 @@ pub fn draw_editor(f: &mut Frame, app: &App, ed: &Editor, area: Rect) {
 pub fn draw_dialog(f: &mut Frame, app: &App, area: Rect, title: &str, lines: Vec<Line>) {
     let t = &app.theme;
     let want_w = lines.iter().map(|l| l.width()).max().unwrap_or(20) as u16 + 4;
-    let w = want_w.clamp(30, area.width.saturating_sub(2).max(10));
+    // at least 30 wide when the terminal has room, never wider than it (no panic at 20×5)
+    let room = area.width.saturating_sub(2).max(1);
+    let w = want_w.max(30).min(room);
     // long lines wrap inside the box
     let inner_w = w.saturating_sub(2).max(1) as usize;
     let rows: usize = lines
