@@ -47,6 +47,7 @@ pub fn level_style(app: &App, l: Level) -> Style {
     match l {
         Level::Ok => t.ok,
         Level::NotReady => t.notready,
+        Level::Unknown => t.muted,
         Level::Warning => t.warn,
         Level::Degraded => t.degraded,
         Level::Failure => t.fail,
@@ -78,6 +79,12 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
         failing += c.health_counts.get(&Level::Failure).copied().unwrap_or(0);
         degraded += c.health_counts.get(&Level::Degraded).copied().unwrap_or(0);
     }
+    // clusters without current data: the header never says healthy over them
+    let unknown = snap
+        .clusters
+        .iter()
+        .filter(|c| c.health.level == Level::Unknown || c.state != ConnState::Synced)
+        .count();
     let mut users: Vec<&str> = snap.clusters.iter().map(|c| c.user.as_str()).collect();
     users.sort();
     users.dedup();
@@ -96,9 +103,18 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
         ),
         sep.clone(),
     ];
-    if failing + degraded == 0 {
+    if failing + degraded + unknown == 0 {
         l1.push(Span::styled(format!("{} healthy", glyph(Level::Ok)), t.ok));
     } else {
+        if unknown > 0 {
+            l1.push(Span::styled(
+                format!("{} {unknown} unknown", glyph(Level::Unknown)),
+                t.warn,
+            ));
+            if failing + degraded > 0 {
+                l1.push(Span::raw(" "));
+            }
+        }
         if failing > 0 {
             l1.push(Span::styled(
                 format!("{} {failing} failing", glyph(Level::Failure)),

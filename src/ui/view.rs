@@ -294,6 +294,7 @@ pub fn glyph(l: Level) -> &'static str {
     match l {
         Level::Ok => "✓",
         Level::NotReady => "○",
+        Level::Unknown => "?",
         Level::Warning => "!",
         Level::Degraded => "▲",
         Level::Failure => "✗",

@@ -468,3 +468,52 @@ fn every_view_draws_what_fits_at_tiny_sizes() {
         }
     }
 }
+
+/// A cluster that never answered is `? unknown` in its row and the header counts it: the
+/// header never says healthy over clusters it knows nothing about.
+#[test]
+fn clusters_without_data_are_unknown_in_rows_and_header() {
+    // as the fleet publishes them before any list answered
+    let never = |name: &str, state: ConnState| {
+        Arc::new(meshdeck::model::derive_cluster(
+            &meshdeck::model::ClusterInput {
+                name: name.into(),
+                context: name.into(),
+                ..Default::default()
+            },
+            state,
+        ))
+    };
+    let snap = Arc::new(Snapshot {
+        clusters: vec![
+            never("eu-west", ConnState::Connecting),
+            never(
+                "us-east",
+                ConnState::Unreachable {
+                    since: "2026-01-10T11:59:20Z".into(),
+                    error: "connection refused".into(),
+                },
+            ),
+        ],
+        seq: 1,
+    });
+    let mut a = App::new(
+        snap,
+        keymap::load("default", None).expect("keymap"),
+        theme::load("default", None).expect("theme"),
+        false,
+    );
+    a.now = now();
+    a.set_size(160, 20);
+    let t = text(&render(&mut a, 160, 20).expect("render"));
+    let header = t.lines().next().unwrap_or("");
+    assert!(header.contains("? 2 unknown"), "{header}");
+    assert!(!header.contains("healthy"), "{header}");
+    let rows: Vec<&str> = t.lines().filter(|l| l.contains("? unknown")).collect();
+    assert_eq!(rows.len(), 2, "{t}");
+    assert!(
+        t.contains("no data yet: connecting") && t.contains("connection refused"),
+        "{t}"
+    );
+    assert!(!t.lines().any(|l| l.contains("✓ ok")), "{t}");
+}

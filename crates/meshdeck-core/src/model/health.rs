@@ -16,6 +16,8 @@ pub enum Level {
     Ok,
     /// Scaled to zero: nothing runs, by intent.
     NotReady,
+    /// No current data: never synced, unreachable or refused. Never shown as ok.
+    Unknown,
     Warning,
     Degraded,
     Failure,
@@ -26,6 +28,7 @@ impl Level {
         match self {
             Level::Ok => "ok",
             Level::NotReady => "not-ready",
+            Level::Unknown => "unknown",
             Level::Warning => "warning",
             Level::Degraded => "degraded",
             Level::Failure => "failure",

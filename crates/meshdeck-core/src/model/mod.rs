@@ -720,6 +720,28 @@ pub fn derive_cluster(input: &ClusterInput, state: ConnState) -> ClusterView {
     if let Some(s) = &stale {
         worst = worst.stale_if(Some(s));
     }
+    // Unknown is not ok: a cluster without current data (still connecting or syncing,
+    // unreachable, refused) says so, whatever its last rows said.
+    let no_data = meshes.is_empty() && workloads.is_empty() && services.is_empty();
+    let unknown_why = match &state {
+        ConnState::Synced => None,
+        ConnState::Stale { .. } if !no_data => None,
+        ConnState::Connecting => Some("no data yet: connecting".to_string()),
+        ConnState::Syncing { synced, total } => Some(format!(
+            "no data yet: syncing ({synced}/{total} kinds listed)"
+        )),
+        other => Some(format!(
+            "{}: {}",
+            other.word(),
+            other.error().unwrap_or("no answer")
+        )),
+    };
+    if let Some(why) = unknown_why
+        && worst.level < Level::Unknown
+    {
+        worst.level = Level::Unknown;
+        worst.reasons.insert(0, why);
+    }
     ClusterView {
         name: cluster,
         context: input.context.clone(),
