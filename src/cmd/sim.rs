@@ -97,8 +97,13 @@ pub(super) async fn demo(
         ..FleetSpec::default()
     };
     let fleet = Arc::new(Fleet::start(spec).await?);
-    let kubeconfig = paths.demo_dir.join("kubeconfig");
+    // one kubeconfig per run: a second demo never overwrites the first one's (its servers and
+    // tokens are its own); removed when this run ends
+    let run_dir = paths.demo_dir.join(format!("run-{}", std::process::id()));
+    crate::config::private_dir(&run_dir)?;
+    let kubeconfig = run_dir.join("kubeconfig");
     fleet.write_kubeconfig(&kubeconfig)?;
+    let _cleanup = RemoveOnDrop(run_dir.clone());
     let stop = CancellationToken::new();
     let control = start_control(&fleet, args.control, &stop).await?;
     let names = fleet.names();
@@ -140,6 +145,15 @@ pub(super) async fn demo(
     stop.cancel();
     drop(fleet);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Removes a run's directory when the run ends (however it ends short of a kill).
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// Render the main views from a demo fleet into SVG pictures.

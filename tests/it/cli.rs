@@ -180,3 +180,51 @@ async fn info_prints_every_path() {
         "{text}"
     );
 }
+
+/// Two demos at once each have their own kubeconfig (a second one overwrote the first's), and
+/// each removes its own when it stops.
+#[test]
+fn two_demos_have_their_own_kubeconfigs() {
+    use std::io::{BufRead, BufReader};
+    let home = tempfile::tempdir().expect("tempdir");
+    let start = || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_meshdeck"))
+            .args(["demo", "--no-console", "--clusters", "1", "--churn-ms", "0"])
+            .env("HOME", home.path())
+            .env("XDG_CONFIG_HOME", home.path().join("config"))
+            .env("XDG_STATE_HOME", home.path().join("state"))
+            .env_remove("KUBECONFIG")
+            .stdout(std::process::Stdio::piped())
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("demo");
+        let out = child.stdout.take().expect("stdout");
+        let mut path = None;
+        for line in BufReader::new(out).lines() {
+            let line = line.expect("line");
+            if let Some(p) = line.trim().strip_prefix("kubeconfig") {
+                path = Some(std::path::PathBuf::from(p.trim()));
+                break;
+            }
+        }
+        (child, path.expect("the demo says where its kubeconfig is"))
+    };
+    let (mut a, ka) = start();
+    let (mut b, kb) = start();
+    assert_ne!(ka, kb);
+    let (ta, tb) = (
+        std::fs::read_to_string(&ka).expect("a's kubeconfig"),
+        std::fs::read_to_string(&kb).expect("b's kubeconfig"),
+    );
+    assert_ne!(ta, tb, "each demo has its own servers and tokens");
+    for (c, k) in [(&mut a, &ka), (&mut b, &kb)] {
+        let st = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(st.success());
+        let exit = c.wait().expect("wait");
+        assert!(exit.success(), "{exit:?}");
+        assert!(!k.exists(), "{} removed when its demo stopped", k.display());
+    }
+}
