@@ -1,7 +1,9 @@
 //! What meshdeck reads from and writes to the local disk besides the kubeconfig: policy files
 //! and directories, and the private state files (audit log, drafts).
 
-use crate::policy::{Diagnostic, Loaded, Policy, PolicyId, Severity, check_duplicates, load_str};
+use crate::policy::{
+    Diagnostic, Loaded, Policy, PolicyId, Severity, check_duplicates, load_documents,
+};
 use std::path::{Path, PathBuf};
 
 /// A local file or directory meshdeck could not create, open or write, named with what it
@@ -34,11 +36,8 @@ pub fn load_paths(paths: &[PathBuf]) -> Loaded {
         let name = f.display().to_string();
         match std::fs::read_to_string(&f) {
             Ok(text) => {
-                let mut one = load_str(&text, &name);
-                // Duplicates are checked once over everything below.
-                one.diagnostics
-                    .retain(|d| !d.message.starts_with("duplicate "));
-                out.extend(one);
+                // duplicates are checked once over everything below
+                out.extend(load_documents(&text, &name));
             }
             Err(e) => out.diagnostics.push(Diagnostic {
                 severity: Severity::Error,

@@ -231,6 +231,14 @@ impl Loaded {
 
 /// Load every document of a YAML stream. `origin` names it in diagnostics.
 pub fn load_str(text: &str, origin: &str) -> Loaded {
+    let mut out = load_documents(text, origin);
+    check_duplicates(&mut out);
+    out
+}
+
+/// Load every document of a YAML stream without the duplicate check (a caller that loads many
+/// files checks duplicates once over all of them).
+pub fn load_documents(text: &str, origin: &str) -> Loaded {
     let mut out = Loaded::default();
     for (i, doc) in located::parse_stream(text).into_iter().enumerate() {
         match doc {
@@ -244,7 +252,6 @@ pub fn load_str(text: &str, origin: &str) -> Loaded {
             }),
         }
     }
-    check_duplicates(&mut out);
     out
 }
 
