@@ -299,7 +299,7 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
     let end = (start + inner_h).min(app.rows.len());
     let health_col = cols
         .iter()
-        .position(|c| c.name == "HEALTH" || c.name == "STATUS");
+        .position(|c| c.role == crate::ui::view::Role::Health);
     let state_col = if kind == ViewKind::Clusters {
         Some(1)
     } else {
@@ -340,9 +340,12 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
         let mut st = t.column;
         let sorted = match p.sort {
             SortKey::Column(c) => c == i,
-            SortKey::Name => cols[i].name == "NAME" || (kind == ViewKind::Clusters && i == 0),
-            SortKey::Age => cols[i].name == "AGE",
-            SortKey::Status => cols[i].name == "HEALTH",
+            SortKey::Name => {
+                cols[i].role == crate::ui::view::Role::Name
+                    || (kind == ViewKind::Clusters && i == 0)
+            }
+            SortKey::Age => cols[i].role == crate::ui::view::Role::Age,
+            SortKey::Status => cols[i].role == crate::ui::view::Role::Health,
             SortKey::Natural => false,
         };
         if sorted {
@@ -555,6 +558,7 @@ pub fn help_lines(app: &App) -> Vec<(String, String)> {
     for l in [
         Level::Ok,
         Level::NotReady,
+        Level::Unknown,
         Level::Warning,
         Level::Degraded,
         Level::Failure,

@@ -120,7 +120,7 @@ impl ViewKind {
                     C::new("WL", 4, 3),
                     C::new("PODS", 5, 1),
                     C::new("ISTIO", 5, 4),
-                    C::new("HEALTH", 12, 0),
+                    C::with(Role::Health, "HEALTH", 12, 0),
                     C::new("REASON", 20, 5),
                 ];
                 COLS
@@ -135,7 +135,7 @@ impl ViewKind {
                     C::new("SIDECARS", 8, 1),
                     C::new("PROXIES", 16, 3),
                     C::new("TRUST DOMAIN", 14, 4),
-                    C::new("HEALTH", 12, 0),
+                    C::with(Role::Health, "HEALTH", 12, 0),
                     C::new("REASON", 20, 5),
                 ];
                 COLS
@@ -144,13 +144,13 @@ impl ViewKind {
                 const COLS: &[Column] = &[
                     C::new("CLUSTER", 10, 0),
                     C::new("NAMESPACE", 10, 1),
-                    C::new("NAME", 14, 0),
+                    C::with(Role::Name, "NAME", 14, 0),
                     C::new("PORTS", 12, 4),
                     C::new("ENDPOINTS", 9, 2),
                     C::new("MESH", 4, 3),
                     C::new("ISTIO", 5, 4),
-                    C::new("HEALTH", 12, 0),
-                    C::new("AGE", 5, 2),
+                    C::with(Role::Health, "HEALTH", 12, 0),
+                    C::with(Role::Age, "AGE", 5, 2),
                     C::new("REASON", 20, 5),
                 ];
                 COLS
@@ -159,13 +159,13 @@ impl ViewKind {
                 const COLS: &[Column] = &[
                     C::new("CLUSTER", 10, 0),
                     C::new("NAMESPACE", 10, 1),
-                    C::new("NAME", 14, 0),
+                    C::with(Role::Name, "NAME", 14, 0),
                     C::new("KIND", 11, 4),
                     C::new("READY", 5, 1),
                     C::new("RESTARTS", 8, 3),
                     C::new("SIDECAR", 9, 2),
-                    C::new("HEALTH", 12, 0),
-                    C::new("AGE", 5, 2),
+                    C::with(Role::Health, "HEALTH", 12, 0),
+                    C::with(Role::Age, "AGE", 5, 2),
                     C::new("REASON", 20, 5),
                 ];
                 COLS
@@ -174,14 +174,14 @@ impl ViewKind {
                 const COLS: &[Column] = &[
                     C::new("CLUSTER", 10, 0),
                     C::new("NAMESPACE", 10, 1),
-                    C::new("NAME", 20, 0),
+                    C::with(Role::Name, "NAME", 20, 0),
                     C::new("READY", 5, 1),
                     C::new("STATUS", 10, 2),
                     C::new("RESTARTS", 8, 3),
                     C::new("PROXY", 8, 4),
                     C::new("NODE", 10, 5),
-                    C::new("HEALTH", 12, 0),
-                    C::new("AGE", 5, 2),
+                    C::with(Role::Health, "HEALTH", 12, 0),
+                    C::with(Role::Age, "AGE", 5, 2),
                     C::new("REASON", 20, 5),
                 ];
                 COLS
@@ -190,11 +190,11 @@ impl ViewKind {
                 const COLS: &[Column] = &[
                     C::new("CLUSTER", 10, 0),
                     C::new("NAMESPACE", 10, 1),
-                    C::new("NAME", 14, 0),
+                    C::with(Role::Name, "NAME", 14, 0),
                     C::new("KIND", 14, 0),
                     C::new("OWNER", 8, 3),
-                    C::new("HEALTH", 12, 0),
-                    C::new("AGE", 5, 2),
+                    C::with(Role::Health, "HEALTH", 12, 0),
+                    C::with(Role::Age, "AGE", 5, 2),
                     C::new("REASON", 20, 5),
                 ];
                 COLS
@@ -203,11 +203,11 @@ impl ViewKind {
                 const COLS: &[Column] = &[
                     C::new("CLUSTER", 10, 0),
                     C::new("NAMESPACE", 10, 1),
-                    C::new("NAME", 14, 0),
+                    C::with(Role::Name, "NAME", 14, 0),
                     C::new("HOSTS", 16, 3),
                     C::new("OWNER", 8, 3),
-                    C::new("HEALTH", 12, 0),
-                    C::new("AGE", 5, 2),
+                    C::with(Role::Health, "HEALTH", 12, 0),
+                    C::with(Role::Age, "AGE", 5, 2),
                     C::new("REASON", 20, 5),
                 ];
                 COLS
@@ -215,9 +215,9 @@ impl ViewKind {
             ViewKind::Policies => {
                 const COLS: &[Column] = &[
                     C::new("NAMESPACE", 10, 3),
-                    C::new("NAME", 14, 0),
+                    C::with(Role::Name, "NAME", 14, 0),
                     C::new("KIND", 13, 2),
-                    C::new("STATUS", 13, 0),
+                    C::with(Role::Health, "STATUS", 13, 0),
                     C::new("CLUSTERS", 10, 4),
                     C::new("SOURCES", 12, 6),
                     C::new("TARGETS", 16, 5),
@@ -263,18 +263,44 @@ impl ViewKind {
     }
 }
 
-/// A column: heading, the least width it needs, and how early it goes when the terminal is
-/// narrow (0: never; higher numbers go first).
+/// What a column is for, so code finds it by its role, not by its heading's text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The object's name (sort by name).
+    Name,
+    /// The row's health (coloured by level; sort by health).
+    Health,
+    /// Age (sort by age).
+    Age,
+    Other,
+}
+
+/// A column: heading, role, the least width it needs, and how early it goes when the terminal
+/// is narrow (0: never; higher numbers go first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Column {
     pub name: &'static str,
+    pub role: Role,
     pub min: u16,
     pub drop: u8,
 }
 
 impl Column {
     const fn new(name: &'static str, min: u16, drop: u8) -> Column {
-        Column { name, min, drop }
+        Column {
+            name,
+            role: Role::Other,
+            min,
+            drop,
+        }
+    }
+    const fn with(role: Role, name: &'static str, min: u16, drop: u8) -> Column {
+        Column {
+            name,
+            role,
+            min,
+            drop,
+        }
     }
 }
 
