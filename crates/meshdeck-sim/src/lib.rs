@@ -10,6 +10,7 @@ pub mod fields;
 pub mod proto;
 pub mod registry;
 pub mod scenario;
+pub mod server;
 pub mod store;
 pub mod table;
 pub mod tls;
@@ -142,7 +143,7 @@ impl Fleet {
                 .await
                 .context("binding a port on 127.0.0.1")?;
             let addr = listener.local_addr()?;
-            tasks.push(tokio::spawn(cluster::serve(
+            tasks.push(tokio::spawn(server::serve(
                 state.clone(),
                 listener,
                 tls.server_config.clone(),
