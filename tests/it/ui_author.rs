@@ -301,3 +301,20 @@ fn the_editor_and_its_dialogs_draw_at_tiny_sizes() {
     }
     h.keys("n");
 }
+
+/// A context marked readOnly in the settings is never written from the console: ctrl-g on a
+/// draft whose plan touches it says so and opens no confirmation.
+#[test]
+fn a_read_only_context_refuses_the_apply_in_the_editor() {
+    let mut h = Harness::new(false);
+    h.app.readonly_contexts = vec!["ap-south".into()];
+    new_traffic_shift(&mut h);
+    h.keys("<ctrl-g>");
+    assert!(matches!(h.app.mode, Mode::Editor(_)), "no confirmation");
+    let s = h.screen(160, 48);
+    assert!(
+        s.contains("read-only: ap-south is readOnly in the settings; nothing is sent"),
+        "{s}"
+    );
+    assert!(h.applies.is_empty());
+}

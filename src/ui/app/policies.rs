@@ -416,6 +416,24 @@ impl App {
             ed.note = Some((e, true));
             return vec![];
         }
+        // a context marked readOnly in the settings is never written, not even partly
+        let ro: Vec<&str> = preview
+            .plan
+            .clusters()
+            .into_iter()
+            .filter(|c| self.readonly_contexts.iter().any(|r| r == c))
+            .collect();
+        if !ro.is_empty() {
+            ed.note = Some((
+                format!(
+                    "read-only: {} {} readOnly in the settings; nothing is sent",
+                    ro.join(", "),
+                    if ro.len() == 1 { "is" } else { "are" }
+                ),
+                true,
+            ));
+            return vec![];
+        }
         let text = ed.text();
         let title = format!(
             "apply {} ({} changes) and save {}",
