@@ -141,8 +141,11 @@ pub(super) async fn run(
     for w in crate::pipeline::warnings(&planned) {
         eprintln!("warning: {w}");
     }
-    let partial =
-        !planned.left_out.is_empty() || !planned.held.is_empty() || !planned.conflicts().is_empty();
+    // a broken context (left out before the fleet started) makes the run partial too
+    let partial = !planned.left_out.is_empty()
+        || !planned.held.is_empty()
+        || !planned.conflicts().is_empty()
+        || !session.broken.is_empty();
     let base = if partial {
         Exit::Partial
     } else {

@@ -47,6 +47,9 @@ pub(super) async fn run(
     } else {
         session.readonly_contexts()
     };
+    for b in &session.broken {
+        app.flash(format!("{b}: this context is left out"), true);
+    }
     let writer = session.writer(false, &paths.audit_log)?.map(Arc::new);
     crate::config::private_dir(&paths.state_dir)?;
     let authoring = crate::ui::Authoring {

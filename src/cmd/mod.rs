@@ -121,8 +121,15 @@ pub async fn open_session(
         crate::fleet::Selection::Current
     };
     let files = crate::fleet::kubeconfig::files(t.kubeconfig.as_deref(), &paths.kubeconfigs);
-    let targets = crate::fleet::kubeconfig::targets(&files, &selection).await?;
-    Ok(Session::from_targets(
+    let (targets, mut broken) = crate::fleet::kubeconfig::resolve(&files, &selection).await?;
+    if targets.is_empty() && !broken.is_empty() {
+        return Err(broken.remove(0).into());
+    }
+    let broken: Vec<String> = broken.iter().map(ToString::to_string).collect();
+    for b in &broken {
+        eprintln!("warning: {b}: this context is left out");
+    }
+    let mut session = Session::from_targets(
         targets,
         args.access.readonly,
         |c| settings.context_read_only(c),
@@ -134,7 +141,9 @@ pub async fn open_session(
             .request_timeout
             .map(Duration::from_secs)
             .unwrap_or(crate::session::DEFAULT_REQUEST_TIMEOUT),
-    ))
+    );
+    session.broken = broken;
+    Ok(session)
 }
 
 /// Start the fleet of a session and wait for it (at most `wait` seconds).

@@ -37,7 +37,7 @@ pub(super) async fn run(
     let (ready, _) = crate::pipeline::readiness(&snap);
     Ok(if ready.is_empty() && !snap.clusters.is_empty() {
         Exit::Unreachable.code()
-    } else if all_synced && ready.len() == snap.clusters.len() {
+    } else if all_synced && ready.len() == snap.clusters.len() && session.broken.is_empty() {
         Exit::Success.code()
     } else {
         Exit::Partial.code()

@@ -228,3 +228,59 @@ fn two_demos_have_their_own_kubeconfigs() {
         assert!(!k.exists(), "{} removed when its demo stopped", k.display());
     }
 }
+
+/// A context whose cluster entry is missing fails alone: the others are shown, the run says
+/// which context was left out and exits 3 (partial), not 2.
+#[tokio::test]
+async fn a_broken_context_fails_only_itself() {
+    let f = fleet(2).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut kc = f.kubeconfig();
+    kc["contexts"]
+        .as_array_mut()
+        .expect("contexts")
+        .push(serde_json::json!({"name": "lost", "context": {"cluster": "gone", "user": "eu-west-admin"}}));
+    let path = dir.path().join("kc");
+    std::fs::write(&path, serde_json::to_string(&kc).expect("json")).expect("kc");
+    let out = meshdeck(
+        dir.path(),
+        &[
+            "status",
+            "--kubeconfig",
+            path.to_str().expect("path"),
+            "--all-contexts",
+        ],
+    )
+    .await;
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    );
+    assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("context \"lost\"") && stderr.contains("left out"),
+        "{stderr}"
+    );
+    for c in ["eu-west", "us-east"] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with(c) && l.contains("synced")),
+            "{stdout}"
+        );
+    }
+    // named alone, it is the whole run's error
+    let out = meshdeck(
+        dir.path(),
+        &[
+            "status",
+            "--kubeconfig",
+            path.to_str().expect("path"),
+            "--context",
+            "lost",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("context \"lost\""));
+}

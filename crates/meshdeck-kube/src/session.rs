@@ -141,6 +141,9 @@ pub struct Session {
     pub readonly: bool,
     pub impersonation: Impersonation,
     pub request_timeout: Duration,
+    /// Contexts that could not be resolved (a missing cluster or user entry), with why: each
+    /// fails alone, the others run.
+    pub broken: Vec<String>,
     access: Access,
 }
 
@@ -175,6 +178,7 @@ impl Session {
             targets,
             impersonation,
             request_timeout,
+            broken: vec![],
         }
     }
 

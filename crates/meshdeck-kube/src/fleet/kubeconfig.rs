@@ -114,11 +114,25 @@ fn describe(files: &[PathBuf]) -> String {
         .join(":")
 }
 
-/// Resolve the chosen contexts into client configurations.
+/// Resolve the chosen contexts into client configurations; any broken context is an error.
 pub async fn targets(
     files: &[PathBuf],
     selection: &Selection,
 ) -> Result<Vec<Target>, KubeconfigError> {
+    let (targets, mut broken) = resolve(files, selection).await?;
+    match broken.drain(..).next() {
+        Some(e) => Err(e),
+        None => Ok(targets),
+    }
+}
+
+/// Resolve the chosen contexts: the ones that work, and the ones that do not (a context whose
+/// cluster or user entry is missing or unreadable), so one broken context fails only itself.
+/// An error in the files, or a context that does not exist, still fails the whole.
+pub async fn resolve(
+    files: &[PathBuf],
+    selection: &Selection,
+) -> Result<(Vec<Target>, Vec<KubeconfigError>), KubeconfigError> {
     let mut kc = read(files)?;
     let where_ = describe(files);
     let names: Vec<String> = kc.contexts.iter().map(|c| c.name.clone()).collect();
@@ -157,13 +171,14 @@ pub async fn targets(
         }
     }
     let mut out = Vec::new();
+    let mut broken = Vec::new();
     for ctx in chosen {
         let named = kc.contexts.iter().find(|c| c.name == ctx);
         let user = named
             .and_then(|c| c.context.as_ref())
             .and_then(|c| c.user.clone())
             .unwrap_or_default();
-        let config = kube::Config::from_custom_kubeconfig(
+        let config = match kube::Config::from_custom_kubeconfig(
             kc.clone(),
             &KubeConfigOptions {
                 context: Some(ctx.clone()),
@@ -171,11 +186,17 @@ pub async fn targets(
             },
         )
         .await
-        .map_err(|e| KubeconfigError::Context {
-            context: ctx.clone(),
-            file: where_.clone(),
-            message: e.to_string(),
-        })?;
+        {
+            Ok(c) => c,
+            Err(e) => {
+                broken.push(KubeconfigError::Context {
+                    context: ctx.clone(),
+                    file: where_.clone(),
+                    message: e.to_string(),
+                });
+                continue;
+            }
+        };
         out.push(Target {
             server: config.cluster_url.to_string(),
             context: ctx,
@@ -185,7 +206,7 @@ pub async fn targets(
             config,
         });
     }
-    Ok(out)
+    Ok((out, broken))
 }
 
 /// The kubeconfig files to read: the flag, else the defaults.
