@@ -67,7 +67,7 @@ pub(super) async fn serve(args: crate::cli::SimServeArgs) -> anyhow::Result<Exit
     fleet.write_kubeconfig(&args.kubeconfig)?;
     let stop = CancellationToken::new();
     let control = start_control(&fleet, args.control, &stop).await?;
-    println!(
+    outln!(
         "meshdeck sim: ready clusters={} kubeconfig={} control={} startup_ms={}",
         fleet.names().join(","),
         args.kubeconfig.display(),
@@ -109,24 +109,24 @@ pub(super) async fn demo(
     let names = fleet.names();
     let console_wanted = !args.no_console && std::io::stdout().is_terminal();
     if !console_wanted {
-        println!(
+        outln!(
             "meshdeck demo: {} simulated clusters are running: {}",
             names.len(),
             names.join(", ")
         );
-        println!("  kubeconfig  {}", kubeconfig.display());
-        println!(
+        outln!("  kubeconfig  {}", kubeconfig.display());
+        outln!(
             "  try         kubectl --kubeconfig {} --context {} get pods -A",
             kubeconfig.display(),
             names.last().map(String::as_str).unwrap_or("")
         );
         if let Some(c) = control {
-            println!(
+            outln!(
                 "  control     meshdeck sim ctl --control {c} fault {} down",
                 names[0]
             );
         }
-        println!("Ctrl-C stops the fleet.");
+        outln!("Ctrl-C stops the fleet.");
         shutdown_signal().await;
     } else {
         let fleet_args = SessionArgs {

@@ -199,15 +199,19 @@ fn two_demos_have_their_own_kubeconfigs() {
             .spawn()
             .expect("demo");
         let out = child.stdout.take().expect("stdout");
-        let mut path = None;
-        for line in BufReader::new(out).lines() {
-            let line = line.expect("line");
-            if let Some(p) = line.trim().strip_prefix("kubeconfig") {
-                path = Some(std::path::PathBuf::from(p.trim()));
-                break;
+        let (tx, rx) = std::sync::mpsc::channel();
+        // read every line the demo prints (a reader that went away would close its pipe)
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if let Some(p) = line.trim().strip_prefix("kubeconfig") {
+                    let _ = tx.send(std::path::PathBuf::from(p.trim()));
+                }
             }
-        }
-        (child, path.expect("the demo says where its kubeconfig is"))
+        });
+        let path = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the demo says where its kubeconfig is");
+        (child, path)
     };
     let (mut a, ka) = start();
     let (mut b, kb) = start();
@@ -283,4 +287,43 @@ async fn a_broken_context_fails_only_itself() {
     .await;
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("context \"lost\""));
+}
+
+/// A demo whose reader went away (`meshdeck demo --no-console | head -1`) keeps serving and
+/// stops cleanly: printing to a closed pipe is not a panic.
+#[test]
+fn a_demo_with_a_closed_stdout_does_not_panic() {
+    use std::io::Read;
+    let home = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_meshdeck"))
+        .args(["demo", "--no-console", "--clusters", "1", "--churn-ms", "0"])
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env("XDG_STATE_HOME", home.path().join("state"))
+        .env_remove("KUBECONFIG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .expect("demo");
+    let mut out = child.stdout.take().expect("stdout");
+    let mut first = [0u8; 8];
+    out.read_exact(&mut first)
+        .expect("the demo starts printing");
+    drop(out);
+    // give it time to print the rest into the closed pipe
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(
+        child.try_wait().expect("try_wait").is_none(),
+        "still serving"
+    );
+    let st = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(st.success());
+    let o = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{:?} {err}", o.status);
+    assert!(!err.contains("panicked"), "{err}");
 }
