@@ -373,13 +373,8 @@ async fn cli_apply_then_diff_shows_no_changes() {
     let home_path = home.path().to_path_buf();
     let runs = tokio::task::spawn_blocking(move || {
         let run = |args: &[&str]| {
-            std::process::Command::new(env!("CARGO_BIN_EXE_meshdeck"))
+            crate::common::meshdeck_in(&home_path)
                 .args(args)
-                .env("HOME", &home_path)
-                .env("XDG_CONFIG_HOME", home_path.join("config"))
-                .env("XDG_STATE_HOME", home_path.join("state"))
-                .env_remove("KUBECONFIG")
-                .stdin(std::process::Stdio::null())
                 .output()
                 .expect("runs")
         };
@@ -430,13 +425,8 @@ async fn cli_apply_then_diff_shows_no_changes() {
 }
 
 fn run_cli(home: &std::path::Path, args: Vec<String>) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_meshdeck"))
+    crate::common::meshdeck_in(home)
         .args(&args)
-        .env("HOME", home)
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("XDG_STATE_HOME", home.join("state"))
-        .env_remove("KUBECONFIG")
-        .stdin(std::process::Stdio::null())
         .output()
         .expect("runs")
 }
@@ -1062,7 +1052,7 @@ async fn a_killed_apply_leaves_an_intent_line_for_every_write_it_sent() {
     std::fs::create_dir_all(&dir).expect("dir");
     std::fs::write(dir.join("vm.yaml"), VIRTUAL_MESH).expect("vm");
     f.fault("us-east", &FaultSpec::HangWrites).expect("fault");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_meshdeck"))
+    let mut child = crate::common::meshdeck_in(home.path())
         .args([
             "apply",
             "--yes",
@@ -1075,11 +1065,6 @@ async fn a_killed_apply_leaves_an_intent_line_for_every_write_it_sent() {
             "--request-timeout",
             "300",
         ])
-        .env("HOME", home.path())
-        .env("XDG_CONFIG_HOME", home.path().join("config"))
-        .env("XDG_STATE_HOME", home.path().join("state"))
-        .env_remove("KUBECONFIG")
-        .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

@@ -8,12 +8,8 @@ async fn meshdeck(home: &std::path::Path, args: &[&str]) -> std::process::Output
     let home = home.to_path_buf();
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_meshdeck"))
+        crate::common::meshdeck_in(&home)
             .args(&args)
-            .env("HOME", &home)
-            .env("XDG_CONFIG_HOME", home.join("config"))
-            .env("XDG_STATE_HOME", home.join("state"))
-            .env_remove("KUBECONFIG")
             .output()
             .expect("meshdeck runs")
     })
@@ -188,14 +184,9 @@ fn two_demos_have_their_own_kubeconfigs() {
     use std::io::{BufRead, BufReader};
     let home = tempfile::tempdir().expect("tempdir");
     let start = || {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_meshdeck"))
+        let mut child = crate::common::meshdeck_in(home.path())
             .args(["demo", "--no-console", "--clusters", "1", "--churn-ms", "0"])
-            .env("HOME", home.path())
-            .env("XDG_CONFIG_HOME", home.path().join("config"))
-            .env("XDG_STATE_HOME", home.path().join("state"))
-            .env_remove("KUBECONFIG")
             .stdout(std::process::Stdio::piped())
-            .stdin(std::process::Stdio::null())
             .spawn()
             .expect("demo");
         let out = child.stdout.take().expect("stdout");
@@ -295,15 +286,10 @@ async fn a_broken_context_fails_only_itself() {
 fn a_demo_with_a_closed_stdout_does_not_panic() {
     use std::io::Read;
     let home = tempfile::tempdir().expect("tempdir");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_meshdeck"))
+    let mut child = crate::common::meshdeck_in(home.path())
         .args(["demo", "--no-console", "--clusters", "1", "--churn-ms", "0"])
-        .env("HOME", home.path())
-        .env("XDG_CONFIG_HOME", home.path().join("config"))
-        .env("XDG_STATE_HOME", home.path().join("state"))
-        .env_remove("KUBECONFIG")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
-        .stdin(std::process::Stdio::null())
         .spawn()
         .expect("demo");
     let mut out = child.stdout.take().expect("stdout");

@@ -60,3 +60,15 @@ pub async fn eventually<F: FnMut() -> bool>(secs: u64, mut cond: F) -> bool {
     }
     cond()
 }
+
+/// The meshdeck binary in a home of its own: its settings and state there, no inherited
+/// KUBECONFIG, no standard input.
+pub fn meshdeck_in(home: &std::path::Path) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_meshdeck"));
+    c.env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_STATE_HOME", home.join("state"))
+        .env_remove("KUBECONFIG")
+        .stdin(std::process::Stdio::null());
+    c
+}

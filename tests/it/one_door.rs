@@ -145,12 +145,8 @@ async fn a_read_only_session_sends_no_mutating_request() {
     let runs = tokio::task::spawn_blocking(move || {
         let ctx = "eu-west,us-east,ap-south";
         let run = |args: &[&str]| {
-            std::process::Command::new(env!("CARGO_BIN_EXE_meshdeck"))
+            crate::common::meshdeck_in(&home_path)
                 .args(args)
-                .env("HOME", &home_path)
-                .env("XDG_CONFIG_HOME", home_path.join("config"))
-                .env("XDG_STATE_HOME", home_path.join("state"))
-                .env_remove("KUBECONFIG")
                 .output()
                 .expect("runs")
         };
@@ -238,13 +234,8 @@ async fn a_read_only_session_sends_no_mutating_request() {
 }
 
 fn run_in(home: &Path, args: &[String]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_meshdeck"))
+    crate::common::meshdeck_in(home)
         .args(args)
-        .env("HOME", home)
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("XDG_STATE_HOME", home.join("state"))
-        .env_remove("KUBECONFIG")
-        .stdin(std::process::Stdio::null())
         .output()
         .expect("runs")
 }
