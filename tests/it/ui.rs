@@ -517,3 +517,51 @@ fn clusters_without_data_are_unknown_in_rows_and_header() {
     );
     assert!(!t.lines().any(|l| l.contains("✓ ok")), "{t}");
 }
+
+/// Columns and cells are declared apart (headings in `ViewKind::columns`, cells in
+/// `Item::cells`) and tied by position: every row of every view has exactly one cell per column.
+#[test]
+fn every_row_has_one_cell_per_column() {
+    use meshdeck::ui::view::{ISTIO_VIEWS, ViewKind};
+    let snap = snapshot();
+    let mut kinds = vec![
+        ViewKind::Clusters,
+        ViewKind::Meshes,
+        ViewKind::Services,
+        ViewKind::Workloads,
+        ViewKind::Pods,
+        ViewKind::Istio(None),
+    ];
+    kinds.extend(
+        ISTIO_VIEWS
+            .iter()
+            .map(|(k, _, _)| ViewKind::Istio(Some(*k))),
+    );
+    for kind in kinds {
+        let mut rows = 0;
+        for c in &snap.clusters {
+            // an Istio kind's view skips the other kinds' objects
+            for i in 0..kind.len(c) {
+                let Some(item) = kind.item(c, i) else {
+                    continue;
+                };
+                let cells = item.cells(kind, c, now());
+                assert_eq!(
+                    cells.len(),
+                    kind.columns().len(),
+                    "{kind:?} row {i} in {}",
+                    c.name
+                );
+                rows += 1;
+            }
+        }
+        if kind == ViewKind::Istio(None)
+            || matches!(
+                kind,
+                ViewKind::Istio(Some("VirtualService" | "DestinationRule"))
+            )
+        {
+            assert!(rows > 0, "{kind:?} has rows in the demo");
+        }
+    }
+}
