@@ -313,3 +313,49 @@ fn a_demo_with_a_closed_stdout_does_not_panic() {
     assert!(o.status.success(), "{:?} {err}", o.status);
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// A login proxy that answers an HTML page is said to be one (not `expected value at line 1
+/// column 1`), for that cluster only.
+#[tokio::test]
+async fn an_html_login_page_is_named_as_one() {
+    let f = fleet(2).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kc = dir.path().join("kc");
+    f.write_kubeconfig(&kc).expect("kubeconfig");
+    f.fault("us-east", &FaultSpec::Html).expect("fault");
+    let out = meshdeck(
+        dir.path(),
+        &[
+            "status",
+            "--kubeconfig",
+            kc.to_str().expect("kc"),
+            "--context",
+            "eu-west,us-east",
+            "--wait-synced",
+            "3",
+            "-o",
+            "json",
+        ],
+    )
+    .await;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(
+        text.contains("the server answered an HTML page (text/html; charset=utf-8), not the Kubernetes API: a login proxy in front of it?"),
+        "{text}"
+    );
+    assert!(!text.contains("expected value at line 1"), "{text}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let state = |name: &str| {
+        v["clusters"]
+            .as_array()
+            .and_then(|a| a.iter().find(|c| c["name"] == name))
+            .map(|c| c["state"]["state"].clone())
+    };
+    assert_eq!(state("eu-west"), Some(serde_json::json!("synced")));
+    assert_ne!(state("us-east"), Some(serde_json::json!("synced")));
+}

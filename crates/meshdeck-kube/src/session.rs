@@ -92,13 +92,88 @@ where
     }
 }
 
+/// What a response said when it was not the Kubernetes API.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "the server answered {what} ({content_type}), not the Kubernetes API: a login proxy in front of it? ({status} for {path})"
+)]
+pub struct NotTheApi {
+    pub what: &'static str,
+    pub content_type: String,
+    pub status: u16,
+    pub path: String,
+}
+
+/// A tower layer that turns an answer that is plainly not the Kubernetes API (an HTML page: an
+/// SSO login, a proxy's error page) into an error that says so, instead of a JSON decoder's
+/// `expected value at line 1 column 1`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiOnlyLayer;
+
+impl<S> tower::Layer<S> for ApiOnlyLayer {
+    type Service = ApiOnly<S>;
+    fn layer(&self, inner: S) -> ApiOnly<S> {
+        ApiOnly { inner }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiOnly<S> {
+    inner: S,
+}
+
+impl<S, B, R> tower::Service<http::Request<B>> for ApiOnly<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<R>>,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+    R: Send + 'static,
+{
+    type Response = http::Response<R>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<http::Response<R>, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let path = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.to_string())
+            .unwrap_or_default();
+        let fut = self.inner.call(req);
+        Box::pin(async move {
+            let resp = fut.await.map_err(Into::into)?;
+            let ct = resp
+                .headers()
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_ascii_lowercase();
+            // (plain text is the API's own answer for pod logs: only HTML is refused)
+            let what = ct.starts_with("text/html").then_some("an HTML page");
+            match what {
+                Some(what) => Err(Box::new(NotTheApi {
+                    what,
+                    content_type: ct,
+                    status: resp.status().as_u16(),
+                    path,
+                }) as BoxError),
+                None => Ok(resp),
+            }
+        })
+    }
+}
+
 /// The one way meshdeck builds a client for a target.
 pub fn client(t: &Target, purpose: Purpose) -> Result<kube::Client, kube::Error> {
     let mut config = t.config.clone();
     if purpose == Purpose::Watch {
         config.read_timeout = None;
     }
-    let builder = kube::client::ClientBuilder::try_from(config)?;
+    let builder = kube::client::ClientBuilder::try_from(config)?.with_layer(&ApiOnlyLayer);
     Ok(if t.readonly {
         builder.with_layer(&ReadOnlyLayer).build()
     } else {

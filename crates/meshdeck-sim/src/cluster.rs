@@ -25,6 +25,9 @@ pub struct Faults {
     /// Never answer a write that would persist (reads, self-subject reviews and server-side
     /// dry runs still answer): a server that accepts the dry run and then never commits.
     pub hang_writes: bool,
+    /// Answer every request with a login page (`200 text/html`), as an SSO proxy in front of
+    /// the API server does for a client without its cookie.
+    pub html: bool,
 }
 
 /// A fault command, as `meshdeck sim ctl fault CLUSTER SPEC` takes it.
@@ -36,6 +39,7 @@ pub enum FaultSpec {
     Error(u16),
     Hang,
     HangWrites,
+    Html,
     ExpireWatches,
     Clear,
 }
@@ -60,17 +64,18 @@ impl FromStr for FaultSpec {
                 Ok(FaultSpec::Error(code as u16))
             }
             Some((k, _)) => Err(format!(
-                "unknown fault {k:?}: expected down, up, latency=MS, error=CODE, hang, hang-writes, expire-watches or clear"
+                "unknown fault {k:?}: expected down, up, latency=MS, error=CODE, hang, hang-writes, html, expire-watches or clear"
             )),
             None => match s {
                 "down" => Ok(FaultSpec::Down),
                 "up" => Ok(FaultSpec::Up),
                 "hang" => Ok(FaultSpec::Hang),
                 "hang-writes" => Ok(FaultSpec::HangWrites),
+                "html" => Ok(FaultSpec::Html),
                 "expire-watches" => Ok(FaultSpec::ExpireWatches),
                 "clear" => Ok(FaultSpec::Clear),
                 other => Err(format!(
-                    "unknown fault {other:?}: expected down, up, latency=MS, error=CODE, hang, hang-writes, expire-watches or clear"
+                    "unknown fault {other:?}: expected down, up, latency=MS, error=CODE, hang, hang-writes, html, expire-watches or clear"
                 )),
             },
         }
@@ -199,6 +204,7 @@ impl ClusterState {
                 FaultSpec::Error(c) => s.error = Some(*c),
                 FaultSpec::Hang => s.hang = true,
                 FaultSpec::HangWrites => s.hang_writes = true,
+                FaultSpec::Html => s.html = true,
                 FaultSpec::Clear => *s = Faults::default(),
                 FaultSpec::ExpireWatches => {}
             }),

@@ -129,6 +129,18 @@ async fn serve_request(
     if faults.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;
     }
+    if faults.html {
+        entry.status = 200;
+        state.record(entry);
+        let mut r = http::Response::new(api::full(
+            "<!DOCTYPE html><html><head><title>Sign in</title></head><body><form action=\"/login\">Corporate SSO</form></body></html>\n",
+        ));
+        r.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        return r;
+    }
     let response = async {
         if let Some(code) = faults.error {
             let reason = match code {
