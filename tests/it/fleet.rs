@@ -335,3 +335,80 @@ async fn bad_kubeconfigs_and_unknown_contexts_name_the_file_and_context() {
         "{e}"
     );
 }
+
+/// A 403 blip keeps the rows (it used to wipe them and read `synced` and empty for a minute)
+/// and clears by itself; a 401 blip is an auth error while it lasts and clears by itself (it
+/// used to stay `auth-error` for good while the data kept updating).
+#[tokio::test]
+async fn a_401_or_403_that_clears_recovers_by_itself_and_wipes_nothing() {
+    let f = fleet(1).await;
+    let (mut h, _d) = connect(&f, &["eu-west"]).await;
+    assert!(h.wait_synced(Duration::from_secs(10)).await);
+    let pods = h.latest().cluster("eu-west").expect("c").counts.pods;
+    assert!(pods > 0);
+    let served = |code: u16| {
+        f.requests("eu-west")
+            .expect("log")
+            .iter()
+            .any(|e| e.status == code && e.path.ends_with("/pods"))
+    };
+
+    // 403: every request refused, the live watches end and re-list into the refusal
+    f.fault("eu-west", &FaultSpec::Error(403)).expect("fault");
+    f.fault("eu-west", &FaultSpec::ExpireWatches)
+        .expect("expire");
+    assert!(
+        eventually(10, || served(403)).await,
+        "the re-list met the 403"
+    );
+    // the next snapshot shows what the fleet made of it (the refusal marks the cache changed)
+    let seq = h.latest().seq;
+    let s = until(&mut h, 5, |s| s.seq > seq).await;
+    assert!(s.seq > seq, "a snapshot after the 403");
+    let c = s.cluster("eu-west").expect("c");
+    assert_eq!(c.counts.pods, pods, "a 403 wipes no rows");
+    f.fault("eu-west", &FaultSpec::Clear).expect("clear");
+    f.fault("eu-west", &FaultSpec::ExpireWatches)
+        .expect("expire");
+    let s = until(&mut h, 5, |s| {
+        s.cluster("eu-west")
+            .is_some_and(|c| c.state == ConnState::Synced && c.counts.pods == pods)
+    })
+    .await;
+    let c = s.cluster("eu-west").expect("c");
+    assert_eq!(
+        (&c.state, c.counts.pods),
+        (&ConnState::Synced, pods),
+        "recovered within 5 s"
+    );
+
+    // 401: an auth error while it lasts, then synced again without a restart
+    f.clear_requests_all();
+    f.fault("eu-west", &FaultSpec::Error(401)).expect("fault");
+    f.fault("eu-west", &FaultSpec::ExpireWatches)
+        .expect("expire");
+    let s = until(&mut h, 10, |s| {
+        s.cluster("eu-west")
+            .is_some_and(|c| matches!(c.state, ConnState::AuthError { .. }))
+    })
+    .await;
+    assert!(
+        matches!(
+            s.cluster("eu-west").expect("c").state,
+            ConnState::AuthError { .. }
+        ),
+        "{:?}",
+        s.cluster("eu-west").map(|c| c.state.clone())
+    );
+    f.fault("eu-west", &FaultSpec::Clear).expect("clear");
+    let s = until(&mut h, 5, |s| {
+        s.cluster("eu-west")
+            .is_some_and(|c| c.state == ConnState::Synced)
+    })
+    .await;
+    assert_eq!(
+        s.cluster("eu-west").expect("c").state,
+        ConnState::Synced,
+        "a 401 that cleared recovers within 5 s"
+    );
+}

@@ -153,6 +153,9 @@ impl Cache {
         if self.failing.take().is_some() {
             self.dirty = true;
         }
+        if self.auth_error.take().is_some() {
+            self.dirty = true;
+        }
     }
 
     fn input(&self, t: &Target) -> ClusterInput {
@@ -297,6 +300,11 @@ async fn watch_into<K, T>(
                     }
                 }
                 Ok(watcher::Event::InitDone) => {
+                    // a list that answered proves the credentials work again: a 401 that
+                    // cleared is not an auth error any more
+                    if c.auth_error.take().is_some() {
+                        c.dirty = true;
+                    }
                     let s = slot(&mut c);
                     s.items = s.buffer.take().unwrap_or_default();
                     s.synced = true;
@@ -339,11 +347,13 @@ async fn watch_into<K, T>(
                     match code {
                         // expired: routine, re-list at once
                         Some(410) => wait = Duration::ZERO,
-                        // this user may not list this kind: nothing to show, not a failure
+                        // this user may not list this kind: not a failure. What was listed
+                        // before stays (a 403 that clears must not wipe the rows), and the
+                        // kind is asked again soon, then less and less often.
                         Some(403) => {
                             s.synced = true;
-                            s.items.clear();
-                            wait = FORBIDDEN_RETRY;
+                            wait = delay;
+                            delay = (delay * 2).min(FORBIDDEN_RETRY);
                         }
                         _ => {
                             s.synced = false;
