@@ -412,3 +412,43 @@ async fn a_401_or_403_that_clears_recovers_by_itself_and_wipes_nothing() {
         "a 401 that cleared recovers within 5 s"
     );
 }
+
+/// Slow is not dead: with 3 s of latency on every answer the watch events still arrive and the
+/// cluster stays synced, showing the latency (it used to turn stale, then unreachable, because
+/// the ping gave up after 2 s).
+#[tokio::test]
+async fn three_seconds_of_latency_is_not_stale() {
+    let f = fleet(1).await;
+    let (mut h, _d) = connect(&f, &["eu-west"]).await;
+    assert!(h.wait_synced(Duration::from_secs(10)).await);
+    let before = h.latest().cluster("eu-west").expect("c").counts.pods;
+    f.fault("eu-west", &FaultSpec::Latency(3000))
+        .expect("fault");
+    let store = &f.cluster("eu-west").expect("c").state.store;
+    let victim = store.list("pods", Some("bookstore")).1[0].name.clone();
+    store.remove("pods", "bookstore", &victim);
+    // watch until the slow ping has answered twice; no snapshot on the way may be stale
+    let mut seen_stale = None;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut pinged_slow = false;
+    let mut event_arrived = false;
+    while tokio::time::Instant::now() < deadline && !(pinged_slow && event_arrived) {
+        let s = h.latest();
+        let c = s.cluster("eu-west").expect("c");
+        if c.state != ConnState::Synced {
+            seen_stale = Some(c.state.clone());
+            break;
+        }
+        pinged_slow |= c.latency_ms.is_some_and(|l| l >= 3000);
+        event_arrived |= c.counts.pods == before - 1;
+        let _ = tokio::time::timeout(Duration::from_millis(500), h.snapshots.changed()).await;
+    }
+    assert_eq!(seen_stale, None, "slow is not dead");
+    assert!(event_arrived, "the watch event arrived despite the latency");
+    assert!(
+        pinged_slow,
+        "the latency is shown: {:?}",
+        h.latest().cluster("eu-west").map(|c| c.latency_ms)
+    );
+    f.fault("eu-west", &FaultSpec::Clear).expect("clear");
+}

@@ -29,6 +29,9 @@ use tokio_util::sync::CancellationToken;
 pub const UNREACHABLE_AFTER: Duration = Duration::from_secs(30);
 /// How often each cluster is pinged (`/version`) for reachability and latency.
 pub const PING_EVERY: Duration = Duration::from_secs(2);
+/// How long a ping may take before the cluster counts as not answering. Slow is not dead: a
+/// cluster that answers in 3 s is shown with its latency, not as stale.
+pub const PING_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often a cluster that is still syncing is re-derived.
 pub const DERIVE_WHILE_SYNCING: Duration = Duration::from_secs(1);
 /// The least time between two published snapshots.
@@ -423,15 +426,18 @@ async fn run_cluster(
         tokio::spawn(async move {
             loop {
                 let t = Instant::now();
-                let r = tokio::time::timeout(PING_EVERY, client.apiserver_version()).await;
+                let r = tokio::time::timeout(PING_TIMEOUT, client.apiserver_version()).await;
                 {
                     let mut c = cache.lock();
                     match r {
                         Ok(Ok(v)) => {
                             let latency = t.elapsed().as_millis() as u64;
-                            if c.version.as_deref() != Some(v.git_version.as_str())
-                                || c.latency_ms.is_none()
-                            {
+                            // a new latency is published when it moved by more than a fifth (and
+                            // 50 ms), not on every ping
+                            let moved = c
+                                .latency_ms
+                                .is_none_or(|old| old.abs_diff(latency) > 50.max(old / 5));
+                            if c.version.as_deref() != Some(v.git_version.as_str()) || moved {
                                 c.dirty = true;
                             }
                             c.version = Some(v.git_version);
@@ -447,7 +453,7 @@ async fn run_cluster(
                             }
                             c.fail(describe_error(&e));
                         }
-                        Err(_) => c.fail(format!("no answer within {}s", PING_EVERY.as_secs())),
+                        Err(_) => c.fail(format!("no answer within {}s", PING_TIMEOUT.as_secs())),
                     }
                 }
                 changed.notify_one();
