@@ -175,9 +175,17 @@ pub(crate) fn structured<T: serde::Serialize>(
     })
 }
 
-/// This process's resident memory (Linux), for the log.
+/// This process's resident memory now, and at its peak (Linux), for the log.
 pub(crate) fn resident_kib() -> Option<u64> {
+    proc_status_kib("VmRSS:")
+}
+
+pub(crate) fn peak_resident_kib() -> Option<u64> {
+    proc_status_kib("VmHWM:")
+}
+
+fn proc_status_kib(field: &str) -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let line = s.lines().find(|l| l.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }

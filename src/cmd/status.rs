@@ -1,6 +1,6 @@
 //! `meshdeck status`: the fleet, headless.
 
-use super::{ExitExt, open_session, resident_kib, synced_fleet};
+use super::{ExitExt, open_session, peak_resident_kib, resident_kib, synced_fleet};
 use crate::cli::SessionArgs;
 use crate::config::Paths;
 use crate::pipeline::Exit;
@@ -22,6 +22,7 @@ pub(super) async fn run(
         pods = snap.clusters.iter().map(|c| c.counts.pods).sum::<usize>(),
         elapsed_ms = started.elapsed().as_millis() as u64,
         rss_kib = resident_kib(),
+        peak_rss_kib = peak_resident_kib(),
         "fleet snapshot ready"
     );
     let text = crate::status::render(

@@ -359,3 +359,59 @@ async fn an_html_login_page_is_named_as_one() {
     assert_eq!(state("eu-west"), Some(serde_json::json!("synced")));
     assert_ne!(state("us-east"), Some(serde_json::json!("synced")));
 }
+
+/// A misbehaving server cannot grow meshdeck without bound: a 100 MiB answer and a watch line
+/// that never ends each fail that cluster with a message that says so, and the whole `status`
+/// process stays under 400 MiB at its peak (about 155 MiB measured) (it grew to 0.7–1.2 GB and 3.4 GiB before).
+#[tokio::test]
+async fn huge_bodies_and_endless_lines_are_bounded() {
+    for (fault, says) in [
+        (FaultSpec::HugeBody, "passed 64 MiB: refused"),
+        (
+            FaultSpec::EndlessLine,
+            "passed 2 MiB without a line end: refused",
+        ),
+    ] {
+        let f = fleet(2).await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let kc = dir.path().join("kc");
+        f.write_kubeconfig(&kc).expect("kubeconfig");
+        f.fault("us-east", &fault).expect("fault");
+        let out = meshdeck(
+            dir.path(),
+            &[
+                "status",
+                "--kubeconfig",
+                kc.to_str().expect("kc"),
+                "--context",
+                "eu-west,us-east",
+                "--wait-synced",
+                "4",
+            ],
+        )
+        .await;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(3), "{fault:?}: {text}");
+        assert!(text.contains(says), "{fault:?}: {text}");
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("eu-west") && l.contains("synced")),
+            "{text}"
+        );
+        let log =
+            std::fs::read_to_string(dir.path().join("state/meshdeck/meshdeck.log")).expect("log");
+        let peak: u64 = log
+            .lines()
+            .find(|l| l.contains("fleet snapshot ready"))
+            .and_then(|l| l.split("peak_rss_kib=").nth(1))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .expect("the status logs its peak memory");
+        eprintln!("{fault:?}: peak {peak} KiB");
+        assert!(peak < 400 * 1024, "{fault:?}: peak {peak} KiB");
+    }
+}

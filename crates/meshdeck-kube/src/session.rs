@@ -11,6 +11,7 @@ use crate::fleet::Target;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -122,16 +123,97 @@ pub struct ApiOnly<S> {
     inner: S,
 }
 
+/// The most one answer may hold (a page of a list, a get): more is a misbehaving server.
+pub const MAX_BODY: u64 = 64 << 20;
+/// The most one watch event may hold before its line ends (etcd refuses objects over 1.5 MiB).
+pub const MAX_LINE: u64 = 2 << 20;
+
+/// An answer that passed its bound.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Oversized {
+    #[error("the answer to {path} passed {} MiB: refused (a misbehaving server or proxy?)", limit >> 20)]
+    Body { path: String, limit: u64 },
+    #[error("a watch event from {path} passed {} MiB without a line end: refused", limit >> 20)]
+    Line { path: String, limit: u64 },
+}
+
+/// A response body with bounds: the whole answer for requests, each line for watches. What is
+/// past a bound is never buffered: the body fails there.
+pub struct Bounded<B> {
+    inner: B,
+    path: Arc<str>,
+    watch: bool,
+    total: u64,
+    line: u64,
+}
+
+impl<B> http_body::Body for Bounded<B>
+where
+    B: http_body::Body<Data = bytes::Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = bytes::Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<bytes::Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    let n = data.len() as u64;
+                    if this.watch {
+                        match data.iter().rposition(|b| *b == b'\n') {
+                            Some(i) => this.line = (data.len() - 1 - i) as u64,
+                            None => this.line += n,
+                        }
+                        if this.line > MAX_LINE {
+                            return Poll::Ready(Some(Err(Box::new(Oversized::Line {
+                                path: this.path.to_string(),
+                                limit: MAX_LINE,
+                            }))));
+                        }
+                    } else {
+                        this.total += n;
+                        if this.total > MAX_BODY {
+                            return Poll::Ready(Some(Err(Box::new(Oversized::Body {
+                                path: this.path.to_string(),
+                                limit: MAX_BODY,
+                            }))));
+                        }
+                    }
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 impl<S, B, R> tower::Service<http::Request<B>> for ApiOnly<S>
 where
     S: tower::Service<http::Request<B>, Response = http::Response<R>>,
     S::Error: Into<BoxError>,
     S::Future: Send + 'static,
-    R: Send + 'static,
+    R: http_body::Body<Data = bytes::Bytes> + Unpin + Send + 'static,
+    R::Error: Into<BoxError>,
 {
-    type Response = http::Response<R>;
+    type Response = http::Response<Bounded<R>>;
     type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<http::Response<R>, BoxError>> + Send>>;
+    type Future =
+        Pin<Box<dyn Future<Output = Result<http::Response<Bounded<R>>, BoxError>> + Send>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         self.inner.poll_ready(cx).map_err(Into::into)
@@ -143,6 +225,13 @@ where
             .path_and_query()
             .map(|p| p.to_string())
             .unwrap_or_default();
+        let watch = req
+            .uri()
+            .query()
+            .is_some_and(|q| q.split('&').any(|kv| kv == "watch=true" || kv == "watch=1"))
+            // followed logs stream like a watch: bounded per line, not in total
+            || (req.uri().path().ends_with("/log")
+                && req.uri().query().is_some_and(|q| q.contains("follow=true")));
         let fut = self.inner.call(req);
         Box::pin(async move {
             let resp = fut.await.map_err(Into::into)?;
@@ -161,7 +250,16 @@ where
                     status: resp.status().as_u16(),
                     path,
                 }) as BoxError),
-                None => Ok(resp),
+                None => {
+                    let path: Arc<str> = path.into();
+                    Ok(resp.map(|inner| Bounded {
+                        inner,
+                        path,
+                        watch,
+                        total: 0,
+                        line: 0,
+                    }))
+                }
             }
         })
     }

@@ -28,6 +28,10 @@ pub struct Faults {
     /// Answer every request with a login page (`200 text/html`), as an SSO proxy in front of
     /// the API server does for a client without its cookie.
     pub html: bool,
+    /// Answer every list and get with a 100 MiB body (a misbehaving server or proxy).
+    pub huge_body: bool,
+    /// Answer every watch with one line that never ends.
+    pub endless_line: bool,
 }
 
 /// A fault command, as `meshdeck sim ctl fault CLUSTER SPEC` takes it.
@@ -40,6 +44,8 @@ pub enum FaultSpec {
     Hang,
     HangWrites,
     Html,
+    HugeBody,
+    EndlessLine,
     ExpireWatches,
     Clear,
 }
@@ -64,7 +70,7 @@ impl FromStr for FaultSpec {
                 Ok(FaultSpec::Error(code as u16))
             }
             Some((k, _)) => Err(format!(
-                "unknown fault {k:?}: expected down, up, latency=MS, error=CODE, hang, hang-writes, html, expire-watches or clear"
+                "unknown fault {k:?}: expected down, up, latency=MS, error=CODE, hang, hang-writes, html, huge-body, endless-line, expire-watches or clear"
             )),
             None => match s {
                 "down" => Ok(FaultSpec::Down),
@@ -72,10 +78,12 @@ impl FromStr for FaultSpec {
                 "hang" => Ok(FaultSpec::Hang),
                 "hang-writes" => Ok(FaultSpec::HangWrites),
                 "html" => Ok(FaultSpec::Html),
+                "huge-body" => Ok(FaultSpec::HugeBody),
+                "endless-line" => Ok(FaultSpec::EndlessLine),
                 "expire-watches" => Ok(FaultSpec::ExpireWatches),
                 "clear" => Ok(FaultSpec::Clear),
                 other => Err(format!(
-                    "unknown fault {other:?}: expected down, up, latency=MS, error=CODE, hang, hang-writes, html, expire-watches or clear"
+                    "unknown fault {other:?}: expected down, up, latency=MS, error=CODE, hang, hang-writes, html, huge-body, endless-line, expire-watches or clear"
                 )),
             },
         }
@@ -205,6 +213,8 @@ impl ClusterState {
                 FaultSpec::Hang => s.hang = true,
                 FaultSpec::HangWrites => s.hang_writes = true,
                 FaultSpec::Html => s.html = true,
+                FaultSpec::HugeBody => s.huge_body = true,
+                FaultSpec::EndlessLine => s.endless_line = true,
                 FaultSpec::Clear => *s = Faults::default(),
                 FaultSpec::ExpireWatches => {}
             }),

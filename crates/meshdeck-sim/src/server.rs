@@ -129,6 +129,31 @@ async fn serve_request(
     if faults.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;
     }
+    let watching = entry
+        .query
+        .split('&')
+        .any(|kv| kv == "watch=true" || kv == "watch=1");
+    if (faults.huge_body && !watching && parts.method == http::Method::GET)
+        || (faults.endless_line && watching)
+    {
+        entry.status = 200;
+        state.record(entry);
+        // generated as it is sent: the simulator holds one chunk, not the whole body
+        let chunk = bytes::Bytes::from(vec![b' '; 1 << 20]);
+        let limit = if watching { usize::MAX } else { 100 };
+        let stream = futures::stream::iter(
+            std::iter::repeat_n(chunk, limit)
+                .map(|b| Ok::<_, std::convert::Infallible>(hyper::body::Frame::data(b))),
+        );
+        let mut r = http::Response::new(http_body_util::BodyExt::boxed(
+            http_body_util::StreamBody::new(stream),
+        ));
+        r.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        return r;
+    }
     if faults.html {
         entry.status = 200;
         state.record(entry);
