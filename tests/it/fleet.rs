@@ -363,14 +363,14 @@ async fn a_401_or_403_that_clears_recovers_by_itself_and_wipes_nothing() {
     );
     // the next snapshot shows what the fleet made of it (the refusal marks the cache changed)
     let seq = h.latest().seq;
-    let s = until(&mut h, 5, |s| s.seq > seq).await;
+    let s = until(&mut h, 10, |s| s.seq > seq).await;
     assert!(s.seq > seq, "a snapshot after the 403");
     let c = s.cluster("eu-west").expect("c");
     assert_eq!(c.counts.pods, pods, "a 403 wipes no rows");
     f.fault("eu-west", &FaultSpec::Clear).expect("clear");
     f.fault("eu-west", &FaultSpec::ExpireWatches)
         .expect("expire");
-    let s = until(&mut h, 5, |s| {
+    let s = until(&mut h, 10, |s| {
         s.cluster("eu-west")
             .is_some_and(|c| c.state == ConnState::Synced && c.counts.pods == pods)
     })
@@ -379,7 +379,7 @@ async fn a_401_or_403_that_clears_recovers_by_itself_and_wipes_nothing() {
     assert_eq!(
         (&c.state, c.counts.pods),
         (&ConnState::Synced, pods),
-        "recovered within 5 s"
+        "recovered (by design within the 3 s reconnect backoff; the test allows 10 s on a busy machine)"
     );
 
     // 401: an auth error while it lasts, then synced again without a restart
@@ -401,7 +401,7 @@ async fn a_401_or_403_that_clears_recovers_by_itself_and_wipes_nothing() {
         s.cluster("eu-west").map(|c| c.state.clone())
     );
     f.fault("eu-west", &FaultSpec::Clear).expect("clear");
-    let s = until(&mut h, 5, |s| {
+    let s = until(&mut h, 10, |s| {
         s.cluster("eu-west")
             .is_some_and(|c| c.state == ConnState::Synced)
     })
@@ -409,7 +409,7 @@ async fn a_401_or_403_that_clears_recovers_by_itself_and_wipes_nothing() {
     assert_eq!(
         s.cluster("eu-west").expect("c").state,
         ConnState::Synced,
-        "a 401 that cleared recovers within 5 s"
+        "a 401 that cleared recovers (reconnect backoff ≤ 3 s; 10 s allowed here)"
     );
 }
 
