@@ -511,36 +511,25 @@ pub fn preview(
         .filter(|s| ids.contains(&s.policy))
         .cloned()
         .collect();
-    let roles = match &planned.roles {
-        Some(crate::pipeline::RoleCheck::Denied { denials }) => RoleCheck::Denied(denials.clone()),
-        Some(crate::pipeline::RoleCheck::Allowed { user, .. }) => {
-            RoleCheck::Allowed(format!("allowed for {user:?}"))
+    // the draft's own policies are checked, whether or not its plan changes anything: the roles
+    // decide who may own it (the pipeline checks the changed ones, a subset of these)
+    let roles = if ctx.base.roles.is_empty() && ctx.base.bindings.is_empty() {
+        RoleCheck::Off
+    } else {
+        let d = crate::rbac::check(
+            &draft.policies.iter().collect::<Vec<_>>(),
+            ctx.who,
+            &ctx.base.roles,
+            &ctx.base.bindings,
+        );
+        if d.is_empty() {
+            RoleCheck::Allowed(format!("allowed for {:?}", ctx.who.user))
+        } else {
+            RoleCheck::Denied(d)
         }
-        _ => RoleCheck::Off,
     };
-    // a draft whose plan changes nothing is still checked: the roles decide who may own it
-    let roles = match roles {
-        RoleCheck::Allowed(_) | RoleCheck::Off
-            if !(ctx.base.roles.is_empty() && ctx.base.bindings.is_empty()) =>
-        {
-            let d = crate::rbac::check(
-                &draft.policies.iter().collect::<Vec<_>>(),
-                ctx.who,
-                &ctx.base.roles,
-                &ctx.base.bindings,
-            );
-            if d.is_empty() {
-                RoleCheck::Allowed(format!("allowed for {:?}", ctx.who.user))
-            } else {
-                RoleCheck::Denied(d)
-            }
-        }
-        other => other,
-    };
-    let warnings = crate::pipeline::warnings(&planned)
-        .into_iter()
-        .filter(|w| !w.starts_with("ignored: "))
-        .collect();
+    // stored policies that did not load are the board's business, not the draft's
+    let warnings = crate::pipeline::warnings(&planned);
     Preview {
         generation,
         diagnostics: draft.diagnostics,
@@ -704,10 +693,9 @@ impl State_ {
         let paths: Vec<PathBuf> = paths.into_iter().filter(|p| p.exists()).collect();
         let loaded = crate::policy::load_all(&paths, snap);
         let translator = self.translator(snap);
-        let out = translator.translate(&loaded.policies);
-        let mut rows = board(&loaded, &out);
         // A policy is live when the fleet holds what it generates: the same pipeline the
-        // apply runs says what is still pending (a saved policy whose apply failed, say).
+        // apply runs says what is still pending (a saved policy whose apply failed, say); its
+        // translation (of every policy: the scope names them all) is the board's too.
         let live = self.live(snap);
         let planned = crate::pipeline::plan(&crate::pipeline::Request {
             snap,
@@ -721,6 +709,7 @@ impl State_ {
             store: None,
             who: &self.store.who,
         });
+        let mut rows = board(&loaded, &planned.output);
         let mut pending: BTreeMap<String, usize> = BTreeMap::new();
         for i in planned.plan.changes() {
             for p in &i.policies {

@@ -138,6 +138,9 @@ pub(super) async fn run(
     if text_out {
         out!("{}", crate::plan::render(plan, color));
     }
+    for i in &planned.ignored {
+        eprintln!("warning: ignored: {i}");
+    }
     for w in crate::pipeline::warnings(&planned) {
         eprintln!("warning: {w}");
     }
@@ -182,17 +185,8 @@ pub(super) async fn run(
             let reviews =
                 crate::pipeline::review(plan, &session.write_clients(), session.request_timeout)
                     .await;
-            for d in &reviews.denied {
-                say(format!("kubernetes rbac: {d}"));
-            }
-            for (c, why) in &reviews.failed {
-                say(format!("kubernetes rbac: {c}: {why}"));
-            }
-            if reviews.denied.is_empty() && reviews.failed.is_empty() {
-                say(format!(
-                    "kubernetes rbac: all {} planned writes allowed",
-                    reviews.asked
-                ));
+            for l in reviews.lines() {
+                say(l);
             }
         }
         let exit = if plan.has_changes() {
@@ -211,7 +205,12 @@ pub(super) async fn run(
     let readonly_hit: Vec<&str> = plan
         .clusters()
         .into_iter()
-        .filter(|c| session.readonly_contexts().iter().any(|r| r == c))
+        .filter(|c| {
+            session
+                .targets
+                .iter()
+                .any(|t| t.readonly && t.context == *c)
+        })
         .collect();
     if !readonly_hit.is_empty() {
         eprintln!(

@@ -60,9 +60,9 @@ async fn apply_job(
     let say = |l: String| {
         let _ = tx.send(JobEvent::Lines(job, vec![l]));
     };
-    // the last word goes in the body too (the title may be cut)
+    // the body already ends with the pipeline's own last word (`executed_lines`: refused, the
+    // dry-run failed, some clusters failed), so a failure only sets the dialog's state
     let fail = |why: &str| {
-        let _ = tx.send(JobEvent::Lines(job, vec![format!("FAILED: {why}")]));
         let _ = tx.send(JobEvent::Failed(job, why.to_string()));
     };
     if plan.has_changes() {

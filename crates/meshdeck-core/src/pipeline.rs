@@ -138,9 +138,6 @@ impl Planned {
     pub fn denied(&self) -> bool {
         matches!(self.roles, Some(RoleCheck::Denied { .. }))
     }
-    pub fn invalid(&self) -> bool {
-        !self.errors.is_empty() || !self.schema.is_empty()
-    }
 }
 
 /// The synced clusters of a snapshot, and those left out.
@@ -416,8 +413,9 @@ impl Exit {
     }
 }
 
-/// Lines that say what a plan will not do and why (held items, clusters left out, policies
-/// ignored, conflicts), for the CLI and the console alike.
+/// Lines that say what a plan will not do and why (clusters left out, held items, conflicts,
+/// notes), for the CLI and the console alike. The stored policies that did not load are in
+/// `Planned::ignored`, for the callers that report them.
 pub fn warnings(p: &Planned) -> Vec<String> {
     let mut out = Vec::new();
     for l in &p.left_out {
@@ -430,9 +428,6 @@ pub fn warnings(p: &Planned) -> Vec<String> {
                 .map(|e| format!(" ({e})"))
                 .unwrap_or_default()
         ));
-    }
-    for i in &p.ignored {
-        out.push(format!("ignored: {i}"));
     }
     for h in &p.held {
         out.push(format!(

@@ -74,6 +74,20 @@ pub struct Outcome {
     pub unavailable: bool,
 }
 
+impl Outcome {
+    fn of(i: &Item, result: Result<(), String>, unavailable: bool) -> Outcome {
+        Outcome {
+            cluster: i.cluster.clone(),
+            kind: i.kind.clone(),
+            namespace: i.namespace.clone(),
+            name: i.name.clone(),
+            action: i.action,
+            result,
+            unavailable,
+        }
+    }
+}
+
 /// `cluster action Kind namespace/name: ok` or `...: FAILED: message`.
 impl std::fmt::Display for Outcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -385,15 +399,7 @@ impl Writer {
         if let Some(run) = run {
             self.audit(run, "result", i, Some(&result));
         }
-        Outcome {
-            cluster: i.cluster.clone(),
-            kind: i.kind.clone(),
-            namespace: i.namespace.clone(),
-            name: i.name.clone(),
-            action: i.action,
-            result,
-            unavailable,
-        }
+        Outcome::of(i, result, unavailable)
     }
 
     /// One cluster's items, at most [`PARALLEL`] in flight, within `deadline`: what has not
@@ -429,15 +435,7 @@ impl Writer {
                     if let Some(run) = run {
                         self.audit(run, "result", i, Some(&Err(why.clone())));
                     }
-                    done.push(Outcome {
-                        cluster: i.cluster.clone(),
-                        kind: i.kind.clone(),
-                        namespace: i.namespace.clone(),
-                        name: i.name.clone(),
-                        action: i.action,
-                        result: Err(why.clone()),
-                        unavailable: true,
-                    });
+                    done.push(Outcome::of(i, Err(why.clone()), true));
                 }
             }
         }
@@ -450,19 +448,15 @@ impl Writer {
         items: &[&Item],
         dry_run: bool,
         run: Option<&str>,
-        deadlines: &BTreeMap<String, tokio::time::Instant>,
+        deadline: tokio::time::Instant,
     ) -> Vec<Outcome> {
         let mut by: BTreeMap<&str, Vec<&Item>> = BTreeMap::new();
         for i in items {
             by.entry(i.cluster.as_str()).or_default().push(i);
         }
-        let now = tokio::time::Instant::now();
         let futs: Vec<_> = by
-            .into_iter()
-            .map(|(c, items)| {
-                let deadline = deadlines.get(c).copied().unwrap_or(now + self.budget());
-                async move { self.run_cluster(&items, dry_run, run, deadline).await }
-            })
+            .into_values()
+            .map(|items| async move { self.run_cluster(&items, dry_run, run, deadline).await })
             .collect();
         futures::future::join_all(futs)
             .await
@@ -471,27 +465,20 @@ impl Writer {
             .collect()
     }
 
-    fn deadlines(&self, plan: &Plan) -> BTreeMap<String, tokio::time::Instant> {
-        let at = tokio::time::Instant::now() + self.budget();
-        plan.clusters()
-            .into_iter()
-            .map(|c| (c.to_string(), at))
-            .collect()
+    /// When every cluster's budget for this apply runs out (each cluster runs in parallel, so
+    /// one instant serves all).
+    fn deadline(&self) -> tokio::time::Instant {
+        tokio::time::Instant::now() + self.budget()
     }
 
     /// Server-side dry-run of every change of the plan, all clusters in parallel.
     pub async fn dry_run(&self, plan: &Plan) -> Report {
-        let deadlines = self.deadlines(plan);
-        self.dry_run_within(plan, &deadlines).await
+        self.dry_run_within(plan, self.deadline()).await
     }
 
-    async fn dry_run_within(
-        &self,
-        plan: &Plan,
-        deadlines: &BTreeMap<String, tokio::time::Instant>,
-    ) -> Report {
+    async fn dry_run_within(&self, plan: &Plan, deadline: tokio::time::Instant) -> Report {
         let changes: Vec<&Item> = plan.changes().collect();
-        let mut dry = self.run(&changes, true, None, deadlines).await;
+        let mut dry = self.run(&changes, true, None, deadline).await;
         sort(&mut dry);
         let skipped: BTreeMap<String, String> = dry
             .iter()
@@ -515,15 +502,15 @@ impl Writer {
     /// audit intent before each request and its result after. Clusters in `skip` are left
     /// out. Call after a passing dry-run (what [`Writer::apply`] does).
     pub async fn write(&self, plan: &Plan) -> Report {
-        let deadlines = self.deadlines(plan);
-        self.write_within(plan, &BTreeMap::new(), &deadlines).await
+        self.write_within(plan, &BTreeMap::new(), self.deadline())
+            .await
     }
 
     async fn write_within(
         &self,
         plan: &Plan,
         skip: &BTreeMap<String, String>,
-        deadlines: &BTreeMap<String, tokio::time::Instant>,
+        deadline: tokio::time::Instant,
     ) -> Report {
         let run = uuid::Uuid::new_v4().to_string();
         let changes: Vec<&Item> = plan
@@ -534,21 +521,15 @@ impl Writer {
         let (applies, deletes): (Vec<&Item>, Vec<&Item>) = changes
             .into_iter()
             .partition(|i| i.action != Action::Delete);
-        let mut outcomes = self.run(&applies, false, Some(&run), deadlines).await;
-        outcomes.extend(self.run(&deletes, false, Some(&run), deadlines).await);
+        let mut outcomes = self.run(&applies, false, Some(&run), deadline).await;
+        outcomes.extend(self.run(&deletes, false, Some(&run), deadline).await);
         for i in plan.changes().filter(|i| skip.contains_key(&i.cluster)) {
-            outcomes.push(Outcome {
-                cluster: i.cluster.clone(),
-                kind: i.kind.clone(),
-                namespace: i.namespace.clone(),
-                name: i.name.clone(),
-                action: i.action,
-                result: Err(format!(
-                    "not sent: the cluster failed its dry-run ({})",
-                    skip.get(&i.cluster).cloned().unwrap_or_default()
-                )),
-                unavailable: true,
-            });
+            let why = skip.get(&i.cluster).cloned().unwrap_or_default();
+            outcomes.push(Outcome::of(
+                i,
+                Err(format!("not sent: the cluster failed its dry-run ({why})")),
+                true,
+            ));
         }
         sort(&mut outcomes);
         Report {
@@ -564,12 +545,12 @@ impl Writer {
     /// out of the write and reported; the others are written.
     pub async fn apply(&self, plan: &Plan, dry_run_only: bool) -> Report {
         self.learn_identities(plan).await;
-        let deadlines = self.deadlines(plan);
-        let dry = self.dry_run_within(plan, &deadlines).await;
+        let deadline = self.deadline();
+        let dry = self.dry_run_within(plan, deadline).await;
         if dry.dry_run_failed || dry_run_only {
             return dry;
         }
-        self.write_within(plan, &dry.skipped, &deadlines).await
+        self.write_within(plan, &dry.skipped, deadline).await
     }
 }
 

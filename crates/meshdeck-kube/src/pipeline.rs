@@ -22,6 +22,27 @@ pub struct Reviews {
     pub failed: BTreeMap<String, String>,
 }
 
+impl Reviews {
+    /// What the reviews said, one line each (`diff` prints them; so does an apply).
+    pub fn lines(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .denied
+            .iter()
+            .map(|d| format!("kubernetes rbac: {d}"))
+            .collect();
+        for (c, why) in &self.failed {
+            out.push(format!("kubernetes rbac: {c}: {why}: left out"));
+        }
+        if self.denied.is_empty() && self.failed.is_empty() && self.asked > 0 {
+            out.push(format!(
+                "kubernetes rbac: all {} planned writes allowed",
+                self.asked
+            ));
+        }
+        out
+    }
+}
+
 /// Kubernetes RBAC for every planned write (SelfSubjectAccessReview), each within `timeout`.
 pub async fn review(
     plan: &Plan,
@@ -116,19 +137,7 @@ pub async fn execute(
 /// What an execution did, as lines (the CLI prints them; the console's apply dialog shows
 /// them).
 pub fn executed_lines(e: &Executed) -> Vec<String> {
-    let mut out = Vec::new();
-    for d in &e.reviews.denied {
-        out.push(format!("kubernetes rbac: {d}"));
-    }
-    for (c, why) in &e.reviews.failed {
-        out.push(format!("kubernetes rbac: {c}: {why}: left out"));
-    }
-    if e.reviews.denied.is_empty() && e.reviews.failed.is_empty() && e.reviews.asked > 0 {
-        out.push(format!(
-            "kubernetes rbac: all {} planned writes allowed",
-            e.reviews.asked
-        ));
-    }
+    let mut out = e.reviews.lines();
     if let Some(why) = &e.refused {
         out.push(format!("refused: {why}"));
         return out;

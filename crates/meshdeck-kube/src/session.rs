@@ -378,17 +378,6 @@ impl Session {
         out
     }
 
-    /// Request clients for every target (read-only ones refuse writes).
-    pub fn read_clients(&self) -> Result<BTreeMap<String, kube::Client>, (String, String)> {
-        let mut out = BTreeMap::new();
-        for t in &self.targets {
-            let c = client(t, Purpose::Request)
-                .map_err(|e| (t.context.clone(), crate::fleet::describe_error(&e)))?;
-            out.insert(t.context.clone(), c);
-        }
-        Ok(out)
-    }
-
     /// The writer of this session, over the targets that may be written; `None` when the
     /// session is read-only (the write capability exists nowhere then).
     pub fn writer(
