@@ -108,6 +108,10 @@ pub struct ContextSettings {
     /// Theme for this context (e.g. a loud one for production).
     #[serde(default)]
     pub theme: Option<String>,
+    /// Namespaces to watch one by one when this context may not list a kind in all
+    /// namespaces (its own namespace is always watched).
+    #[serde(default)]
+    pub namespaces: Vec<String>,
 }
 
 /// The settings file (`config.yaml`).
@@ -122,6 +126,11 @@ pub struct Settings {
     pub read_only: bool,
     #[serde(default)]
     pub contexts: std::collections::BTreeMap<String, ContextSettings>,
+    /// What meshdeck calls each cluster: a kubeconfig cluster entry's name (or a server URL)
+    /// mapped to the name used in the CLUSTER column, policies' `clusterName` and the
+    /// `meshdeck.io/cluster` annotation. Unnamed clusters keep their entry's name.
+    #[serde(default)]
+    pub clusters: std::collections::BTreeMap<String, String>,
     /// The console's theme (a name in the themes directory or a shipped one).
     #[serde(default)]
     pub theme: Option<String>,
@@ -137,6 +146,14 @@ impl Settings {
             .get(context)
             .and_then(|c| c.read_only)
             .unwrap_or(self.read_only)
+    }
+
+    /// The namespaces configured for a context.
+    pub fn context_namespaces(&self, context: &str) -> Vec<String> {
+        self.contexts
+            .get(context)
+            .map(|c| c.namespaces.clone())
+            .unwrap_or_default()
     }
 
     /// The first per-context theme among these contexts.
@@ -182,12 +199,13 @@ mod tests {
         );
         std::fs::write(
             &p,
-            "fleet: [eu-west, us-east]\ncontexts:\n  prod:\n    readOnly: true\n",
+            "fleet: [eu-west, us-east]\ncontexts:\n  prod:\n    readOnly: true\nclusters:\n  gke_proj_europe-west1_prod: prod\n",
         )
         .expect("write");
         let s = Settings::load(&p).expect("load");
         assert_eq!(s.fleet, vec!["eu-west", "us-east"]);
         assert_eq!(s.contexts["prod"].read_only, Some(true));
+        assert_eq!(s.clusters["gke_proj_europe-west1_prod"], "prod");
         std::fs::write(&p, "fleet: [a]\nflet: [b]\n").expect("write");
         let e = Settings::load(&p).expect_err("unknown field").to_string();
         assert!(e.starts_with(&format!("{}:2:", p.display())), "{e}");

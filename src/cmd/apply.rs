@@ -29,13 +29,22 @@ pub(super) async fn run(
     let (_handle, _, snap) = synced_fleet(&session, args.wait_synced).await;
     let (ready, _) = crate::pipeline::readiness(&snap);
     let mut loaded = crate::policy::load_all(&args.files, &snap);
-    if let Some(m) = &args.mgmt_context
+    // the management cluster, named by a context (any that reaches it) or by its cluster name
+    let mgmt: Option<String> = args.mgmt_context.as_ref().map(|m| {
+        session
+            .targets
+            .iter()
+            .find(|t| t.context == *m || t.aliases.contains(m))
+            .map(|t| t.cluster.clone())
+            .unwrap_or_else(|| m.clone())
+    });
+    if let Some(m) = &mgmt
         && !ready.contains(m)
     {
         eprintln!("error: --mgmt-context {m}: not among the synced contexts of this run");
         return Ok(Exit::Partial.code());
     }
-    if let Some(m) = &args.mgmt_context
+    if let Some(m) = &mgmt
         && args.prune
     {
         // The files are the truth: meshdeck-managed policy CRs that are not in them are
@@ -83,7 +92,7 @@ pub(super) async fn run(
         live: &live,
         prune: args.prune,
         scope: crate::pipeline::Scope::All,
-        store: args.mgmt_context.as_deref().map(|m| (m, file_policies)),
+        store: mgmt.as_deref().map(|m| (m, file_policies)),
         who: &who,
     });
     let finish = |planned: &crate::pipeline::Planned,
@@ -209,7 +218,7 @@ pub(super) async fn run(
             session
                 .targets
                 .iter()
-                .any(|t| t.readonly && t.context == *c)
+                .any(|t| t.readonly && t.cluster == *c)
         })
         .collect();
     if !readonly_hit.is_empty() {

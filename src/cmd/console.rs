@@ -42,10 +42,10 @@ pub(super) async fn run(
     let handle = crate::fleet::start(session.targets.clone());
     let fetcher = Arc::new(crate::fleet::fetch::Fetcher::new(&session.targets));
     let mut app = crate::ui::app::App::new(handle.latest(), keymap, theme, readonly);
-    app.readonly_contexts = if readonly {
+    app.readonly_clusters = if readonly {
         vec![]
     } else {
-        session.readonly_contexts()
+        session.readonly_clusters()
     };
     for b in &session.broken {
         app.flash(format!("{b}: this context is left out"), true);

@@ -121,9 +121,16 @@ pub async fn open_session(
         crate::fleet::Selection::Current
     };
     let files = crate::fleet::kubeconfig::files(t.kubeconfig.as_deref(), &paths.kubeconfigs);
-    let (targets, mut broken) = crate::fleet::kubeconfig::resolve(&files, &selection).await?;
+    let (targets, mut broken) = crate::fleet::kubeconfig::resolve(&files, &selection, &settings.clusters).await?;
     if targets.is_empty() && !broken.is_empty() {
         return Err(broken.remove(0).into());
+    }
+    let mut targets = targets;
+    for t in &mut targets {
+        t.namespaces = std::iter::once(&t.context)
+            .chain(&t.aliases)
+            .flat_map(|c| settings.context_namespaces(c))
+            .collect();
     }
     let broken: Vec<String> = broken.iter().map(ToString::to_string).collect();
     for b in &broken {

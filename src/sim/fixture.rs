@@ -64,6 +64,7 @@ pub fn demo_input(
     ClusterInput {
         name: name.into(),
         context: name.into(),
+        aliases: vec![],
         server: format!("https://127.0.0.1:{}", 6443 + idx),
         user: "admin".into(),
         version: Some("v1.34.1".into()),
@@ -145,6 +146,7 @@ pub fn synthetic_snapshot(clusters: usize, services: usize) -> Snapshot {
             let mut input = ClusterInput {
                 name: name.clone(),
                 context: name.clone(),
+                aliases: vec![],
                 server: String::new(),
                 user: String::new(),
                 version: None,

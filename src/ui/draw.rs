@@ -58,7 +58,10 @@ fn state_style(app: &App, s: &ConnState) -> Style {
     let t = &app.theme;
     match s {
         ConnState::Synced => t.ok,
-        ConnState::Connecting | ConnState::Syncing { .. } => t.muted,
+        ConnState::Partial { .. } => t.warn,
+        ConnState::Connecting
+        | ConnState::Syncing { .. }
+        | ConnState::WaitingForCredentials { .. } => t.muted,
         ConnState::Stale { .. } => t.degraded,
         ConnState::Unreachable { .. } | ConnState::AuthError { .. } => t.fail,
     }
@@ -71,7 +74,7 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
     let synced = snap
         .clusters
         .iter()
-        .filter(|c| c.state == ConnState::Synced)
+        .filter(|c| c.state.is_current())
         .count();
     let mut failing = 0usize;
     let mut degraded = 0usize;
@@ -83,7 +86,7 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
     let unknown = snap
         .clusters
         .iter()
-        .filter(|c| c.health.level == Level::Unknown || c.state != ConnState::Synced)
+        .filter(|c| c.health.level == Level::Unknown || !c.state.is_current())
         .count();
     let mut users: Vec<&str> = snap.clusters.iter().map(|c| c.user.as_str()).collect();
     users.sort();
@@ -152,6 +155,12 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
         )];
         match &c.state {
             ConnState::Synced => {}
+            ConnState::Partial { .. } | ConnState::WaitingForCredentials { .. } => {
+                spans.push(Span::styled(
+                    format!(" {}", c.state.word()),
+                    state_style(app, &c.state),
+                ));
+            }
             ConnState::Stale { since, .. } | ConnState::Unreachable { since, .. } => {
                 let age = super::view::age(Some(since), app.now);
                 spans.push(Span::styled(
@@ -164,7 +173,7 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
                 state_style(app, other),
             )),
         }
-        if app.readonly_contexts.contains(&c.context) {
+        if app.readonly_clusters.contains(&c.name) {
             spans.push(Span::styled(" RO", t.readonly));
         }
         let w: usize = spans.iter().map(|s| s.content.width()).sum();
@@ -412,7 +421,7 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
             .snap
             .clusters
             .iter()
-            .all(|c| !c.state.is_stale() && c.state != ConnState::Synced)
+            .all(|c| !c.state.is_stale() && !c.state.is_current())
         {
             "waiting for clusters to sync…".to_string()
         } else {

@@ -628,8 +628,11 @@ pub fn state_cell(s: &ConnState) -> String {
 /// The glyph of a connection state (header chips).
 pub fn state_glyph(s: &ConnState) -> &'static str {
     match s {
-        ConnState::Connecting | ConnState::Syncing { .. } => "…",
+        ConnState::Connecting
+        | ConnState::Syncing { .. }
+        | ConnState::WaitingForCredentials { .. } => "…",
         ConnState::Synced => "✓",
+        ConnState::Partial { .. } => "◐",
         ConnState::Stale { .. } => "~",
         ConnState::Unreachable { .. } | ConnState::AuthError { .. } => "✗",
     }

@@ -307,7 +307,7 @@ fn the_editor_and_its_dialogs_draw_at_tiny_sizes() {
 #[test]
 fn a_read_only_context_refuses_the_apply_in_the_editor() {
     let mut h = Harness::new(false);
-    h.app.readonly_contexts = vec!["ap-south".into()];
+    h.app.readonly_clusters = vec!["ap-south".into()];
     new_traffic_shift(&mut h);
     h.keys("<ctrl-g>");
     assert!(matches!(h.app.mode, Mode::Editor(_)), "no confirmation");

@@ -140,12 +140,13 @@ impl Planned {
     }
 }
 
-/// The synced clusters of a snapshot, and those left out.
+/// The clusters of a snapshot whose rows are current (synced, or partial: synced for what
+/// the session may see), and those left out.
 pub fn readiness(snap: &Snapshot) -> (BTreeSet<String>, Vec<LeftOut>) {
     let mut ready = BTreeSet::new();
     let mut left = Vec::new();
     for c in &snap.clusters {
-        if c.state == ConnState::Synced {
+        if c.state.is_current() {
             ready.insert(c.name.clone());
         } else {
             left.push(LeftOut {
@@ -273,10 +274,18 @@ pub fn plan(req: &Request<'_>) -> Planned {
         .iter()
         .map(|(c, id)| (id.as_str(), c.as_str()))
         .collect();
+    // a partial cluster may hold what the session cannot see: prune there as if not synced
     let unsynced: Vec<String> = out
         .left_out
         .iter()
         .map(|l| format!("{} ({})", l.cluster, l.state))
+        .chain(
+            req.snap
+                .clusters
+                .iter()
+                .filter(|c| matches!(c.state, ConnState::Partial { .. }))
+                .map(|c| format!("{} (partial: not everything is visible)", c.name)),
+        )
         .collect();
     let live_policies: BTreeMap<Key, Vec<String>> = live_ref
         .iter()
@@ -287,11 +296,31 @@ pub fn plan(req: &Request<'_>) -> Planned {
             )
         })
         .collect();
+    // The cluster each live object was written for: a delete in another is never planned
+    // (the same cluster reached under another name must not lose its objects).
+    let written_for: BTreeMap<Key, &str> = live_ref
+        .iter()
+        .filter_map(|l| {
+            l.annotations
+                .get(crate::translate::CLUSTER_ANNOTATION)
+                .filter(|c| **c != l.cluster)
+                .map(|c| (key(&l.cluster, &l.kind, &l.namespace, &l.name), c.as_str()))
+        })
+        .collect();
     let mut kept = Vec::with_capacity(plan.items.len());
     for item in plan.items {
         let k = key(&item.cluster, &item.kind, &item.namespace, &item.name);
         let named: &[String] = live_policies.get(&k).map(Vec::as_slice).unwrap_or(&[]);
-        let reason = if let Some((p, c)) = named
+        let reason = if let Some(other) = written_for
+            .get(&k)
+            .filter(|_| item.action == Action::Delete)
+        {
+            Some(format!(
+                "not pruned: it was written for cluster {other} ({}), not {}: the same cluster under another name? Name it in the settings' `clusters:` map",
+                crate::translate::CLUSTER_ANNOTATION,
+                item.cluster
+            ))
+        } else if let Some((p, c)) = named
             .iter()
             .chain(&item.policies)
             .find_map(|p| invalid.get_key_value(p.as_str()))

@@ -36,6 +36,7 @@ pub fn load_cluster(name: &str, dir: &Path) -> Result<ClusterInput, InventoryErr
     let mut input = ClusterInput {
         name: name.to_string(),
         context: name.to_string(),
+        aliases: vec![],
         server: format!("file://{}", dir.display()),
         user: String::new(),
         version: None,

@@ -3,6 +3,7 @@
 //! [`rbac`] extend the core's modules of the same name with their I/O halves.
 //!
 //! - [`session`]: targets, read-only, identity, the only place clients and write tokens are made
+//! - [`credentials`]: credential plugins, run off the runtime's threads, without a terminal
 //! - [`fleet`]: kubeconfig contexts, watchers, reachability, the snapshot aggregator, fetches
 //! - [`apply`]: the one writer (dry-run, server-side apply, prune, audit)
 //! - [`pipeline`], [`rbac`]: access reviews, execution
@@ -11,6 +12,7 @@
 pub use meshdeck_core::{istio, kinds, model, plan, selector, translate, yaml};
 
 pub mod apply;
+pub mod credentials;
 pub mod files;
 pub mod fleet;
 pub mod inventory;

@@ -271,7 +271,13 @@ pub fn client(t: &Target, purpose: Purpose) -> Result<kube::Client, kube::Error>
     if purpose == Purpose::Watch {
         config.read_timeout = None;
     }
-    let builder = kube::client::ClientBuilder::try_from(config)?.with_layer(&ApiOnlyLayer);
+    let builder = kube::client::ClientBuilder::try_from(config)?
+        .with_layer(&tower::util::option_layer(
+            t.credentials
+                .clone()
+                .map(crate::credentials::CredentialLayer),
+        ))
+        .with_layer(&ApiOnlyLayer);
     Ok(if t.readonly {
         builder.with_layer(&ReadOnlyLayer).build()
     } else {
@@ -341,7 +347,10 @@ impl Session {
         request_timeout: Duration,
     ) -> Session {
         for t in &mut targets {
-            let ro = readonly || context_readonly(&t.context);
+            // a cluster reached through several contexts is read-only if any of them is
+            let ro = readonly
+                || context_readonly(&t.context)
+                || t.aliases.iter().any(|a| context_readonly(a));
             prepare(t, &impersonation, request_timeout, ro);
         }
         let all_ro = readonly || (!targets.is_empty() && targets.iter().all(|t| t.readonly));
@@ -355,24 +364,25 @@ impl Session {
         }
     }
 
-    /// The contexts that may not be written (all of them in a read-only session).
-    pub fn readonly_contexts(&self) -> Vec<String> {
+    /// The clusters that may not be written (all of them in a read-only session).
+    pub fn readonly_clusters(&self) -> Vec<String> {
         self.targets
             .iter()
             .filter(|t| t.readonly)
-            .map(|t| t.context.clone())
+            .map(|t| t.cluster.clone())
             .collect()
     }
 
-    /// Request clients for the targets that may be written (none in a read-only session).
+    /// Request clients for the targets that may be written (none in a read-only session), by
+    /// cluster name.
     pub fn write_clients(&self) -> BTreeMap<String, kube::Client> {
         let mut out = BTreeMap::new();
         for t in self.targets.iter().filter(|t| !t.readonly) {
             match client(t, Purpose::Request) {
                 Ok(c) => {
-                    out.insert(t.context.clone(), c);
+                    out.insert(t.cluster.clone(), c);
                 }
-                Err(e) => tracing::warn!(context = %t.context, error = %e, "no client"),
+                Err(e) => tracing::warn!(cluster = %t.cluster, error = %e, "no client"),
             }
         }
         out
@@ -392,7 +402,7 @@ impl Session {
             .targets
             .iter()
             .filter(|t| !t.readonly)
-            .map(|t| (t.context.clone(), t.identity.clone()))
+            .map(|t| (t.cluster.clone(), t.identity.clone()))
             .collect();
         Ok(Some(Writer::new(
             token.share(),

@@ -94,6 +94,33 @@ impl User {
         }
     }
 
+    /// A namespace-scoped reader (the common multi-tenant setup): a Role in one namespace
+    /// granting get, list and watch of everything there, and nothing cluster-wide but the
+    /// self-reviews.
+    pub fn namespace_reader(name: &str, token: String, namespace: &str) -> Self {
+        let mut rules = vec![Rule::new(
+            &["get", "list", "watch"],
+            &["*"],
+            &["*"],
+            &[namespace],
+        )];
+        rules.extend(
+            User::viewer(String::new())
+                .rules
+                .into_iter()
+                .filter(|r| r.verbs == ["create"]),
+        );
+        User {
+            name: name.to_string(),
+            groups: vec![format!("team-{namespace}"), "system:authenticated".into()],
+            token,
+            rules,
+            secret_data: false,
+            impersonate: false,
+            impersonated_by: String::new(),
+        }
+    }
+
     /// A team member: reads everything, writes Istio and meshdeck policy objects in one
     /// namespace only. No token: reached by impersonation (`--as NAME`).
     pub fn team_member(name: &str, namespace: &str) -> Self {

@@ -66,6 +66,8 @@ pub struct SimCluster {
     pub state: Arc<ClusterState>,
     pub admin_token: String,
     pub viewer_token: String,
+    /// The token of `bookstore-dev`, who may read only in namespace `bookstore`.
+    pub dev_token: String,
 }
 
 impl SimCluster {
@@ -127,12 +129,14 @@ impl Fleet {
             let (store, model) = populated.context("populating a simulated cluster")?;
             let admin_token = token(&mut rng);
             let viewer_token = token(&mut rng);
+            let dev_token = token(&mut rng);
             let state = Arc::new(ClusterState::new(
                 name.clone(),
                 store,
                 vec![
                     User::admin(admin_token.clone()),
                     User::viewer(viewer_token.clone()),
+                    User::namespace_reader("bookstore-dev", dev_token.clone(), "bookstore"),
                     // reachable by impersonation only (no token, no context)
                     User::team_member("alice", "bookstore"),
                 ],
@@ -165,6 +169,7 @@ impl Fleet {
                 state,
                 admin_token,
                 viewer_token,
+                dev_token,
             });
         }
         Ok(Fleet {
@@ -215,7 +220,9 @@ impl Fleet {
             .collect()
     }
 
-    /// A kubeconfig with a context per cluster (admin) and a `<cluster>-viewer` context.
+    /// A kubeconfig with a context per cluster (admin), a `<cluster>-viewer` context, and a
+    /// `<cluster>-bookstore-dev` context (namespace `bookstore`) whose user may read only there.
+    /// All three reach the same API server: one cluster, three credentials.
     pub fn kubeconfig(&self) -> serde_json::Value {
         let ca = base64::engine::general_purpose::STANDARD.encode(self.ca_pem.as_bytes());
         let mut clusters = Vec::new();
@@ -229,6 +236,8 @@ impl Fleet {
             contexts
                 .push(json!({"name": n, "context": {"cluster": n, "user": format!("{n}-admin")}}));
             contexts.push(json!({"name": format!("{n}-viewer"), "context": {"cluster": n, "user": format!("{n}-viewer")}}));
+            users.push(json!({"name": format!("{n}-bookstore-dev"), "user": {"token": c.dev_token}}));
+            contexts.push(json!({"name": format!("{n}-bookstore-dev"), "context": {"cluster": n, "user": format!("{n}-bookstore-dev"), "namespace": "bookstore"}}));
         }
         json!({
             "apiVersion": "v1", "kind": "Config", "preferences": {},

@@ -252,7 +252,7 @@ pub struct App {
     pub theme: Theme,
     pub readonly: bool,
     /// Read-only contexts (settings), shown on their chips.
-    pub readonly_contexts: Vec<String>,
+    pub readonly_clusters: Vec<String>,
     pub now: DateTime<Utc>,
     /// Table rows that fit on screen (set by the event loop from the terminal size).
     pub viewport: usize,
@@ -287,7 +287,7 @@ impl App {
             keymap,
             theme,
             readonly,
-            readonly_contexts: vec![],
+            readonly_clusters: vec![],
             now: Utc::now(),
             viewport: 18,
             width: 80,

@@ -421,7 +421,7 @@ impl App {
             .plan
             .clusters()
             .into_iter()
-            .filter(|c| self.readonly_contexts.iter().any(|r| r == c))
+            .filter(|c| self.readonly_clusters.iter().any(|r| r == c))
             .collect();
         if !ro.is_empty() {
             ed.note = Some((

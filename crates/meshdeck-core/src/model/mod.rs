@@ -33,6 +33,15 @@ pub enum ConnState {
     AuthError {
         error: String,
     },
+    /// Synced, for what this session may see: some kinds or namespaces are forbidden (what,
+    /// in a line). The rows are current; they are not the whole cluster.
+    Partial {
+        forbidden: String,
+    },
+    /// A credential plugin is running and has given no credentials yet.
+    WaitingForCredentials {
+        plugin: String,
+    },
 }
 
 impl ConnState {
@@ -44,7 +53,13 @@ impl ConnState {
             ConnState::Stale { .. } => "stale",
             ConnState::Unreachable { .. } => "unreachable",
             ConnState::AuthError { .. } => "auth-error",
+            ConnState::Partial { .. } => "partial",
+            ConnState::WaitingForCredentials { .. } => "waiting",
         }
+    }
+    /// The rows are current (everything, or everything this session may see).
+    pub fn is_current(&self) -> bool {
+        matches!(self, ConnState::Synced | ConnState::Partial { .. })
     }
     pub fn is_stale(&self) -> bool {
         matches!(
@@ -57,6 +72,8 @@ impl ConnState {
             ConnState::Stale { error, .. }
             | ConnState::Unreachable { error, .. }
             | ConnState::AuthError { error } => Some(error),
+            ConnState::Partial { forbidden } => Some(forbidden),
+            ConnState::WaitingForCredentials { plugin } => Some(plugin),
             _ => None,
         }
     }
@@ -67,6 +84,8 @@ impl ConnState {
 pub struct ClusterInput {
     pub name: String,
     pub context: String,
+    /// Other contexts that reach the same API server.
+    pub aliases: Vec<String>,
     pub server: String,
     pub user: String,
     pub version: Option<String>,
@@ -242,6 +261,8 @@ pub struct Counts {
 pub struct ClusterView {
     pub name: String,
     pub context: String,
+    /// Other contexts that reach the same API server.
+    pub aliases: Vec<String>,
     pub server: String,
     pub user: String,
     pub version: Option<String>,
@@ -724,9 +745,12 @@ pub fn derive_cluster(input: &ClusterInput, state: ConnState) -> ClusterView {
     // unreachable, refused) says so, whatever its last rows said.
     let no_data = meshes.is_empty() && workloads.is_empty() && services.is_empty();
     let unknown_why = match &state {
-        ConnState::Synced => None,
+        ConnState::Synced | ConnState::Partial { .. } => None,
         ConnState::Stale { .. } if !no_data => None,
         ConnState::Connecting => Some("no data yet: connecting".to_string()),
+        ConnState::WaitingForCredentials { plugin } => Some(format!(
+            "no data yet: waiting for credentials ({plugin})"
+        )),
         ConnState::Syncing { synced, total } => Some(format!(
             "no data yet: syncing ({synced}/{total} kinds listed)"
         )),
@@ -736,6 +760,10 @@ pub fn derive_cluster(input: &ClusterInput, state: ConnState) -> ClusterView {
             other.error().unwrap_or("no answer")
         )),
     };
+    if let ConnState::Partial { forbidden } = &state {
+        // the health is of what is visible, and says it is not the whole cluster
+        worst.reasons.push(format!("partial view: {forbidden}"));
+    }
     if let Some(why) = unknown_why
         && worst.level < Level::Unknown
     {
@@ -745,6 +773,7 @@ pub fn derive_cluster(input: &ClusterInput, state: ConnState) -> ClusterView {
     ClusterView {
         name: cluster,
         context: input.context.clone(),
+        aliases: input.aliases.clone(),
         server: input.server.clone(),
         user: input.user.clone(),
         version: input.version.clone(),

@@ -60,7 +60,7 @@ impl Fetcher {
         Fetcher {
             targets: targets
                 .iter()
-                .map(|t| (t.context.clone(), t.clone()))
+                .map(|t| (t.cluster.clone(), t.clone()))
                 .collect(),
             clients: Mutex::new(HashMap::new()),
         }

@@ -3,13 +3,22 @@
 //! file and the context.
 
 use kube::config::{ExecInteractiveMode, KubeConfigOptions, Kubeconfig};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::path::{Path, PathBuf};
 
-/// One cluster to connect to.
+/// One cluster to connect to: one API server (URL and CA), however many contexts reach it.
 #[derive(Clone)]
 pub struct Target {
-    /// The context's name; meshdeck calls the cluster by it.
+    /// The cluster's name, independent of context names: the settings' `clusters:` name for
+    /// its kubeconfig cluster entry (or server URL), else the entry's own name. The
+    /// `meshdeck.io/cluster` annotation, policies' `clusterName`, the CLUSTER column and the
+    /// plan all use it.
+    pub cluster: String,
+    /// The context whose credentials are used (the first selected one reaching this server).
     pub context: String,
+    /// The other selected contexts that reach the same API server: not a second cluster.
+    pub aliases: Vec<String>,
     pub server: String,
     /// The kubeconfig user entry of the context.
     pub user: String,
@@ -18,13 +27,36 @@ pub struct Target {
     pub identity: String,
     /// Nothing may be written here: its clients refuse every request that is not a read.
     pub readonly: bool,
+    /// Namespaces to watch one by one where a kind may not be listed in all namespaces (the
+    /// settings' `namespaces:` for the context); the context's own namespace always counts.
+    pub namespaces: Vec<String>,
+    /// The user's credential plugin, run by meshdeck off the runtime's threads (it is taken
+    /// out of `config`, so kube-rs never runs it).
+    pub credentials: Option<Arc<crate::credentials::ExecCredentials>>,
     pub config: kube::Config,
+}
+
+impl Target {
+    /// The namespaces a kind forbidden cluster-wide is watched in: the context's, then the
+    /// configured ones.
+    pub fn watch_namespaces(&self) -> Vec<String> {
+        let mut v = vec![self.config.default_namespace.clone()];
+        for n in &self.namespaces {
+            if !v.contains(n) {
+                v.push(n.clone());
+            }
+        }
+        v.retain(|n| !n.is_empty());
+        v
+    }
 }
 
 impl std::fmt::Debug for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Target")
+            .field("cluster", &self.cluster)
             .field("context", &self.context)
+            .field("aliases", &self.aliases)
             .field("server", &self.server)
             .field("user", &self.user)
             .field("identity", &self.identity)
@@ -63,6 +95,16 @@ pub enum KubeconfigError {
         context: String,
         file: String,
         contexts: Vec<String>,
+    },
+    #[error(
+        "context {context:?} in kubeconfig {file}: cluster name {name:?} already names {other} (context {other_context:?}); give one of them another name in the settings' `clusters:` map"
+    )]
+    NameTaken {
+        context: String,
+        file: String,
+        name: String,
+        other: String,
+        other_context: String,
     },
     #[error("context {context:?} in kubeconfig {file}: {message}")]
     Context {
@@ -119,7 +161,7 @@ pub async fn targets(
     files: &[PathBuf],
     selection: &Selection,
 ) -> Result<Vec<Target>, KubeconfigError> {
-    let (targets, mut broken) = resolve(files, selection).await?;
+    let (targets, mut broken) = resolve(files, selection, &BTreeMap::new()).await?;
     match broken.drain(..).next() {
         Some(e) => Err(e),
         None => Ok(targets),
@@ -129,9 +171,14 @@ pub async fn targets(
 /// Resolve the chosen contexts: the ones that work, and the ones that do not (a context whose
 /// cluster or user entry is missing or unreadable), so one broken context fails only itself.
 /// An error in the files, or a context that does not exist, still fails the whole.
+///
+/// Contexts that reach the same API server (server URL and CA) are one target: the first
+/// selected one's credentials are used, the others are its `aliases`. `cluster_names` maps a
+/// kubeconfig cluster entry's name, or a server URL, to the name meshdeck calls it.
 pub async fn resolve(
     files: &[PathBuf],
     selection: &Selection,
+    cluster_names: &BTreeMap<String, String>,
 ) -> Result<(Vec<Target>, Vec<KubeconfigError>), KubeconfigError> {
     let mut kc = read(files)?;
     let where_ = describe(files);
@@ -161,8 +208,7 @@ pub async fn resolve(
             });
         }
     }
-    // Token refreshes must never write to the terminal: exec plugins run non-interactively,
-    // with stderr captured (kube-rs captures it when the mode is Never).
+    // Credential plugins never ask the terminal anything: non-interactive.
     for ai in &mut kc.auth_infos {
         if let Some(auth) = ai.auth_info.as_mut()
             && let Some(exec) = auth.exec.as_mut()
@@ -170,7 +216,9 @@ pub async fn resolve(
             exec.interactive_mode = Some(ExecInteractiveMode::Never);
         }
     }
-    let mut out = Vec::new();
+    // one plugin per kubeconfig user, shared by the contexts that use it
+    let mut plugins: BTreeMap<String, Arc<crate::credentials::ExecCredentials>> = BTreeMap::new();
+    let mut out: Vec<Target> = Vec::new();
     let mut broken = Vec::new();
     for ctx in chosen {
         let named = kc.contexts.iter().find(|c| c.name == ctx);
@@ -178,7 +226,11 @@ pub async fn resolve(
             .and_then(|c| c.context.as_ref())
             .and_then(|c| c.user.clone())
             .unwrap_or_default();
-        let config = match kube::Config::from_custom_kubeconfig(
+        let entry = named
+            .and_then(|c| c.context.as_ref())
+            .map(|c| c.cluster.clone())
+            .unwrap_or_default();
+        let mut config = match kube::Config::from_custom_kubeconfig(
             kc.clone(),
             &KubeConfigOptions {
                 context: Some(ctx.clone()),
@@ -197,16 +249,67 @@ pub async fn resolve(
                 continue;
             }
         };
+        let credentials = config.auth_info.exec.take().map(|exec| {
+            plugins
+                .entry(user.clone())
+                .or_insert_with(|| Arc::new(crate::credentials::ExecCredentials::new(exec)))
+                .clone()
+        });
+        let server = config.cluster_url.to_string();
+        if let Some(same) = out
+            .iter_mut()
+            .find(|t| same_server(&t.config, &config))
+        {
+            same.aliases.push(ctx);
+            continue;
+        }
+        let cluster = cluster_names
+            .get(&entry)
+            .or_else(|| cluster_names.get(&server))
+            .or_else(|| cluster_names.get(server.trim_end_matches('/')))
+            .cloned()
+            .unwrap_or_else(|| if entry.is_empty() { ctx.clone() } else { entry });
+        if let Some(other) = out.iter().find(|t| t.cluster == cluster) {
+            broken.push(KubeconfigError::NameTaken {
+                context: ctx,
+                file: where_.clone(),
+                name: cluster,
+                other: other.server.clone(),
+                other_context: other.context.clone(),
+            });
+            continue;
+        }
         out.push(Target {
-            server: config.cluster_url.to_string(),
+            cluster,
+            server,
             context: ctx,
+            aliases: vec![],
             identity: user.clone(),
             user,
             readonly: true,
+            namespaces: vec![],
+            credentials,
             config,
         });
     }
     Ok((out, broken))
+}
+
+/// Whether two client configurations reach the same API server: the same URL (scheme, host,
+/// port, path) and the same certificate authority.
+fn same_server(a: &kube::Config, b: &kube::Config) -> bool {
+    let url = |c: &kube::Config| {
+        let u = &c.cluster_url;
+        format!(
+            "{}://{}{}",
+            u.scheme_str().unwrap_or("https"),
+            u.authority()
+                .map(|a| a.as_str().to_ascii_lowercase())
+                .unwrap_or_default(),
+            u.path().trim_end_matches('/')
+        )
+    };
+    url(a) == url(b) && a.root_cert == b.root_cert
 }
 
 /// The kubeconfig files to read: the flag, else the defaults.

@@ -41,32 +41,77 @@ pub use meshdeck_core::kinds::{ISTIO_KINDS, POLICY_KINDS};
 
 type Key = (String, String);
 
-/// One kind's cache: the live map, and the buffer of a (re-)list in progress.
-struct KindStore<T> {
+/// Where one watcher looks: every namespace (`None`), or one.
+type Scope = Option<Arc<str>>;
+
+/// The most namespaces a kind the user may not list cluster-wide is watched in, one by one.
+pub const MAX_FALLBACK_NAMESPACES: usize = 64;
+
+/// What one watcher of a kind has: its items, the buffer of a (re-)list in progress, and
+/// whether its last list answered or was forbidden.
+struct Part<T> {
     items: HashMap<Key, Arc<T>>,
     buffer: Option<HashMap<Key, Arc<T>>>,
     synced: bool,
+    /// The server refused to list here (403): what it said. What was listed before stays.
+    forbidden: Option<String>,
+    /// A list here answered once: a later 403 is a blip, retried quickly.
+    ever_listed: bool,
 }
 
-impl<T> Default for KindStore<T> {
+impl<T> Default for Part<T> {
     fn default() -> Self {
-        KindStore {
+        Part {
             items: HashMap::new(),
             buffer: None,
             synced: false,
+            forbidden: None,
+            ever_listed: false,
         }
     }
 }
 
+/// One kind's cache: a part per watcher. Normally one, across every namespace; when the
+/// cluster-wide list is forbidden, also one per namespace it is watched in instead.
+struct KindStore<T> {
+    kind: String,
+    parts: BTreeMap<Scope, Part<T>>,
+}
+
 impl<T> KindStore<T> {
+    fn new(kind: &str) -> Self {
+        KindStore {
+            kind: kind.to_string(),
+            parts: BTreeMap::new(),
+        }
+    }
+
+    fn part(&mut self, scope: &Scope) -> &mut Part<T> {
+        self.parts.entry(scope.clone()).or_default()
+    }
+
+    /// Every watcher's list answered or was refused.
+    fn settled(&self) -> bool {
+        !self.parts.is_empty()
+            && self
+                .parts
+                .values()
+                .all(|p| p.synced || p.forbidden.is_some())
+    }
+
+    fn forbidden_all(&self) -> bool {
+        self.parts.get(&None).is_some_and(|p| p.forbidden.is_some())
+    }
+
     fn sorted(&self) -> Vec<Arc<T>> {
-        let mut v: Vec<(&Key, &Arc<T>)> = self.items.iter().collect();
+        let mut v: Vec<(&Key, &Arc<T>)> = self.parts.values().flat_map(|p| &p.items).collect();
         v.sort_by(|a, b| a.0.cmp(b.0));
+        // a blip's kept cluster-wide rows and the namespace watchers' rows name the same objects
+        v.dedup_by(|a, b| a.0 == b.0);
         v.into_iter().map(|(_, t)| t.clone()).collect()
     }
 }
 
-#[derive(Default)]
 struct Cache {
     namespaces: KindStore<RawNamespace>,
     services: KindStore<RawService>,
@@ -86,26 +131,133 @@ struct Cache {
     /// When the current run of failures started, when, and the last error.
     failing: Option<(Instant, String, String)>,
     auth_error: Option<String>,
+    /// A credential plugin is running and no credentials came yet: since when, and which.
+    waiting_for_credentials: Option<String>,
+    /// The last watch event or list answer: the watches delivering is reachability.
+    delivered: Option<Instant>,
     dirty: bool,
 }
 
+impl Default for Cache {
+    fn default() -> Self {
+        Cache {
+            namespaces: KindStore::new("Namespace"),
+            services: KindStore::new("Service"),
+            endpoints: KindStore::new("Endpoints"),
+            pods: KindStore::new("Pod"),
+            deployments: KindStore::new("Deployment"),
+            statefulsets: KindStore::new("StatefulSet"),
+            replicasets: KindStore::new("ReplicaSet"),
+            configmaps: KindStore::new("ConfigMap"),
+            istio: BTreeMap::new(),
+            policies: BTreeMap::new(),
+            kinds_total: None,
+            version: None,
+            latency_ms: None,
+            ever_ok: false,
+            failing: None,
+            auth_error: None,
+            waiting_for_credentials: None,
+            delivered: None,
+            dirty: true,
+        }
+    }
+}
+
+/// What every kind's store says about access, without its type.
+struct Access<'a> {
+    kind: &'a str,
+    settled: bool,
+    forbidden_all: bool,
+    /// Namespaces watched one by one: whether each was listed (true) or forbidden (false).
+    namespaces: Vec<(&'a str, bool)>,
+}
+
+impl<T> KindStore<T> {
+    fn access(&self) -> Access<'_> {
+        Access {
+            kind: &self.kind,
+            settled: self.settled(),
+            forbidden_all: self.forbidden_all(),
+            namespaces: self
+                .parts
+                .iter()
+                .filter_map(|(s, p)| s.as_deref().map(|ns| (ns, p.forbidden.is_none())))
+                .collect(),
+        }
+    }
+}
+
 impl Cache {
+    fn access(&self) -> Vec<Access<'_>> {
+        let mut v = vec![
+            self.namespaces.access(),
+            self.services.access(),
+            self.endpoints.access(),
+            self.pods.access(),
+            self.deployments.access(),
+            self.statefulsets.access(),
+            self.replicasets.access(),
+            self.configmaps.access(),
+        ];
+        v.extend(self.istio.values().map(KindStore::access));
+        v.extend(self.policies.values().map(KindStore::access));
+        v
+    }
+
     fn synced_count(&self) -> usize {
-        [
-            self.namespaces.synced,
-            self.services.synced,
-            self.endpoints.synced,
-            self.pods.synced,
-            self.deployments.synced,
-            self.statefulsets.synced,
-            self.replicasets.synced,
-            self.configmaps.synced,
-        ]
-        .iter()
-        .filter(|s| **s)
-        .count()
-            + self.istio.values().filter(|s| s.synced).count()
-            + self.policies.values().filter(|s| s.synced).count()
+        self.access().iter().filter(|a| a.settled).count()
+    }
+
+    /// What this session may not see here, in a line; `None` when it sees everything.
+    fn forbidden(&self) -> Option<String> {
+        let access = self.access();
+        let all: Vec<&str> = access
+            .iter()
+            .filter(|a| a.forbidden_all)
+            .map(|a| a.kind)
+            .collect();
+        let refused_in: BTreeMap<&str, Vec<&str>> =
+            access.iter().fold(BTreeMap::new(), |mut m, a| {
+                for (ns, ok) in &a.namespaces {
+                    if !ok {
+                        m.entry(*ns).or_insert_with(Vec::new).push(a.kind);
+                    }
+                }
+                m
+            });
+        if all.is_empty() && refused_in.is_empty() {
+            return None;
+        }
+        let watched: std::collections::BTreeSet<&str> = access
+            .iter()
+            .flat_map(|a| a.namespaces.iter().filter(|(_, ok)| *ok).map(|(ns, _)| *ns))
+            .collect();
+        let mut text = String::new();
+        if !all.is_empty() {
+            text.push_str(&format!(
+                "may not list {} in all namespaces",
+                all.join(", ")
+            ));
+            if watched.is_empty() {
+                text.push_str(
+                    "; nothing of them is visible (set the context's namespace, or `namespaces:` for this context in the settings)",
+                );
+            } else {
+                text.push_str(&format!(
+                    "; shown for namespace{} {} only",
+                    if watched.len() == 1 { "" } else { "s" },
+                    watched.iter().copied().collect::<Vec<_>>().join(", ")
+                ));
+            }
+        }
+        for (ns, kinds) in refused_in {
+            if !text.is_empty() {
+                text.push_str("; ");
+            }
+            text.push_str(&format!("forbidden in {ns}: {}", kinds.join(", ")));
+        }
+        Some(text)
     }
 
     fn state(&self, now: Instant) -> ConnState {
@@ -124,14 +276,21 @@ impl Cache {
                 error: error.clone(),
             };
         }
+        if let Some(plugin) = &self.waiting_for_credentials {
+            return ConnState::WaitingForCredentials {
+                plugin: plugin.clone(),
+            };
+        }
         match self.kinds_total {
             None => ConnState::Connecting,
             Some(total) => {
                 let synced = self.synced_count();
-                if synced >= total {
-                    ConnState::Synced
-                } else {
+                if synced < total {
                     ConnState::Syncing { synced, total }
+                } else if let Some(forbidden) = self.forbidden() {
+                    ConnState::Partial { forbidden }
+                } else {
+                    ConnState::Synced
                 }
             }
         }
@@ -165,8 +324,9 @@ impl Cache {
         let mut workloads = self.deployments.sorted();
         workloads.extend(self.statefulsets.sorted());
         ClusterInput {
-            name: t.context.clone(),
+            name: t.cluster.clone(),
             context: t.context.clone(),
+            aliases: t.aliases.clone(),
             server: t.server.clone(),
             user: t.user.clone(),
             version: self.version.clone(),
@@ -213,7 +373,18 @@ pub fn describe_error(e: &kube::Error) -> String {
 }
 
 fn is_auth(e: &kube::Error) -> bool {
-    matches!(e, kube::Error::Api(s) if s.code == 401) || matches!(e, kube::Error::Auth(_))
+    if matches!(e, kube::Error::Api(s) if s.code == 401) || matches!(e, kube::Error::Auth(_)) {
+        return true;
+    }
+    // a credential plugin that failed is an auth error with the plugin's words
+    let mut src: Option<&dyn std::error::Error> = Some(e);
+    while let Some(s) = src {
+        if s.is::<crate::credentials::CredentialError>() {
+            return true;
+        }
+        src = s.source();
+    }
+    false
 }
 
 /// Reconnect quickly: 200 ms, doubling, at most 3 s apart (kube-runtime's default waits up to
@@ -261,122 +432,230 @@ impl LabelInterner {
     }
 }
 
-/// Make a closure's signature higher-ranked over the borrow (the compiler cannot infer it).
-fn higher_ranked<F: Fn(&mut Cache) -> &mut KindStore<RawObject>>(f: F) -> F {
-    f
-}
-
-/// Run one watcher, applying its events to one slot of the cache. After any error the watcher
-/// starts over with a fresh list (after a backoff), so `synced` always means "a list since the
-/// last error completed": a resumed watch would say nothing about recovery.
-async fn watch_into<K, T>(
-    api: Api<K>,
+/// One kind's watchers: across every namespace, and — when that is forbidden — one per
+/// namespace the session may see instead.
+struct KindWatch<K: kube::Resource, T> {
+    /// The API across every namespace (`None`) or in one.
+    api: Arc<dyn Fn(Option<&str>) -> Api<K> + Send + Sync>,
     cfg: watcher::Config,
     cache: Arc<Mutex<Cache>>,
     changed: Arc<Notify>,
-    slot: impl Fn(&mut Cache) -> &mut KindStore<T> + Send + 'static,
-    conv: impl Fn(&K) -> Option<(Key, T)> + Send + 'static,
-    stop: CancellationToken,
-) where
-    K: kube::Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
+    slot: Arc<dyn Fn(&mut Cache) -> &mut KindStore<T> + Send + Sync>,
+    conv: Arc<dyn Fn(&K) -> Option<(Key, T)> + Send + Sync>,
+    /// Namespaced kinds can fall back to per-namespace watches.
+    namespaced: bool,
+    /// The namespaces to try first when the cluster-wide list is forbidden: the context's and
+    /// the settings'.
+    namespaces: Arc<Vec<String>>,
+}
+
+impl<K: kube::Resource, T> Clone for KindWatch<K, T> {
+    fn clone(&self) -> Self {
+        KindWatch {
+            api: self.api.clone(),
+            cfg: self.cfg.clone(),
+            cache: self.cache.clone(),
+            changed: self.changed.clone(),
+            slot: self.slot.clone(),
+            conv: self.conv.clone(),
+            namespaced: self.namespaced,
+            namespaces: self.namespaces.clone(),
+        }
+    }
+}
+
+impl<K, T> KindWatch<K, T>
+where
+    K: kube::Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
     T: Send + Sync + 'static,
 {
-    let mut delay = BACKOFF_MIN;
-    loop {
-        let mut stream = watcher::watcher(api.clone(), cfg.clone()).boxed();
-        let mut wait = delay;
+    /// Run one watcher, applying its events to its part of the kind's store. After any error
+    /// the watcher starts over with a fresh list (after a backoff), so `synced` always means
+    /// "a list since the last error completed": a resumed watch would say nothing about
+    /// recovery. A 403 across every namespace starts the per-namespace watchers (and they
+    /// stop when the cluster-wide list answers again).
+    fn run(self, scope: Scope, stop: CancellationToken) -> futures::future::BoxFuture<'static, ()> {
+        Box::pin(self.run_inner(scope, stop))
+    }
+
+    async fn run_inner(self, scope: Scope, stop: CancellationToken) {
+        let api = (self.api)(scope.as_deref());
+        let mut delay = BACKOFF_MIN;
+        let mut fallback: Option<CancellationToken> = None;
         loop {
-            let ev = tokio::select! {
-                ev = stream.next() => ev,
-                _ = stop.cancelled() => return,
-            };
-            let Some(ev) = ev else { break };
-            let mut c = cache.lock();
-            match ev {
-                Ok(watcher::Event::Init) => slot(&mut c).buffer = Some(HashMap::new()),
-                Ok(watcher::Event::InitApply(o)) => {
-                    if let Some((k, t)) = conv(&o) {
-                        slot(&mut c)
-                            .buffer
-                            .get_or_insert_with(HashMap::new)
-                            .insert(k, Arc::new(t));
-                    }
+            let mut stream = watcher::watcher(api.clone(), self.cfg.clone()).boxed();
+            let mut wait = delay;
+            loop {
+                let ev = tokio::select! {
+                    ev = stream.next() => ev,
+                    _ = stop.cancelled() => return,
+                };
+                let Some(ev) = ev else { break };
+                let mut c = self.cache.lock();
+                if stop.is_cancelled() {
+                    // a per-namespace watcher told to stop applies nothing more
+                    return;
                 }
-                Ok(watcher::Event::InitDone) => {
-                    // a list that answered proves the credentials work again: a 401 that
-                    // cleared is not an auth error any more
-                    if c.auth_error.take().is_some() {
-                        c.dirty = true;
-                    }
-                    let s = slot(&mut c);
-                    s.items = s.buffer.take().unwrap_or_default();
-                    s.synced = true;
-                    delay = BACKOFF_MIN;
-                    if c.kinds_total.is_some_and(|n| c.synced_count() >= n) {
-                        c.ok();
-                    }
-                    c.dirty = true;
+                if ev.is_ok() {
+                    c.delivered = Some(Instant::now());
                 }
-                Ok(watcher::Event::Apply(o)) => {
-                    if let Some((k, t)) = conv(&o) {
-                        slot(&mut c).items.insert(k, Arc::new(t));
-                        c.dirty = true;
+                match ev {
+                    Ok(watcher::Event::Init) => {
+                        (self.slot)(&mut c).part(&scope).buffer = Some(HashMap::new())
                     }
-                }
-                Ok(watcher::Event::Delete(o)) => {
-                    if let Some((k, _)) = conv(&o) {
-                        slot(&mut c).items.remove(&k);
-                        c.dirty = true;
+                    Ok(watcher::Event::InitApply(o)) => {
+                        if let Some((k, t)) = (self.conv)(&o) {
+                            (self.slot)(&mut c)
+                                .part(&scope)
+                                .buffer
+                                .get_or_insert_with(HashMap::new)
+                                .insert(k, Arc::new(t));
+                        }
                     }
-                }
-                Err(e) => {
-                    let (msg, code) = match &e {
-                        watcher::Error::InitialListFailed(k)
-                        | watcher::Error::WatchStartFailed(k)
-                        | watcher::Error::WatchFailed(k) => {
-                            if is_auth(k) {
-                                c.auth_error = Some(describe_error(k));
+                    Ok(watcher::Event::InitDone) => {
+                        // a list that answered proves the credentials work again: a 401 that
+                        // cleared is not an auth error any more
+                        if c.auth_error.take().is_some() {
+                            c.dirty = true;
+                        }
+                        let store = (self.slot)(&mut c);
+                        let part = store.part(&scope);
+                        part.items = part.buffer.take().unwrap_or_default();
+                        part.synced = true;
+                        part.forbidden = None;
+                        part.ever_listed = true;
+                        if scope.is_none() {
+                            // every namespace is visible again: the per-namespace watchers go
+                            if let Some(f) = fallback.take() {
+                                f.cancel();
                             }
-                            (describe_error(k), api_code(k))
+                            store.parts.retain(|s, _| s.is_none());
                         }
-                        watcher::Error::WatchError(s) => {
-                            (format!("{} ({})", s.message, s.code), Some(s.code))
+                        delay = BACKOFF_MIN;
+                        if c.kinds_total.is_some_and(|n| c.synced_count() >= n) {
+                            c.ok();
                         }
-                        other => (other.to_string(), None),
-                    };
-                    tracing::debug!("watch error: {msg}");
-                    let s = slot(&mut c);
-                    s.buffer = None;
-                    match code {
-                        // expired: routine, re-list at once
-                        Some(410) => wait = Duration::ZERO,
-                        // this user may not list this kind: not a failure. What was listed
-                        // before stays (a 403 that clears must not wipe the rows), and the
-                        // kind is asked again soon, then less and less often.
-                        Some(403) => {
-                            s.synced = true;
-                            wait = delay;
-                            delay = (delay * 2).min(FORBIDDEN_RETRY);
-                        }
-                        _ => {
-                            s.synced = false;
-                            c.fail(msg);
-                            delay = (delay * 2).min(BACKOFF_MAX);
+                        c.dirty = true;
+                    }
+                    Ok(watcher::Event::Apply(o)) => {
+                        if let Some((k, t)) = (self.conv)(&o) {
+                            (self.slot)(&mut c)
+                                .part(&scope)
+                                .items
+                                .insert(k, Arc::new(t));
+                            c.dirty = true;
                         }
                     }
-                    c.dirty = true;
-                    drop(c);
-                    changed.notify_one();
-                    break;
+                    Ok(watcher::Event::Delete(o)) => {
+                        if let Some((k, _)) = (self.conv)(&o) {
+                            (self.slot)(&mut c).part(&scope).items.remove(&k);
+                            c.dirty = true;
+                        }
+                    }
+                    Err(e) => {
+                        let (msg, code) = match &e {
+                            watcher::Error::InitialListFailed(k)
+                            | watcher::Error::WatchStartFailed(k)
+                            | watcher::Error::WatchFailed(k) => {
+                                if is_auth(k) {
+                                    c.auth_error = Some(describe_error(k));
+                                }
+                                (describe_error(k), api_code(k))
+                            }
+                            watcher::Error::WatchError(s) => {
+                                (format!("{} ({})", s.message, s.code), Some(s.code))
+                            }
+                            other => (other.to_string(), None),
+                        };
+                        tracing::debug!(scope = ?scope, "watch error: {msg}");
+                        let part = (self.slot)(&mut c).part(&scope);
+                        part.buffer = None;
+                        match code {
+                            // expired: routine, re-list at once
+                            Some(410) => wait = Duration::ZERO,
+                            // this session may not list this kind here: not a failure of the
+                            // cluster. What was listed before stays (a 403 that clears must not
+                            // wipe the rows); a blip is retried quickly, a standing refusal
+                            // less and less often.
+                            Some(403) => {
+                                part.forbidden = Some(msg);
+                                wait = delay;
+                                let most = if part.ever_listed {
+                                    BACKOFF_MAX
+                                } else {
+                                    FORBIDDEN_RETRY
+                                };
+                                delay = (delay * 2).min(most);
+                                if scope.is_none() && self.namespaced && fallback.is_none() {
+                                    let token = stop.child_token();
+                                    tokio::spawn(self.clone().fallback(token.clone()));
+                                    fallback = Some(token);
+                                }
+                            }
+                            _ => {
+                                part.synced = false;
+                                c.fail(msg);
+                                delay = (delay * 2).min(BACKOFF_MAX);
+                            }
+                        }
+                        c.dirty = true;
+                        drop(c);
+                        self.changed.notify_one();
+                        break;
+                    }
+                }
+                drop(c);
+                self.changed.notify_one();
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stop.cancelled() => return,
+            }
+        }
+    }
+
+    /// Watch the kind namespace by namespace: the context's and the settings' namespaces, and
+    /// the listed ones (when namespaces may be listed), at most `MAX_FALLBACK_NAMESPACES`.
+    async fn fallback(self, stop: CancellationToken) {
+        // the namespace list (if this session may see it) names more candidates: wait for it
+        // to answer or be refused, a few seconds at most
+        for _ in 0..50 {
+            if self.cache.lock().namespaces.settled() {
+                break;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                _ = stop.cancelled() => return,
+            }
+        }
+        let mut candidates: Vec<String> = self.namespaces.as_ref().clone();
+        {
+            let c = self.cache.lock();
+            for ns in c.namespaces.sorted() {
+                if !candidates.contains(&ns.name) {
+                    candidates.push(ns.name.clone());
                 }
             }
-            drop(c);
-            changed.notify_one();
         }
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = stop.cancelled() => return,
+        if candidates.len() > MAX_FALLBACK_NAMESPACES {
+            tracing::warn!(
+                "watching {MAX_FALLBACK_NAMESPACES} of {} namespaces one by one",
+                candidates.len()
+            );
+            candidates.truncate(MAX_FALLBACK_NAMESPACES);
         }
+        let mut tasks = tokio::task::JoinSet::new();
+        for ns in candidates {
+            let scope: Scope = Some(ns.as_str().into());
+            {
+                // the part exists (unsettled) from now, so the kind is not settled before it
+                let mut c = self.cache.lock();
+                (self.slot)(&mut c).part(&scope);
+            }
+            tasks.spawn(self.clone().run(scope, stop.clone()));
+        }
+        stop.cancelled().await;
+        tasks.shutdown().await;
     }
 }
 
@@ -423,8 +702,17 @@ async fn run_cluster(
     {
         let (client, cache, changed, stop) =
             (client.clone(), cache.clone(), changed.clone(), stop.clone());
+        let credentials = target.credentials.clone();
         tokio::spawn(async move {
             loop {
+                // a credential plugin's run is not the server's latency: the ping's clock
+                // starts once there are credentials (a plugin's failure is the request's)
+                if let Some(c) = &credentials {
+                    tokio::select! {
+                        _ = c.clone().header() => {}
+                        _ = stop.cancelled() => return,
+                    }
+                }
                 let t = Instant::now();
                 let r = tokio::time::timeout(PING_TIMEOUT, client.apiserver_version()).await;
                 {
@@ -453,6 +741,18 @@ async fn run_cluster(
                             }
                             c.fail(describe_error(&e));
                         }
+                        // the watches delivering is reachability: a slow ping is latency
+                        Err(_)
+                            if c
+                                .delivered
+                                .is_some_and(|d| d.elapsed() < PING_TIMEOUT + PING_EVERY * 2) =>
+                        {
+                            let slow = PING_TIMEOUT.as_millis() as u64;
+                            if c.latency_ms.is_none_or(|l| l < slow) {
+                                c.latency_ms = Some(slow);
+                                c.dirty = true;
+                            }
+                        }
                         Err(_) => c.fail(format!("no answer within {}s", PING_TIMEOUT.as_secs())),
                     }
                 }
@@ -466,7 +766,7 @@ async fn run_cluster(
     }
     // which optional kinds does the cluster serve?
     let mut delay = Duration::from_millis(200);
-    let served: Vec<(bool, ApiResource)> = loop {
+    let served: Vec<(bool, ApiResource, bool)> = loop {
         let groups = [
             "networking.istio.io",
             "security.istio.io",
@@ -484,8 +784,9 @@ async fn run_cluster(
                 for (istio, kinds) in [(true, ISTIO_KINDS), (false, POLICY_KINDS)] {
                     for (g, v, k, _) in kinds {
                         let gvk = kube::api::GroupVersionKind::gvk(g, v, k);
-                        if let Some((ar, _)) = d.resolve_gvk(&gvk) {
-                            out.push((istio, ar));
+                        if let Some((ar, caps)) = d.resolve_gvk(&gvk) {
+                            let namespaced = caps.scope == kube::discovery::Scope::Namespaced;
+                            out.push((istio, ar, namespaced));
                         }
                     }
                 }
@@ -511,39 +812,55 @@ async fn run_cluster(
     {
         let mut c = cache.lock();
         c.kinds_total = Some(8 + served.len());
-        for (istio, ar) in &served {
+        for (istio, ar, _) in &served {
             let map = if *istio {
                 &mut c.istio
             } else {
                 &mut c.policies
             };
-            map.insert(ar.kind.clone(), KindStore::default());
+            map.insert(ar.kind.clone(), KindStore::new(&ar.kind));
         }
         c.dirty = true;
     }
     changed.notify_one();
 
     let cfg = watcher::Config::default();
+    let namespaces = Arc::new(target.watch_namespaces());
     let mut tasks = tokio::task::JoinSet::new();
     macro_rules! typed {
-        ($k:ty, $field:ident, $conv:expr, $cfg:expr) => {
-            tasks.spawn(watch_into(
-                Api::<$k>::all(client.clone()),
-                $cfg,
-                cache.clone(),
-                changed.clone(),
-                |c: &mut Cache| &mut c.$field,
-                $conv,
-                stop.clone(),
-            ));
-        };
+        ($k:ty, $field:ident, $conv:expr, $cfg:expr) => {{
+            let client = client.clone();
+            let w = KindWatch::<$k, _> {
+                api: Arc::new(move |ns: Option<&str>| match ns {
+                    Some(ns) => Api::namespaced(client.clone(), ns),
+                    None => Api::all(client.clone()),
+                }),
+                cfg: $cfg,
+                cache: cache.clone(),
+                changed: changed.clone(),
+                slot: Arc::new(|c: &mut Cache| &mut c.$field),
+                conv: Arc::new($conv),
+                namespaced: true,
+                namespaces: namespaces.clone(),
+            };
+            tasks.spawn(w.run(None, stop.clone()));
+        }};
     }
-    typed!(
-        Namespace,
-        namespaces,
-        |o: &Namespace| Some((key_of(&o.metadata), RawNamespace::from(o))),
-        cfg.clone()
-    );
+    {
+        // cluster-scoped: nothing to fall back to
+        let client = client.clone();
+        let w = KindWatch::<Namespace, _> {
+            api: Arc::new(move |_: Option<&str>| Api::all(client.clone())),
+            cfg: cfg.clone(),
+            cache: cache.clone(),
+            changed: changed.clone(),
+            slot: Arc::new(|c: &mut Cache| &mut c.namespaces),
+            conv: Arc::new(|o: &Namespace| Some((key_of(&o.metadata), RawNamespace::from(o)))),
+            namespaced: false,
+            namespaces: namespaces.clone(),
+        };
+        tasks.spawn(w.run(None, stop.clone()));
+    }
     typed!(
         Service,
         services,
@@ -599,22 +916,27 @@ async fn run_cluster(
         |o: &ConfigMap| Some((key_of(&o.metadata), RawConfigMap::from(o))),
         cfg.clone().labels("istio.io/rev")
     );
-    for (istio, ar) in served {
+    for (istio, ar, namespaced) in served {
         let kind = ar.kind.clone();
-        let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
-        let slot = higher_ranked(move |c: &mut Cache| {
-            let map = if istio { &mut c.istio } else { &mut c.policies };
-            map.entry(kind.clone()).or_default()
-        });
-        tasks.spawn(watch_into(
-            api,
-            cfg.clone(),
-            cache.clone(),
-            changed.clone(),
-            slot,
-            raw_object,
-            stop.clone(),
-        ));
+        let (client, ar2) = (client.clone(), ar.clone());
+        let w = KindWatch::<DynamicObject, RawObject> {
+            api: Arc::new(move |ns: Option<&str>| match ns {
+                Some(ns) => Api::namespaced_with(client.clone(), ns, &ar2),
+                None => Api::all_with(client.clone(), &ar2),
+            }),
+            cfg: cfg.clone(),
+            cache: cache.clone(),
+            changed: changed.clone(),
+            slot: Arc::new(move |c: &mut Cache| {
+                let map = if istio { &mut c.istio } else { &mut c.policies };
+                map.entry(kind.clone())
+                    .or_insert_with(|| KindStore::new(&kind))
+            }),
+            conv: Arc::new(raw_object),
+            namespaced,
+            namespaces: namespaces.clone(),
+        };
+        tasks.spawn(w.run(None, stop.clone()));
     }
     stop.cancelled().await;
     tasks.shutdown().await;
@@ -662,13 +984,14 @@ impl FleetHandle {
         self.snapshots.borrow().clone()
     }
 
-    /// Wait until every cluster is synced (true) or `timeout` passes (false).
+    /// Wait until every cluster is synced, or partial (synced for what the session may see)
+    /// (true), or `timeout` passes (false).
     pub async fn wait_synced(&mut self, timeout: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let all = {
                 let s = self.snapshots.borrow_and_update();
-                !s.clusters.is_empty() && s.clusters.iter().all(|c| c.state == ConnState::Synced)
+                !s.clusters.is_empty() && s.clusters.iter().all(|c| c.state.is_current())
             };
             if all {
                 return true;
@@ -731,6 +1054,7 @@ pub fn start(targets: Vec<Target>) -> FleetHandle {
             for (i, (t, cache)) in caches.iter().enumerate() {
                 let (input, state) = {
                     let mut c = cache.lock();
+                    c.waiting_for_credentials = t.credentials.as_ref().and_then(|p| p.waiting());
                     let state = c.state(now);
                     if !c.dirty && state == states[i] {
                         continue;
