@@ -121,7 +121,8 @@ pub async fn open_session(
         crate::fleet::Selection::Current
     };
     let files = crate::fleet::kubeconfig::files(t.kubeconfig.as_deref(), &paths.kubeconfigs);
-    let (targets, mut broken) = crate::fleet::kubeconfig::resolve(&files, &selection, &settings.clusters).await?;
+    let (targets, mut broken) =
+        crate::fleet::kubeconfig::resolve(&files, &selection, &settings.clusters).await?;
     if targets.is_empty() && !broken.is_empty() {
         return Err(broken.remove(0).into());
     }

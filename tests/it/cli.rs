@@ -143,7 +143,11 @@ async fn settings_fleet_list_chooses_the_contexts() {
         .skip(1)
         .filter_map(|l| l.split_whitespace().next())
         .collect();
-    assert_eq!(names, vec!["us-east", "eu-west"], "clusters, by their names");
+    assert_eq!(
+        names,
+        vec!["us-east", "eu-west"],
+        "clusters, by their names"
+    );
 }
 
 #[tokio::test]

@@ -284,7 +284,10 @@ async fn a_viewer_context_syncs_and_sends_no_writes() {
     let (mut h, _d) = connect(&f, &["eu-west-viewer"]).await;
     assert!(h.wait_synced(Duration::from_secs(10)).await);
     let s = h.latest();
-    assert_eq!(s.clusters[0].name, "eu-west", "the cluster keeps its name under any context");
+    assert_eq!(
+        s.clusters[0].name, "eu-west",
+        "the cluster keeps its name under any context"
+    );
     assert_eq!(s.clusters[0].context, "eu-west-viewer");
     assert!(s.clusters[0].counts.pods > 0);
     let log = f.requests("eu-west").expect("log");

@@ -10,6 +10,7 @@ mod console_e2e;
 mod fleet;
 mod health;
 mod house;
+mod identity;
 mod istio_schema;
 mod kubectl;
 mod one_door;

@@ -394,7 +394,10 @@ mod tests {
             .to_string();
         assert_eq!(e, "credential plugin aws returned an empty token");
         let e = parse("aws", b"<html>").expect_err("not json").to_string();
-        assert!(e.starts_with("credential plugin aws printed no ExecCredential"), "{e}");
+        assert!(
+            e.starts_with("credential plugin aws printed no ExecCredential"),
+            "{e}"
+        );
         let e = parse("x", br#"{"status":{"clientCertificateData":"..."}}"#)
             .expect_err("cert")
             .to_string();

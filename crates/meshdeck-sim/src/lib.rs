@@ -236,7 +236,9 @@ impl Fleet {
             contexts
                 .push(json!({"name": n, "context": {"cluster": n, "user": format!("{n}-admin")}}));
             contexts.push(json!({"name": format!("{n}-viewer"), "context": {"cluster": n, "user": format!("{n}-viewer")}}));
-            users.push(json!({"name": format!("{n}-bookstore-dev"), "user": {"token": c.dev_token}}));
+            users.push(
+                json!({"name": format!("{n}-bookstore-dev"), "user": {"token": c.dev_token}}),
+            );
             contexts.push(json!({"name": format!("{n}-bookstore-dev"), "context": {"cluster": n, "user": format!("{n}-bookstore-dev"), "namespace": "bookstore"}}));
         }
         json!({

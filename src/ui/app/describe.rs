@@ -19,12 +19,23 @@ pub fn describe(c: &crate::model::ClusterView, item: Item<'_>, kind: ViewKind) -
         Item::Cluster(cl) => {
             kv("Cluster:", cl.name.clone());
             kv("Context:", cl.context.clone());
+            if !cl.aliases.is_empty() {
+                kv("Also reached by:", cl.aliases.join(", "));
+            }
             kv("Server:", cl.server.clone());
             kv("User:", cl.user.clone());
             kv("Version:", cl.version.clone().unwrap_or_else(|| "-".into()));
             kv("State:", crate::ui::view::state_cell(&cl.state));
-            if let Some(e) = cl.state.error() {
-                kv("Last error:", e.to_string());
+            match &cl.state {
+                crate::model::ConnState::Partial { forbidden } => kv("Visible:", forbidden.clone()),
+                crate::model::ConnState::WaitingForCredentials { plugin } => {
+                    kv("Credentials:", plugin.clone())
+                }
+                s => {
+                    if let Some(e) = s.error() {
+                        kv("Last error:", e.to_string());
+                    }
+                }
             }
             kv(
                 "Latency:",

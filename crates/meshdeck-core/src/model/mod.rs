@@ -748,9 +748,9 @@ pub fn derive_cluster(input: &ClusterInput, state: ConnState) -> ClusterView {
         ConnState::Synced | ConnState::Partial { .. } => None,
         ConnState::Stale { .. } if !no_data => None,
         ConnState::Connecting => Some("no data yet: connecting".to_string()),
-        ConnState::WaitingForCredentials { plugin } => Some(format!(
-            "no data yet: waiting for credentials ({plugin})"
-        )),
+        ConnState::WaitingForCredentials { plugin } => {
+            Some(format!("no data yet: waiting for credentials ({plugin})"))
+        }
         ConnState::Syncing { synced, total } => Some(format!(
             "no data yet: syncing ({synced}/{total} kinds listed)"
         )),

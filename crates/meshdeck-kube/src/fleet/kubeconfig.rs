@@ -4,8 +4,8 @@
 
 use kube::config::{ExecInteractiveMode, KubeConfigOptions, Kubeconfig};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// One cluster to connect to: one API server (URL and CA), however many contexts reach it.
 #[derive(Clone)]
@@ -256,10 +256,7 @@ pub async fn resolve(
                 .clone()
         });
         let server = config.cluster_url.to_string();
-        if let Some(same) = out
-            .iter_mut()
-            .find(|t| same_server(&t.config, &config))
-        {
+        if let Some(same) = out.iter_mut().find(|t| same_server(&t.config, &config)) {
             same.aliases.push(ctx);
             continue;
         }

@@ -432,16 +432,22 @@ impl LabelInterner {
     }
 }
 
+/// The API of a kind across every namespace (`None`) or in one.
+type ApiFor<K> = Arc<dyn Fn(Option<&str>) -> Api<K> + Send + Sync>;
+/// Where a kind's store is in the cache.
+type Slot<T> = Arc<dyn Fn(&mut Cache) -> &mut KindStore<T> + Send + Sync>;
+/// An API object as the cache keeps it.
+type Conv<K, T> = Arc<dyn Fn(&K) -> Option<(Key, T)> + Send + Sync>;
+
 /// One kind's watchers: across every namespace, and — when that is forbidden — one per
 /// namespace the session may see instead.
 struct KindWatch<K: kube::Resource, T> {
-    /// The API across every namespace (`None`) or in one.
-    api: Arc<dyn Fn(Option<&str>) -> Api<K> + Send + Sync>,
+    api: ApiFor<K>,
     cfg: watcher::Config,
     cache: Arc<Mutex<Cache>>,
     changed: Arc<Notify>,
-    slot: Arc<dyn Fn(&mut Cache) -> &mut KindStore<T> + Send + Sync>,
-    conv: Arc<dyn Fn(&K) -> Option<(Key, T)> + Send + Sync>,
+    slot: Slot<T>,
+    conv: Conv<K, T>,
     /// Namespaced kinds can fall back to per-namespace watches.
     namespaced: bool,
     /// The namespaces to try first when the cluster-wide list is forbidden: the context's and
@@ -743,8 +749,7 @@ async fn run_cluster(
                         }
                         // the watches delivering is reachability: a slow ping is latency
                         Err(_)
-                            if c
-                                .delivered
+                            if c.delivered
                                 .is_some_and(|d| d.elapsed() < PING_TIMEOUT + PING_EVERY * 2) =>
                         {
                             let slow = PING_TIMEOUT.as_millis() as u64;
