@@ -2,7 +2,9 @@
 
 use super::app::{App, Mode, SortKey, TextKind, TextState};
 use super::keymap::Action;
-use super::view::{ViewKind, glyph, health_cell, state_glyph, view_names};
+use super::view::{
+    ViewKind, glyph, health_cell, policy_cells, policy_level, state_glyph, view_names,
+};
 use crate::model::ConnState;
 use crate::model::health::Level;
 use ratatui::Frame;
@@ -207,40 +209,6 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
     f.render_widget(p, area);
 }
 
-/// How a policy's status reads as a health level.
-pub fn policy_level(s: crate::translate::State) -> Level {
-    use crate::translate::State;
-    match s {
-        State::Accepted => Level::Ok,
-        State::Warning => Level::Warning,
-        State::Conflicting => Level::Degraded,
-        State::Invalid => Level::Failure,
-    }
-}
-
-/// The cells of a policies-view row, in the order of its columns.
-pub fn policy_cells(r: &crate::author::PolicyRow) -> Vec<String> {
-    vec![
-        r.namespace.clone(),
-        r.name.clone(),
-        r.kind.clone(),
-        if r.draft {
-            "✎ draft".to_string()
-        } else {
-            format!("{} {}", glyph(policy_level(r.state)), r.state.word())
-        },
-        if r.clusters.is_empty() {
-            "-".into()
-        } else {
-            r.clusters.join(",")
-        },
-        r.sources.clone(),
-        r.targets.clone(),
-        r.origin.clone(),
-        r.reason.clone(),
-    ]
-}
-
 /// Which columns fit: drop the most droppable ones until the minimum widths fit.
 pub fn visible_columns(kind: ViewKind, width: u16) -> Vec<usize> {
     let cols = kind.columns();
@@ -309,11 +277,9 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
     let health_col = cols
         .iter()
         .position(|c| c.role == crate::ui::view::Role::Health);
-    let state_col = if kind == ViewKind::Clusters {
-        Some(1)
-    } else {
-        None
-    };
+    let state_col = cols
+        .iter()
+        .position(|c| c.role == crate::ui::view::Role::State);
     // cell text for the rows on screen only
     let mut lines: Vec<(Vec<String>, Level, bool, Option<&ConnState>)> =
         Vec::with_capacity(end - start);

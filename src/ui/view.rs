@@ -104,128 +104,18 @@ impl ViewKind {
         }
     }
 
-    /// Column headings, in order. The first three of every view but clusters are CLUSTER,
-    /// NAMESPACE, NAME.
+    /// Column headings, in order (each defined with its cell, in the renderers below). The
+    /// first three of every view but clusters and policies are CLUSTER, NAMESPACE, NAME.
     pub fn columns(self) -> &'static [Column] {
-        use Column as C;
         match self {
-            ViewKind::Clusters => {
-                const COLS: &[Column] = &[
-                    C::new("CLUSTER", 10, 0),
-                    C::new("STATE", 11, 0),
-                    C::new("VERSION", 8, 3),
-                    C::new("LATENCY", 7, 4),
-                    C::new("MESH", 12, 2),
-                    C::new("SVC", 4, 3),
-                    C::new("WL", 4, 3),
-                    C::new("PODS", 5, 1),
-                    C::new("ISTIO", 5, 4),
-                    C::with(Role::Health, "HEALTH", 12, 0),
-                    C::new("REASON", 20, 5),
-                ];
-                COLS
-            }
-            ViewKind::Meshes => {
-                const COLS: &[Column] = &[
-                    C::new("CLUSTER", 10, 0),
-                    C::new("NAMESPACE", 12, 2),
-                    C::new("REVISION", 8, 3),
-                    C::new("VERSION", 8, 0),
-                    C::new("READY", 5, 1),
-                    C::new("SIDECARS", 8, 1),
-                    C::new("PROXIES", 16, 3),
-                    C::new("TRUST DOMAIN", 14, 4),
-                    C::with(Role::Health, "HEALTH", 12, 0),
-                    C::new("REASON", 20, 5),
-                ];
-                COLS
-            }
-            ViewKind::Services => {
-                const COLS: &[Column] = &[
-                    C::new("CLUSTER", 10, 0),
-                    C::new("NAMESPACE", 10, 1),
-                    C::with(Role::Name, "NAME", 14, 0),
-                    C::new("PORTS", 12, 4),
-                    C::new("ENDPOINTS", 9, 2),
-                    C::new("MESH", 4, 3),
-                    C::new("ISTIO", 5, 4),
-                    C::with(Role::Health, "HEALTH", 12, 0),
-                    C::with(Role::Age, "AGE", 5, 2),
-                    C::new("REASON", 20, 5),
-                ];
-                COLS
-            }
-            ViewKind::Workloads => {
-                const COLS: &[Column] = &[
-                    C::new("CLUSTER", 10, 0),
-                    C::new("NAMESPACE", 10, 1),
-                    C::with(Role::Name, "NAME", 14, 0),
-                    C::new("KIND", 11, 4),
-                    C::new("READY", 5, 1),
-                    C::new("RESTARTS", 8, 3),
-                    C::new("SIDECAR", 9, 2),
-                    C::with(Role::Health, "HEALTH", 12, 0),
-                    C::with(Role::Age, "AGE", 5, 2),
-                    C::new("REASON", 20, 5),
-                ];
-                COLS
-            }
-            ViewKind::Pods => {
-                const COLS: &[Column] = &[
-                    C::new("CLUSTER", 10, 0),
-                    C::new("NAMESPACE", 10, 1),
-                    C::with(Role::Name, "NAME", 20, 0),
-                    C::new("READY", 5, 1),
-                    C::new("STATUS", 10, 2),
-                    C::new("RESTARTS", 8, 3),
-                    C::new("PROXY", 8, 4),
-                    C::new("NODE", 10, 5),
-                    C::with(Role::Health, "HEALTH", 12, 0),
-                    C::with(Role::Age, "AGE", 5, 2),
-                    C::new("REASON", 20, 5),
-                ];
-                COLS
-            }
-            ViewKind::Istio(None) => {
-                const COLS: &[Column] = &[
-                    C::new("CLUSTER", 10, 0),
-                    C::new("NAMESPACE", 10, 1),
-                    C::with(Role::Name, "NAME", 14, 0),
-                    C::new("KIND", 14, 0),
-                    C::new("OWNER", 8, 3),
-                    C::with(Role::Health, "HEALTH", 12, 0),
-                    C::with(Role::Age, "AGE", 5, 2),
-                    C::new("REASON", 20, 5),
-                ];
-                COLS
-            }
-            ViewKind::Istio(Some(_)) => {
-                const COLS: &[Column] = &[
-                    C::new("CLUSTER", 10, 0),
-                    C::new("NAMESPACE", 10, 1),
-                    C::with(Role::Name, "NAME", 14, 0),
-                    C::new("HOSTS", 16, 3),
-                    C::new("OWNER", 8, 3),
-                    C::with(Role::Health, "HEALTH", 12, 0),
-                    C::with(Role::Age, "AGE", 5, 2),
-                    C::new("REASON", 20, 5),
-                ];
-                COLS
-            }
-            ViewKind::Policies => {
-                const COLS: &[Column] = &[
-                    C::new("NAMESPACE", 10, 3),
-                    C::with(Role::Name, "NAME", 14, 0),
-                    C::new("KIND", 13, 2),
-                    C::with(Role::Health, "STATUS", 13, 0),
-                    C::new("CLUSTERS", 10, 4),
-                    C::new("SOURCES", 12, 6),
-                    C::new("TARGETS", 16, 5),
-                    C::new("ORIGIN", 14, 7),
-                    C::new("REASON", 20, 1),
-                ];
-                COLS
-            }
+            ViewKind::Clusters => &CLUSTERS_HEADS,
+            ViewKind::Meshes => &MESHES_HEADS,
+            ViewKind::Services => &SERVICES_HEADS,
+            ViewKind::Workloads => &WORKLOADS_HEADS,
+            ViewKind::Pods => &PODS_HEADS,
+            ViewKind::Istio(None) => &ISTIO_ALL_HEADS,
+            ViewKind::Istio(Some(_)) => &ISTIO_KIND_HEADS,
+            ViewKind::Policies => &POLICIES_HEADS,
         }
     }
 
@@ -272,6 +162,8 @@ pub enum Role {
     Health,
     /// Age (sort by age).
     Age,
+    /// A cluster's connection state (coloured by state).
+    State,
     Other,
 }
 
@@ -286,6 +178,8 @@ pub struct Column {
 }
 
 impl Column {
+    const EMPTY: Column = Column::new("", 0, 0);
+
     const fn new(name: &'static str, min: u16, drop: u8) -> Column {
         Column {
             name,
@@ -496,12 +390,11 @@ impl<'a> Item<'a> {
         }
     }
 
-    /// The cells of this row, in `kind.columns()` order. `cluster` names the row's cluster
-    /// (objects do not carry it).
+    /// The cells of this row, in `kind.columns()` order: each column's own renderer.
+    /// `cluster` names the row's cluster (objects do not carry it).
     pub fn cells(&self, kind: ViewKind, cluster: &ClusterView, now: DateTime<Utc>) -> Vec<String> {
         let stale = cluster.state.is_stale();
         let h = self.health();
-        let health = health_cell(h.level, stale);
         let reason = match (&cluster.state, h.reasons.first()) {
             (ConnState::Stale { error, .. } | ConnState::Unreachable { error, .. }, _)
                 if matches!(self, Item::Cluster(_)) =>
@@ -511,109 +404,278 @@ impl<'a> Item<'a> {
             (_, Some(r)) => r.clone(),
             _ => String::new(),
         };
-        let age = age(self.created(), now);
-        let cl = cluster.name.clone();
-        match self {
-            Item::Cluster(c) => vec![
-                c.name.clone(),
-                state_cell(&c.state),
-                c.version.clone().unwrap_or_else(|| "-".into()),
-                c.latency_ms
-                    .map(|l| format!("{l}ms"))
-                    .unwrap_or_else(|| "-".into()),
-                mesh_cell(c),
-                c.counts.services.to_string(),
-                c.counts.workloads.to_string(),
-                c.counts.pods.to_string(),
-                c.counts.istio_objects.to_string(),
-                health,
-                reason,
-            ],
-            Item::Mesh(m) => vec![
-                cl,
-                m.namespace.clone(),
-                m.revision.clone(),
-                m.version.clone(),
-                format!("{}/{}", m.ready, m.desired),
-                m.sidecars.to_string(),
-                m.proxy_versions
-                    .iter()
-                    .map(|(v, n)| format!("{v}×{n}"))
-                    .collect::<Vec<_>>()
-                    .join(" "),
-                m.trust_domain.clone().unwrap_or_else(|| "-".into()),
-                health,
-                reason,
-            ],
-            Item::Service(s) => vec![
-                cl,
-                s.namespace.clone(),
-                s.name.clone(),
-                s.ports.join(","),
-                format!("{}/{}", s.ready_endpoints, s.total_endpoints),
-                if s.in_mesh { "yes" } else { "no" }.into(),
-                s.istio_refs.len().to_string(),
-                health,
-                age,
-                reason,
-            ],
-            Item::Workload(w) => vec![
-                cl,
-                w.namespace.clone(),
-                w.name.clone(),
-                w.kind.as_str().to_string(),
-                format!("{}/{}", w.ready, w.desired),
-                w.restarts.to_string(),
-                sidecar_cell(w.sidecar, w.proxy_version.as_deref()),
-                health,
-                age,
-                reason,
-            ],
-            Item::Pod(p) => vec![
-                cl,
-                p.namespace().to_string(),
-                p.name().to_string(),
-                p.ready(),
-                p.status().to_string(),
-                p.restarts().to_string(),
-                p.proxy_version().unwrap_or("-").to_string(),
-                p.node().to_string(),
-                health,
-                age,
-                reason,
-            ],
-            Item::Object(o) => match kind {
-                ViewKind::Istio(Some(_)) => vec![
-                    cl,
-                    o.namespace.clone(),
-                    o.name.clone(),
-                    hosts(o),
-                    owner(o).into(),
-                    health,
-                    age,
-                    reason,
-                ],
-                ViewKind::Istio(None) => vec![
-                    cl,
-                    o.namespace.clone(),
-                    o.name.clone(),
-                    o.kind.clone(),
-                    owner(o).into(),
-                    health,
-                    age,
-                    reason,
-                ],
-                _ => vec![
-                    cl,
-                    o.namespace.clone(),
-                    o.name.clone(),
-                    o.kind.clone(),
-                    health,
-                    age,
-                    reason,
-                ],
-            },
+        let x = Ctx {
+            cluster,
+            health: health_cell(h.level, stale),
+            reason,
+            age: age(self.created(), now),
+        };
+        match (self, kind) {
+            (Item::Cluster(c), _) => render(&CLUSTERS, c, &x),
+            (Item::Mesh(m), _) => render(&MESHES, m, &x),
+            (Item::Service(v), _) => render(&SERVICES, v, &x),
+            (Item::Workload(w), _) => render(&WORKLOADS, w, &x),
+            (Item::Pod(p), _) => render(&PODS, p, &x),
+            (Item::Object(o), ViewKind::Istio(Some(_))) => render(&ISTIO_KIND, o, &x),
+            (Item::Object(o), _) => render(&ISTIO_ALL, o, &x),
         }
+    }
+}
+
+/// What every cell of a row may need besides the row itself: its cluster, and the health,
+/// reason and age cells (made once per row).
+pub struct Ctx<'a> {
+    pub cluster: &'a ClusterView,
+    pub health: String,
+    pub reason: String,
+    pub age: String,
+}
+
+/// A column and how its cell reads, defined together.
+pub struct Col<T: 'static> {
+    pub head: Column,
+    pub cell: fn(&T, &Ctx<'_>) -> String,
+}
+
+/// A policies-view column: the policies board's rows carry everything they show.
+pub struct BoardCol {
+    pub head: Column,
+    pub cell: fn(&crate::author::PolicyRow) -> String,
+}
+
+/// The headings of a renderer, at compile time.
+const fn heads<T, const N: usize>(cols: &[Col<T>; N]) -> [Column; N] {
+    let mut out = [Column::EMPTY; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = cols[i].head;
+        i += 1;
+    }
+    out
+}
+
+const fn board_heads<const N: usize>(cols: &[BoardCol; N]) -> [Column; N] {
+    let mut out = [Column::EMPTY; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = cols[i].head;
+        i += 1;
+    }
+    out
+}
+
+fn render<T>(cols: &[Col<T>], item: &T, x: &Ctx<'_>) -> Vec<String> {
+    cols.iter().map(|c| (c.cell)(item, x)).collect()
+}
+
+/// The cells of a policies-view row, in the order of its columns.
+pub fn policy_cells(r: &crate::author::PolicyRow) -> Vec<String> {
+    POLICIES.iter().map(|c| (c.cell)(r)).collect()
+}
+
+const fn col<T>(
+    name: &'static str,
+    min: u16,
+    drop: u8,
+    cell: fn(&T, &Ctx<'_>) -> String,
+) -> Col<T> {
+    Col {
+        head: Column::new(name, min, drop),
+        cell,
+    }
+}
+
+const fn role<T>(
+    role: Role,
+    name: &'static str,
+    min: u16,
+    drop: u8,
+    cell: fn(&T, &Ctx<'_>) -> String,
+) -> Col<T> {
+    Col {
+        head: Column::with(role, name, min, drop),
+        cell,
+    }
+}
+
+fn cluster_name<T>(_: &T, x: &Ctx<'_>) -> String {
+    x.cluster.name.clone()
+}
+fn health<T>(_: &T, x: &Ctx<'_>) -> String {
+    x.health.clone()
+}
+fn reason<T>(_: &T, x: &Ctx<'_>) -> String {
+    x.reason.clone()
+}
+fn age_of<T>(_: &T, x: &Ctx<'_>) -> String {
+    x.age.clone()
+}
+
+const CLUSTERS: [Col<ClusterView>; 11] = [
+    col("CLUSTER", 10, 0, |c, _| c.name.clone()),
+    role(Role::State, "STATE", 11, 0, |c, _| state_cell(&c.state)),
+    col("VERSION", 8, 3, |c, _| {
+        c.version.clone().unwrap_or_else(|| "-".into())
+    }),
+    col("LATENCY", 7, 4, |c, _| {
+        c.latency_ms
+            .map(|l| format!("{l}ms"))
+            .unwrap_or_else(|| "-".into())
+    }),
+    col("MESH", 12, 2, |c, _| mesh_cell(c)),
+    col("SVC", 4, 3, |c, _| c.counts.services.to_string()),
+    col("WL", 4, 3, |c, _| c.counts.workloads.to_string()),
+    col("PODS", 5, 1, |c, _| c.counts.pods.to_string()),
+    col("ISTIO", 5, 4, |c, _| c.counts.istio_objects.to_string()),
+    role(Role::Health, "HEALTH", 12, 0, health),
+    col("REASON", 20, 5, reason),
+];
+const CLUSTERS_HEADS: [Column; 11] = heads(&CLUSTERS);
+
+const MESHES: [Col<Mesh>; 10] = [
+    col("CLUSTER", 10, 0, cluster_name),
+    col("NAMESPACE", 12, 2, |m, _| m.namespace.clone()),
+    col("REVISION", 8, 3, |m, _| m.revision.clone()),
+    col("VERSION", 8, 0, |m, _| m.version.clone()),
+    col("READY", 5, 1, |m, _| format!("{}/{}", m.ready, m.desired)),
+    col("SIDECARS", 8, 1, |m, _| m.sidecars.to_string()),
+    col("PROXIES", 16, 3, |m, _| {
+        m.proxy_versions
+            .iter()
+            .map(|(v, n)| format!("{v}×{n}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }),
+    col("TRUST DOMAIN", 14, 4, |m, _| {
+        m.trust_domain.clone().unwrap_or_else(|| "-".into())
+    }),
+    role(Role::Health, "HEALTH", 12, 0, health),
+    col("REASON", 20, 5, reason),
+];
+const MESHES_HEADS: [Column; 10] = heads(&MESHES);
+
+const SERVICES: [Col<Service>; 10] = [
+    col("CLUSTER", 10, 0, cluster_name),
+    col("NAMESPACE", 10, 1, |v, _| v.namespace.clone()),
+    role(Role::Name, "NAME", 14, 0, |v, _| v.name.clone()),
+    col("PORTS", 12, 4, |v, _| v.ports.join(",")),
+    col("ENDPOINTS", 9, 2, |v, _| {
+        format!("{}/{}", v.ready_endpoints, v.total_endpoints)
+    }),
+    col("MESH", 4, 3, |v, _| {
+        if v.in_mesh { "yes" } else { "no" }.into()
+    }),
+    col("ISTIO", 5, 4, |v, _| v.istio_refs.len().to_string()),
+    role(Role::Health, "HEALTH", 12, 0, health),
+    role(Role::Age, "AGE", 5, 2, age_of),
+    col("REASON", 20, 5, reason),
+];
+const SERVICES_HEADS: [Column; 10] = heads(&SERVICES);
+
+const WORKLOADS: [Col<Workload>; 10] = [
+    col("CLUSTER", 10, 0, cluster_name),
+    col("NAMESPACE", 10, 1, |w, _| w.namespace.clone()),
+    role(Role::Name, "NAME", 14, 0, |w, _| w.name.clone()),
+    col("KIND", 11, 4, |w, _| w.kind.as_str().to_string()),
+    col("READY", 5, 1, |w, _| format!("{}/{}", w.ready, w.desired)),
+    col("RESTARTS", 8, 3, |w, _| w.restarts.to_string()),
+    col("SIDECAR", 9, 2, |w, _| {
+        sidecar_cell(w.sidecar, w.proxy_version.as_deref())
+    }),
+    role(Role::Health, "HEALTH", 12, 0, health),
+    role(Role::Age, "AGE", 5, 2, age_of),
+    col("REASON", 20, 5, reason),
+];
+const WORKLOADS_HEADS: [Column; 10] = heads(&WORKLOADS);
+
+const PODS: [Col<PodRow>; 11] = [
+    col("CLUSTER", 10, 0, cluster_name),
+    col("NAMESPACE", 10, 1, |p, _| p.namespace().to_string()),
+    role(Role::Name, "NAME", 20, 0, |p, _| p.name().to_string()),
+    col("READY", 5, 1, |p, _| p.ready()),
+    col("STATUS", 10, 2, |p, _| p.status().to_string()),
+    col("RESTARTS", 8, 3, |p, _| p.restarts().to_string()),
+    col("PROXY", 8, 4, |p, _| {
+        p.proxy_version().unwrap_or("-").to_string()
+    }),
+    col("NODE", 10, 5, |p, _| p.node().to_string()),
+    role(Role::Health, "HEALTH", 12, 0, health),
+    role(Role::Age, "AGE", 5, 2, age_of),
+    col("REASON", 20, 5, reason),
+];
+const PODS_HEADS: [Column; 11] = heads(&PODS);
+
+const ISTIO_ALL: [Col<RawObject>; 8] = [
+    col("CLUSTER", 10, 0, cluster_name),
+    col("NAMESPACE", 10, 1, |o, _| o.namespace.clone()),
+    role(Role::Name, "NAME", 14, 0, |o, _| o.name.clone()),
+    col("KIND", 14, 0, |o, _| o.kind.clone()),
+    col("OWNER", 8, 3, |o, _| owner(o).into()),
+    role(Role::Health, "HEALTH", 12, 0, health),
+    role(Role::Age, "AGE", 5, 2, age_of),
+    col("REASON", 20, 5, reason),
+];
+const ISTIO_ALL_HEADS: [Column; 8] = heads(&ISTIO_ALL);
+
+const ISTIO_KIND: [Col<RawObject>; 8] = [
+    col("CLUSTER", 10, 0, cluster_name),
+    col("NAMESPACE", 10, 1, |o, _| o.namespace.clone()),
+    role(Role::Name, "NAME", 14, 0, |o, _| o.name.clone()),
+    col("HOSTS", 16, 3, |o, _| hosts(o)),
+    col("OWNER", 8, 3, |o, _| owner(o).into()),
+    role(Role::Health, "HEALTH", 12, 0, health),
+    role(Role::Age, "AGE", 5, 2, age_of),
+    col("REASON", 20, 5, reason),
+];
+const ISTIO_KIND_HEADS: [Column; 8] = heads(&ISTIO_KIND);
+
+const fn board(
+    role: Role,
+    name: &'static str,
+    min: u16,
+    drop: u8,
+    cell: fn(&crate::author::PolicyRow) -> String,
+) -> BoardCol {
+    BoardCol {
+        head: Column::with(role, name, min, drop),
+        cell,
+    }
+}
+
+const POLICIES: [BoardCol; 9] = [
+    board(Role::Other, "NAMESPACE", 10, 3, |r| r.namespace.clone()),
+    board(Role::Name, "NAME", 14, 0, |r| r.name.clone()),
+    board(Role::Other, "KIND", 13, 2, |r| r.kind.clone()),
+    board(Role::Health, "STATUS", 13, 0, |r| {
+        if r.draft {
+            "✎ draft".to_string()
+        } else {
+            let level = policy_level(r.state);
+            format!("{} {}", glyph(level), r.state.word())
+        }
+    }),
+    board(Role::Other, "CLUSTERS", 10, 4, |r| {
+        if r.clusters.is_empty() {
+            "-".into()
+        } else {
+            r.clusters.join(",")
+        }
+    }),
+    board(Role::Other, "SOURCES", 12, 6, |r| r.sources.clone()),
+    board(Role::Other, "TARGETS", 16, 5, |r| r.targets.clone()),
+    board(Role::Other, "ORIGIN", 14, 7, |r| r.origin.clone()),
+    board(Role::Other, "REASON", 20, 1, |r| r.reason.clone()),
+];
+const POLICIES_HEADS: [Column; 9] = board_heads(&POLICIES);
+
+/// How a policy's status reads as a health level.
+pub fn policy_level(s: crate::translate::State) -> Level {
+    use crate::translate::State;
+    match s {
+        State::Accepted => Level::Ok,
+        State::Warning => Level::Warning,
+        State::Conflicting => Level::Degraded,
+        State::Invalid => Level::Failure,
     }
 }
 
