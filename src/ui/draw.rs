@@ -76,7 +76,13 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
     let synced = snap
         .clusters
         .iter()
-        .filter(|c| c.state.is_current())
+        .filter(|c| c.state == ConnState::Synced)
+        .count();
+    // synced for what the session may see: current, not the whole cluster
+    let partial = snap
+        .clusters
+        .iter()
+        .filter(|c| matches!(c.state, ConnState::Partial { .. }))
         .count();
     let mut failing = 0usize;
     let mut degraded = 0usize;
@@ -103,7 +109,11 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
         Span::styled(" meshdeck ", t.title),
         sep.clone(),
         Span::styled(
-            format!("clusters {synced}/{total} synced"),
+            if partial > 0 {
+                format!("clusters {synced}/{total} synced, {partial} partial")
+            } else {
+                format!("clusters {synced}/{total} synced")
+            },
             if synced == total { t.ok } else { t.warn },
         ),
         sep.clone(),

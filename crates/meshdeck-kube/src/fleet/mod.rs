@@ -233,21 +233,20 @@ impl Cache {
             .iter()
             .flat_map(|a| a.namespaces.iter().filter(|(_, ok)| *ok).map(|(ns, _)| *ns))
             .collect();
+        // what is shown first: it is what the user reads the rows by
         let mut text = String::new();
         if !all.is_empty() {
-            text.push_str(&format!(
-                "may not list {} in all namespaces",
-                all.join(", ")
-            ));
             if watched.is_empty() {
-                text.push_str(
-                    "; nothing of them is visible (set the context's namespace, or `namespaces:` for this context in the settings)",
-                );
+                text.push_str(&format!(
+                    "nothing of {} is visible (set the context's namespace, or `namespaces:` for this context in the settings): may not list them in all namespaces",
+                    all.join(", ")
+                ));
             } else {
                 text.push_str(&format!(
-                    "; shown for namespace{} {} only",
+                    "shown for namespace{} {} only: may not list {} in all namespaces",
                     if watched.len() == 1 { "" } else { "s" },
-                    watched.iter().copied().collect::<Vec<_>>().join(", ")
+                    watched.iter().copied().collect::<Vec<_>>().join(", "),
+                    all.join(", ")
                 ));
             }
         }
