@@ -18,7 +18,7 @@ def cluster(name, trust_domain, gw_ip, namespaces, apps):
     mesh = "defaultConfig:\n  discoveryAddress: istiod.istio-system.svc:15012\nrootNamespace: istio-system\n"
     if trust_domain:
         mesh += f"trustDomain: {trust_domain}\n"
-    objs.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "istio", "namespace": "istio-system"}, "data": {"mesh": mesh}})
+    objs.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "istio", "namespace": "istio-system", "labels": {"istio.io/rev": "default"}}, "data": {"mesh": mesh}})
     all_apps = [("istio-system", "istiod", "v1", [("grpc-xds", 15010), ("https-webhook", 443)], False, "istiod", f"docker.io/istio/pilot:{ISTIO}")]
     all_apps.append(("istio-system", "istio-ingressgateway", "v1", [("status-port", 15021), ("http2", 80), ("tls", 15443)], False, "istio-ingressgateway", f"docker.io/istio/proxyv2:{ISTIO}"))
     all_apps += [(ns, app, ver, ports, True, sa, f"docker.io/istio/examples-bookinfo-{app}-{ver}:1.20") for ns, app, ver, ports, sa in apps]

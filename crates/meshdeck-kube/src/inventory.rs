@@ -3,13 +3,7 @@
 //! policies). It becomes the same `Snapshot` the live fleet publishes, so `translate` can run in
 //! CI with no cluster. Secrets are skipped, never read.
 
-use crate::fleet::slim::SlimPod;
-use crate::fleet::{ISTIO_KINDS, POLICY_KINDS};
-use crate::model::raw::*;
 use crate::model::{ClusterInput, ConnState, Snapshot, derive_cluster};
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::core::v1::{ConfigMap, Endpoints, Namespace, Service};
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::path::Path;
 use std::sync::Arc;
@@ -25,10 +19,6 @@ fn at(path: &Path, message: impl Into<String>) -> InventoryError {
         path: path.display().to_string(),
         message: message.into(),
     }
-}
-
-fn typed<T: DeserializeOwned>(v: &Value, file: &Path, doc: usize) -> Result<T, InventoryError> {
-    serde_json::from_value(v.clone()).map_err(|e| at(file, format!("document {doc}: {e}")))
 }
 
 /// Read one cluster's manifests into watcher input.
@@ -85,67 +75,11 @@ pub fn load_cluster(name: &str, dir: &Path) -> Result<ClusterInput, InventoryErr
             }
         }
         for (i, d) in expanded.iter().enumerate() {
-            let doc = i + 1;
-            let kind = d.get("kind").and_then(Value::as_str).unwrap_or("");
-            let api = d.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-            let group = api.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
-            match kind {
-                "Namespace" => input.namespaces.push(Arc::new(RawNamespace::from(&typed::<
-                    Namespace,
-                >(
-                    d, &f, doc
-                )?))),
-                "Service" => input
-                    .services
-                    .push(Arc::new(RawService::from(&typed::<Service>(d, &f, doc)?))),
-                "Endpoints" => input.endpoints.push(Arc::new(RawEndpoints::from(&typed::<
-                    Endpoints,
-                >(
-                    d, &f, doc
-                )?))),
-                "Pod" => input
-                    .pods
-                    .push(Arc::new(RawPod::from(&typed::<SlimPod>(d, &f, doc)?))),
-                "Deployment" => input.workloads.push(Arc::new(RawWorkload::from(&typed::<
-                    Deployment,
-                >(
-                    d, &f, doc
-                )?))),
-                "StatefulSet" => input.workloads.push(Arc::new(RawWorkload::from(&typed::<
-                    StatefulSet,
-                >(
-                    d, &f, doc
-                )?))),
-                "ReplicaSet" => input
-                    .replicasets
-                    .push(Arc::new(RawReplicaSet::from(&typed::<ReplicaSet>(
-                        d, &f, doc,
-                    )?))),
-                "ConfigMap" => input.configmaps.push(Arc::new(RawConfigMap::from(&typed::<
-                    ConfigMap,
-                >(
-                    d, &f, doc
-                )?))),
-                "Secret" => {}
-                _ => {
-                    let known = |kinds: &[(&str, &str, &str, &str)]| {
-                        kinds.iter().any(|(g, _, k, _)| *g == group && *k == kind)
-                    };
-                    let raw = || {
-                        RawObject::from_value(d).map(Arc::new).ok_or_else(|| {
-                            at(&f, format!("document {doc}: {kind} has no metadata"))
-                        })
-                    };
-                    if known(ISTIO_KINDS) {
-                        input.istio.push(raw()?);
-                    } else if known(POLICY_KINDS) {
-                        input.policies.push(raw()?);
-                    }
-                    // Other kinds (RBAC, CRDs, ...) say nothing the translator needs.
-                }
-            }
+            crate::model::ingest::ingest(&mut input, d)
+                .map_err(|e| at(&f, format!("document {}: {e}", i + 1)))?;
         }
     }
+    crate::model::ingest::sort(&mut input);
     Ok(input)
 }
 

@@ -3,7 +3,9 @@
 //! no terminal. Each cluster derives on its own, so a change in one cluster re-derives only it.
 
 pub mod health;
+pub mod ingest;
 pub mod raw;
+pub mod slim;
 
 pub use health::{Health, Level};
 use raw::*;

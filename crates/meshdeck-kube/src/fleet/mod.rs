@@ -5,10 +5,11 @@
 
 pub mod fetch;
 pub mod kubeconfig;
-pub mod slim;
+/// Pods as meshdeck decodes them (the core's).
+pub use meshdeck_core::model::slim;
 
-use crate::fleet::slim::SlimPod;
 use crate::model::raw::*;
+use crate::model::slim::SlimPod;
 use crate::model::{ClusterInput, ClusterView, ConnState, Snapshot, derive_cluster};
 use chrono::Utc;
 use futures::StreamExt;
@@ -678,12 +679,10 @@ fn key_of(m: &kube::api::ObjectMeta) -> Key {
     )
 }
 
-/// Trim a dynamic object: its JSON without managedFields.
+/// A dynamic object as the model keeps it (`RawObject::from_value` reads the few metadata
+/// fields it needs: managedFields and the last-applied annotation are never kept).
 fn raw_object(o: &DynamicObject) -> Option<(Key, RawObject)> {
-    let mut v = serde_json::to_value(o).ok()?;
-    if let Some(m) = v.get_mut("metadata").and_then(|m| m.as_object_mut()) {
-        m.remove("managedFields");
-    }
+    let v = serde_json::to_value(o).ok()?;
     Some((key_of(&o.metadata), RawObject::from_value(&v)?))
 }
 
@@ -944,31 +943,6 @@ async fn run_cluster(
     }
     stop.cancelled().await;
     tasks.shutdown().await;
-}
-
-/// Pods are watched as `SlimPod` (the same API path as `Pod`).
-impl kube::Resource for SlimPod {
-    type DynamicType = ();
-    type Scope = k8s_openapi::NamespaceResourceScope;
-
-    fn kind(_: &()) -> std::borrow::Cow<'_, str> {
-        "Pod".into()
-    }
-    fn group(_: &()) -> std::borrow::Cow<'_, str> {
-        "".into()
-    }
-    fn version(_: &()) -> std::borrow::Cow<'_, str> {
-        "v1".into()
-    }
-    fn plural(_: &()) -> std::borrow::Cow<'_, str> {
-        "pods".into()
-    }
-    fn meta(&self) -> &kube::api::ObjectMeta {
-        &self.metadata
-    }
-    fn meta_mut(&mut self) -> &mut kube::api::ObjectMeta {
-        &mut self.metadata
-    }
 }
 
 /// A running fleet connection. Dropping it stops every task.
