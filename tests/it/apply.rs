@@ -275,7 +275,7 @@ async fn an_unowned_object_is_reported_not_clobbered() {
         report
             .outcomes
             .iter()
-            .all(|o| o.name != "reviews" || o.kind != "VirtualService")
+            .all(|o| o.object.name != "reviews" || o.object.kind != "VirtualService")
     );
     let live = get_vs(&s, "eu-west", "bookstore", "reviews")
         .await

@@ -6,6 +6,7 @@
 //! - [`policy`]: the policy API, loaded from text with exact positions, validated
 //! - [`translate`]: policies + snapshot → Istio objects per cluster, conflicts, statuses
 //! - [`istio`]: validation of generated objects against Istio's CRD schemas (+ CEL)
+//! - [`object`]: `ObjectRef`, the one identity of an object in the fleet
 //! - [`plan`]: generated vs live → create / update / delete with diffs
 //! - [`pipeline`]: the pure half of the one pipeline (plan, holds, role check, exit codes)
 //! - [`rbac`]: meshdeck Role and RoleBinding scope checks
@@ -14,6 +15,7 @@
 pub mod istio;
 pub mod kinds;
 pub mod model;
+pub mod object;
 pub mod pipeline;
 pub mod plan;
 pub mod policy;

@@ -14,6 +14,7 @@
 //!   (neither changed nor pruned) and every other policy plans as usual.
 
 use crate::model::{ConnState, Snapshot};
+use crate::object::Identified;
 use crate::plan::{Action, Item, Live, Plan};
 use crate::policy::{Diagnostic, Loaded, Policy, PolicyId, Severity};
 use crate::rbac::{Denial, Subject};
@@ -178,11 +179,7 @@ pub fn policy_object(p: &Policy, cluster: &str) -> Generated {
     }
 }
 
-type Key = (String, String, String, String);
-
-fn key(c: &str, k: &str, n: &str, m: &str) -> Key {
-    (c.to_string(), k.to_string(), n.to_string(), m.to_string())
-}
+type Key = crate::object::ObjectRef;
 
 /// The pure half: what the policies generate, planned against what is live, with what is
 /// unsafe held and the meshdeck role check done.
@@ -226,21 +223,17 @@ pub fn plan(req: &Request<'_>) -> Planned {
                 .live
                 .iter()
                 .filter(|l| l.policies().any(|x| set.contains(x)))
-                .map(|l| key(&l.cluster, &l.kind, &l.namespace, &l.name))
+                .map(|l| l.object_ref())
                 .collect();
             generated.retain(|g| {
-                g.sources.iter().any(|p| set.contains(&p.key()))
-                    || before.contains(&key(&g.cluster, g.kind, &g.namespace, &g.name))
+                g.sources.iter().any(|p| set.contains(&p.key())) || before.contains(&g.object_ref())
             });
-            let wanted: BTreeSet<Key> = generated
-                .iter()
-                .map(|g| key(&g.cluster, g.kind, &g.namespace, &g.name))
-                .collect();
+            let wanted: BTreeSet<Key> = generated.iter().map(|g| g.object_ref()).collect();
             live = req
                 .live
                 .iter()
                 .filter(|l| {
-                    let k = key(&l.cluster, &l.kind, &l.namespace, &l.name);
+                    let k = l.object_ref();
                     before.contains(&k) || wanted.contains(&k)
                 })
                 .cloned()
@@ -289,12 +282,7 @@ pub fn plan(req: &Request<'_>) -> Planned {
         .collect();
     let live_policies: BTreeMap<Key, Vec<String>> = live_ref
         .iter()
-        .map(|l| {
-            (
-                key(&l.cluster, &l.kind, &l.namespace, &l.name),
-                l.policies().map(str::to_string).collect(),
-            )
-        })
+        .map(|l| (l.object_ref(), l.policies().map(str::to_string).collect()))
         .collect();
     // The cluster each live object was written for: a delete in another is never planned
     // (the same cluster reached under another name must not lose its objects).
@@ -304,12 +292,12 @@ pub fn plan(req: &Request<'_>) -> Planned {
             l.annotations
                 .get(crate::translate::CLUSTER_ANNOTATION)
                 .filter(|c| **c != l.cluster)
-                .map(|c| (key(&l.cluster, &l.kind, &l.namespace, &l.name), c.as_str()))
+                .map(|c| (l.object_ref(), c.as_str()))
         })
         .collect();
     let mut kept = Vec::with_capacity(plan.items.len());
     for item in plan.items {
-        let k = key(&item.cluster, &item.kind, &item.namespace, &item.name);
+        let k = item.object_ref();
         let named: &[String] = live_policies.get(&k).map(Vec::as_slice).unwrap_or(&[]);
         let reason = if let Some(other) = written_for
             .get(&k)

@@ -6,6 +6,7 @@
 //! people's labels) is ignored. A live object with the generated identity that meshdeck does not
 //! own (no managed-by label) is a `Conflict`: reported, never overwritten.
 
+use crate::object::Identified;
 use crate::policy::PolicyId;
 use crate::translate::{Generated, MANAGED_BY};
 use serde::Serialize;
@@ -96,11 +97,21 @@ pub struct Item {
 }
 
 impl Item {
+    /// `cluster Kind ns/name`.
     pub fn id(&self) -> String {
-        format!(
-            "{} {} {}/{}",
-            self.cluster, self.kind, self.namespace, self.name
-        )
+        self.object_ref().to_string()
+    }
+}
+
+impl crate::object::Identified for Item {
+    fn object_ref(&self) -> crate::object::ObjectRef {
+        crate::object::ObjectRef::new(&self.cluster, &self.kind, &self.namespace, &self.name)
+    }
+}
+
+impl crate::object::Identified for Live {
+    fn object_ref(&self) -> crate::object::ObjectRef {
+        crate::object::ObjectRef::new(&self.cluster, &self.kind, &self.namespace, &self.name)
     }
 }
 
@@ -212,7 +223,7 @@ pub fn plan(
         wanted.insert(key);
         let (labels, annotations, spec) = desired_parts(g);
         let new = comparable(&labels, &annotations, &spec);
-        let id = format!("{} {} {}/{}", g.cluster, g.kind, g.namespace, g.name);
+        let id = g.object_ref().to_string();
         let (action, diff) = match live_by.get(&key) {
             None => (Action::Create, unified(&id, "", &yaml(&new))),
             Some(l) if !l.managed() => (
@@ -258,7 +269,7 @@ pub fn plan(
             if wanted.contains(&key) {
                 continue;
             }
-            let id = format!("{} {} {}/{}", l.cluster, l.kind, l.namespace, l.name);
+            let id = l.object_ref().to_string();
             items.push(Item {
                 cluster: l.cluster.clone(),
                 api_version: l.api_version.clone(),

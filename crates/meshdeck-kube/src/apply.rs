@@ -11,6 +11,7 @@
 //! answer is left out and reported while the others are written. Audit: an intent line before
 //! every write request and a result line after it.
 
+use crate::object::{Identified, ObjectRef};
 use crate::plan::{Action, Item, Plan};
 use futures::StreamExt;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
@@ -62,10 +63,8 @@ impl Access {
 /// One object's outcome.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Outcome {
-    pub cluster: String,
-    pub kind: String,
-    pub namespace: String,
-    pub name: String,
+    #[serde(flatten)]
+    pub object: ObjectRef,
     pub action: Action,
     /// `Ok` or the server's (or the transport's) message.
     pub result: Result<(), String>,
@@ -77,10 +76,7 @@ pub struct Outcome {
 impl Outcome {
     fn of(i: &Item, result: Result<(), String>, unavailable: bool) -> Outcome {
         Outcome {
-            cluster: i.cluster.clone(),
-            kind: i.kind.clone(),
-            namespace: i.namespace.clone(),
-            name: i.name.clone(),
+            object: i.object_ref(),
             action: i.action,
             result,
             unavailable,
@@ -91,14 +87,15 @@ impl Outcome {
 /// `cluster action Kind namespace/name: ok` or `...: FAILED: message`.
 impl std::fmt::Display for Outcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let o = &self.object;
         write!(
             f,
             "{} {} {} {}/{}: ",
-            self.cluster,
+            o.cluster,
             self.action.word(),
-            self.kind,
-            self.namespace,
-            self.name
+            o.kind,
+            o.namespace,
+            o.name
         )?;
         match &self.result {
             Ok(()) => write!(f, "ok"),
@@ -127,7 +124,7 @@ impl Report {
     pub fn per_cluster(&self) -> BTreeMap<&str, (usize, usize)> {
         let mut m: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
         for o in &self.outcomes {
-            let e = m.entry(o.cluster.as_str()).or_default();
+            let e = m.entry(o.object.cluster.as_str()).or_default();
             if o.result.is_ok() {
                 e.0 += 1;
             } else {
@@ -487,7 +484,7 @@ impl Writer {
                 o.result
                     .as_ref()
                     .err()
-                    .map(|e| (o.cluster.clone(), e.clone()))
+                    .map(|e| (o.object.cluster.clone(), e.clone()))
             })
             .collect();
         Report {
@@ -555,16 +552,9 @@ impl Writer {
 }
 
 fn same(o: &Outcome, i: &Item) -> bool {
-    o.cluster == i.cluster && o.kind == i.kind && o.namespace == i.namespace && o.name == i.name
+    o.object == i.object_ref()
 }
 
 fn sort(v: &mut [Outcome]) {
-    v.sort_by(|a, b| {
-        (&a.cluster, &a.kind, &a.namespace, &a.name).cmp(&(
-            &b.cluster,
-            &b.kind,
-            &b.namespace,
-            &b.name,
-        ))
-    });
+    v.sort_by(|a, b| a.object.cmp(&b.object));
 }

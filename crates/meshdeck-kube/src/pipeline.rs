@@ -149,7 +149,7 @@ pub fn executed_lines(e: &Executed) -> Vec<String> {
     out.extend(r.outcomes.iter().map(ToString::to_string));
     out.extend(r.cluster_lines());
     for (c, why) in &r.skipped {
-        if !r.outcomes.iter().any(|o| &o.cluster == c) {
+        if !r.outcomes.iter().any(|o| &o.object.cluster == c) {
             out.push(format!("{c}: left out: {why}"));
         }
     }

@@ -208,10 +208,7 @@ pub fn validate_all(objects: &[crate::translate::Generated]) -> Vec<(String, Sch
     let mut out = Vec::new();
     for o in objects {
         for e in s.validate(&o.to_object()) {
-            out.push((
-                format!("{} {} {}/{}", o.cluster, o.kind, o.namespace, o.name),
-                e,
-            ));
+            out.push((crate::object::Identified::object_ref(o).to_string(), e));
         }
     }
     out

@@ -31,6 +31,12 @@ pub struct Generated {
     pub spec: Value,
 }
 
+impl crate::object::Identified for Generated {
+    fn object_ref(&self) -> crate::object::ObjectRef {
+        crate::object::ObjectRef::new(&self.cluster, self.kind, &self.namespace, &self.name)
+    }
+}
+
 impl Generated {
     /// The whole object as it would be applied (labels and annotations included).
     pub fn to_object(&self) -> Value {
