@@ -175,7 +175,7 @@ pub fn board(loaded: &Loaded, out: &Output) -> Vec<PolicyRow> {
             ),
             None => (State::Accepted, vec![]),
         };
-        let from_file = !p.origin.name.starts_with("cluster/");
+        let from_file = crate::policy::stored_in(&p.origin.name).is_none();
         rows.push(PolicyRow {
             kind: id.kind.to_string(),
             namespace: id.namespace.clone(),
@@ -200,7 +200,7 @@ pub fn board(loaded: &Loaded, out: &Output) -> Vec<PolicyRow> {
         bad.entry(d.origin.as_str()).or_default().push(d);
     }
     for (origin, ds) in bad {
-        let from_file = !origin.starts_with("cluster/");
+        let from_file = crate::policy::stored_in(origin).is_none();
         rows.push(PolicyRow {
             kind: "?".into(),
             namespace: "-".into(),

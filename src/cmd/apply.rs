@@ -49,7 +49,7 @@ pub(super) async fn run(
     {
         // The files are the truth: meshdeck-managed policy CRs that are not in them are
         // about to be pruned, so they generate nothing.
-        let origin = format!("cluster/{m}");
+        let origin = crate::policy::stored_origin(m);
         loaded.policies.retain(|p| {
             p.origin.name != origin
                 || p.meta
@@ -83,7 +83,7 @@ pub(super) async fn run(
     let file_policies: Vec<&crate::policy::Policy> = loaded
         .policies
         .iter()
-        .filter(|p| !p.origin.name.starts_with("cluster/"))
+        .filter(|p| crate::policy::stored_in(&p.origin.name).is_none())
         .collect();
     let planned = crate::pipeline::plan(&crate::pipeline::Request {
         snap: &snap,

@@ -60,7 +60,9 @@ pub(super) async fn run(
     let out = crate::translate::translate(&loaded.policies, &snap);
     let invalid_objects = crate::istio::validate_all(&out.objects);
     let report = crate::translate::report::render(&loaded, &out, &invalid_objects);
-    let file_errors = loaded.errors().any(|d| !d.origin.starts_with("cluster/"));
+    let file_errors = loaded
+        .errors()
+        .any(|d| crate::policy::stored_in(&d.origin).is_none());
     let conflicting = out
         .statuses
         .iter()

@@ -109,9 +109,6 @@ macro_rules! slots {
             $($(#[$doc])* pub $name: Style,)*
         }
 
-        /// The names of every slot, as theme files spell them.
-        pub const SLOTS: &[&str] = &[$(stringify!($name)),*];
-
         #[derive(Debug, Clone, Default, Deserialize)]
         #[serde(deny_unknown_fields)]
         struct Styles {

@@ -185,7 +185,7 @@ type Key = crate::object::ObjectRef;
 /// unsafe held and the meshdeck role check done.
 pub fn plan(req: &Request<'_>) -> Planned {
     let mut out = Planned::default();
-    let stored_origin = |d: &Diagnostic| d.origin.starts_with("cluster/");
+    let stored_origin = |d: &Diagnostic| crate::policy::stored_in(&d.origin).is_some();
     let in_scope_policy = |id: &PolicyId| match &req.scope {
         Scope::All => true,
         Scope::Policies(set) => set.contains(&id.key()),

@@ -190,7 +190,7 @@ fn short(d: &DestinationSelector) -> String {
 }
 
 /// The actions a TrafficPolicy takes.
-pub fn traffic_actions(b: &TrafficPolicyBody) -> Vec<TrafficPolicyAction> {
+pub(crate) fn traffic_actions(b: &TrafficPolicyBody) -> Vec<TrafficPolicyAction> {
     use TrafficPolicyAction::*;
     let mut v = Vec::new();
     let mut put = |set: bool, a| {
@@ -218,7 +218,7 @@ fn mesh_refs_within(want: &[ObjectRef], granted: &[ObjectRef]) -> bool {
 }
 
 /// The roles bound to `who` (by name; a binding's roleRef namespace, when given, must match).
-pub fn bound_roles<'a>(
+pub(crate) fn bound_roles<'a>(
     who: &Subject,
     roles: &'a [Role],
     bindings: &[RoleBinding],

@@ -143,7 +143,7 @@ impl LabelSelector {
     }
 
     /// Match against a label lookup function.
-    pub fn matches_with<'a>(&self, get: impl Fn(&str) -> Option<&'a str>) -> bool {
+    pub(crate) fn matches_with<'a>(&self, get: impl Fn(&str) -> Option<&'a str>) -> bool {
         self.0.iter().all(|r| match r {
             Requirement::Eq(k, v) => get(k) == Some(v.as_str()),
             Requirement::NotEq(k, v) => get(k) != Some(v.as_str()),
@@ -198,7 +198,7 @@ impl FieldSelector {
     }
 
     /// Only `metadata.name` and `metadata.namespace` terms: cheap to evaluate.
-    pub fn is_metadata_only(&self) -> bool {
+    pub(crate) fn is_metadata_only(&self) -> bool {
         self.0
             .iter()
             .all(|(k, _, _)| k == "metadata.name" || k == "metadata.namespace")

@@ -22,7 +22,7 @@ fn at(path: &Path, message: impl Into<String>) -> InventoryError {
 }
 
 /// Read one cluster's manifests into watcher input.
-pub fn load_cluster(name: &str, dir: &Path) -> Result<ClusterInput, InventoryError> {
+pub(crate) fn load_cluster(name: &str, dir: &Path) -> Result<ClusterInput, InventoryError> {
     let mut input = ClusterInput {
         name: name.to_string(),
         context: name.to_string(),

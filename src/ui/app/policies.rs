@@ -137,7 +137,7 @@ impl App {
                     String::new(),
                     &self.theme,
                 );
-                ed.store = row.origin.strip_prefix("cluster/").map(str::to_string);
+                ed.store = crate::policy::stored_in(&row.origin).map(str::to_string);
                 ed.replaces = row.policy.clone().into_iter().collect();
                 ed
             }

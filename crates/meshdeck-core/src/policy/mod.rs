@@ -18,7 +18,7 @@ use std::fmt;
 use std::sync::Arc;
 
 /// The kinds meshdeck reads, with their API group.
-pub const KINDS: &[(&str, &str)] = &[
+pub(crate) const KINDS: &[(&str, &str)] = &[
     ("TrafficPolicy", NETWORKING_GROUP),
     ("AccessPolicy", NETWORKING_GROUP),
     ("VirtualMesh", NETWORKING_GROUP),
@@ -62,10 +62,26 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+/// How the origin of what a cluster stores begins (`cluster/eu-west`).
+const STORED: &str = "cluster/";
+
+/// The origin of a policy stored as a custom resource in `cluster`.
+pub fn stored_origin(cluster: &str) -> String {
+    format!("{STORED}{cluster}")
+}
+
+/// The cluster an origin names when the policy (or diagnostic) comes from one, not a file:
+/// `cluster/eu-west` and `cluster/eu-west TrafficPolicy ns/name` are both `eu-west`.
+pub fn stored_in(origin: &str) -> Option<&str> {
+    origin
+        .strip_prefix(STORED)
+        .map(|rest| rest.split(' ').next().unwrap_or(rest))
+}
+
 /// Where a policy came from.
 #[derive(Debug, Clone)]
 pub struct Origin {
-    /// File path or `cluster/<name>`.
+    /// File path or `cluster/<name>` ([`stored_origin`]).
     pub name: String,
     /// 1-based index of the document in its stream.
     pub document: usize,
@@ -257,14 +273,14 @@ pub fn load_documents(text: &str, origin: &str) -> Loaded {
 
 /// Policies stored as custom resources in a cluster (no positions: the origin names the
 /// cluster and the object).
-pub fn load_objects(cluster: &str, objects: &[Value]) -> Loaded {
+pub(crate) fn load_objects(cluster: &str, objects: &[Value]) -> Loaded {
     let mut out = Loaded::default();
     for (i, v) in objects.iter().enumerate() {
         let mut v = v.clone();
         if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
             m.remove("managedFields");
         }
-        let origin = format!("cluster/{cluster}");
+        let origin = stored_origin(cluster);
         load_document(Arc::new(Located::unplaced(v)), &origin, i + 1, &mut out);
     }
     check_duplicates(&mut out);
@@ -296,7 +312,13 @@ pub fn load_snapshot(snap: &crate::model::Snapshot) -> Loaded {
                     format!("{}/{}/{}", o.kind, o.namespace, o.name),
                 ));
                 // each error names the cluster and the object it is about
-                let what = format!("cluster/{} {} {}/{}", c.name, o.kind, o.namespace, o.name);
+                let what = format!(
+                    "{} {} {}/{}",
+                    stored_origin(&c.name),
+                    o.kind,
+                    o.namespace,
+                    o.name
+                );
                 out.diagnostics
                     .extend(one.diagnostics.into_iter().map(|mut d| {
                         d.origin = what.clone();

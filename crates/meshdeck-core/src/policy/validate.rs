@@ -476,7 +476,7 @@ fn label_problem(k: &str, v: &str) -> Option<String> {
 
 /// Parse a duration as Go and protobuf write it (`1.5s`, `100ms`, `1m30s`, `2h`) into
 /// nanoseconds. Istio's schema requires at least 1ms.
-pub fn parse_duration(s: &str) -> Result<u64, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<u64, String> {
     let bad = || {
         format!(
             "invalid duration {s:?}: expected a number and a unit, like \"1.5s\", \"250ms\" or \"1m30s\""

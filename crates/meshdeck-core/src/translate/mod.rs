@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 pub const POLICIES_ANNOTATION: &str = "meshdeck.io/policies";
 pub const CLUSTER_ANNOTATION: &str = "meshdeck.io/cluster";
-pub const DEFAULT_HOST_SUFFIX: &str = "global";
+pub(crate) const DEFAULT_HOST_SUFFIX: &str = "global";
 
 /// One generated Istio object.
 #[derive(Debug, Clone, PartialEq)]
@@ -150,10 +150,10 @@ type SubsetMap = BTreeMap<String, (BTreeMap<String, String>, BTreeSet<usize>)>;
 pub type Kind = (&'static str, &'static str);
 pub const VIRTUAL_SERVICE: Kind = ("networking.istio.io/v1", "VirtualService");
 pub const DESTINATION_RULE: Kind = ("networking.istio.io/v1", "DestinationRule");
-pub const SERVICE_ENTRY: Kind = ("networking.istio.io/v1", "ServiceEntry");
-pub const GATEWAY: Kind = ("networking.istio.io/v1", "Gateway");
-pub const AUTHORIZATION_POLICY: Kind = ("security.istio.io/v1", "AuthorizationPolicy");
-pub const PEER_AUTHENTICATION: Kind = ("security.istio.io/v1", "PeerAuthentication");
+pub(crate) const SERVICE_ENTRY: Kind = ("networking.istio.io/v1", "ServiceEntry");
+pub(crate) const GATEWAY: Kind = ("networking.istio.io/v1", "Gateway");
+pub(crate) const AUTHORIZATION_POLICY: Kind = ("security.istio.io/v1", "AuthorizationPolicy");
+pub(crate) const PEER_AUTHENTICATION: Kind = ("security.istio.io/v1", "PeerAuthentication");
 
 /// Per-policy bookkeeping during a run.
 #[derive(Default, Clone)]

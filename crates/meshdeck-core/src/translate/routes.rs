@@ -371,7 +371,7 @@ fn destination_rule(
 }
 
 /// The subset name for a set of labels: `version-v2`, deterministic and DNS-safe.
-pub fn subset_name(labels: &BTreeMap<String, String>) -> String {
+pub(crate) fn subset_name(labels: &BTreeMap<String, String>) -> String {
     let raw: Vec<String> = labels
         .iter()
         .map(|(k, v)| {

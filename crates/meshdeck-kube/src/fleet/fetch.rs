@@ -43,7 +43,7 @@ fn plural(kind: &str) -> Option<&'static str> {
 }
 
 /// Drop what nobody reads in a YAML view: managedFields and the last-applied annotation.
-pub fn trim_for_display(v: &mut serde_json::Value) {
+pub(crate) fn trim_for_display(v: &mut serde_json::Value) {
     if let Some(m) = v.get_mut("metadata").and_then(|m| m.as_object_mut()) {
         m.remove("managedFields");
         if let Some(a) = m.get_mut("annotations").and_then(|a| a.as_object_mut()) {
@@ -214,18 +214,6 @@ pub async fn list_generated_kinds(
                     | "PeerAuthentication"
             )
         })
-        .collect();
-    list_kinds(client, cluster, &kinds).await
-}
-
-/// The policy custom resources stored in a (management) cluster, as the planner compares them.
-pub async fn list_policy_kinds(
-    client: &kube::Client,
-    cluster: &str,
-) -> Result<Vec<crate::plan::Live>, String> {
-    let kinds: Vec<_> = POLICY_KINDS
-        .iter()
-        .filter(|(g, _, _, _)| *g == crate::policy::NETWORKING_GROUP)
         .collect();
     list_kinds(client, cluster, &kinds).await
 }
