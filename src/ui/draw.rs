@@ -1,6 +1,6 @@
 //! Rendering: a pure function of the app state. Only the rows on screen get cell text.
 
-use super::app::{App, Mode, SortKey, TextKind, TextState};
+use super::app::{App, Mode, SortKey};
 use super::keymap::Action;
 use super::view::{
     ViewKind, glyph, health_cell, policy_cells, policy_level, state_glyph, view_names,
@@ -11,7 +11,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState, Wrap};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
 use unicode_width::UnicodeWidthStr;
 
 /// Draw the whole console.
@@ -26,7 +26,7 @@ pub fn draw(f: &mut Frame, app: &App) {
     draw_header(f, app, header);
     match &app.mode {
         Mode::Help(scroll) => draw_help(f, app, body, *scroll),
-        Mode::Text(_) => draw_text(f, app, body),
+        Mode::Text(tv) => super::text::draw(f, tv, &app.theme, body),
         Mode::Editor(ed) => super::editor::draw_editor(f, app, ed, body),
         Mode::Confirm(c) => {
             match &c.editor {
@@ -410,85 +410,6 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
             height: 1.min(area.height.saturating_sub(2)),
         };
         f.render_widget(Paragraph::new(msg).style(t.muted), r);
-    }
-}
-
-fn draw_text(f: &mut Frame, app: &App, area: Rect) {
-    let t = &app.theme;
-    let Mode::Text(tv) = &app.mode else {
-        return;
-    };
-    let state = match &tv.state {
-        TextState::Loading => "loading…".to_string(),
-        TextState::Ready => format!("{} lines", tv.lines.len()),
-        TextState::Live => {
-            if tv.follow {
-                "following".to_string()
-            } else {
-                "paused (G follows)".to_string()
-            }
-        }
-        TextState::Ended(why) => format!("ended: {why}"),
-        TextState::Failed(e) => format!("error: {e}"),
-    };
-    let mut title = vec![
-        Span::styled(format!(" {} ", tv.title), t.title),
-        Span::styled(format!("[{state}] "), t.muted),
-    ];
-    if tv.dropped > 0 {
-        title.push(Span::styled(
-            format!(
-                "[{} older lines dropped to stay under {} KiB] ",
-                tv.dropped,
-                super::app::LOG_CAP_BYTES / 1024
-            ),
-            t.muted,
-        ));
-    }
-    if tv.wrap {
-        title.push(Span::styled("[wrap] ", t.muted));
-    }
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(t.border)
-        .title(Line::from(title));
-    let h = area.height.saturating_sub(2) as usize;
-    let lines: Vec<Line> = tv
-        .lines
-        .iter()
-        .skip(tv.scroll)
-        .take(h)
-        .map(|l| {
-            let st = match tv.kind {
-                TextKind::Yaml if l.trim_start().starts_with('#') => t.muted,
-                TextKind::Describe if l.starts_with("Health:") || l.starts_with("  because:") => {
-                    t.warn
-                }
-                _ => t.text,
-            };
-            Line::styled(l.clone(), st)
-        })
-        .collect();
-    let mut p = Paragraph::new(lines).block(block);
-    if tv.wrap {
-        p = p.wrap(Wrap { trim: false });
-    }
-    f.render_widget(p, area);
-    if let TextState::Failed(e) = &tv.state
-        && tv.lines.is_empty()
-    {
-        let r = Rect {
-            x: area.x + 2,
-            y: area.y + 2,
-            width: area.width.saturating_sub(4),
-            height: 2.min(area.height.saturating_sub(2)),
-        };
-        f.render_widget(
-            Paragraph::new(e.clone())
-                .style(t.fail)
-                .wrap(Wrap { trim: true }),
-            r,
-        );
     }
 }
 

@@ -9,6 +9,7 @@ pub mod keymap;
 #[cfg(feature = "sim")]
 pub mod shots;
 pub mod svg;
+pub mod text;
 pub mod theme;
 pub mod view;
 

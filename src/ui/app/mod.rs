@@ -18,7 +18,6 @@ use crate::selector::LabelSelector;
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use nucleo_matcher::{Matcher, Utf32Str};
-use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -102,76 +101,7 @@ impl Page {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TextKind {
-    Describe,
-    Yaml,
-    Logs,
-    /// An apply's progress and results.
-    Apply,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TextState {
-    Loading,
-    Ready,
-    /// Following a stream (logs).
-    Live,
-    Ended(String),
-    Failed(String),
-}
-
-/// A full-screen text view: describe, YAML, logs.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TextView {
-    pub kind: TextKind,
-    pub title: String,
-    pub lines: VecDeque<String>,
-    pub bytes: usize,
-    /// Lines dropped from the front to keep under the byte cap.
-    pub dropped: usize,
-    pub scroll: usize,
-    /// Stay at the bottom as lines arrive.
-    pub follow: bool,
-    pub wrap: bool,
-    pub state: TextState,
-    pub job: u64,
-}
-
-impl TextView {
-    fn new(kind: TextKind, title: String, job: u64) -> TextView {
-        TextView {
-            kind,
-            title,
-            lines: VecDeque::new(),
-            bytes: 0,
-            dropped: 0,
-            scroll: 0,
-            follow: true,
-            wrap: false,
-            state: TextState::Loading,
-            job,
-        }
-    }
-
-    /// Append lines, dropping the oldest once the byte cap is passed.
-    pub fn push_lines(&mut self, lines: impl IntoIterator<Item = String>, cap: usize) {
-        for l in lines {
-            self.bytes += l.len() + 1;
-            self.lines.push_back(l);
-        }
-        while self.bytes > cap {
-            match self.lines.pop_front() {
-                Some(l) => {
-                    self.bytes -= l.len() + 1;
-                    self.dropped += 1;
-                    self.scroll = self.scroll.saturating_sub(1);
-                }
-                None => break,
-            }
-        }
-    }
-}
+pub use super::text::{TextKind, TextState, TextView};
 
 #[derive(Debug, Clone)]
 pub enum Mode {
@@ -860,7 +790,9 @@ impl App {
         let Mode::Text(tv) = &mut self.mode else {
             return vec![];
         };
-        let max = tv.lines.len().saturating_sub(vp);
+        if tv.on_action(action, vp) {
+            return vec![];
+        }
         match action {
             Action::Back => {
                 let job = tv.job;
@@ -875,31 +807,6 @@ impl App {
                 return vec![Intent::Cancel(tv.job), Intent::Quit];
             }
             Action::Help => self.mode = Mode::Help(0),
-            Action::Down => {
-                tv.scroll = (tv.scroll + 1).min(max);
-                tv.follow = tv.scroll >= max;
-            }
-            Action::Up => {
-                tv.scroll = tv.scroll.saturating_sub(1);
-                tv.follow = false;
-            }
-            Action::PageDown => {
-                tv.scroll = (tv.scroll + vp).min(max);
-                tv.follow = tv.scroll >= max;
-            }
-            Action::PageUp => {
-                tv.scroll = tv.scroll.saturating_sub(vp);
-                tv.follow = false;
-            }
-            Action::Top => {
-                tv.scroll = 0;
-                tv.follow = false;
-            }
-            Action::Bottom => {
-                tv.scroll = max;
-                tv.follow = true;
-            }
-            Action::Wrap => tv.wrap = !tv.wrap,
             _ => {}
         }
         vec![]
