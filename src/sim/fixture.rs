@@ -100,6 +100,7 @@ pub fn synthetic_snapshot(clusters: usize, services: usize) -> Snapshot {
                 port,
                 protocol: "TCP".into(),
                 app_protocol: None,
+                ..Default::default()
             }],
             type_: "ClusterIP".into(),
             cluster_ip: String::new(),

@@ -78,18 +78,26 @@ fn every_template_fills_in_from_the_fleet_and_is_accepted_with_changes_to_apply(
 }
 
 #[test]
-fn the_access_template_generates_an_authorization_policy_once_global_access_is_enabled() {
+fn the_access_template_generates_an_authorization_policy_and_says_it_denies_the_rest() {
     let snap = demo();
     let access = author::fill_template(author::TEMPLATES[3].2, &snap, "allow");
+    // with or without global access: an ALLOW policy restricts its destination at once
     let p = preview_of(&snap, &Loaded::default(), &access);
-    assert!(p.objects.is_empty());
     assert!(
-        p.statuses[0].warnings[0].contains("globalAccessPolicy"),
+        p.objects.iter().any(|o| o.kind == "AuthorizationPolicy"),
+        "{:?}",
+        p.statuses
+    );
+    assert!(
+        p.statuses[0]
+            .notes
+            .iter()
+            .any(|n| n.contains("every caller not allowed by")),
         "{:?}",
         p.statuses
     );
     let vm = author::fill_template(author::TEMPLATES[4].2, &snap, "vm").replace(
-        "globalAccessPolicy: DISABLED",
+        "globalAccessPolicy: MESH_DEFAULT",
         "globalAccessPolicy: ENABLED",
     );
     let base = meshdeck::policy::load_str(&vm, "vm.yaml");

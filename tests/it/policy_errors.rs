@@ -86,9 +86,9 @@ fn cases() -> Vec<(&'static str, String, &'static str)> {
         ("access unknown field", ap("  allowedPath: [/a]\n"), "p.yaml:7:3: spec.allowedPath: unknown field \"allowedPath\" (did you mean \"allowedPaths\"?)"),
         // --- VirtualMesh
         ("vm without meshes", vm("  meshes: []\n"), "p.yaml:7:11: spec.meshes: must list at least one mesh"),
-        ("vm global access typo", vm("  meshes: [{name: m}]\n  globalAccessPolicy: ENABLE\n"), "p.yaml:8:23: spec.globalAccessPolicy: unknown value \"ENABLE\" (did you mean \"ENABLED\"?); expected one of DISABLED, ENABLED"),
+        ("vm global access typo", vm("  meshes: [{name: m}]\n  globalAccessPolicy: ENABLE\n"), "p.yaml:8:23: spec.globalAccessPolicy: unknown value \"ENABLE\" (did you mean \"ENABLED\"?); expected one of MESH_DEFAULT, DISABLED, ENABLED"),
         ("vm two CAs", vm("  meshes: [{name: m}]\n  mtlsConfig:\n    shared:\n      rootCertificateAuthority:\n        generated: {}\n        secret: {name: ca}\n"), "p.yaml:10:7: spec.mtlsConfig.shared.rootCertificateAuthority: set only one of generated or secret"),
-        ("vm bad host suffix", vm("  meshes: [{name: m}]\n  federation:\n    hostSuffix: Global_Mesh\n"), "p.yaml:9:17: spec.federation.hostSuffix: \"Global_Mesh\" is not a valid name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"),
+        ("vm bad host suffix", vm("  meshes: [{name: m}]\n  federation:\n    hostnameSuffix: Global_Mesh\n"), "p.yaml:9:21: spec.federation.hostnameSuffix: \"Global_Mesh\" is not a valid name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"),
         ("vm generated CA not empty", vm("  meshes: [{name: m}]\n  mtlsConfig:\n    shared:\n      rootCertificateAuthority:\n        generated: {ttl: 1h}\n"), "p.yaml:11:21: spec.mtlsConfig.shared.rootCertificateAuthority.generated.ttl: unknown field \"ttl\" (this object takes no fields)"),
         // --- VirtualDestination
         ("vd without hostname", vd("  port: {number: 80, protocol: HTTP}\n"), "p.yaml:6:1: spec: missing required field \"hostname\""),

@@ -219,11 +219,12 @@ fn matchers_order_routes_from_most_to_least_specific() {
         .collect();
     assert_eq!(
         names,
+        // policy-api.md's order: URI exact, regex, prefix (longer first), none, no match
         [
             "exact",
+            "regex",
             "long-prefix",
             "short-prefix",
-            "regex",
             "headers",
             "catch-all"
         ]
@@ -233,7 +234,7 @@ fn matchers_order_routes_from_most_to_least_specific() {
         json!([{"uri": {"exact": "/health"}, "method": {"exact": "GET"}}])
     );
     assert_eq!(
-        http[1]["match"],
+        http[2]["match"],
         json!([{"uri": {"prefix": "/api/v1"}, "ignoreUriCase": true}])
     );
     assert_eq!(
@@ -258,16 +259,22 @@ fn sources_become_source_labels_and_one_match_per_namespace() {
         ),
     ));
     let http = &spec(&out, "east", "VirtualService", "bookinfo", "reviews")["http"];
+    // one route per match (source namespace descending), each with the policy's body
     assert_eq!(
         http[0]["match"],
-        json!([
-            {"uri": {"prefix": "/r"}, "sourceLabels": {"app": "web"}, "sourceNamespace": "team-a"},
-            {"uri": {"prefix": "/r"}, "sourceLabels": {"app": "web"}, "sourceNamespace": "team-b"},
-        ])
+        json!([{"uri": {"prefix": "/r"}, "sourceLabels": {"app": "web"}, "sourceNamespace": "team-b"}])
+    );
+    assert_eq!(
+        http[1]["match"],
+        json!([{"uri": {"prefix": "/r"}, "sourceLabels": {"app": "web"}, "sourceNamespace": "team-a"}])
+    );
+    assert_eq!(
+        (http[0]["timeout"].clone(), http[1]["timeout"].clone()),
+        (json!("2s"), json!("2s"))
     );
     // Unmatched traffic still reaches the service.
     assert_eq!(
-        http[1],
+        http[2],
         json!({"name": "default", "route": [{"destination": {"host": "reviews.bookinfo.svc.cluster.local"}}]})
     );
     assert_eq!(out.statuses[0].workloads, Some(1), "web in team-a of east");
@@ -411,7 +418,7 @@ fn a_selector_that_matches_nothing_is_a_warning() {
 }
 
 #[test]
-fn access_policy_needs_global_access_and_names_principals() {
+fn access_policy_allows_without_global_access_and_names_principals() {
     let ap = "---\napiVersion: networking.mesh.gloo.solo.io/v1
 kind: AccessPolicy
 metadata: {name: reviews-readers, namespace: bookinfo}
@@ -426,13 +433,26 @@ spec:
   allowedMethods: [GET]
   allowedPorts: [9080]
 ";
-    // Without a VirtualMesh enabling global access: a warning and nothing generated.
+    // Without a VirtualMesh enabling global access the ALLOW policy is made all the same: in
+    // Istio it denies every caller it does not allow, at once (Gloo Mesh does the same); the
+    // status says so in plain words.
     let out = run(ap);
-    assert_eq!(out.statuses[0].state, State::Warning);
-    assert!(
-        out.statuses[0].warnings[0].contains("has no VirtualMesh with globalAccessPolicy ENABLED")
+    assert_eq!(
+        out.statuses[0].state,
+        State::Accepted,
+        "{:?}",
+        out.statuses[0]
     );
-    assert!(out.objects.iter().all(|o| o.kind != "AuthorizationPolicy"));
+    let authz = spec(&out, "west", "AuthorizationPolicy", "bookinfo", "reviews");
+    assert_eq!(authz["action"], "ALLOW");
+    assert!(
+        out.statuses[0]
+            .notes
+            .iter()
+            .any(|n| n == "reviews in bookinfo@west: every caller not allowed by AccessPolicy bookinfo/reviews-readers is denied"),
+        "{:?}",
+        out.statuses[0].notes
+    );
     let out = run(&format!("{VM_FED}{ap}"));
     let authz = spec(&out, "west", "AuthorizationPolicy", "bookinfo", "reviews");
     assert_eq!(
@@ -494,11 +514,15 @@ fn virtual_mesh_federates_three_clusters() {
         "istio-system",
         "reviews-bookinfo-west",
     );
+    // one endpoint per backing pod, through west's gateway, carrying the pod's labels (so a
+    // client-side subset `version: v3` has endpoints), and a virtual IP in 240.0.0.0/4
     assert_eq!(
         se,
-        &json!({"hosts": ["reviews.bookinfo.svc.west.global"], "location": "MESH_INTERNAL", "resolution": "DNS",
+        &json!({"hosts": ["reviews.bookinfo.svc.west.global"], "addresses": ["240.102.31.47"],
+                "location": "MESH_INTERNAL", "resolution": "DNS",
                 "ports": [{"number": 9080, "name": "http", "protocol": "HTTP"}],
-                "endpoints": [{"address": "172.18.0.20", "ports": {"http": 15443}}]})
+                "endpoints": [{"address": "172.18.0.20", "ports": {"http": 15443},
+                               "labels": {"app": "reviews", "version": "v3"}}]})
     );
     assert!(
         out.find(
@@ -509,14 +533,34 @@ fn virtual_mesh_federates_three_clusters() {
         )
         .is_some()
     );
-    assert!(
-        out.find(
+    // the server side: west's gateway knows the federated host (only its namespace sees it),
+    // at the pods themselves, with their labels
+    let local = spec(
+        &out,
+        "west",
+        "ServiceEntry",
+        "istio-system",
+        "reviews-bookinfo-west",
+    );
+    assert_eq!(local["exportTo"], json!(["."]));
+    assert_eq!(local["resolution"], "STATIC");
+    assert_eq!(
+        local["addresses"], se["addresses"],
+        "one virtual IP per host"
+    );
+    assert_eq!(
+        local["endpoints"],
+        json!([{"address": "10.11.4.12", "ports": {"http": 9080}, "labels": {"app": "reviews", "version": "v3"}}])
+    );
+    assert_eq!(
+        spec(
+            &out,
             "west",
-            "ServiceEntry",
+            "DestinationRule",
             "istio-system",
             "reviews-bookinfo-west"
-        )
-        .is_none()
+        ),
+        &json!({"host": "reviews.bookinfo.svc.west.global", "exportTo": ["."], "trafficPolicy": {"tls": {"mode": "ISTIO_MUTUAL"}}})
     );
     assert_eq!(
         spec(
@@ -650,23 +694,29 @@ fn virtual_destination_spans_clusters() {
         "ratings-global-bookinfo",
     );
     assert_eq!(se["hosts"], json!(["ratings.global.example"]));
+    // Strict priority in list order: the first backing service carries failover-1, the second
+    // none; the DestinationRule's failoverPriority `meshdeck.io/failover-1=true` puts endpoints
+    // with that label at priority 0 and the rest at 1 (Envoy sends nothing to priority 1
+    // while priority 0 is healthy; outlier detection ejects it when it is not).
     assert_eq!(
         se["endpoints"],
         json!([
-            {"address": "ratings.bookinfo.svc.cluster.local", "ports": {"http-9080": 9080}, "labels": {"meshdeck.io/priority": "0", "topology.istio.io/cluster": "east"}},
-            {"address": "172.18.0.20", "ports": {"http-9080": 15443}, "labels": {"meshdeck.io/priority": "1", "topology.istio.io/cluster": "west"}},
+            {"address": "ratings.bookinfo.svc.cluster.local", "ports": {"http-9080": 9080}, "labels": {"meshdeck.io/failover-1": "true", "topology.istio.io/cluster": "east"}},
+            {"address": "172.18.0.20", "ports": {"http-9080": 15443}, "labels": {"topology.istio.io/cluster": "west"}},
         ])
     );
-    assert!(
-        spec(
-            &out,
-            "north",
-            "DestinationRule",
-            "istio-system",
-            "ratings-global-bookinfo"
-        )["trafficPolicy"]["outlierDetection"]
-            .is_object()
+    let dr = spec(
+        &out,
+        "north",
+        "DestinationRule",
+        "istio-system",
+        "ratings-global-bookinfo",
     );
+    assert_eq!(
+        dr["trafficPolicy"]["loadBalancer"]["localityLbSetting"],
+        json!({"enabled": true, "failoverPriority": ["meshdeck.io/failover-1=true"]})
+    );
+    assert!(dr["trafficPolicy"]["outlierDetection"].is_object());
     insta::assert_snapshot!(produced(&out));
 }
 

@@ -62,6 +62,12 @@ pub const POLICY_KINDS: &[(&str, &str, &str, &str)] = &[
         "VirtualDestination",
         "virtualdestinations",
     ),
+    (
+        "networking.enterprise.mesh.gloo.solo.io",
+        "v1beta1",
+        "VirtualDestination",
+        "virtualdestinations",
+    ),
     ("rbac.enterprise.mesh.gloo.solo.io", "v1", "Role", "roles"),
     (
         "rbac.enterprise.mesh.gloo.solo.io",

@@ -164,7 +164,7 @@ pub fn readiness(snap: &Snapshot) -> (BTreeSet<String>, Vec<LeftOut>) {
 pub fn policy_object(p: &Policy, cluster: &str) -> Generated {
     Generated {
         cluster: cluster.to_string(),
-        api_version: "networking.mesh.gloo.solo.io/v1",
+        api_version: crate::policy::api_version_of(p.kind()),
         kind: p.kind(),
         namespace: p.namespace().to_string(),
         name: p.meta.name.clone(),
@@ -257,6 +257,14 @@ pub fn plan(req: &Request<'_>) -> Planned {
         .filter(|s| s.state != State::Accepted && in_scope_policy(&s.policy))
         .cloned()
         .collect();
+    // what the policies in scope do that may surprise (an AccessPolicy denies the rest)
+    out.notes.extend(
+        output
+            .statuses
+            .iter()
+            .filter(|s| in_scope_policy(&s.policy))
+            .flat_map(|s| s.notes.iter().cloned()),
+    );
     let mut plan = crate::plan::plan(&generated, live_ref, &ready, req.prune);
 
     // Hold what is unsafe.

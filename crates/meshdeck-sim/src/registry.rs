@@ -348,7 +348,12 @@ pub fn istio_crds() -> &'static [Value] {
 /// CRDs for meshdeck's policy kinds (Gloo Mesh v1 compatible), with open schemas: the policy
 /// module validates them, the API server only stores them.
 pub fn policy_crds() -> Vec<Value> {
-    let mk = |group: &str, kind: &str, plural: &str, short: &[&str], cols: Value| {
+    let mk_v = |group: &str,
+                version: &str,
+                kind: &str,
+                plural: &str,
+                short: &[&str],
+                cols: Value| {
         json!({
             "apiVersion": "apiextensions.k8s.io/v1",
             "kind": "CustomResourceDefinition",
@@ -360,7 +365,7 @@ pub fn policy_crds() -> Vec<Value> {
                           "categories": ["meshdeck"]},
                 "scope": "Namespaced",
                 "versions": [{
-                    "name": "v1", "served": true, "storage": true,
+                    "name": version, "served": true, "storage": true,
                     "subresources": {"status": {}},
                     "additionalPrinterColumns": cols,
                     "schema": {"openAPIV3Schema": {"type": "object", "properties": {
@@ -370,6 +375,9 @@ pub fn policy_crds() -> Vec<Value> {
                 }]
             }
         })
+    };
+    let mk = |group: &str, kind: &str, plural: &str, short: &[&str], cols: Value| {
+        mk_v(group, "v1", kind, plural, short, cols)
     };
     let state = json!([
         {"name": "State", "type": "string", "jsonPath": ".status.state"},
@@ -394,11 +402,20 @@ pub fn policy_crds() -> Vec<Value> {
             state.clone(),
         ),
         mk(net, "VirtualMesh", "virtualmeshes", &["vm"], state.clone()),
+        // meshdeck's earlier group, still served next to Gloo's own
         mk(
             net,
             "VirtualDestination",
             "virtualdestinations",
             &["vd"],
+            state.clone(),
+        ),
+        mk_v(
+            "networking.enterprise.mesh.gloo.solo.io",
+            "v1beta1",
+            "VirtualDestination",
+            "virtualdestinations",
+            &["gmvd"],
             state,
         ),
         mk(rbac, "Role", "roles", &["gmrole"], age.clone()),

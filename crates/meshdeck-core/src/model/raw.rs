@@ -49,12 +49,15 @@ impl From<&Namespace> for RawNamespace {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Port {
     pub name: String,
     pub port: i32,
     pub protocol: String,
     pub app_protocol: Option<String>,
+    /// The numeric `targetPort` (the container port), when it is a number.
+    pub target_port: Option<i32>,
+    pub node_port: Option<i32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,17 +91,28 @@ impl From<&Service> for RawService {
                     port: p.port,
                     protocol: p.protocol.clone().unwrap_or_else(|| "TCP".into()),
                     app_protocol: p.app_protocol.clone(),
+                    // absent means the port itself (Kubernetes' default); a name is unknown here
+                    target_port: match &p.target_port {
+                        Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(n)) => {
+                            Some(*n)
+                        }
+                        Some(_) => None,
+                        None => Some(p.port),
+                    },
+                    node_port: p.node_port,
                 })
                 .collect(),
             type_: spec.type_.unwrap_or_else(|| "ClusterIP".into()),
             cluster_ip: spec.cluster_ip.unwrap_or_default(),
+            // the LoadBalancer's address, else an external IP (as Gloo found gateways)
             external: s
                 .status
                 .as_ref()
                 .and_then(|st| st.load_balancer.as_ref())
                 .and_then(|lb| lb.ingress.as_ref())
                 .and_then(|i| i.first())
-                .and_then(|i| i.ip.clone().or_else(|| i.hostname.clone())),
+                .and_then(|i| i.ip.clone().or_else(|| i.hostname.clone()))
+                .or_else(|| spec.external_ips.as_ref().and_then(|v| v.first().cloned())),
             created: created(&s.metadata),
         }
     }

@@ -17,15 +17,31 @@ use std::fmt;
 
 use std::sync::Arc;
 
-/// The kinds meshdeck reads, with their API group.
-pub(crate) const KINDS: &[(&str, &str)] = &[
-    ("TrafficPolicy", NETWORKING_GROUP),
-    ("AccessPolicy", NETWORKING_GROUP),
-    ("VirtualMesh", NETWORKING_GROUP),
-    ("VirtualDestination", NETWORKING_GROUP),
-    ("Role", RBAC_GROUP),
-    ("RoleBinding", RBAC_GROUP),
+/// The kinds meshdeck reads, with the API versions each is read under (the first is its own;
+/// VirtualDestination was read under `networking.mesh.gloo.solo.io/v1` before, still accepted).
+pub(crate) const KINDS: &[(&str, &[&str])] = &[
+    ("TrafficPolicy", &["networking.mesh.gloo.solo.io/v1"]),
+    ("AccessPolicy", &["networking.mesh.gloo.solo.io/v1"]),
+    ("VirtualMesh", &["networking.mesh.gloo.solo.io/v1"]),
+    (
+        "VirtualDestination",
+        &[
+            "networking.enterprise.mesh.gloo.solo.io/v1beta1",
+            "networking.mesh.gloo.solo.io/v1",
+        ],
+    ),
+    ("Role", &["rbac.enterprise.mesh.gloo.solo.io/v1"]),
+    ("RoleBinding", &["rbac.enterprise.mesh.gloo.solo.io/v1"]),
 ];
+
+/// The API version a kind is written under.
+pub fn api_version_of(kind: &str) -> &'static str {
+    KINDS
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map(|(_, v)| v[0])
+        .unwrap_or("networking.mesh.gloo.solo.io/v1")
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -392,7 +408,7 @@ fn load_document(loc: Arc<Located>, name: &str, document: usize, out: &mut Loade
             return;
         }
     };
-    let Some((kind, group)) = KINDS.iter().find(|(k, _)| *k == kind).copied() else {
+    let Some((kind, versions)) = KINDS.iter().find(|(k, _)| *k == kind).copied() else {
         let names: Vec<&str> = KINDS.iter().map(|(k, _)| *k).collect();
         out.diagnostics.push(err(
             &origin,
@@ -407,12 +423,12 @@ fn load_document(loc: Arc<Located>, name: &str, document: usize, out: &mut Loade
     };
     let mut bad = false;
     match obj.get("apiVersion") {
-        Some(Value::String(v)) if *v == format!("{group}/v1") => {}
+        Some(Value::String(v)) if versions.contains(&v.as_str()) => {}
         Some(Value::String(v)) => {
             out.diagnostics.push(err(
                 &origin,
                 "apiVersion",
-                format!("{kind} is {group}/v1, found {v:?}"),
+                format!("{kind} is {}, found {v:?}", versions[0]),
             ));
             bad = true;
         }
@@ -428,7 +444,7 @@ fn load_document(loc: Arc<Located>, name: &str, document: usize, out: &mut Loade
             out.diagnostics.push(err(
                 &origin,
                 "",
-                format!("missing required field \"apiVersion\" ({group}/v1)"),
+                format!("missing required field \"apiVersion\" ({})", versions[0]),
             ));
             bad = true;
         }

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 
 pub const NETWORKING_GROUP: &str = "networking.mesh.gloo.solo.io";
 pub const RBAC_GROUP: &str = "rbac.enterprise.mesh.gloo.solo.io";
+/// VirtualDestination's real group (Gloo Mesh Enterprise 1.x).
+pub const ENTERPRISE_NETWORKING_GROUP: &str = "networking.enterprise.mesh.gloo.solo.io";
 
 pub type Labels = BTreeMap<String, String>;
 
@@ -156,14 +158,44 @@ pub struct QueryParameterMatcher {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpMatcher {
+    /// Gloo Mesh 1.1: a name for the matcher (shown, not routed on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Gloo Mesh 1.1 spelling of the path match.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uri: Option<StringMatch>,
+    /// Gloo Mesh 1.0 spelling: the path match directly on the matcher.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exact: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regex: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub headers: Vec<HeaderMatcher>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub query_parameters: Vec<QueryParameterMatcher>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<String>,
+}
+
+impl HttpMatcher {
+    /// The path match, whichever spelling set it (1.1's `uri`, or 1.0's `prefix`/`exact`/
+    /// `regex` on the matcher; the validator refuses both at once).
+    pub fn path(&self) -> Option<StringMatch> {
+        if let Some(u) = &self.uri {
+            return Some(u.clone());
+        }
+        if self.prefix.is_none() && self.exact.is_none() && self.regex.is_none() {
+            return None;
+        }
+        Some(StringMatch {
+            exact: self.exact.clone(),
+            prefix: self.prefix.clone(),
+            regex: self.regex.clone(),
+            ignore_case: false,
+        })
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -412,16 +444,28 @@ pub struct FederationSelector {
 pub struct Federation {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub selectors: Vec<FederationSelector>,
+    /// Gloo Mesh 1.0: `permissive: {}` federates every destination of the member meshes (what
+    /// no `selectors` means too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissive: Option<serde_json::Map<String, serde_json::Value>>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub flat_network: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Gloo's `hostnameSuffix` (`hostSuffix` was meshdeck's earlier spelling, still read).
+    #[serde(
+        default,
+        rename = "hostnameSuffix",
+        alias = "hostSuffix",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub host_suffix: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum GlobalAccess {
+    /// Gloo's default: leave access to the mesh's own settings (emits nothing).
     #[default]
+    MeshDefault,
     Disabled,
     Enabled,
 }
@@ -467,6 +511,59 @@ pub struct VdStatic {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VdMeshList {
+    #[serde(default)]
+    pub meshes: Vec<ObjectRef>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Locality {
+    #[serde(default)]
+    pub region: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub zone: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sub_zone: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FailoverDirective {
+    #[serde(default)]
+    pub from: Locality,
+    #[serde(default)]
+    pub to: Vec<Locality>,
+}
+
+/// Outlier detection as the policies spell it (TrafficPolicy's, VirtualDestination's).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OutlierSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consecutive_errors: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_ejection_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_ejection_percent: Option<u32>,
+}
+
+/// Nearest locality first, with explicit region failover.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VdLocalized {
+    #[serde(default)]
+    pub destination_selectors: Vec<DestinationSelector>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failover_directives: Vec<FailoverDirective>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outlier_detection: Option<OutlierSpec>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct VirtualDestinationSpec {
     #[serde(default)]
     pub hostname: String,
@@ -474,8 +571,12 @@ pub struct VirtualDestinationSpec {
     pub port: VdPort,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub virtual_mesh: Option<ObjectRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mesh_list: Option<VdMeshList>,
     #[serde(default, rename = "static", skip_serializing_if = "Option::is_none")]
     pub static_: Option<VdStatic>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub localized: Option<VdLocalized>,
 }
 
 // ---------------------------------------------------------------------------------------------

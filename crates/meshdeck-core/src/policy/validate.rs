@@ -179,8 +179,19 @@ pub(super) fn traffic(s: &TrafficPolicySpec, origin: &Origin, diags: &mut Vec<Di
     c.destinations("spec.destinationSelector", &s.destination_selector);
     for (i, m) in s.http_request_matchers.iter().enumerate() {
         let p = join_index("spec.httpRequestMatchers", i);
-        if let Some(u) = &m.uri {
-            c.string_match(&format!("{p}.uri"), u);
+        let direct = m.prefix.is_some() || m.exact.is_some() || m.regex.is_some();
+        match (&m.uri, direct) {
+            (Some(_), true) => c.error(
+                &p,
+                "set the path with uri (Gloo Mesh 1.1) or with prefix, exact or regex (1.0), not both",
+            ),
+            (Some(u), false) => c.string_match(&format!("{p}.uri"), u),
+            (None, true) => {
+                if let Some(path) = m.path() {
+                    c.string_match(&p, &path)
+                }
+            }
+            (None, false) => {}
         }
         for (j, h) in m.headers.iter().enumerate() {
             let hp = join_index(&format!("{p}.headers"), j);
@@ -199,7 +210,7 @@ pub(super) fn traffic(s: &TrafficPolicySpec, origin: &Origin, diags: &mut Vec<Di
         if let Some(method) = &m.method {
             c.method(&format!("{p}.method"), method);
         }
-        if m.uri.is_none()
+        if m.path().is_none()
             && m.headers.is_empty()
             && m.query_parameters.is_empty()
             && m.method.is_none()
@@ -381,7 +392,7 @@ pub(super) fn virtual_mesh(s: &VirtualMeshSpec, origin: &Origin, diags: &mut Vec
         if let Some(h) = &f.host_suffix
             && let Some(why) = dns_subdomain(h)
         {
-            c.error("spec.federation.hostSuffix", format!("{h:?} {why}"));
+            c.error("spec.federation.hostnameSuffix", format!("{h:?} {why}"));
         }
         for (i, sel) in f.selectors.iter().enumerate() {
             let p = join_index("spec.federation.selectors", i);
@@ -417,12 +428,55 @@ pub(super) fn virtual_destination(
             ),
         );
     }
-    match &s.virtual_mesh {
-        None => c.error("spec", "missing required field \"virtualMesh\""),
-        Some(r) => c.name("spec.virtualMesh.name", "name", &r.name),
+    match (&s.virtual_mesh, &s.mesh_list) {
+        (None, None) => c.error(
+            "spec",
+            "missing required field \"virtualMesh\" (or \"meshList\")",
+        ),
+        (Some(_), Some(_)) => c.error("spec", "set only one of virtualMesh or meshList"),
+        (Some(r), None) => c.name("spec.virtualMesh.name", "name", &r.name),
+        (None, Some(l)) => {
+            if l.meshes.is_empty() {
+                c.error("spec.meshList.meshes", "must list at least one mesh");
+            }
+            for (i, m) in l.meshes.iter().enumerate() {
+                c.name(
+                    &format!("{}.name", join_index("spec.meshList.meshes", i)),
+                    "name",
+                    &m.name,
+                );
+            }
+        }
+    }
+    if let Some(l) = &s.localized {
+        if s.static_.is_some() {
+            c.error("spec", "set only one of static or localized");
+        }
+        c.destinations(
+            "spec.localized.destinationSelectors",
+            &l.destination_selectors,
+        );
+        for (i, d) in l.failover_directives.iter().enumerate() {
+            let p = join_index("spec.localized.failoverDirectives", i);
+            c.name(&format!("{p}.from.region"), "region", &d.from.region);
+            if d.to.is_empty() {
+                c.error(&format!("{p}.to"), "must list at least one locality");
+            }
+            for (j, t) in d.to.iter().enumerate() {
+                c.name(
+                    &format!("{}.region", join_index(&format!("{p}.to"), j)),
+                    "region",
+                    &t.region,
+                );
+            }
+        }
+        return;
     }
     match &s.static_ {
-        None => c.error("spec", "missing required field \"static\""),
+        None => c.error(
+            "spec",
+            "missing required field \"static\" (or \"localized\")",
+        ),
         Some(st) => {
             if st.destinations.is_empty() {
                 c.error(

@@ -16,11 +16,12 @@ pub struct Dest {
     pub labels: BTreeMap<String, String>,
     pub selector: BTreeMap<String, String>,
     pub in_mesh: bool,
-    /// (name, number, Istio protocol)
-    pub ports: Vec<(String, u32, &'static str)>,
+    /// (name, number, Istio protocol, container port)
+    pub ports: Vec<(String, u32, &'static str, u32)>,
     pub mesh: usize,
-    /// Pod IPs behind the service (for flat-network federation).
-    pub pod_ips: Vec<String>,
+    /// The pods behind the service: IP and labels (federated endpoints carry the labels, so
+    /// client-side subsets select them).
+    pub pods: Vec<(String, BTreeMap<String, String>)>,
 }
 
 impl Dest {
@@ -38,12 +39,18 @@ impl Dest {
     }
 }
 
+/// An ingress gateway of a cluster: a Service selecting `istio: ingressgateway` (or
+/// `eastwestgateway`) workloads.
 #[derive(Debug, Clone)]
 pub struct Gateway {
     pub namespace: String,
     pub name: String,
     pub selector: BTreeMap<String, String>,
+    /// The external address (LoadBalancer status, else an external IP).
     pub address: Option<String>,
+    /// The port named `tls`: (container port = its numeric targetPort, external port = the
+    /// Service port, or its nodePort when there is no external address).
+    pub tls: Option<(u32, u32)>,
 }
 
 #[derive(Debug, Clone)]
@@ -54,7 +61,21 @@ pub struct MeshInfo {
     /// The root namespace (istiod's).
     pub namespace: String,
     pub trust_domain: String,
-    pub gateway: Option<Gateway>,
+    /// Every ingress gateway of the mesh's cluster.
+    pub gateways: Vec<Gateway>,
+}
+
+impl MeshInfo {
+    /// The gateway federated traffic enters through, as Gloo found it: a gateway in the mesh's
+    /// namespace with a port named `tls` (an east-west gateway first).
+    pub fn federation_gateway(&self) -> Option<&Gateway> {
+        let ok = |g: &&Gateway| g.namespace == self.namespace && g.tls.is_some();
+        self.gateways
+            .iter()
+            .filter(ok)
+            .find(|g| g.selector.get("istio").map(String::as_str) == Some("eastwestgateway"))
+            .or_else(|| self.gateways.iter().find(ok))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -103,19 +124,34 @@ pub(crate) fn port_protocol(
     }
 }
 
-fn gateway_of(services: &[Service]) -> Option<Gateway> {
-    let pick = |kind: &str| {
-        services
-            .iter()
-            .find(|s| s.selector.get("istio").map(String::as_str) == Some(kind))
-    };
-    let s = pick("eastwestgateway").or_else(|| pick("ingressgateway"))?;
-    Some(Gateway {
-        namespace: s.namespace.clone(),
-        name: s.name.clone(),
-        selector: s.selector.clone(),
-        address: s.raw.external.clone(),
-    })
+fn gateways_of(services: &[Service]) -> Vec<Gateway> {
+    services
+        .iter()
+        .filter(|s| {
+            matches!(
+                s.selector.get("istio").map(String::as_str),
+                Some("ingressgateway" | "eastwestgateway")
+            )
+        })
+        .map(|s| {
+            let address = s.raw.external.clone();
+            let tls = s.raw.ports.iter().find(|p| p.name == "tls").and_then(|p| {
+                let container = u32::try_from(p.target_port?).ok()?;
+                let external = match (&address, p.node_port) {
+                    (None, Some(np)) => u32::try_from(np).ok()?,
+                    _ => u32::try_from(p.port).ok()?,
+                };
+                Some((container, external))
+            });
+            Gateway {
+                namespace: s.namespace.clone(),
+                name: s.name.clone(),
+                selector: s.selector.clone(),
+                address,
+                tls,
+            }
+        })
+        .collect()
 }
 
 fn mesh_info(m: &Mesh, cluster: &Arc<str>, services: &[Service]) -> MeshInfo {
@@ -127,7 +163,7 @@ fn mesh_info(m: &Mesh, cluster: &Arc<str>, services: &[Service]) -> MeshInfo {
             .trust_domain
             .clone()
             .unwrap_or_else(|| "cluster.local".into()),
-        gateway: gateway_of(services),
+        gateways: gateways_of(services),
     }
 }
 
@@ -161,7 +197,7 @@ impl Index {
             }
             for s in &c.services {
                 let i = ix.dests.len();
-                let pod_ips = match s.selector.iter().next() {
+                let pods = match s.selector.iter().next() {
                     None => Vec::new(),
                     Some((k, v)) => pods_by_label
                         .get(&(s.namespace.as_str(), k.as_str(), v.as_str()))
@@ -170,7 +206,14 @@ impl Index {
                                 .filter(|p| {
                                     s.selector.iter().all(|(k, v)| p.labels().get(k) == Some(v))
                                 })
-                                .map(|p| p.ip().to_string())
+                                .map(|p| {
+                                    let labels: BTreeMap<String, String> = p
+                                        .labels()
+                                        .iter()
+                                        .map(|(k, v)| (k.clone(), v.clone()))
+                                        .collect();
+                                    (p.ip().to_string(), labels)
+                                })
                                 .collect()
                         })
                         .unwrap_or_default(),
@@ -191,11 +234,12 @@ impl Index {
                                 p.name.clone(),
                                 p.port.max(0) as u32,
                                 port_protocol(&p.name, p.app_protocol.as_deref(), &p.protocol),
+                                p.target_port.unwrap_or(p.port).max(0) as u32,
                             )
                         })
                         .collect(),
                     mesh: first_mesh,
-                    pod_ips,
+                    pods,
                 });
                 ix.by_ref
                     .insert((c.name.clone(), s.namespace.clone(), s.name.clone()), i);

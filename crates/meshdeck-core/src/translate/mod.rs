@@ -94,6 +94,10 @@ pub struct PolicyStatus {
     pub clusters: BTreeSet<String>,
     pub errors: Vec<String>,
     pub warnings: Vec<String>,
+    /// What it does in plain words where that may surprise (an AccessPolicy denies every
+    /// caller it does not allow).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// The result of one translation.
@@ -163,6 +167,8 @@ struct Track {
     clusters: BTreeSet<String>,
     errors: Vec<String>,
     warnings: Vec<String>,
+    /// What the policy does that its reader may not expect, in plain words.
+    notes: Vec<String>,
     /// The warnings already given (a policy can collect thousands; no quadratic dedup).
     seen: std::collections::HashSet<String>,
 }
@@ -172,7 +178,6 @@ struct Track {
 struct MeshSettings {
     vm: Option<usize>,
     mtls: bool,
-    global_access: bool,
 }
 
 /// A federated destination as seen from a client cluster.
@@ -196,6 +201,12 @@ pub(crate) struct Run<'a> {
     /// DestinationRule subsets requested by traffic shifts: (cluster, host) → name →
     /// (labels, the policies asking for it)
     subsets: BTreeMap<(String, String), SubsetMap>,
+    /// Federated hosts' virtual IPs, and the addresses taken.
+    vips: BTreeMap<String, String>,
+    vip_used: BTreeSet<u32>,
+    /// Federated destinations served by their home gateway: (dest, suffix, gateway
+    /// namespace, VirtualMesh) — their DestinationRules follow the routes.
+    served: Vec<(usize, String, String, usize)>,
 }
 
 impl<'a> Run<'a> {
@@ -216,6 +227,9 @@ impl<'a> Run<'a> {
             federated: HashMap::new(),
             objects: Vec::new(),
             subsets: BTreeMap::new(),
+            vips: BTreeMap::new(),
+            vip_used: BTreeSet::new(),
+            served: Vec::new(),
         }
     }
 
@@ -266,6 +280,7 @@ impl<'a> Run<'a> {
     fn run(mut self) -> Output {
         self.virtual_meshes();
         routes::traffic(&mut self);
+        self.federation_servers();
         self.access();
         self.virtual_destinations();
         self.finish()
@@ -315,8 +330,6 @@ impl<'a> Run<'a> {
                             self.mesh[m] = MeshSettings {
                                 vm: Some(p),
                                 mtls: vm.mtls_config.is_some(),
-                                global_access: vm.global_access_policy
-                                    == crate::policy::GlobalAccess::Enabled,
                             };
                             members.push(m);
                         }
@@ -353,22 +366,25 @@ impl<'a> Run<'a> {
                     src.clone(),
                     json!({}),
                 );
-                match &mesh.gateway {
-                    Some(g) => self.emit(
+                // every ingress gateway, so north-south and federated traffic still enters
+                for g in &mesh.gateways {
+                    self.emit(
                         &mesh.cluster,
                         AUTHORIZATION_POLICY,
                         &g.namespace,
                         &format!("{}-allow-all", g.name),
                         src.clone(),
                         json!({"selector": {"matchLabels": g.selector}, "action": "ALLOW", "rules": [{}]}),
-                    ),
-                    None => self.warn(
+                    );
+                }
+                if mesh.gateways.is_empty() {
+                    self.warn(
                         p,
                         format!(
                             "cluster {} has no ingress gateway: with globalAccessPolicy ENABLED nothing can enter the mesh from outside",
                             mesh.cluster
                         ),
-                    ),
+                    );
                 }
             }
         }
@@ -410,22 +426,63 @@ impl<'a> Run<'a> {
                 "spec.federation: selects no destination in the member meshes".into(),
             );
         }
-        let mut gateway_clusters: BTreeSet<usize> = BTreeSet::new();
+        // (cluster, gateway namespace, selector, TLS container port) of each server cluster
+        let mut servers: BTreeMap<String, (String, String, BTreeMap<String, String>, u32)> =
+            BTreeMap::new();
         for &i in &chosen {
             let d = self.ix.dests[i].clone();
-            let home = &self.ix.meshes[d.mesh];
-            let address = home.gateway.as_ref().and_then(|g| g.address.clone());
-            if !fed.flat_network && address.is_none() {
+            let home = self.ix.meshes[d.mesh].clone();
+            let gw = home.federation_gateway().cloned();
+            let entry = match (&gw, fed.flat_network) {
+                (_, true) => None,
+                (Some(g), false) => match (&g.address, g.tls) {
+                    (Some(a), Some((container, external))) => {
+                        Some((a.clone(), container, external, g.clone()))
+                    }
+                    _ => None,
+                },
+                (None, false) => None,
+            };
+            if !fed.flat_network && entry.is_none() {
                 self.warn(
                     p,
                     format!(
-                        "cluster {} has no ingress gateway with an external address: its services cannot be federated",
-                        d.cluster
+                        "cluster {} has no ingress gateway with an external address and a port named tls in {}: its services cannot be federated",
+                        d.cluster, home.namespace
                     ),
                 );
                 continue;
             }
-            gateway_clusters.insert(d.mesh);
+            let host = d.federated_host(&suffix);
+            let vip = self.virtual_ip(&host);
+            let ports: Vec<Value> = d
+                .ports
+                .iter()
+                .map(|(n, num, proto, _)| json!({"number": num, "name": port_name(n, *num, proto), "protocol": proto}))
+                .collect();
+            // the pods behind the destination, with their labels, reached at their own ports
+            let pod_endpoints: Vec<Value> = d
+                .pods
+                .iter()
+                .map(|(ip, labels)| {
+                    let ports: Map<String, Value> = d
+                        .ports
+                        .iter()
+                        .map(|(n, num, proto, target)| (port_name(n, *num, proto), json!(target)))
+                        .collect();
+                    json!({"address": ip, "ports": ports, "labels": labels})
+                })
+                .collect();
+            if d.pods.is_empty() {
+                self.warn(
+                    p,
+                    format!(
+                        "{} has no pods: its federated host has no endpoints",
+                        d.id()
+                    ),
+                );
+            }
+            let name = federated_name(&d);
             for &m in members {
                 let client = self.ix.meshes[m].clone();
                 if client.cluster == d.cluster {
@@ -438,37 +495,31 @@ impl<'a> Run<'a> {
                         vm: p,
                     },
                 );
-                let host = d.federated_host(&suffix);
-                let name = federated_name(&d);
-                let ports: Vec<Value> = d
-                    .ports
-                    .iter()
-                    .map(|(n, num, proto)| json!({"number": num, "name": port_name(n, *num, proto), "protocol": proto}))
-                    .collect();
-                let (resolution, endpoints): (&str, Vec<Value>) = if fed.flat_network {
-                    let eps = d
-                        .pod_ips
-                        .iter()
-                        .map(|ip| {
-                            let ports: Map<String, Value> = d
-                                .ports
-                                .iter()
-                                .map(|(n, num, proto)| (port_name(n, *num, proto), json!(num)))
-                                .collect();
-                            json!({"address": ip, "ports": ports})
-                        })
-                        .collect();
-                    ("STATIC", eps)
-                } else {
-                    let ports: Map<String, Value> = d
-                        .ports
-                        .iter()
-                        .map(|(n, num, proto)| (port_name(n, *num, proto), json!(15443)))
-                        .collect();
-                    ("DNS", vec![json!({"address": address, "ports": ports})])
+                // one endpoint per backing pod, so client-side subsets select them: through
+                // the home gateway (its external TLS port), or the pod itself on a flat network
+                let (resolution, endpoints): (&str, Vec<Value>) = match &entry {
+                    None => ("STATIC", pod_endpoints.clone()),
+                    Some((address, _, external, _)) => {
+                        let eps = d
+                            .pods
+                            .iter()
+                            .map(|(_, labels)| {
+                                let ports: Map<String, Value> = d
+                                    .ports
+                                    .iter()
+                                    .map(|(n, num, proto, _)| {
+                                        (port_name(n, *num, proto), json!(external))
+                                    })
+                                    .collect();
+                                json!({"address": address, "ports": ports, "labels": labels})
+                            })
+                            .collect();
+                        ("DNS", eps)
+                    }
                 };
                 let mut se = json!({
                     "hosts": [host],
+                    "addresses": [vip],
                     "location": "MESH_INTERNAL",
                     "resolution": resolution,
                     "ports": ports,
@@ -485,27 +536,127 @@ impl<'a> Run<'a> {
                     se,
                 );
             }
-        }
-        if !fed.flat_network {
-            for m in gateway_clusters {
-                let mesh = self.ix.meshes[m].clone();
-                let Some(g) = &mesh.gateway else { continue };
-                self.emit(
-                    &mesh.cluster,
-                    GATEWAY,
-                    &g.namespace,
-                    &format!("meshdeck-federation-{suffix}"),
-                    src.clone(),
-                    json!({
-                        "selector": g.selector,
-                        "servers": [{
-                            "port": {"number": 15443, "name": "tls", "protocol": "TLS"},
-                            "tls": {"mode": "AUTO_PASSTHROUGH"},
-                            "hosts": [format!("*.{suffix}")],
-                        }],
-                    }),
+            // The server side: the home gateway must know the federated host, or it has
+            // nowhere to send a request for it (a local ServiceEntry, visible only in its
+            // namespace; its DestinationRule comes after the routes, with their subsets).
+            if let Some((_, container, _, g)) = &entry {
+                servers.insert(
+                    d.cluster.to_string(),
+                    (
+                        g.namespace.clone(),
+                        g.name.clone(),
+                        g.selector.clone(),
+                        *container,
+                    ),
                 );
+                let mut se = json!({
+                    "hosts": [host],
+                    "addresses": [vip],
+                    "exportTo": ["."],
+                    "location": "MESH_INTERNAL",
+                    "resolution": "STATIC",
+                    "ports": ports,
+                });
+                if !pod_endpoints.is_empty() {
+                    se["endpoints"] = Value::Array(pod_endpoints.clone());
+                }
+                self.emit(
+                    &d.cluster,
+                    SERVICE_ENTRY,
+                    &g.namespace,
+                    &name,
+                    src.clone(),
+                    se,
+                );
+                self.served
+                    .push((i, suffix.clone(), g.namespace.clone(), p));
             }
+        }
+        for (cluster, (ns, _, selector, container)) in servers {
+            self.emit(
+                &cluster,
+                GATEWAY,
+                &ns,
+                &format!("meshdeck-federation-{suffix}"),
+                src.clone(),
+                json!({
+                    "selector": selector,
+                    "servers": [{
+                        "port": {"number": container, "name": "tls", "protocol": "TLS"},
+                        "tls": {"mode": "AUTO_PASSTHROUGH"},
+                        "hosts": [format!("*.{suffix}")],
+                    }],
+                }),
+            );
+        }
+    }
+
+    /// A deterministic virtual IP in 240.0.0.0/4 for a federated host, unique in the run.
+    fn virtual_ip(&mut self, host: &str) -> String {
+        if let Some(ip) = self.vips.get(host) {
+            return ip.clone();
+        }
+        // FNV-1a: stable across runs and platforms
+        let mut h: u32 = 0x811c_9dc5;
+        for b in host.bytes() {
+            h ^= u32::from(b);
+            h = h.wrapping_mul(0x0100_0193);
+        }
+        let mut n = h & 0x0fff_ffff;
+        loop {
+            // 240.0.0.0 + n, never the broadcast address
+            let ip = 0xf000_0000u32 | n;
+            let [a, b, c, d] = ip.to_be_bytes();
+            let text = format!("{a}.{b}.{c}.{d}");
+            if ip != u32::MAX && !self.vip_used.contains(&ip) {
+                self.vip_used.insert(ip);
+                self.vips.insert(host.to_string(), text.clone());
+                return text;
+            }
+            n = (n + 1) & 0x0fff_ffff;
+        }
+    }
+
+    /// The federated hosts' DestinationRules in their home clusters: the same subsets and
+    /// traffic policy the clients were given, visible only to the gateway's namespace.
+    fn federation_servers(&mut self) {
+        for (d, suffix, ns, vm) in std::mem::take(&mut self.served) {
+            let dest = self.ix.dests[d].clone();
+            let host = dest.federated_host(&suffix);
+            let mut subsets: BTreeMap<String, Value> = BTreeMap::new();
+            let mut policy: Option<Value> = None;
+            let mut sources: BTreeSet<PolicyId> = [self.id(vm)].into();
+            for o in &self.objects {
+                if o.kind == DESTINATION_RULE.1 && o.spec["host"] == host.as_str() {
+                    for s in o.spec["subsets"].as_array().into_iter().flatten() {
+                        if let Some(n) = s["name"].as_str() {
+                            subsets.entry(n.to_string()).or_insert_with(|| s.clone());
+                        }
+                    }
+                    if policy.is_none() {
+                        policy = o.spec.get("trafficPolicy").cloned();
+                    }
+                    sources.extend(o.sources.iter().cloned());
+                }
+            }
+            let mut spec = json!({"host": host, "exportTo": ["."]});
+            if let Some(tp) = policy {
+                spec["trafficPolicy"] = tp;
+            }
+            if !subsets.is_empty() {
+                spec["subsets"] = Value::Array(subsets.into_values().collect());
+            }
+            let ids: BTreeSet<usize> = (0..self.policies.len())
+                .filter(|&i| sources.contains(&self.policies[i].id()))
+                .collect();
+            self.emit(
+                &dest.cluster,
+                DESTINATION_RULE,
+                &ns,
+                &federated_name(&dest),
+                ids,
+                spec,
+            );
         }
     }
 
@@ -555,19 +706,7 @@ impl<'a> Run<'a> {
             }
             for d in dests {
                 let dest = &self.ix.dests[d];
-                let mesh = &self.mesh[dest.mesh];
                 let id = dest.id();
-                if !mesh.global_access {
-                    let mname = self.ix.meshes[dest.mesh].name.clone();
-                    self.warn(
-                        p,
-                        format!(
-                            "mesh {mname} has no VirtualMesh with globalAccessPolicy ENABLED: traffic is already allowed, nothing generated for {id}"
-                        ),
-                    );
-                    self.track[p].destinations.insert(id, State::Warning);
-                    continue;
-                }
                 if dest.selector.is_empty() {
                     self.warn(
                         p,
@@ -578,13 +717,34 @@ impl<'a> Run<'a> {
                     self.track[p].destinations.insert(id, State::Warning);
                     continue;
                 }
+                if let Err(why) = self.access_rule(p) {
+                    self.track[p].errors.push(format!("{id}: {why}"));
+                    self.track[p].destinations.insert(id, State::Invalid);
+                    continue;
+                }
                 self.track[p].destinations.insert(id, State::Accepted);
                 per_dest.entry(d).or_default().push(p);
             }
         }
         for (d, ps) in per_dest {
             let dest = self.ix.dests[d].clone();
-            let rules: Vec<Value> = ps.iter().map(|&p| self.access_rule(p, &dest)).collect();
+            let rules: Vec<Value> = ps
+                .iter()
+                .filter_map(|&p| self.access_rule(p).ok())
+                .collect();
+            // In Istio an ALLOW policy that selects a workload denies whatever it does not
+            // allow: say so, in plain words, to every policy that makes one.
+            let callers: Vec<String> = ps.iter().map(|&p| self.id(p).to_string()).collect();
+            for &p in &ps {
+                let note = format!(
+                    "{} in {}@{}: every caller not allowed by {} is denied",
+                    dest.name,
+                    dest.namespace,
+                    dest.cluster,
+                    callers.join(", ")
+                );
+                self.track[p].notes.push(note);
+            }
             self.emit(
                 &dest.cluster,
                 AUTHORIZATION_POLICY,
@@ -600,19 +760,32 @@ impl<'a> Run<'a> {
         }
     }
 
-    fn trust_domain(&self, cluster: &str, fallback: &Dest) -> String {
-        let m = if cluster.is_empty() {
-            Some(fallback.mesh)
-        } else {
-            self.ix.mesh_of_cluster(cluster)
-        };
-        m.map(|m| self.ix.meshes[m].trust_domain.clone())
-            .unwrap_or_else(|| "cluster.local".into())
+    /// The trust domains of the meshes on a cluster; an empty name: every mesh's in the fleet.
+    fn trust_domains(&self, cluster: &str) -> Result<BTreeSet<String>, String> {
+        let tds: BTreeSet<String> = self
+            .ix
+            .meshes
+            .iter()
+            .filter(|m| cluster.is_empty() || &*m.cluster == cluster)
+            .map(|m| m.trust_domain.clone())
+            .collect();
+        if tds.is_empty() {
+            return Err(if cluster.is_empty() {
+                "no mesh in the fleet: no trust domain to name callers in".to_string()
+            } else {
+                format!("cluster {cluster} has no mesh: no trust domain to name its callers in")
+            });
+        }
+        if tds.iter().any(String::is_empty) {
+            return Err(format!("a mesh on {cluster} has an empty trust domain"));
+        }
+        Ok(tds)
     }
 
-    fn access_rule(&self, p: usize, dest: &Dest) -> Value {
+    /// One AccessPolicy's rule for a destination (one rule per policy).
+    fn access_rule(&self, p: usize) -> Result<Value, String> {
         let Spec::Access(ap) = &self.policies[p].spec else {
-            return json!({});
+            return Ok(json!({}));
         };
         let mut from: Vec<Value> = Vec::new();
         for sel in &ap.source_selector {
@@ -626,26 +799,26 @@ impl<'a> Run<'a> {
                 } else {
                     let mut principals: BTreeSet<String> = BTreeSet::new();
                     for c in &m.clusters {
-                        let td = self.trust_domain(c, dest);
-                        if m.namespaces.is_empty() {
-                            principals.insert(format!("{td}/*"));
-                        }
-                        for ns in &m.namespaces {
-                            principals.insert(format!("{td}/ns/{ns}/sa/*"));
+                        for td in self.trust_domains(c)? {
+                            if m.namespaces.is_empty() {
+                                principals.insert(format!("{td}/ns/*"));
+                            }
+                            for ns in &m.namespaces {
+                                principals.insert(format!("{td}/ns/{ns}/sa/*"));
+                            }
                         }
                     }
                     from.push(json!({"source": {"principals": principals}}));
                 }
             }
             if let Some(r) = &sel.kube_service_account_refs {
-                let principals: BTreeSet<String> = r
-                    .service_accounts
-                    .iter()
-                    .map(|sa| {
-                        let td = self.trust_domain(&sa.cluster_name, dest);
-                        format!("{td}/ns/{}/sa/{}", sa.namespace, sa.name)
-                    })
-                    .collect();
+                let mut principals: BTreeSet<String> = BTreeSet::new();
+                for sa in &r.service_accounts {
+                    // no clusterName: the account in every mesh's trust domain
+                    for td in self.trust_domains(&sa.cluster_name)? {
+                        principals.insert(format!("{td}/ns/{}/sa/{}", sa.namespace, sa.name));
+                    }
+                }
                 from.push(json!({"source": {"principals": principals}}));
             }
         }
@@ -667,7 +840,7 @@ impl<'a> Run<'a> {
         if !op.is_empty() {
             rule.insert("to".into(), json!([{"operation": op}]));
         }
-        Value::Object(rule)
+        Ok(Value::Object(rule))
     }
 
     // -----------------------------------------------------------------------------------------
@@ -697,39 +870,52 @@ impl<'a> Run<'a> {
                 continue;
             }
             hostnames.insert(vd.hostname.clone(), p);
-            let vm_name = vd
-                .virtual_mesh
-                .as_ref()
-                .map(|r| r.name.clone())
-                .unwrap_or_default();
-            let members: Vec<usize> = (0..self.ix.meshes.len())
-                .filter(|&m| {
-                    self.mesh[m]
-                        .vm
-                        .is_some_and(|v| self.policies[v].meta.name == vm_name)
-                })
-                .collect();
+            // exported to the meshes of a VirtualMesh, or to a list of meshes
+            let members: Vec<usize> = match (&vd.virtual_mesh, &vd.mesh_list) {
+                (Some(r), _) => (0..self.ix.meshes.len())
+                    .filter(|&m| {
+                        self.mesh[m]
+                            .vm
+                            .is_some_and(|v| self.policies[v].meta.name == r.name)
+                    })
+                    .collect(),
+                (None, Some(l)) => l
+                    .meshes
+                    .iter()
+                    .filter_map(|r| self.ix.mesh(&r.name))
+                    .collect(),
+                (None, None) => Vec::new(),
+            };
             if members.is_empty() {
-                self.warn(p, format!("spec.virtualMesh: VirtualMesh {vm_name:?} has no member mesh in the fleet; nothing generated"));
+                self.warn(
+                    p,
+                    "spec: the VirtualMesh or mesh list has no member mesh in the fleet; nothing generated".into(),
+                );
                 continue;
             }
             let mut backing: Vec<usize> = Vec::new();
-            let statics = vd
-                .static_
-                .as_ref()
-                .map(|s| s.destinations.as_slice())
-                .unwrap_or(&[]);
-            for (i, sd) in statics.iter().enumerate() {
-                let Some(k) = &sd.kube_service else { continue };
-                match self.ix.dest(&k.cluster_name, &k.namespace, &k.name) {
-                    Some(d) => backing.push(d),
-                    None => self.warn(
-                        p,
-                        format!(
-                            "spec.static.destinations[{i}]: service {}/{} not found in cluster {}",
-                            k.namespace, k.name, k.cluster_name
+            if let Some(st) = &vd.static_ {
+                for (i, sd) in st.destinations.iter().enumerate() {
+                    let Some(k) = &sd.kube_service else { continue };
+                    match self.ix.dest(&k.cluster_name, &k.namespace, &k.name) {
+                        Some(d) => backing.push(d),
+                        None => self.warn(
+                            p,
+                            format!(
+                                "spec.static.destinations[{i}]: service {}/{} not found in cluster {}",
+                                k.namespace, k.name, k.cluster_name
+                            ),
                         ),
-                    ),
+                    }
+                }
+            }
+            if let Some(l) = &vd.localized {
+                backing.extend(self.ix.select(&l.destination_selectors));
+                if backing.is_empty() {
+                    self.warn(
+                        p,
+                        "spec.localized.destinationSelectors: selects no destination".into(),
+                    );
                 }
             }
             if backing.is_empty() {
@@ -738,25 +924,51 @@ impl<'a> Run<'a> {
             let proto = vd.port.protocol.clone();
             let pname = format!("{}-{}", proto.to_ascii_lowercase(), vd.port.number);
             let src: BTreeSet<usize> = [p].into();
+            let vip = self.virtual_ip(&vd.hostname);
+            // Strict priority (static): endpoint i carries failover labels 1..=(n-1-i), and the
+            // DestinationRule's failoverPriority lists them with their value, so Envoy gives
+            // endpoint i priority i: the first healthy backing service in list order wins.
+            let n = backing.len();
+            let strict = vd.static_.is_some() && n > 1;
+            let failover_labels: Vec<String> = (1..n)
+                .map(|k| format!("meshdeck.io/failover-{k}"))
+                .collect();
             for m in members {
                 let client = self.ix.meshes[m].clone();
                 let mut endpoints = Vec::new();
                 for (prio, &d) in backing.iter().enumerate() {
-                    let dest = &self.ix.dests[d];
+                    let dest = self.ix.dests[d].clone();
                     self.track[p]
                         .destinations
                         .insert(dest.id(), State::Accepted);
                     let svc_port = dest.ports.first().map(|x| x.1).unwrap_or(vd.port.number);
-                    let labels = json!({"meshdeck.io/priority": prio.to_string(), "topology.istio.io/cluster": &*dest.cluster});
-                    if dest.cluster == client.cluster {
-                        endpoints.push(json!({"address": dest.local_host(), "ports": {&pname: svc_port}, "labels": labels}));
-                    } else {
-                        let home = &self.ix.meshes[dest.mesh];
-                        match home.gateway.as_ref().and_then(|g| g.address.clone()) {
-                            Some(a) => endpoints.push(json!({"address": a, "ports": {&pname: 15443}, "labels": labels})),
-                            None => self.warn(p, format!("cluster {} has no ingress gateway address: {} is not reachable from {}", dest.cluster, dest.id(), client.cluster)),
+                    let mut labels = Map::new();
+                    labels.insert("topology.istio.io/cluster".into(), json!(&*dest.cluster));
+                    if strict {
+                        for l in failover_labels.iter().take(n - 1 - prio) {
+                            labels.insert(l.clone(), json!("true"));
                         }
                     }
+                    let mut ep = if dest.cluster == client.cluster {
+                        json!({"address": dest.local_host(), "ports": {&pname: svc_port}})
+                    } else {
+                        let home = &self.ix.meshes[dest.mesh];
+                        match home
+                            .federation_gateway()
+                            .and_then(|g| Some((g.address.clone()?, g.tls?.1)))
+                        {
+                            Some((a, port)) => json!({"address": a, "ports": {&pname: port}}),
+                            None => {
+                                self.warn(p, format!("cluster {} has no ingress gateway with an external address and a port named tls: {} is not reachable from {}", dest.cluster, dest.id(), client.cluster));
+                                continue;
+                            }
+                        }
+                    };
+                    ep["labels"] = Value::Object(labels);
+                    if let Some(loc) = dest_locality(&dest) {
+                        ep["locality"] = json!(loc);
+                    }
+                    endpoints.push(ep);
                 }
                 if endpoints.is_empty() {
                     continue;
@@ -774,12 +986,38 @@ impl<'a> Run<'a> {
                     src.clone(),
                     json!({
                         "hosts": [vd.hostname],
+                        "addresses": [vip],
                         "location": "MESH_INTERNAL",
                         "resolution": "DNS",
                         "ports": [{"number": vd.port.number, "name": pname, "protocol": proto}],
                         "endpoints": endpoints,
                     }),
                 );
+                let outlier = vd
+                    .localized
+                    .as_ref()
+                    .and_then(|l| l.outlier_detection.as_ref());
+                let mut locality = json!({"enabled": true});
+                if strict {
+                    let prios: Vec<String> = failover_labels
+                        .iter()
+                        .map(|l| format!("{l}=true"))
+                        .collect();
+                    locality["failoverPriority"] = json!(prios);
+                }
+                if let Some(l) = &vd.localized {
+                    let failover: Vec<Value> = l
+                        .failover_directives
+                        .iter()
+                        .filter_map(|d| {
+                            d.to.first()
+                                .map(|t| json!({"from": d.from.region, "to": t.region}))
+                        })
+                        .collect();
+                    if !failover.is_empty() {
+                        locality["failover"] = Value::Array(failover);
+                    }
+                }
                 self.emit(
                     &client.cluster,
                     DESTINATION_RULE,
@@ -790,8 +1028,15 @@ impl<'a> Run<'a> {
                         "host": vd.hostname,
                         "trafficPolicy": {
                             "tls": {"mode": "ISTIO_MUTUAL"},
-                            "loadBalancer": {"localityLbSetting": {"enabled": true}},
-                            "outlierDetection": {"consecutive5xxErrors": 5, "interval": "10s", "baseEjectionTime": "30s", "maxEjectionPercent": 100},
+                            "loadBalancer": {"localityLbSetting": locality},
+                            // failover needs ejection: without outlier detection no endpoint
+                            // is ever unhealthy and nothing fails over
+                            "outlierDetection": {
+                                "consecutive5xxErrors": outlier.and_then(|o| o.consecutive_errors).unwrap_or(5),
+                                "interval": outlier.and_then(|o| o.interval.clone()).unwrap_or_else(|| "10s".into()),
+                                "baseEjectionTime": outlier.and_then(|o| o.base_ejection_time.clone()).unwrap_or_else(|| "30s".into()),
+                                "maxEjectionPercent": outlier.and_then(|o| o.max_ejection_percent).unwrap_or(100),
+                            },
                         },
                     }),
                 );
@@ -837,7 +1082,9 @@ impl<'a> Run<'a> {
             .into_iter()
             .enumerate()
             .map(|(i, t)| {
-                let state = if !t.errors.is_empty()
+                let state = if t.destinations.values().any(|s| *s == State::Invalid) {
+                    State::Invalid
+                } else if !t.errors.is_empty()
                     || t.destinations.values().any(|s| *s == State::Conflicting)
                 {
                     State::Conflicting
@@ -854,6 +1101,7 @@ impl<'a> Run<'a> {
                     clusters: t.clusters,
                     errors: t.errors,
                     warnings: t.warnings,
+                    notes: t.notes,
                 }
             })
             .collect();
@@ -862,6 +1110,17 @@ impl<'a> Run<'a> {
             statuses,
         }
     }
+}
+
+/// A destination's locality (`region/zone`) from its pods' topology labels, when they carry
+/// them (meshdeck does not watch nodes).
+fn dest_locality(d: &Dest) -> Option<String> {
+    let (_, labels) = d.pods.first()?;
+    let region = labels.get("topology.kubernetes.io/region")?;
+    Some(match labels.get("topology.kubernetes.io/zone") {
+        Some(z) => format!("{region}/{z}"),
+        None => region.clone(),
+    })
 }
 
 /// `<name>-<ns>-<cluster>`: a federated destination's objects in a client cluster.

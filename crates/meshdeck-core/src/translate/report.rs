@@ -54,6 +54,9 @@ pub fn render(loaded: &Loaded, out: &Output, schema: &[(String, SchemaError)]) -
         for w in &st.warnings {
             let _ = writeln!(s, "  warning: {w}");
         }
+        for n in &st.notes {
+            let _ = writeln!(s, "  note: {n}");
+        }
     }
     for (what, e) in schema {
         let _ = writeln!(s, "schema: {what}: {e}");

@@ -431,8 +431,8 @@ fn origin_match(m: &StringMatch) -> Value {
 
 fn http_match(m: &HttpMatcher) -> Map<String, Value> {
     let mut out = Map::new();
-    if let Some(u) = &m.uri {
-        out.insert("uri".into(), string_match(u));
+    if let Some(u) = m.path() {
+        out.insert("uri".into(), string_match(&u));
         if u.ignore_case {
             out.insert("ignoreUriCase".into(), json!(true));
         }
@@ -513,55 +513,73 @@ fn source_conditions(t: &TrafficPolicySpec, cluster: &str) -> Vec<Option<Map<Str
     out
 }
 
-/// Sort key: routes with conditions before catch-alls; exact URIs, then prefixes (longest
-/// first), then regexes, then none; more conditions first; then the oldest policy.
-fn specificity(
-    run: &Run<'_>,
-    g: &Group,
-) -> (
+/// The order of one route among a destination's routes (policy-api.md): most specific first.
+/// URI exact, then regex, then prefix, then none (longer string first, equal lengths
+/// lexically); then more headers, more query parameters, more source labels; source namespace
+/// descending (set before unset); a method before none; more withoutHeaders; port ascending;
+/// a route with no match at all last; ties: the older policy.
+type RouteKey = (
     bool,
     u8,
     std::cmp::Reverse<usize>,
-    std::cmp::Reverse<usize>,
-    usize,
     String,
-) {
-    let t = tp(run, g.policies[0]);
-    let catch_all = t.http_request_matchers.is_empty() && t.source_selector.is_empty();
-    let mut rank = 3u8;
-    let mut len = 0usize;
-    for m in &t.http_request_matchers {
-        if let Some(u) = &m.uri {
-            let (r, l) = if let Some(e) = &u.exact {
-                (0, e.len())
-            } else if let Some(p) = &u.prefix {
-                (1, p.len())
+    std::cmp::Reverse<usize>,
+    std::cmp::Reverse<usize>,
+    std::cmp::Reverse<usize>,
+    std::cmp::Reverse<Option<String>>,
+    bool,
+    std::cmp::Reverse<usize>,
+    Option<u64>,
+    usize,
+);
+
+fn route_key(m: Option<&Map<String, Value>>, rank: usize) -> RouteKey {
+    use std::cmp::Reverse;
+    let len_of = |k: &str| {
+        m.and_then(|m| m.get(k))
+            .and_then(Value::as_object)
+            .map_or(0, Map::len)
+    };
+    let (uri_rank, text) = match m.and_then(|m| m.get("uri")).and_then(Value::as_object) {
+        Some(u) => {
+            let (r, t) = if let Some(e) = u.get("exact") {
+                (0, e)
+            } else if let Some(r) = u.get("regex") {
+                (1, r)
+            } else if let Some(p) = u.get("prefix") {
+                (2, p)
             } else {
-                (2, 0)
+                (3, &Value::Null)
             };
-            if (r, std::cmp::Reverse(l)) < (rank, std::cmp::Reverse(len)) {
-                rank = r;
-                len = l;
-            }
+            (r, t.as_str().unwrap_or("").to_string())
         }
-    }
-    let conditions = t
-        .http_request_matchers
-        .iter()
-        .map(|m| m.headers.len() + m.query_parameters.len() + usize::from(m.method.is_some()))
-        .max()
-        .unwrap_or(0)
-        + usize::from(!t.source_selector.is_empty());
+        None => (3, String::new()),
+    };
+    // a match that only names the port (multi-port destinations) is still a catch-all
+    let only_port = m.is_none_or(|m| m.keys().all(|k| k == "port"));
     (
-        catch_all,
+        only_port,
+        uri_rank,
+        Reverse(text.len()),
+        text,
+        Reverse(len_of("headers")),
+        Reverse(len_of("queryParams")),
+        Reverse(len_of("sourceLabels")),
+        Reverse(
+            m.and_then(|m| m.get("sourceNamespace"))
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        ),
+        m.and_then(|m| m.get("method")).is_none(),
+        Reverse(len_of("withoutHeaders")),
+        m.and_then(|m| m.get("port")).and_then(Value::as_u64),
         rank,
-        std::cmp::Reverse(len),
-        std::cmp::Reverse(conditions),
-        run.rank[g.policies[0]],
-        run.policies[g.policies[0]].meta.name.clone(),
     )
 }
 
+/// The routes of one destination in one cluster: each group's matches (sources × request
+/// matchers) repeated per service port, **one route per match**, then sorted by
+/// [`route_key`] so a broad match of one policy never shadows a narrower one of another.
 fn build_routes(
     run: &mut Run<'_>,
     dest: &Dest,
@@ -569,17 +587,15 @@ fn build_routes(
     host: &str,
     groups: &[&Group],
 ) -> Vec<Value> {
-    let mut sorted: Vec<&&Group> = groups.iter().collect();
-    sorted.sort_by_cached_key(|g| specificity(run, g));
     let multi_port = dest.ports.len() > 1;
     let ports: Vec<Option<u32>> = if multi_port {
         dest.ports.iter().map(|p| Some(p.1)).collect()
     } else {
         vec![None]
     };
-    let mut routes = Vec::new();
+    let mut routes: Vec<(RouteKey, Value)> = Vec::new();
     let mut has_catch_all = false;
-    for g in sorted {
+    for g in groups {
         let first = g.policies[0];
         let t = tp(run, first).clone();
         let conds = source_conditions(&t, cluster);
@@ -607,34 +623,48 @@ fn build_routes(
             has_catch_all = true;
         }
         let name = run.policies[first].meta.name.clone();
+        let rank = run.rank[first];
         for port in &ports {
-            let mut route = Map::new();
-            route.insert(
-                "name".into(),
-                json!(match port {
-                    Some(p) => format!("{name}-{p}"),
-                    None => name.clone(),
-                }),
-            );
-            let ms: Vec<Value> = match port {
-                Some(p) if matches.is_empty() => vec![json!({"port": p})],
-                Some(p) => matches
+            // None: the group's catch-all
+            let per_match: Vec<Option<Map<String, Value>>> = if matches.is_empty() {
+                vec![port.map(|p| {
+                    let mut m = Map::new();
+                    m.insert("port".into(), json!(p));
+                    m
+                })]
+            } else {
+                matches
                     .iter()
                     .map(|m| {
                         let mut m = m.clone();
-                        m.insert("port".into(), json!(p));
-                        Value::Object(m)
+                        if let Some(p) = port {
+                            m.insert("port".into(), json!(p));
+                        }
+                        Some(m)
                     })
-                    .collect(),
-                None => matches.iter().cloned().map(Value::Object).collect(),
+                    .collect()
             };
-            if !ms.is_empty() {
-                route.insert("match".into(), Value::Array(ms));
+            let n = per_match.len();
+            for (i, m) in per_match.into_iter().enumerate() {
+                let mut route_name = match port {
+                    Some(p) => format!("{name}-{p}"),
+                    None => name.clone(),
+                };
+                if n > 1 {
+                    route_name.push_str(&format!("-{i}"));
+                }
+                let mut route = Map::new();
+                route.insert("name".into(), json!(route_name));
+                if let Some(m) = &m {
+                    route.insert("match".into(), json!([m]));
+                }
+                route_body(run, g, dest, cluster, host, *port, &mut route);
+                routes.push((route_key(m.as_ref(), rank), Value::Object(route)));
             }
-            route_body(run, g, dest, cluster, host, *port, &mut route);
-            routes.push(Value::Object(route));
         }
     }
+    routes.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut routes: Vec<Value> = routes.into_iter().map(|(_, r)| r).collect();
     if !has_catch_all {
         for port in &ports {
             let mut dst = json!({"host": host});

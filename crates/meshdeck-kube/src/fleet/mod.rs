@@ -821,7 +821,11 @@ async fn run_cluster(
             } else {
                 &mut c.policies
             };
-            map.insert(ar.kind.clone(), KindStore::new(&ar.kind));
+            // by group and kind: one kind may be served under two groups (VirtualDestination)
+            map.insert(
+                format!("{}/{}", ar.api_version, ar.kind),
+                KindStore::new(&ar.kind),
+            );
         }
         c.dirty = true;
     }
@@ -921,6 +925,7 @@ async fn run_cluster(
     );
     for (istio, ar, namespaced) in served {
         let kind = ar.kind.clone();
+        let key = format!("{}/{}", ar.api_version, ar.kind);
         let (client, ar2) = (client.clone(), ar.clone());
         let w = KindWatch::<DynamicObject, RawObject> {
             api: Arc::new(move |ns: Option<&str>| match ns {
@@ -932,7 +937,7 @@ async fn run_cluster(
             changed: changed.clone(),
             slot: Arc::new(move |c: &mut Cache| {
                 let map = if istio { &mut c.istio } else { &mut c.policies };
-                map.entry(kind.clone())
+                map.entry(key.clone())
                     .or_insert_with(|| KindStore::new(&kind))
             }),
             conv: Arc::new(raw_object),
