@@ -8,6 +8,7 @@ mod cli;
 mod common;
 mod console_e2e;
 mod fleet;
+mod gloo;
 mod health;
 mod house;
 mod identity;

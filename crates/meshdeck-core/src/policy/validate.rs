@@ -417,7 +417,8 @@ pub(super) fn virtual_destination(
     }
     c.port("spec.port.number", s.port.number);
     const PROTOCOLS: &[&str] = &["HTTP", "HTTPS", "HTTP2", "GRPC", "TCP", "TLS", "MONGO"];
-    if !PROTOCOLS.contains(&s.port.protocol.as_str()) {
+    // Gloo's docs write `protocol: http`: the case does not matter
+    if !PROTOCOLS.contains(&s.port.protocol.to_ascii_uppercase().as_str()) {
         c.error(
             "spec.port.protocol",
             format!(

@@ -921,7 +921,7 @@ impl<'a> Run<'a> {
             if backing.is_empty() {
                 continue;
             }
-            let proto = vd.port.protocol.clone();
+            let proto = vd.port.protocol.to_ascii_uppercase();
             let pname = format!("{}-{}", proto.to_ascii_lowercase(), vd.port.number);
             let src: BTreeSet<usize> = [p].into();
             let vip = self.virtual_ip(&vd.hostname);
