@@ -20,7 +20,10 @@ pub(super) async fn run(
     let settings = crate::config::Settings::load(&paths.settings_file)?;
     let session = open_session(args, &settings, paths).await?;
     let contexts: Vec<String> = session.targets.iter().map(|t| t.context.clone()).collect();
-    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    // what the terminal can show: colours and glyphs are fitted to it (TERM=screen gets 16
+    // colours, LANG=C gets ASCII)
+    let caps = crate::ui::term::Caps::detect();
+    let no_color = caps.colors == crate::ui::term::Colors::None;
     let theme_name = crate::ui::theme::choose(
         no_color,
         ui.theme.as_deref(),
@@ -28,7 +31,8 @@ pub(super) async fn run(
         settings.theme.as_deref(),
     );
     let theme = crate::ui::theme::load(theme_name, Some(&paths.themes_dir))
-        .map_err(|e| anyhow::anyhow!("theme: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("theme: {e}"))?
+        .fitted(caps.colors);
     let keymap_name = ui
         .keymap
         .as_deref()
@@ -38,10 +42,11 @@ pub(super) async fn run(
         .map_err(|e| anyhow::anyhow!("keymap: {e}"))?;
     // the badge says READ-ONLY when nothing may be written anywhere
     let readonly = session.readonly;
-    tracing::info!(?contexts, theme = %theme.name, keymap = %keymap.name, readonly, "opening the console");
+    tracing::info!(?contexts, theme = %theme.name, keymap = %keymap.name, readonly, ?caps, "opening the console");
     let handle = crate::fleet::start(session.targets.clone());
     let fetcher = Arc::new(crate::fleet::fetch::Fetcher::new(&session.targets));
     let mut app = crate::ui::app::App::new(handle.latest(), keymap, theme, readonly);
+    app.ascii = !caps.unicode;
     app.readonly_clusters = if readonly {
         vec![]
     } else {

@@ -9,6 +9,7 @@ pub mod keymap;
 #[cfg(feature = "sim")]
 pub mod shots;
 pub mod svg;
+pub mod term;
 pub mod text;
 pub mod theme;
 pub mod view;
@@ -183,6 +184,10 @@ fn start_job(intent: Intent, j: &mut Jobs) {
     }
 }
 
+/// The console's terminal.
+pub type Tui =
+    ratatui::Terminal<ratatui::backend::CrosstermBackend<term::SgrWriter<std::io::Stdout>>>;
+
 /// Run the console until the user quits, SIGTERM/SIGHUP/SIGINT/SIGQUIT arrives, or the
 /// terminal goes away.
 /// The terminal is restored on every path, panics included.
@@ -192,14 +197,20 @@ pub async fn run(
     fetcher: Arc<Fetcher>,
     authoring: Option<Authoring>,
 ) -> anyhow::Result<()> {
-    let mut terminal = ratatui::try_init()?;
+    // raw mode, the alternate screen and the panic hook as ratatui sets them up, then a
+    // backend whose writer speaks the terminal's colours (see term::SgrWriter)
+    drop(ratatui::try_init()?);
+    let colors = term::Caps::detect().colors;
+    let mut terminal = ratatui::Terminal::new(ratatui::backend::CrosstermBackend::new(
+        term::SgrWriter::new(std::io::stdout(), colors),
+    ))?;
     let res = event_loop(&mut terminal, &mut app, fleet, fetcher, authoring).await;
     ratatui::restore();
     res
 }
 
 async fn event_loop(
-    terminal: &mut ratatui::DefaultTerminal,
+    terminal: &mut Tui,
     app: &mut App,
     fleet: FleetHandle,
     fetcher: Arc<Fetcher>,
@@ -254,7 +265,12 @@ async fn event_loop(
     loop {
         if dirty {
             app.now = chrono::Utc::now();
-            terminal.draw(|f| draw::draw(f, app))?;
+            terminal.draw(|f| {
+                draw::draw(f, app);
+                if app.ascii {
+                    term::asciify(f.buffer_mut());
+                }
+            })?;
             dirty = false;
         }
         let mut intents = Vec::new();

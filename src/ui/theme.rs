@@ -115,6 +115,14 @@ macro_rules! slots {
             $($name: Option<StyleSpec>,)*
         }
 
+        impl Theme {
+            /// The theme as the terminal can show it (see `term::fit`).
+            pub fn fitted(mut self, colors: super::term::Colors) -> Theme {
+                $(self.$name = super::term::fit_style(self.$name, colors);)*
+                self
+            }
+        }
+
         impl Styles {
             /// Fill the slots this file leaves out from `base`.
             fn resolve(&self, name: &str, base: Option<&Theme>) -> Result<Theme, String> {

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 struct Console {
     parser: Arc<Mutex<vt100::Parser>>,
+    /// Every byte the console wrote to the terminal.
+    wire: Arc<Mutex<Vec<u8>>>,
     writer: Arc<Mutex<Box<dyn Write + Send>>>,
     child: Box<dyn portable_pty::Child + Send + Sync>,
 }
@@ -32,6 +34,11 @@ impl Console {
         cmd.env("XDG_CONFIG_HOME", home.join("config"));
         cmd.env("XDG_STATE_HOME", home.join("state"));
         cmd.env("TERM", "xterm-256color");
+        // a UTF-8 locale unless a test says otherwise (CI may have none)
+        cmd.env("LANG", "C.UTF-8");
+        cmd.env_remove("LC_ALL");
+        cmd.env_remove("LC_CTYPE");
+        cmd.env_remove("COLORTERM");
         cmd.env_remove("KUBECONFIG");
         cmd.env_remove("NO_COLOR");
         for (k, v) in env {
@@ -46,7 +53,8 @@ impl Console {
             std::num::NonZeroU16::new(120).expect("cols"),
             0,
         )));
-        let (p, w) = (parser.clone(), writer.clone());
+        let wire = Arc::new(Mutex::new(Vec::new()));
+        let (p, w, raw) = (parser.clone(), writer.clone(), wire.clone());
         std::thread::spawn(move || {
             let _master = pair.master; // keep the pty open while reading
             let mut buf = [0u8; 8192];
@@ -60,12 +68,14 @@ impl Console {
                             let _ = w.lock().expect("writer").write_all(b"\x1b[1;1R");
                         }
                         p.lock().expect("parser").process(chunk);
+                        raw.lock().expect("wire").extend_from_slice(chunk);
                     }
                 }
             }
         });
         Console {
             parser,
+            wire,
             writer,
             child,
         }
@@ -232,6 +242,49 @@ async fn no_color_means_no_colour_on_the_wire_and_a_reversed_selection() {
                 "the selected row is shown in reverse video"
             );
         }
+        c.keys("\x03");
+        assert!(c.wait_exit(10).success());
+    })
+    .await
+    .expect("console test");
+}
+
+/// `TERM=screen` (tmux's default on many bastions) says 16 colours: nothing on the wire is a
+/// 256-colour or RGB sequence. `LANG=C` says no Unicode: every cell is ASCII (`+ ok`, `+--+`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn term_screen_gets_16_colours_and_lang_c_gets_ascii() {
+    let f = Arc::new(fleet(3).await);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kc = dir.path().join("kc");
+    f.write_kubeconfig(&kc).expect("kubeconfig");
+    let home = dir.path().to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let a = args(&kc);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        let mut c = Console::start(&home, &a, &[("TERM", "screen")]);
+        c.wait_for("clusters 3/3 synced", 30);
+        c.keys(":wl\r");
+        c.wait_for(" workloads [", 5);
+        let wire = c.wire.lock().expect("wire").clone();
+        let text = String::from_utf8_lossy(&wire);
+        for seq in ["38;5;", "48;5;", "38;2;", "48;2;"] {
+            assert!(!text.contains(seq), "TERM=screen got a {seq} sequence");
+        }
+        assert!(
+            text.contains("\x1b[3"),
+            "still coloured (16 colours): no colour at all was sent"
+        );
+        c.keys("\x03");
+        assert!(c.wait_exit(10).success());
+
+        let mut c = Console::start(&home, &a, &[("LANG", "C")]);
+        let s = c.wait_for("clusters 3/3 synced", 30);
+        assert!(s.is_ascii(), "LANG=C: non-ASCII on screen:\n{s}");
+        assert!(
+            s.contains("+ ok") || s.contains("^ degraded") || s.contains("x failure"),
+            "{s}"
+        );
+        assert!(s.contains("+-"), "ASCII borders:\n{s}");
         c.keys("\x03");
         assert!(c.wait_exit(10).success());
     })

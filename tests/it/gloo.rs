@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 fn data(p: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(p)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(p)
 }
 
 fn fleet_from(dir: &Path) -> Arc<Snapshot> {
@@ -53,7 +55,10 @@ fn corpus() -> (Output, Arc<Snapshot>) {
         .filter(|d| d.severity == Severity::Error || d.severity == Severity::Warning)
         .map(ToString::to_string)
         .collect();
-    assert!(problems.is_empty(), "Gloo's YAML loads unchanged: {problems:#?}");
+    assert!(
+        problems.is_empty(),
+        "Gloo's YAML loads unchanged: {problems:#?}"
+    );
     assert_eq!(loaded.policies.len(), 9, "every document of the corpus");
     let out = translate(&loaded.policies, &snap);
     check(&out);
@@ -86,12 +91,24 @@ fn a_federated_subset_lands_on_endpoints_with_its_labels() {
         vs["http"][0]["route"][0],
         json!({"destination": {"host": "reviews.bookinfo.svc.west.global", "subset": "version-v3"}, "weight": 75})
     );
-    let dr = spec(&out, "east", "DestinationRule", "istio-system", "reviews-bookinfo-west");
+    let dr = spec(
+        &out,
+        "east",
+        "DestinationRule",
+        "istio-system",
+        "reviews-bookinfo-west",
+    );
     let subset = dr["subsets"]
         .as_array()
         .and_then(|a| a.iter().find(|s| s["name"] == "version-v3"))
         .expect("subset v3");
-    let se = spec(&out, "east", "ServiceEntry", "istio-system", "reviews-bookinfo-west");
+    let se = spec(
+        &out,
+        "east",
+        "ServiceEntry",
+        "istio-system",
+        "reviews-bookinfo-west",
+    );
     let eps = se["endpoints"].as_array().expect("endpoints");
     let selected: Vec<&Value> = eps
         .iter()
@@ -107,7 +124,11 @@ fn a_federated_subset_lands_on_endpoints_with_its_labels() {
     assert_eq!(selected[0]["ports"]["http"], 15443);
     let vip = se["addresses"][0].as_str().expect("a virtual IP");
     assert!(vip.starts_with("24") || vip.starts_with("25"), "{vip}");
-    let first: u8 = vip.split('.').next().and_then(|o| o.parse().ok()).expect("octet");
+    let first: u8 = vip
+        .split('.')
+        .next()
+        .and_then(|o| o.parse().ok())
+        .expect("octet");
     assert!(first >= 240, "{vip} in 240.0.0.0/4");
 }
 
@@ -117,7 +138,13 @@ fn a_federated_subset_lands_on_endpoints_with_its_labels() {
 #[test]
 fn the_destination_cluster_gets_the_local_service_entry_and_destination_rule() {
     let (out, _) = corpus();
-    let se = spec(&out, "west", "ServiceEntry", "istio-system", "reviews-bookinfo-west");
+    let se = spec(
+        &out,
+        "west",
+        "ServiceEntry",
+        "istio-system",
+        "reviews-bookinfo-west",
+    );
     assert_eq!(se["exportTo"], json!(["."]));
     assert_eq!(se["hosts"], json!(["reviews.bookinfo.svc.west.global"]));
     assert_eq!(se["resolution"], "STATIC");
@@ -125,7 +152,13 @@ fn the_destination_cluster_gets_the_local_service_entry_and_destination_rule() {
         se["endpoints"],
         json!([{"address": "10.11.4.12", "ports": {"http": 9080}, "labels": {"app": "reviews", "version": "v3"}}])
     );
-    let dr = spec(&out, "west", "DestinationRule", "istio-system", "reviews-bookinfo-west");
+    let dr = spec(
+        &out,
+        "west",
+        "DestinationRule",
+        "istio-system",
+        "reviews-bookinfo-west",
+    );
     assert_eq!(dr["exportTo"], json!(["."]));
     assert_eq!(
         dr["subsets"],
@@ -147,19 +180,41 @@ fn the_gateway_port_is_discovered_and_every_gateway_is_allowed() {
         assert!(t.contains("8443"), "the test fleet has west's tls port");
         t + "\n---\n{\"apiVersion\": \"v1\", \"kind\": \"Service\", \"metadata\": {\"name\": \"istio-ingress-public\", \"namespace\": \"istio-ingress\"}, \"spec\": {\"selector\": {\"istio\": \"ingressgateway\", \"app\": \"public\"}, \"ports\": [{\"name\": \"http2\", \"port\": 80}], \"type\": \"LoadBalancer\"}, \"status\": {\"loadBalancer\": {\"ingress\": [{\"ip\": \"172.18.0.99\"}]}}}\n"
     });
-    let loaded = load_paths(&[data("gloo/07-virtual-mesh.yaml"), data("gloo/01-traffic-shift-multicluster.yaml")]);
+    let loaded = load_paths(&[
+        data("gloo/07-virtual-mesh.yaml"),
+        data("gloo/01-traffic-shift-multicluster.yaml"),
+    ]);
     assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
     let out = translate(&loaded.policies, &snap);
     check(&out);
-    let gw = spec(&out, "west", "Gateway", "istio-system", "meshdeck-federation-global");
+    let gw = spec(
+        &out,
+        "west",
+        "Gateway",
+        "istio-system",
+        "meshdeck-federation-global",
+    );
     assert_eq!(
         gw["servers"][0]["port"],
         json!({"number": 8443, "name": "tls", "protocol": "TLS"})
     );
-    let se = spec(&out, "east", "ServiceEntry", "istio-system", "reviews-bookinfo-west");
-    assert_eq!(se["endpoints"][0]["ports"]["http"], 15443, "the Service port");
+    let se = spec(
+        &out,
+        "east",
+        "ServiceEntry",
+        "istio-system",
+        "reviews-bookinfo-west",
+    );
+    assert_eq!(
+        se["endpoints"][0]["ports"]["http"], 15443,
+        "the Service port"
+    );
     for (ns, name, app) in [
-        ("istio-system", "istio-ingressgateway-allow-all", "istio-ingressgateway"),
+        (
+            "istio-system",
+            "istio-ingressgateway-allow-all",
+            "istio-ingressgateway",
+        ),
         ("istio-ingress", "istio-ingress-public-allow-all", "public"),
     ] {
         let ap = spec(&out, "west", "AuthorizationPolicy", ns, name);
@@ -179,9 +234,11 @@ fn service_accounts_and_namespaces_expand_to_every_trust_domain() {
         .iter()
         // a mesh without trustDomain in its mesh config has Istio's default
         .flat_map(|c| {
-            c.meshes
-                .iter()
-                .map(|m| m.trust_domain.clone().unwrap_or_else(|| "cluster.local".into()))
+            c.meshes.iter().map(|m| {
+                m.trust_domain
+                    .clone()
+                    .unwrap_or_else(|| "cluster.local".into())
+            })
         })
         .collect();
     assert_eq!(tds.len(), 3, "{tds:?}");
@@ -276,12 +333,21 @@ fn static_failover_order_is_made_by_priority_labels() {
     assert_eq!(
         labels,
         vec![
-            vec!["meshdeck.io/failover-1".to_string(), "meshdeck.io/failover-2".to_string()],
+            vec![
+                "meshdeck.io/failover-1".to_string(),
+                "meshdeck.io/failover-2".to_string()
+            ],
             vec!["meshdeck.io/failover-1".to_string()],
             vec![],
         ]
     );
-    let dr = spec(&out, "east", "DestinationRule", "istio-system", "r-bookinfo");
+    let dr = spec(
+        &out,
+        "east",
+        "DestinationRule",
+        "istio-system",
+        "r-bookinfo",
+    );
     let priority = &dr["trafficPolicy"]["loadBalancer"]["localityLbSetting"]["failoverPriority"];
     assert_eq!(
         priority,
@@ -327,7 +393,9 @@ fn both_spellings_at_once_are_an_error_and_old_aliases_still_load() {
     assert!(!l.has_errors(), "{:?}", l.diagnostics);
     match &l.policies[0].spec {
         meshdeck::policy::Spec::VirtualMesh(vm) => assert_eq!(
-            vm.federation.as_ref().and_then(|f| f.host_suffix.as_deref()),
+            vm.federation
+                .as_ref()
+                .and_then(|f| f.host_suffix.as_deref()),
             Some("mesh")
         ),
         other => panic!("{other:?}"),

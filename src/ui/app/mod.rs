@@ -181,6 +181,8 @@ pub struct App {
     pub keymap: Keymap,
     pub theme: Theme,
     pub readonly: bool,
+    /// The terminal draws no Unicode: frames are made ASCII after drawing.
+    pub ascii: bool,
     /// Read-only contexts (settings), shown on their chips.
     pub readonly_clusters: Vec<String>,
     pub now: DateTime<Utc>,
@@ -217,6 +219,7 @@ impl App {
             keymap,
             theme,
             readonly,
+            ascii: false,
             readonly_clusters: vec![],
             now: Utc::now(),
             viewport: 18,
