@@ -14,15 +14,26 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
 use unicode_width::UnicodeWidthStr;
 
-/// Draw the whole console.
-pub fn draw(f: &mut Frame, app: &App) {
-    let area = f.area();
-    let [header, body, bar] = Layout::vertical([
+/// The console's three rows: header, body, command bar.
+pub fn frame_areas(area: Rect) -> [Rect; 3] {
+    Layout::vertical([
         Constraint::Length(2),
         Constraint::Min(3),
         Constraint::Length(1),
     ])
-    .areas(area);
+    .areas(area)
+}
+
+/// How many lines a bordered full-screen text (help, YAML, logs, describe) shows.
+pub fn text_lines_visible(width: u16, height: u16) -> usize {
+    let [_, body, _] = frame_areas(Rect::new(0, 0, width, height));
+    body.height.saturating_sub(2).max(1) as usize
+}
+
+/// Draw the whole console.
+pub fn draw(f: &mut Frame, app: &App) {
+    let area = f.area();
+    let [header, body, bar] = frame_areas(area);
     draw_header(f, app, header);
     match &app.mode {
         Mode::Help(scroll) => draw_help(f, app, body, *scroll),

@@ -60,9 +60,14 @@ pub fn press_each(app: &mut App, keys: &str, mut f: impl FnMut(&mut App, Vec<sup
                 "f1" => KeyEvent::new(KeyCode::F(1), KeyModifiers::NONE),
                 "shift-right" => KeyEvent::new(KeyCode::Right, KeyModifiers::SHIFT),
                 "shift-left" => KeyEvent::new(KeyCode::Left, KeyModifiers::SHIFT),
-                other => match other.strip_prefix("ctrl-").and_then(|c| c.chars().next()) {
-                    Some(c) => KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL),
-                    None => continue,
+                "pgdn" => KeyEvent::new(KeyCode::PageDown, KeyModifiers::NONE),
+                other => match (
+                    other.strip_prefix("ctrl-").and_then(|c| c.chars().next()),
+                    other.strip_prefix("alt-").and_then(|c| c.chars().next()),
+                ) {
+                    (Some(c), _) => KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL),
+                    (_, Some(c)) => KeyEvent::new(KeyCode::Char(c), KeyModifiers::ALT),
+                    _ => continue,
                 },
             };
             let i = app.on_key(ev);

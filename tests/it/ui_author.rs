@@ -318,3 +318,74 @@ fn a_read_only_context_refuses_the_apply_in_the_editor() {
     );
     assert!(h.applies.is_empty());
 }
+
+fn line_text(l: &ratatui::text::Line<'_>) -> String {
+    l.spans.iter().map(|s| s.content.as_ref()).collect()
+}
+
+/// At 80x24 the preview shows 5 lines: `alt-j` moves by exactly those 5 (it moved 9, so lines
+/// were never shown) and stops where the last line is on screen; help does the same.
+#[test]
+fn the_preview_and_help_scroll_by_what_they_show_and_stop_at_the_end() {
+    let mut h = Harness::new(false);
+    new_traffic_shift(&mut h);
+    h.screen(80, 24);
+    let shown = meshdeck::ui::editor::preview_lines_visible(80, 24);
+    assert_eq!(shown, 5, "the preview pane at 80x24");
+    let total = match &h.app.mode {
+        Mode::Editor(ed) => ed.preview_lines(&h.app).len(),
+        _ => panic!("editor"),
+    };
+    assert!(
+        total > 3 * shown,
+        "a preview long enough to scroll: {total}"
+    );
+    let scroll = |h: &Harness| match &h.app.mode {
+        Mode::Editor(ed) => ed.scroll,
+        _ => usize::MAX,
+    };
+    let mut seen = vec![scroll(&h)];
+    for _ in 0..(total / shown + 3) {
+        h.keys("<alt-j>");
+        seen.push(scroll(&h));
+    }
+    let max = total - shown;
+    for w in seen.windows(2) {
+        assert!(
+            w[1] == w[0] + shown || (w[1] == max && w[0] <= max),
+            "moves by what is shown, never past the end: {seen:?}"
+        );
+    }
+    assert_eq!(*seen.last().expect("scrolled"), max, "{seen:?}");
+    let last = match &h.app.mode {
+        Mode::Editor(ed) => line_text(ed.preview_lines(&h.app).last().expect("a line")),
+        _ => String::new(),
+    };
+    let screen = h.screen(80, 24);
+    let probe: String = last.trim().chars().take(20).collect();
+    assert!(
+        screen.contains(&probe),
+        "the last line `{probe}` is on screen:\n{screen}"
+    );
+
+    // help: the same rule
+    h.keys("<esc>");
+    let mut h = Harness::new(false);
+    h.screen(80, 24);
+    h.keys("?");
+    let lines = meshdeck::ui::draw::help_lines(&h.app);
+    let visible = meshdeck::ui::draw::text_lines_visible(80, 24);
+    for _ in 0..(lines.len() / visible + 5) {
+        h.keys("<pgdn>");
+    }
+    match h.app.mode {
+        Mode::Help(s) => assert_eq!(s, lines.len() - visible, "help stops at its end"),
+        _ => panic!("help"),
+    }
+    let screen = h.screen(80, 24);
+    let (k, v) = lines.last().expect("help lines");
+    assert!(
+        screen.contains(k.trim()) && screen.contains(v.trim()),
+        "{screen}"
+    );
+}

@@ -189,6 +189,7 @@ pub struct App {
     /// Table rows that fit on screen (set by the event loop from the terminal size).
     pub viewport: usize,
     pub width: u16,
+    pub height: u16,
     pub quit: bool,
     next_job: u64,
     /// A bad filter (label selector) — shown, rows left unfiltered.
@@ -224,6 +225,7 @@ impl App {
             now: Utc::now(),
             viewport: 18,
             width: 80,
+            height: 24,
             quit: false,
             next_job: 1,
             filter_error: None,
@@ -254,6 +256,7 @@ impl App {
 
     pub fn set_size(&mut self, width: u16, height: u16) {
         self.width = width;
+        self.height = height;
         // header 2, command bar 1, borders 2, column headings 1
         self.viewport = (height as usize).saturating_sub(6).max(1);
         self.clamp();
@@ -768,7 +771,13 @@ impl App {
     }
 
     fn on_text_action(&mut self, action: Action) -> Vec<Intent> {
-        let vp = self.viewport.max(1);
+        // full-screen texts move by what they show and stop at their end
+        let vp = crate::ui::draw::text_lines_visible(self.width, self.height);
+        let help_max = if matches!(self.mode, Mode::Help(_)) {
+            crate::ui::draw::help_lines(self).len().saturating_sub(vp)
+        } else {
+            0
+        };
         if let Mode::Help(scroll) = &mut self.mode {
             match action {
                 Action::Back | Action::Help => {
@@ -781,11 +790,12 @@ impl App {
                     self.quit = true;
                     return vec![Intent::Quit];
                 }
-                Action::Down => *scroll += 1,
+                Action::Down => *scroll = (*scroll + 1).min(help_max),
                 Action::Up => *scroll = scroll.saturating_sub(1),
-                Action::PageDown => *scroll += vp,
+                Action::PageDown => *scroll = (*scroll + vp).min(help_max),
                 Action::PageUp => *scroll = scroll.saturating_sub(vp),
                 Action::Top => *scroll = 0,
+                Action::Bottom => *scroll = help_max,
                 _ => {}
             }
             return vec![];

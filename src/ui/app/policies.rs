@@ -322,7 +322,12 @@ impl App {
             return vec![];
         }
         let action = key.and_then(|k| self.keymap.action_in(k, Ctx::Editor));
-        let vp = self.viewport.max(2);
+        // the preview scrolls by what it shows, and stops at its end
+        let shown = crate::ui::editor::preview_lines_visible(self.width, self.height);
+        let preview_total = match (&self.mode, action) {
+            (Mode::Editor(ed), Some(Action::PreviewDown)) => ed.preview_lines(self).len(),
+            _ => 0,
+        };
         let Mode::Editor(ed) = &mut self.mode else {
             return vec![];
         };
@@ -343,11 +348,11 @@ impl App {
                 false
             }
             Some(Action::PreviewDown) => {
-                ed.scroll += vp / 2;
+                ed.scroll = (ed.scroll + shown).min(preview_total.saturating_sub(shown));
                 false
             }
             Some(Action::PreviewUp) => {
-                ed.scroll = ed.scroll.saturating_sub(vp / 2);
+                ed.scroll = ed.scroll.saturating_sub(shown);
                 false
             }
             Some(Action::EditorSearch) => {

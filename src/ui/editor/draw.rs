@@ -39,8 +39,8 @@ pub fn summary_lines(plan: &Plan) -> Vec<String> {
 
 /// Draw the editor: text on the left (or top), preview on the right (or bottom), problems
 /// and keys below.
-pub fn draw_editor(f: &mut Frame, app: &App, ed: &Editor, area: Rect) {
-    let t = &app.theme;
+/// The editor's panes in its area: text, preview, problems.
+pub fn editor_areas(area: Rect) -> (Rect, Rect, Rect) {
     let [main, problems] =
         Layout::vertical([Constraint::Min(6), Constraint::Length(3)]).areas(area);
     let (text_area, preview_area) = if area.width >= 120 {
@@ -52,6 +52,20 @@ pub fn draw_editor(f: &mut Frame, app: &App, ed: &Editor, area: Rect) {
             Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(main);
         (a, b)
     };
+    (text_area, preview_area, problems)
+}
+
+/// How many preview lines are visible on a `width`×`height` screen (what scrolling moves by).
+pub fn preview_lines_visible(width: u16, height: u16) -> usize {
+    let [_, body, _] = crate::ui::draw::frame_areas(Rect::new(0, 0, width, height));
+    let (_, preview, _) = editor_areas(body);
+    // borders, and the tab row
+    preview.height.saturating_sub(3).max(1) as usize
+}
+
+pub fn draw_editor(f: &mut Frame, app: &App, ed: &Editor, area: Rect) {
+    let t = &app.theme;
+    let (text_area, preview_area, problems) = editor_areas(area);
     // the text
     let dirty = if ed.dirty() { " [+]" } else { "" };
     let block = Block::default()

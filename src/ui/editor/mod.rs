@@ -12,7 +12,9 @@ use super::keymap::Action;
 use crate::author::{Preview, RoleCheck};
 use crate::plan::{Action as PlanAction, Plan};
 use crate::policy::{PolicyId, Severity};
-pub use draw::{draw_confirm, draw_dialog, draw_editor, draw_picker, summary_lines};
+pub use draw::{
+    draw_confirm, draw_dialog, draw_editor, draw_picker, preview_lines_visible, summary_lines,
+};
 use draw::{role_line, role_style};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
