@@ -54,6 +54,18 @@ pub struct UiArgs {
     /// created in the console are saved there (default: <state dir>/policies).
     #[arg(long, value_name = "DIR", env = "MESHDECK_POLICIES")]
     pub policies: Option<PathBuf>,
+    /// Where `c` copies to: `osc52` (the terminal's clipboard, through SSH and tmux), `off`,
+    /// or `auto` (osc52 over SSH or inside tmux, else off).
+    #[arg(long, value_name = "auto|osc52|off")]
+    pub clipboard: Option<ClipboardMode>,
+}
+
+/// The console's clipboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ClipboardMode {
+    Auto,
+    Osc52,
+    Off,
 }
 
 /// Which clusters to talk to.
@@ -172,6 +184,7 @@ impl UiArgs {
             theme: pick("--theme", &self.theme, &after.theme)?,
             keymap: pick("--keymap", &self.keymap, &after.keymap)?,
             policies: pick("--policies", &self.policies, &after.policies)?,
+            clipboard: pick("--clipboard", &self.clipboard, &after.clipboard)?,
         })
     }
 }

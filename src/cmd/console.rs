@@ -47,6 +47,7 @@ pub(super) async fn run(
     let fetcher = Arc::new(crate::fleet::fetch::Fetcher::new(&session.targets));
     let mut app = crate::ui::app::App::new(handle.latest(), keymap, theme, readonly);
     app.ascii = !caps.unicode;
+    app.clipboard = crate::ui::term::clipboard_on(ui.clipboard, |k| std::env::var(k).ok());
     app.readonly_clusters = if readonly {
         vec![]
     } else {

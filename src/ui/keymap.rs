@@ -85,6 +85,7 @@ actions! {
     ColumnRight "column_right" Table "select the column to the right",
     FaultsOnly "faults_only" Table "show only rows that are not ok",
     Wrap "wrap" Text "wrap long lines",
+    Copy "copy" Both "copy the row's name, or the whole text, to the clipboard (OSC 52)",
     NewPolicy "new_policy" Policies "new policy from a template",
     EditPolicy "edit_policy" Policies "edit the selected policy",
     DeletePolicy "delete_policy" Policies "delete the selected policy (asks first)",

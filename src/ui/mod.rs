@@ -180,7 +180,7 @@ fn start_job(intent: Intent, j: &mut Jobs) {
                 t.cancel();
             }
         }
-        Intent::Quit => {}
+        Intent::Quit | Intent::Copy { .. } => {}
     }
 }
 
@@ -323,7 +323,28 @@ async fn event_loop(
             }
         }
         for i in intents {
-            start_job(i, &mut jobs);
+            match i {
+                // the clipboard is the terminal's: written in order with the frames
+                Intent::Copy { text, what } => {
+                    let tmux = std::env::var_os("TMUX").is_some_and(|v| !v.is_empty());
+                    let seq = term::osc52(&text, tmux);
+                    let w = terminal.backend_mut();
+                    let r =
+                        std::io::Write::write_all(w, &seq).and_then(|()| std::io::Write::flush(w));
+                    match r {
+                        Ok(()) => app.flash(
+                            format!(
+                                "copied {what} ({} bytes) to the clipboard (OSC 52)",
+                                text.len()
+                            ),
+                            false,
+                        ),
+                        Err(e) => app.flash(format!("copy failed: {e}"), true),
+                    }
+                    dirty = true;
+                }
+                other => start_job(other, &mut jobs),
+            }
         }
         let policies_shown =
             app.page().kind == view::ViewKind::Policies || matches!(app.mode, app::Mode::Editor(_));

@@ -66,6 +66,35 @@ impl Caps {
     }
 }
 
+/// Whether `c` copies: `osc52` always, `off` never, `auto` over SSH (`SSH_CONNECTION`,
+/// `SSH_TTY`) or inside tmux (`TMUX`), where there is no other clipboard to reach.
+pub fn clipboard_on(
+    mode: Option<crate::cli::ClipboardMode>,
+    var: impl Fn(&str) -> Option<String>,
+) -> bool {
+    use crate::cli::ClipboardMode;
+    let set = |k: &str| var(k).is_some_and(|v| !v.is_empty());
+    match mode.unwrap_or(ClipboardMode::Auto) {
+        ClipboardMode::Osc52 => true,
+        ClipboardMode::Off => false,
+        ClipboardMode::Auto => set("SSH_CONNECTION") || set("SSH_TTY") || set("TMUX"),
+    }
+}
+
+/// The OSC 52 sequence that puts `text` on the clipboard; inside tmux wrapped in its DCS
+/// passthrough (tmux ≥ 3.3 passes it on with `allow-passthrough on`, older ones always).
+pub fn osc52(text: &str, tmux: bool) -> Vec<u8> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
+    let seq = format!("\x1b]52;c;{b64}\x07");
+    if tmux {
+        // ESCs inside the passthrough are doubled
+        format!("\x1bPtmux;{}\x1b\\", seq.replace('\x1b', "\x1b\x1b")).into_bytes()
+    } else {
+        seq.into_bytes()
+    }
+}
+
 /// The ASCII stand-in of a glyph meshdeck draws (one cell, like the glyph).
 fn ascii_of(sym: &str) -> &'static str {
     match sym {
@@ -336,6 +365,36 @@ mod tests {
             !caps(&[("LANG", "en_US.UTF-8"), ("LC_ALL", "C")]).unicode,
             "LC_ALL wins"
         );
+    }
+
+    #[test]
+    fn osc52_plain_and_through_tmux() {
+        assert_eq!(osc52("hi", false), b"\x1b]52;c;aGk=\x07".to_vec());
+        assert_eq!(
+            osc52("hi", true),
+            b"\x1bPtmux;\x1b\x1b]52;c;aGk=\x07\x1b\\".to_vec()
+        );
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                vars.iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert!(clipboard_on(None, env(&[("SSH_TTY", "/dev/pts/3")])));
+        assert!(clipboard_on(
+            None,
+            env(&[("TMUX", "/tmp/tmux-0/default,1,0")])
+        ));
+        assert!(!clipboard_on(None, env(&[])));
+        assert!(clipboard_on(
+            Some(crate::cli::ClipboardMode::Osc52),
+            env(&[])
+        ));
+        assert!(!clipboard_on(
+            Some(crate::cli::ClipboardMode::Off),
+            env(&[("SSH_TTY", "x")])
+        ));
     }
 
     #[test]

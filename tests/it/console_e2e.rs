@@ -292,6 +292,43 @@ async fn term_screen_gets_16_colours_and_lang_c_gets_ascii() {
     .expect("console test");
 }
 
+/// Over SSH, `c` puts the selected row's name on the operator's own clipboard through the
+/// terminal (OSC 52), and says so; in a YAML view it copies the whole document.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c_copies_over_ssh_with_osc52() {
+    use base64::Engine;
+    let f = Arc::new(fleet(3).await);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kc = dir.path().join("kc");
+    f.write_kubeconfig(&kc).expect("kubeconfig");
+    let home = dir.path().to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let a = args(&kc);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        let mut c = Console::start(&home, &a, &[("SSH_TTY", "/dev/pts/7")]);
+        c.wait_for("clusters 3/3 synced", 30);
+        c.keys(":svc\r");
+        c.wait_for(" services [", 5);
+        c.keys("/ratings\r");
+        c.wait_for("services /ratings", 5);
+        c.keys("c");
+        let s = c.wait_for("to the clipboard (OSC 52)", 5);
+        assert!(s.contains("copied name ratings"), "{s}");
+        let wire = c.wire.lock().expect("wire").clone();
+        let text = String::from_utf8_lossy(&wire).to_string();
+        let start = text.find("\x1b]52;c;").expect("an OSC 52 sequence") + 7;
+        let end = start + text[start..].find('\x07').expect("its end");
+        let copied = base64::engine::general_purpose::STANDARD
+            .decode(&text[start..end])
+            .expect("base64");
+        assert_eq!(copied, b"ratings");
+        c.keys("\x03");
+        assert!(c.wait_exit(10).success());
+    })
+    .await
+    .expect("console test");
+}
+
 /// A 3-cluster sim with its kubeconfig written in a fresh home directory.
 async fn authoring_fleet() -> (
     Arc<Fleet>,

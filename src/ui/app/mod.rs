@@ -37,6 +37,8 @@ pub type RowRef = (u32, u32);
 
 /// The least a log view keeps, and the most bytes it holds (older lines drop first).
 pub const LOG_CAP_BYTES: usize = 2 * 1024 * 1024;
+/// The most `c` copies at once (terminals cap OSC 52; xterm takes about 100 KB of base64).
+pub const COPY_CAP_BYTES: usize = 64 * 1024;
 /// How long a flash message stays.
 pub const FLASH_SECS: i64 = 4;
 
@@ -148,6 +150,11 @@ pub enum Intent {
     },
     /// Stop a running job (a log stream).
     Cancel(u64),
+    /// Put text on the terminal's clipboard (OSC 52); `what` says what it is, for the flash.
+    Copy {
+        text: String,
+        what: String,
+    },
     Quit,
 }
 
@@ -183,6 +190,8 @@ pub struct App {
     pub readonly: bool,
     /// The terminal draws no Unicode: frames are made ASCII after drawing.
     pub ascii: bool,
+    /// `c` copies through OSC 52 (over SSH, in tmux, or asked for).
+    pub clipboard: bool,
     /// Read-only contexts (settings), shown on their chips.
     pub readonly_clusters: Vec<String>,
     pub now: DateTime<Utc>,
@@ -221,6 +230,7 @@ impl App {
             theme,
             readonly,
             ascii: false,
+            clipboard: false,
             readonly_clusters: vec![],
             now: Utc::now(),
             viewport: 18,
@@ -820,9 +830,37 @@ impl App {
                 return vec![Intent::Cancel(tv.job), Intent::Quit];
             }
             Action::Help => self.mode = Mode::Help(0),
+            Action::Copy => {
+                let text: Vec<&str> = tv.lines.iter().map(String::as_str).collect();
+                let (text, what) = (text.join("\n"), tv.title.clone());
+                return self.copy(text, what);
+            }
             _ => {}
         }
         vec![]
+    }
+
+    /// Ask for a copy, if the clipboard is on and the text fits.
+    pub fn copy(&mut self, text: String, what: String) -> Vec<Intent> {
+        if !self.clipboard {
+            self.flash(
+                "clipboard off (not over SSH or in tmux): start with --clipboard osc52 to copy",
+                true,
+            );
+            return vec![];
+        }
+        if text.len() > COPY_CAP_BYTES {
+            self.flash(
+                format!(
+                    "{what}: {} KiB is more than the {} KiB a terminal clipboard takes; not copied",
+                    text.len() / 1024,
+                    COPY_CAP_BYTES / 1024
+                ),
+                true,
+            );
+            return vec![];
+        }
+        vec![Intent::Copy { text, what }]
     }
 
     fn on_table_action(&mut self, action: Action) -> Vec<Intent> {
@@ -835,6 +873,14 @@ impl App {
                 return vec![Intent::Quit];
             }
             Action::Help => self.mode = Mode::Help(0),
+            Action::Copy => {
+                let Some((_, item)) = self.selected_item() else {
+                    return vec![];
+                };
+                let name = item.name().to_string();
+                let what = format!("name {name}");
+                return self.copy(name, what);
+            }
             Action::Command => self.mode = Mode::Command(String::new()),
             Action::Filter => {
                 let f = self.page().filter.clone();
