@@ -58,6 +58,15 @@ pub struct UiArgs {
     /// or `auto` (osc52 over SSH or inside tmux, else off).
     #[arg(long, value_name = "auto|osc52|off")]
     pub clipboard: Option<ClipboardMode>,
+    /// Open the views in this namespace (k9s's -n); `:ns NAME` switches it, `:ns all` clears.
+    #[arg(short = 'n', long, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Every namespace (the default; k9s's -A).
+    #[arg(short = 'A', long, conflicts_with = "namespace")]
+    pub all_namespaces: bool,
+    /// The view to open first, as a command (k9s's -c): `-c svc`, `-c "po @eu-west"`.
+    #[arg(short = 'c', long = "command", value_name = "VIEW")]
+    pub start_command: Option<String>,
 }
 
 /// The console's clipboard.
@@ -185,6 +194,9 @@ impl UiArgs {
             keymap: pick("--keymap", &self.keymap, &after.keymap)?,
             policies: pick("--policies", &self.policies, &after.policies)?,
             clipboard: pick("--clipboard", &self.clipboard, &after.clipboard)?,
+            namespace: pick("--namespace", &self.namespace, &after.namespace)?,
+            all_namespaces: self.all_namespaces || after.all_namespaces,
+            start_command: pick("--command", &self.start_command, &after.start_command)?,
         })
     }
 }

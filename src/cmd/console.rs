@@ -48,6 +48,12 @@ pub(super) async fn run(
     let mut app = crate::ui::app::App::new(handle.latest(), keymap, theme, readonly);
     app.ascii = !caps.unicode;
     app.clipboard = crate::ui::term::clipboard_on(ui.clipboard, |k| std::env::var(k).ok());
+    if !ui.all_namespaces {
+        app.namespace = ui.namespace.clone();
+    }
+    if let Some(cmd) = &ui.start_command {
+        app.run_command(cmd);
+    }
     app.readonly_clusters = if readonly {
         vec![]
     } else {

@@ -329,6 +329,28 @@ async fn c_copies_over_ssh_with_osc52() {
     .expect("console test");
 }
 
+/// k9s's start-up flags: `-n NAMESPACE -c VIEW` opens that view in that namespace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dash_n_and_dash_c_open_a_view_in_a_namespace() {
+    let f = Arc::new(fleet(3).await);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kc = dir.path().join("kc");
+    f.write_kubeconfig(&kc).expect("kubeconfig");
+    let home = dir.path().to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let mut a = args(&kc);
+        a.extend(["-n", "payments", "-c", "svc"].map(String::from));
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        let mut c = Console::start(&home, &a, &[]);
+        let s = c.wait_for(" services ns:payments [", 30);
+        assert!(!s.contains("bookstore"), "only payments:\n{s}");
+        c.keys("\x03");
+        assert!(c.wait_exit(10).success());
+    })
+    .await
+    .expect("console test");
+}
+
 /// A 3-cluster sim with its kubeconfig written in a fresh home directory.
 async fn authoring_fleet() -> (
     Arc<Fleet>,

@@ -613,3 +613,45 @@ fn every_row_has_one_cell_per_column() {
         }
     }
 }
+
+/// k9s habits: `:ns NAME` scopes this view and every view opened after it, a typo gets a
+/// did-you-mean, `:ns all` clears; `-` goes back to the last view.
+#[test]
+fn ns_switches_the_namespace_and_dash_goes_back() {
+    let mut a = app();
+    let namespaces = |a: &App| -> Vec<String> {
+        a.rows
+            .iter()
+            .filter_map(|&(c, i)| {
+                a.page()
+                    .kind
+                    .item(&a.snap.clusters[c as usize], i as usize)
+                    .map(|it| it.namespace().to_string())
+            })
+            .collect()
+    };
+    press(&mut a, ":svc<enter>");
+    assert!(namespaces(&a).iter().any(|n| n != "bookstore"));
+    press(&mut a, ":ns bookstre<enter>");
+    let flash = a.flash.as_ref().map(|f| f.text.clone()).unwrap_or_default();
+    assert_eq!(
+        flash,
+        "no namespace `bookstre` in the fleet (did you mean \"bookstore\"?)"
+    );
+    press(&mut a, ":ns bookstore<enter>");
+    let ns = namespaces(&a);
+    assert!(
+        !ns.is_empty() && ns.iter().all(|n| n == "bookstore"),
+        "{ns:?}"
+    );
+    press(&mut a, ":wl<enter>");
+    let ns = namespaces(&a);
+    assert!(
+        !ns.is_empty() && ns.iter().all(|n| n == "bookstore"),
+        "new views too: {ns:?}"
+    );
+    press(&mut a, "-");
+    assert_eq!(a.page().kind.title(), "services", "- is the last view");
+    press(&mut a, ":ns all<enter>");
+    assert!(namespaces(&a).iter().any(|n| n != "bookstore"));
+}

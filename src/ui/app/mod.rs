@@ -192,6 +192,8 @@ pub struct App {
     pub ascii: bool,
     /// `c` copies through OSC 52 (over SSH, in tmux, or asked for).
     pub clipboard: bool,
+    /// The namespace new views open in (`-n`, `:ns`); None: all.
+    pub namespace: Option<String>,
     /// Read-only contexts (settings), shown on their chips.
     pub readonly_clusters: Vec<String>,
     pub now: DateTime<Utc>,
@@ -231,6 +233,7 @@ impl App {
             readonly,
             ascii: false,
             clipboard: false,
+            namespace: None,
             readonly_clusters: vec![],
             now: Utc::now(),
             viewport: 18,
@@ -740,6 +743,33 @@ impl App {
             self.mode = Mode::Help(0);
             return vec![];
         }
+        if matches!(first, "ns" | "namespace") {
+            // k9s's namespace switch: this view and every view opened after it
+            let ns = words.next().filter(|w| !matches!(*w, "all" | "-A" | "*"));
+            if let Some(ns) = ns {
+                let known: std::collections::BTreeSet<&str> = self
+                    .snap
+                    .clusters
+                    .iter()
+                    .flat_map(|c| c.namespaces.iter().map(|n| n.name.as_str()))
+                    .collect();
+                if !known.is_empty() && !known.contains(ns) {
+                    let names: Vec<&str> = known.iter().copied().collect();
+                    self.flash(
+                        format!(
+                            "no namespace `{ns}` in the fleet{}",
+                            crate::policy::did_you_mean(ns, &names)
+                        ),
+                        true,
+                    );
+                    return vec![];
+                }
+            }
+            self.namespace = ns.map(str::to_string);
+            self.page_mut().scope.namespace = self.namespace.clone();
+            self.refresh();
+            return vec![];
+        }
         let Some(kind) = parse_view(first) else {
             self.flash(
                 format!(
@@ -750,6 +780,9 @@ impl App {
             return vec![];
         };
         let mut page = Page::new(kind);
+        if kind != ViewKind::Clusters && kind != ViewKind::Meshes {
+            page.scope.namespace = self.namespace.clone();
+        }
         for w in words {
             if let Some(cl) = w.strip_prefix('@') {
                 if cl.is_empty() || cl == "all" {
