@@ -110,10 +110,11 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
     let mut users: Vec<&str> = snap.clusters.iter().map(|c| c.user.as_str()).collect();
     users.sort();
     users.dedup();
+    // one identity when every cluster agrees, else how many (describe shows each)
     let user = match users.as_slice() {
-        [] => "-".to_string(),
-        [one] => one.to_string(),
-        [first, rest @ ..] => format!("{first} +{}", rest.len()),
+        [] => "user -".to_string(),
+        [one] => format!("user {one}"),
+        many => format!("{} identities", many.len()),
     };
     let sep = Span::styled(" │ ", t.muted);
     let mut l1 = vec![
@@ -156,7 +157,7 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
         }
     }
     l1.push(sep);
-    l1.push(Span::styled(format!("user {user}"), t.muted));
+    l1.push(Span::styled(user, t.muted));
     // the badge goes on the right when everything fits, else first: it is never cut off
     let badge = " READ-ONLY ";
     if app.readonly {

@@ -655,3 +655,33 @@ fn ns_switches_the_namespace_and_dash_goes_back() {
     press(&mut a, ":ns all<enter>");
     assert!(namespaces(&a).iter().any(|n| n != "bookstore"));
 }
+
+/// The header names the identity the session acts as: one user when every cluster agrees,
+/// else how many (it used to show the alphabetically first context's user, `+2`).
+#[test]
+fn the_header_names_one_identity_or_counts_them() {
+    let mk = |i: usize, name: &str, user: &str| {
+        let mut input = meshdeck::sim::fixture::demo_input(i, name, None, 7, now());
+        input.user = user.into();
+        Arc::new(meshdeck::model::derive_cluster(&input, ConnState::Synced))
+    };
+    let header = |clusters: Vec<Arc<meshdeck::model::ClusterView>>| {
+        let mut a = App::new(
+            Arc::new(Snapshot { clusters, seq: 1 }),
+            keymap::load("default", None).expect("keymap"),
+            theme::load("default", None).expect("theme"),
+            false,
+        );
+        a.now = now();
+        let t = text(&render(&mut a, 160, 20).expect("render"));
+        t.lines().next().unwrap_or("").to_string()
+    };
+    let h = header(vec![mk(0, "eu-west", "alice"), mk(1, "us-east", "alice")]);
+    assert!(h.contains("user alice"), "{h}");
+    let h = header(vec![
+        mk(0, "eu-west", "alice"),
+        mk(1, "us-east", "eu-west-admin"),
+        mk(2, "ap-south", "viewer"),
+    ]);
+    assert!(h.contains("3 identities") && !h.contains("user "), "{h}");
+}

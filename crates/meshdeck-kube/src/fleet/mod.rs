@@ -328,7 +328,8 @@ impl Cache {
             context: t.context.clone(),
             aliases: t.aliases.clone(),
             server: t.server.clone(),
-            user: t.user.clone(),
+            // who the session acts as there: the impersonated user, else the kubeconfig user
+            user: t.identity.clone(),
             version: self.version.clone(),
             latency_ms: self.latency_ms,
             namespaces: self.namespaces.sorted(),
