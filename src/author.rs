@@ -480,6 +480,7 @@ pub fn preview(
         bindings: ctx.base.bindings.clone(),
         diagnostics: ctx.base.diagnostics.clone(),
         invalid: ctx.base.invalid.clone(),
+        invalid_documents: ctx.base.invalid_documents,
     };
     all.policies.extend(draft.policies.iter().cloned());
     let watched: BTreeSet<String> = ids.iter().chain(replaces).map(PolicyId::key).collect();

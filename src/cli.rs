@@ -337,6 +337,9 @@ pub struct TranslateArgs {
     /// Wait at most this long for live clusters to sync.
     #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub wait_synced: u64,
+    /// check: warnings fail too (exit 3), as conflicts do — for CI.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 #[derive(Debug, Args)]

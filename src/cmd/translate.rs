@@ -63,13 +63,18 @@ pub(super) async fn run(
     let file_errors = loaded
         .errors()
         .any(|d| crate::policy::stored_in(&d.origin).is_none());
-    let conflicting = out
-        .statuses
-        .iter()
-        .any(|s| s.state == crate::translate::State::Conflicting);
-    let exit = if file_errors || !invalid_objects.is_empty() {
+    use crate::translate::State;
+    let conflicting = out.statuses.iter().any(|s| s.state == State::Conflicting);
+    // a policy the translator finds invalid (a ref to a destination that does not exist)
+    let invalid_policy = out.statuses.iter().any(|s| s.state == State::Invalid);
+    let warned = out.statuses.iter().any(|s| s.state == State::Warning)
+        || loaded
+            .diagnostics
+            .iter()
+            .any(|d| d.severity == crate::policy::Severity::Warning);
+    let exit = if file_errors || invalid_policy || !invalid_objects.is_empty() {
         Exit::Invalid
-    } else if check_only && conflicting {
+    } else if check_only && (conflicting || (args.strict && warned)) {
         Exit::Partial
     } else {
         Exit::Success

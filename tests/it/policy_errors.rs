@@ -261,3 +261,74 @@ fn a_lone_carriage_return_counts_as_a_line_break() {
     let shown = text.replace("\r\n", "\n").replace('\r', "\n");
     assert_eq!(shown.lines().nth(5), Some("  polcy: {}"));
 }
+
+/// Every type and unknown-field error of a document at once, in file order, each with its
+/// position (it used to be the first one only): the README's example file, exactly.
+#[test]
+fn every_error_of_a_document_is_reported_at_once() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/broken/bad.yaml");
+    let text = std::fs::read_to_string(&path).expect("example");
+    let loaded = meshdeck::policy::load_str(&text, "examples/broken/bad.yaml");
+    let got: Vec<String> = loaded.diagnostics.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        got,
+        [
+            "examples/broken/bad.yaml:9:25: spec.policy.retries.attempts: expected integer, found \"three\"",
+            "examples/broken/bad.yaml:10:5: spec.policy.retires: unknown field \"retires\" (did you mean \"retries\"?)",
+            "examples/broken/bad.yaml:11:21: spec.policy.requestTimeout: expected string, found number 5",
+            "examples/broken/bad.yaml:14:7: kind: unknown kind \"TraficPolicy\" (did you mean \"TrafficPolicy\"?); meshdeck reads TrafficPolicy, AccessPolicy, VirtualMesh, VirtualDestination, Role, RoleBinding",
+        ]
+    );
+    assert_eq!(loaded.invalid_documents, 2);
+}
+
+/// Selectors that name what the fleet does not have: a service ref is an error (Gloo's
+/// `Destination <name>.<ns>.<cluster> not found`), a cluster or namespace in a matcher a
+/// warning; each at its line and column with the nearest real name. `check` exits 2 for the
+/// error; `check --strict` fails on warnings alone.
+#[test]
+fn selector_typos_are_positioned_with_a_did_you_mean() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/broken/typo.yaml");
+    let text = std::fs::read_to_string(&path).expect("example");
+    let loaded = meshdeck::policy::load_str(&text, "typo.yaml");
+    assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fleet");
+    let snap = meshdeck::inventory::load(&dir).expect("fleet");
+    let out = meshdeck::translate::translate(&loaded.policies, &snap);
+    let st = &out.statuses[0];
+    assert_eq!(st.state, meshdeck::translate::State::Invalid);
+    assert_eq!(
+        st.errors,
+        [
+            "typo.yaml:11:16: spec.destinationSelector[0].kubeServiceRefs.services[0].name: Destination detials.bookinfo.east not found (did you mean \"details\"?)"
+        ]
+    );
+    for w in [
+        "typo.yaml:7:61: spec.sourceSelector[0].kubeWorkloadMatcher.clusters[0]: cluster \"eats\" is not in the fleet (did you mean \"east\"?)",
+        "typo.yaml:7:40: spec.sourceSelector[0].kubeWorkloadMatcher.namespaces[0]: namespace \"bookinf\" is in no cluster (did you mean \"bookinfo\"?)",
+    ] {
+        assert!(
+            st.warnings.iter().any(|x| x == w),
+            "{w}\n{:#?}",
+            st.warnings
+        );
+    }
+    // a warning alone: exit 0, or 3 with --strict
+    let warn_only = text
+        .replace("detials", "details")
+        .replace("name: typo", "name: typo2");
+    let home = tempfile::tempdir().expect("home");
+    let f = home.path().join("w.yaml");
+    std::fs::write(&f, warn_only).expect("write");
+    let run = |strict: bool| {
+        let mut c = crate::common::meshdeck_in(home.path());
+        c.args(["check", "-f", f.to_str().expect("path"), "--inventory"])
+            .arg(&dir);
+        if strict {
+            c.arg("--strict");
+        }
+        c.output().expect("runs").status.code()
+    };
+    assert_eq!(run(false), Some(0));
+    assert_eq!(run(true), Some(3));
+}

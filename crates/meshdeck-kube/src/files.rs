@@ -102,6 +102,7 @@ pub fn load_all(files: &[PathBuf], snap: &crate::model::Snapshot) -> Loaded {
     out.bindings.extend(stored.bindings);
     out.diagnostics.extend(stored.diagnostics);
     out.invalid.extend(stored.invalid);
+    out.invalid_documents += stored.invalid_documents;
     out
 }
 

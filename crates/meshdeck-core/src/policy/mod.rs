@@ -241,6 +241,8 @@ pub struct Loaded {
     pub diagnostics: Vec<Diagnostic>,
     /// Custom resources read from the fleet that did not load: (cluster, `Kind/namespace/name`).
     pub invalid: Vec<(String, String)>,
+    /// Documents that did not load (each may have many errors).
+    pub invalid_documents: usize,
 }
 
 impl Loaded {
@@ -258,6 +260,7 @@ impl Loaded {
         self.bindings.extend(other.bindings);
         self.diagnostics.extend(other.diagnostics);
         self.invalid.extend(other.invalid);
+        self.invalid_documents += other.invalid_documents;
     }
 }
 
@@ -273,15 +276,24 @@ pub fn load_str(text: &str, origin: &str) -> Loaded {
 pub fn load_documents(text: &str, origin: &str) -> Loaded {
     let mut out = Loaded::default();
     for (i, doc) in located::parse_stream(text).into_iter().enumerate() {
+        let before = out.errors().count();
         match doc {
-            Ok(loc) => load_document(Arc::new(loc), origin, i + 1, &mut out),
-            Err(e) => out.diagnostics.push(Diagnostic {
-                severity: Severity::Error,
-                origin: origin.to_string(),
-                pos: Some(e.pos),
-                path: String::new(),
-                message: format!("invalid YAML: {}", e.message),
-            }),
+            Ok(loc) => {
+                load_document(Arc::new(loc), origin, i + 1, &mut out);
+                if out.errors().count() > before {
+                    out.invalid_documents += 1;
+                }
+            }
+            Err(e) => {
+                out.invalid_documents += 1;
+                out.diagnostics.push(Diagnostic {
+                    severity: Severity::Error,
+                    origin: origin.to_string(),
+                    pos: Some(e.pos),
+                    path: String::new(),
+                    message: format!("invalid YAML: {}", e.message),
+                })
+            }
         }
     }
     out
@@ -633,49 +645,137 @@ pub fn did_you_mean(word: &str, candidates: &[&str]) -> String {
 }
 
 /// Deserialize `value` (found at `base`) into `T`; on failure push one placed diagnostic.
+/// The most type and unknown-field errors reported for one value.
+const MAX_TYPE_ERRORS: usize = 32;
+
+/// Deserialize `value` as `T`, reporting **every** type and unknown-field error with its
+/// position, not just the first: after an error the offending field is taken out of a copy
+/// (an unknown key removed, a wrongly typed value removed or emptied) and decoding runs again.
 fn typed<T: DeserializeOwned>(
     value: &Value,
     base: &str,
     origin: &Origin,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<T> {
-    match serde_path_to_error::deserialize::<_, T>(value) {
-        Ok(t) => Some(t),
-        Err(e) => {
-            let mut path = base.to_string();
-            for seg in e.path().iter() {
-                use serde_path_to_error::Segment;
-                path = match seg {
-                    Segment::Seq { index } => located::join_index(&path, *index),
-                    Segment::Map { key } => located::join_key(&path, key),
-                    Segment::Enum { variant } => located::join_key(&path, variant),
-                    Segment::Unknown => path,
-                };
-            }
-            let found = lookup(&origin.located.value, &path);
-            let (msg, field) = serde_message(&e.inner().to_string(), found);
-            let d = match field {
-                // Unknown field: serde's path already ends with it; point at the key.
-                Some(f) => {
-                    let p = if path.ends_with(&located::join_key("", &f)) {
-                        path.clone()
-                    } else {
-                        located::join_key(&path, &f)
-                    };
-                    Diagnostic {
-                        pos: origin
-                            .located
-                            .key_pos(&p)
-                            .or(Some(origin.located.start))
-                            .filter(|p| p.line > 0),
-                        ..err(origin, &p, msg)
-                    }
+    let mut v = value.clone();
+    let mut failed = false;
+    let mut seen: std::collections::BTreeSet<String> = Default::default();
+    let mut found_here: Vec<Diagnostic> = Vec::new();
+    let out = typed_all(
+        &mut v,
+        base,
+        origin,
+        &mut failed,
+        &mut seen,
+        &mut found_here,
+    );
+    // in the order they stand in the file
+    found_here.sort_by_key(|d| d.pos.map(|p| (p.line, p.col)));
+    diags.extend(found_here);
+    out
+}
+
+fn typed_all<T: DeserializeOwned>(
+    v: &mut Value,
+    base: &str,
+    origin: &Origin,
+    failed: &mut bool,
+    seen: &mut std::collections::BTreeSet<String>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<T> {
+    for _ in 0..MAX_TYPE_ERRORS {
+        let e = match serde_path_to_error::deserialize::<_, T>(&*v) {
+            Ok(t) => return (!*failed).then_some(t),
+            Err(e) => e,
+        };
+        *failed = true;
+        let mut path = base.to_string();
+        let mut segs: Vec<Seg> = Vec::new();
+        for seg in e.path().iter() {
+            use serde_path_to_error::Segment;
+            path = match seg {
+                Segment::Seq { index } => {
+                    segs.push(Seg::Index(*index));
+                    located::join_index(&path, *index)
                 }
-                None => err(origin, &path, msg),
+                Segment::Map { key } => {
+                    segs.push(Seg::Key(key.clone()));
+                    located::join_key(&path, key)
+                }
+                Segment::Enum { variant } => located::join_key(&path, variant),
+                Segment::Unknown => path,
             };
-            diags.push(d);
-            None
         }
+        let found = lookup(&origin.located.value, &path);
+        let (msg, field) = serde_message(&e.inner().to_string(), found);
+        let d = match &field {
+            // Unknown field: serde's path already ends with it; point at the key.
+            Some(f) => {
+                let p = if path.ends_with(&located::join_key("", f)) {
+                    path.clone()
+                } else {
+                    segs.push(Seg::Key(f.clone()));
+                    located::join_key(&path, f)
+                };
+                Diagnostic {
+                    pos: origin
+                        .located
+                        .key_pos(&p)
+                        .or(Some(origin.located.start))
+                        .filter(|p| p.line > 0),
+                    ..err(origin, &p, msg)
+                }
+            }
+            None => err(origin, &path, msg),
+        };
+        let key = d.to_string();
+        if !seen.insert(key) {
+            break;
+        }
+        diags.push(d);
+        // take the offending field out and decode again, for the next error
+        if !take_out(v, &segs) {
+            break;
+        }
+    }
+    None
+}
+
+enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+/// Remove what `segs` names from `v` (a map entry; a list element is emptied, so the indexes
+/// of the others stay true). False when there is nothing to remove.
+fn take_out(v: &mut Value, segs: &[Seg]) -> bool {
+    let Some((last, parents)) = segs.split_last() else {
+        return false;
+    };
+    let mut cur = v;
+    for s in parents {
+        cur = match (s, cur) {
+            (Seg::Key(k), Value::Object(m)) => match m.get_mut(k) {
+                Some(x) => x,
+                None => return false,
+            },
+            (Seg::Index(i), Value::Array(a)) => match a.get_mut(*i) {
+                Some(x) => x,
+                None => return false,
+            },
+            _ => return false,
+        };
+    }
+    match (last, cur) {
+        (Seg::Key(k), Value::Object(m)) => m.remove(k).is_some(),
+        (Seg::Index(i), Value::Array(a)) => match a.get_mut(*i) {
+            Some(x) if *x != Value::Object(Default::default()) => {
+                *x = Value::Object(Default::default());
+                true
+            }
+            _ => false,
+        },
+        _ => false,
     }
 }
 

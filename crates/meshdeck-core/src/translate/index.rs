@@ -99,6 +99,9 @@ pub struct Index {
     mesh_by_name: HashMap<String, usize>,
     /// cluster → its (first) mesh
     mesh_of_cluster: HashMap<String, usize>,
+    /// Every cluster of the snapshot and the namespaces seen in it (selectors are checked
+    /// against them, whether or not the cluster has a mesh).
+    pub namespaces: BTreeMap<String, std::collections::BTreeSet<String>>,
 }
 
 /// The Istio protocol of a Service port, from appProtocol or the name's prefix (Istio's rule).
@@ -171,6 +174,10 @@ impl Index {
     pub fn new(snap: &Snapshot) -> Index {
         let mut ix = Index::default();
         for c in &snap.clusters {
+            let seen = ix.namespaces.entry(c.name.clone()).or_default();
+            seen.extend(c.namespaces.iter().map(|n| n.name.clone()));
+            // a user who may not list namespaces still sees those of its services
+            seen.extend(c.services.iter().map(|s| s.namespace.clone()));
             if c.meshes.is_empty() {
                 continue;
             }

@@ -278,12 +278,146 @@ impl<'a> Run<'a> {
     }
 
     fn run(mut self) -> Output {
+        self.check_selectors();
         self.virtual_meshes();
         routes::traffic(&mut self);
         self.federation_servers();
         self.access();
         self.virtual_destinations();
         self.finish()
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Selectors against the fleet
+
+    /// `file:line:col: path` of a field of policy `p` (the path alone when unplaced).
+    fn at(&self, p: usize, path: &str) -> String {
+        let o = &self.policies[p].origin;
+        match o.located.value_pos(path).filter(|x| x.line > 0) {
+            Some(x) => format!("{}:{}:{}: {path}", o.name, x.line, x.col),
+            None => path.to_string(),
+        }
+    }
+
+    /// Names in selectors that the fleet does not have: a ref to a destination that does not
+    /// exist makes the policy invalid for it (Gloo: `Destination <name>.<ns>.<cluster> not
+    /// found`); a cluster or namespace no matcher can match is a warning. Each names its
+    /// place and the nearest real name.
+    fn check_selectors(&mut self) {
+        let clusters: Vec<String> = self.ix.namespaces.keys().cloned().collect();
+        let all_ns: BTreeSet<String> = self.ix.namespaces.values().flatten().cloned().collect();
+        for p in 0..self.policies.len() {
+            let (dests, workloads, identities) = match &self.policies[p].spec {
+                Spec::Traffic(t) => (&t.destination_selector, &t.source_selector[..], &[][..]),
+                Spec::Access(a) => (&a.destination_selector, &[][..], &a.source_selector[..]),
+                _ => continue,
+            };
+            let mut errors: Vec<(String, String)> = Vec::new();
+            let mut warnings: Vec<String> = Vec::new();
+            let matcher = |base: &str, clusters_of: &[String], namespaces_of: &[String]| {
+                let mut out = Vec::new();
+                for (k, c) in clusters_of.iter().enumerate() {
+                    if c != "*" && !clusters.contains(c) {
+                        let names: Vec<&str> = clusters.iter().map(String::as_str).collect();
+                        out.push(format!(
+                            "{}: cluster {c:?} is not in the fleet{}",
+                            self.at(p, &format!("{base}.clusters[{k}]")),
+                            crate::policy::did_you_mean(c, &names)
+                        ));
+                    }
+                }
+                for (k, n) in namespaces_of.iter().enumerate() {
+                    if n != "*" && !all_ns.contains(n) {
+                        let names: Vec<&str> = all_ns.iter().map(String::as_str).collect();
+                        out.push(format!(
+                            "{}: namespace {n:?} is in no cluster{}",
+                            self.at(p, &format!("{base}.namespaces[{k}]")),
+                            crate::policy::did_you_mean(n, &names)
+                        ));
+                    }
+                }
+                out
+            };
+            for (i, d) in dests.iter().enumerate() {
+                let base = format!("spec.destinationSelector[{i}]");
+                if let Some(m) = &d.kube_service_matcher {
+                    warnings.extend(matcher(
+                        &format!("{base}.kubeServiceMatcher"),
+                        &m.clusters,
+                        &m.namespaces,
+                    ));
+                }
+                if let Some(r) = &d.kube_service_refs {
+                    for (j, sref) in r.services.iter().enumerate() {
+                        if self
+                            .ix
+                            .dest(&sref.cluster_name, &sref.namespace, &sref.name)
+                            .is_some()
+                        {
+                            continue;
+                        }
+                        let at = format!("{base}.kubeServiceRefs.services[{j}]");
+                        let hint = if !clusters.contains(&sref.cluster_name) {
+                            let names: Vec<&str> = clusters.iter().map(String::as_str).collect();
+                            format!(
+                                "{}: cluster {:?} is not in the fleet{}",
+                                self.at(p, &format!("{at}.clusterName")),
+                                sref.cluster_name,
+                                crate::policy::did_you_mean(&sref.cluster_name, &names)
+                            )
+                        } else {
+                            let names: Vec<&str> = self
+                                .ix
+                                .dests
+                                .iter()
+                                .filter(|x| {
+                                    &*x.cluster == sref.cluster_name
+                                        && x.namespace == sref.namespace
+                                })
+                                .map(|x| x.name.as_str())
+                                .collect();
+                            format!(
+                                "{}: Destination {}.{}.{} not found{}",
+                                self.at(p, &format!("{at}.name")),
+                                sref.name,
+                                sref.namespace,
+                                sref.cluster_name,
+                                crate::policy::did_you_mean(&sref.name, &names)
+                            )
+                        };
+                        errors.push((
+                            format!("{}/{}/{}", sref.cluster_name, sref.namespace, sref.name),
+                            hint,
+                        ));
+                    }
+                }
+            }
+            for (i, w) in workloads.iter().enumerate() {
+                if let Some(m) = &w.kube_workload_matcher {
+                    warnings.extend(matcher(
+                        &format!("spec.sourceSelector[{i}].kubeWorkloadMatcher"),
+                        &m.clusters,
+                        &m.namespaces,
+                    ));
+                }
+            }
+            for (i, id) in identities.iter().enumerate() {
+                if let Some(m) = &id.kube_identity_matcher {
+                    warnings.extend(matcher(
+                        &format!("spec.sourceSelector[{i}].kubeIdentityMatcher"),
+                        &m.clusters,
+                        &m.namespaces,
+                    ));
+                }
+            }
+            for w in warnings {
+                self.warn(p, w);
+            }
+            for (dest, e) in errors {
+                self.track[p].errors.push(e);
+                self.track[p].destinations.insert(dest, State::Invalid);
+            }
+        }
     }
 
     // -----------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 
 use super::{Generated, Output, State};
 use crate::istio::SchemaError;
-use crate::policy::{Loaded, Severity};
+use crate::policy::Loaded;
 use std::fmt::Write;
 
 /// Objects as a YAML stream, `---` between documents.
@@ -32,11 +32,13 @@ pub fn render(loaded: &Loaded, out: &Output, schema: &[(String, SchemaError)]) -
     for d in &loaded.diagnostics {
         let _ = writeln!(s, "{d}");
     }
-    let invalid = loaded
-        .diagnostics
-        .iter()
-        .filter(|d| d.severity == Severity::Error)
-        .count();
+    // documents that did not load, and policies the translator found invalid
+    let invalid = loaded.invalid_documents
+        + out
+            .statuses
+            .iter()
+            .filter(|s| s.state == State::Invalid)
+            .count();
     for st in &out.statuses {
         let clusters: Vec<&str> = st.clusters.iter().map(String::as_str).collect();
         let _ = write!(s, "{}: {}", st.policy, st.state.word());
