@@ -371,8 +371,7 @@ impl<'a> Run<'a> {
                                 .dests
                                 .iter()
                                 .filter(|x| {
-                                    &*x.cluster == sref.cluster_name
-                                        && x.namespace == sref.namespace
+                                    *x.cluster == sref.cluster_name && x.namespace == sref.namespace
                                 })
                                 .map(|x| x.name.as_str())
                                 .collect();
