@@ -169,10 +169,18 @@ pub fn board(loaded: &Loaded, out: &Output) -> Vec<PolicyRow> {
         let st = out.statuses.iter().find(|s| s.policy == id);
         let (sources, targets) = summary(p);
         let (state, reasons) = match st {
-            Some(s) => (
-                s.state,
-                s.errors.iter().chain(&s.warnings).cloned().collect(),
-            ),
+            // the ORIGIN column names the file: a reason starts at its position
+            Some(s) => {
+                let own = format!("{}:", p.origin.name);
+                (
+                    s.state,
+                    s.errors
+                        .iter()
+                        .chain(&s.warnings)
+                        .map(|r| r.strip_prefix(&own).unwrap_or(r).to_string())
+                        .collect(),
+                )
+            }
             None => (State::Accepted, vec![]),
         };
         let from_file = crate::policy::stored_in(&p.origin.name).is_none();

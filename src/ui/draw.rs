@@ -294,7 +294,7 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
         .border_style(t.border)
         .title(Line::from(table_title(app)));
     let inner_h = area.height.saturating_sub(3) as usize;
-    let start = p.offset.min(app.rows.len());
+    let mut start = p.offset.min(app.rows.len());
     let end = (start + inner_h).min(app.rows.len());
     let health_col = cols
         .iter()
@@ -332,6 +332,54 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
     for w in widths.iter_mut() {
         *w = (*w).min(48);
     }
+    // the selected row's reason is must-read: when its column is dropped or cut, it shows
+    // in full on the table's bottom border
+    let reason_col = cols
+        .iter()
+        .position(|c| c.role == crate::ui::view::Role::Reason);
+    let selected_reason = reason_col.and_then(|rc| {
+        let (cells, ..) = lines.get(p.cursor.checked_sub(start)?)?;
+        let r = cells.get(rc)?;
+        if r.is_empty() {
+            return None;
+        }
+        let inner = area.width.saturating_sub(2) as usize;
+        let shown = match vis.iter().position(|&i| i == rc) {
+            // the last column fills what the others leave
+            Some(pos) if pos + 1 == vis.len() => {
+                let others: usize = widths[..pos].iter().map(|w| w + 1).sum();
+                inner.saturating_sub(others)
+            }
+            Some(pos) => widths[pos],
+            None => 0,
+        };
+        (r.width() > shown).then(|| r.clone())
+    });
+    // ... in up to three wrapped lines under the table, which gives up rows for them (the
+    // selected row stays on screen)
+    let area = match &selected_reason {
+        Some(r) if area.height > 6 => {
+            let need = crate::ui::text::wrapped_rows(r, area.width as usize).min(3) as u16;
+            let [table_area, reason_area] =
+                Layout::vertical([Constraint::Min(4), Constraint::Length(need)]).areas(area);
+            f.render_widget(
+                Paragraph::new(r.clone())
+                    .style(t.warn)
+                    .wrap(ratatui::widgets::Wrap { trim: false }),
+                reason_area,
+            );
+            let fits = table_area.height.saturating_sub(3) as usize;
+            let at = p.cursor.saturating_sub(start);
+            if at >= fits {
+                let k = (at + 1 - fits).min(lines.len());
+                lines.drain(..k);
+                start += k;
+            }
+            lines.truncate(fits);
+            table_area
+        }
+        _ => area,
+    };
     let header = Row::new(vis.iter().map(|&i| {
         let mut name = cols[i].name.to_string();
         let mut st = t.column;

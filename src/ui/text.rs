@@ -192,3 +192,28 @@ pub fn draw(f: &mut Frame, tv: &TextView, t: &Theme, area: Rect) {
         );
     }
 }
+
+/// How many rows `text` takes when word-wrapped at `width` (as ratatui wraps: at spaces,
+/// breaking words longer than the width).
+pub fn wrapped_rows(text: &str, width: usize) -> usize {
+    use unicode_width::UnicodeWidthStr;
+    let width = width.max(1);
+    let mut rows = 1;
+    let mut cur = 0usize;
+    for word in text.split(' ') {
+        let w = word.width();
+        if cur == 0 {
+            cur = w;
+        } else if cur + 1 + w <= width {
+            cur += 1 + w;
+        } else {
+            rows += 1;
+            cur = w;
+        }
+        while cur > width {
+            rows += 1;
+            cur -= width;
+        }
+    }
+    rows
+}

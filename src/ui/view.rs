@@ -164,6 +164,9 @@ pub enum Role {
     Age,
     /// A cluster's connection state (coloured by state).
     State,
+    /// Why the row is as it is: the selected row's shows in full under the table when its
+    /// column is cut or dropped.
+    Reason,
     Other,
 }
 
@@ -528,7 +531,7 @@ const CLUSTERS: [Col<ClusterView>; 11] = [
     col("PODS", 5, 1, |c, _| c.counts.pods.to_string()),
     col("ISTIO", 5, 4, |c, _| c.counts.istio_objects.to_string()),
     role(Role::Health, "HEALTH", 12, 0, health),
-    col("REASON", 20, 5, reason),
+    role(Role::Reason, "REASON", 20, 5, reason),
 ];
 const CLUSTERS_HEADS: [Column; 11] = heads(&CLUSTERS);
 
@@ -550,7 +553,7 @@ const MESHES: [Col<Mesh>; 10] = [
         m.trust_domain.clone().unwrap_or_else(|| "-".into())
     }),
     role(Role::Health, "HEALTH", 12, 0, health),
-    col("REASON", 20, 5, reason),
+    role(Role::Reason, "REASON", 20, 5, reason),
 ];
 const MESHES_HEADS: [Column; 10] = heads(&MESHES);
 
@@ -568,7 +571,7 @@ const SERVICES: [Col<Service>; 10] = [
     col("ISTIO", 5, 4, |v, _| v.istio_refs.len().to_string()),
     role(Role::Health, "HEALTH", 12, 0, health),
     role(Role::Age, "AGE", 5, 2, age_of),
-    col("REASON", 20, 5, reason),
+    role(Role::Reason, "REASON", 20, 5, reason),
 ];
 const SERVICES_HEADS: [Column; 10] = heads(&SERVICES);
 
@@ -584,7 +587,7 @@ const WORKLOADS: [Col<Workload>; 10] = [
     }),
     role(Role::Health, "HEALTH", 12, 0, health),
     role(Role::Age, "AGE", 5, 2, age_of),
-    col("REASON", 20, 5, reason),
+    role(Role::Reason, "REASON", 20, 5, reason),
 ];
 const WORKLOADS_HEADS: [Column; 10] = heads(&WORKLOADS);
 
@@ -601,7 +604,7 @@ const PODS: [Col<PodRow>; 11] = [
     col("NODE", 10, 5, |p, _| p.node().to_string()),
     role(Role::Health, "HEALTH", 12, 0, health),
     role(Role::Age, "AGE", 5, 2, age_of),
-    col("REASON", 20, 5, reason),
+    role(Role::Reason, "REASON", 20, 5, reason),
 ];
 const PODS_HEADS: [Column; 11] = heads(&PODS);
 
@@ -613,7 +616,7 @@ const ISTIO_ALL: [Col<RawObject>; 8] = [
     col("OWNER", 8, 3, |o, _| owner(o).into()),
     role(Role::Health, "HEALTH", 12, 0, health),
     role(Role::Age, "AGE", 5, 2, age_of),
-    col("REASON", 20, 5, reason),
+    role(Role::Reason, "REASON", 20, 5, reason),
 ];
 const ISTIO_ALL_HEADS: [Column; 8] = heads(&ISTIO_ALL);
 
@@ -625,7 +628,7 @@ const ISTIO_KIND: [Col<RawObject>; 8] = [
     col("OWNER", 8, 3, |o, _| owner(o).into()),
     role(Role::Health, "HEALTH", 12, 0, health),
     role(Role::Age, "AGE", 5, 2, age_of),
-    col("REASON", 20, 5, reason),
+    role(Role::Reason, "REASON", 20, 5, reason),
 ];
 const ISTIO_KIND_HEADS: [Column; 8] = heads(&ISTIO_KIND);
 
@@ -664,7 +667,7 @@ const POLICIES: [BoardCol; 9] = [
     board(Role::Other, "SOURCES", 12, 6, |r| r.sources.clone()),
     board(Role::Other, "TARGETS", 16, 5, |r| r.targets.clone()),
     board(Role::Other, "ORIGIN", 14, 7, |r| r.origin.clone()),
-    board(Role::Other, "REASON", 20, 1, |r| r.reason.clone()),
+    board(Role::Reason, "REASON", 20, 1, |r| r.reason.clone()),
 ];
 const POLICIES_HEADS: [Column; 9] = board_heads(&POLICIES);
 

@@ -389,3 +389,101 @@ fn the_preview_and_help_scroll_by_what_they_show_and_stop_at_the_end() {
         "{screen}"
     );
 }
+
+/// Collapse a screen to its words (borders and line breaks out), to find wrapped text.
+fn words(screen: &str) -> String {
+    screen
+        .replace(['│', '┌', '┐', '└', '┘', '─', '├', '┤'], " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// At 80x24 what the user must read to act is on screen, whole: a problem's message and its
+/// did-you-mean (after the editor's own long path), the apply refusal, the policies view's
+/// reason, and a confirmation's keys under a long title.
+#[test]
+fn must_read_text_is_whole_at_80x24() {
+    let mut h = Harness::new(false);
+    // a policy directory as deep as real ones are
+    h.app.policy_dir = Some(
+        h._drafts
+            .path()
+            .join("home/alice/.local/state/meshdeck/policies/team-bookstore/production"),
+    );
+    new_traffic_shift(&mut h);
+    make_typo(&mut h);
+    h.keys("<ctrl-t><ctrl-t>");
+    let s = h.screen(80, 24);
+    assert!(
+        s.lines()
+            .any(|l| l.starts_with("│16:5: spec.policy.trafficShfit: unknown field")),
+        "the preview's problem starts at its position, not the long path:\n{s}"
+    );
+    let flat = words(&s);
+    assert!(
+        flat.contains("unknown field \"trafficShfit\" (did you mean \"trafficShift\"?)"),
+        "the problem is whole:\n{s}"
+    );
+    // the apply refusal with its did-you-mean
+    h.keys("<ctrl-g>");
+    let s = h.screen(80, 24);
+    assert!(
+        words(&s).contains("did you mean \"trafficShift\"?"),
+        "the refusal keeps its did-you-mean:\n{s}"
+    );
+
+    // a confirmation under a long title keeps its keys
+    let mut h = Harness::new(false);
+    h.app.policy_dir = Some(
+        h._drafts
+            .path()
+            .join("home/alice/.local/state/meshdeck/policies/team-bookstore/production"),
+    );
+    new_traffic_shift(&mut h);
+    h.keys("<ctrl-g>");
+    assert!(
+        matches!(h.app.mode, Mode::Confirm(_)),
+        "the confirmation is open"
+    );
+    let s = h.screen(80, 24);
+    let confirm = h.app.keymap.first(meshdeck::ui::keymap::Action::Confirm);
+    let cancel = h.app.keymap.first(meshdeck::ui::keymap::Action::Cancel);
+    let flat = words(&s);
+    assert!(
+        flat.contains(&format!("{confirm} apply {cancel} cancel")),
+        "the dialog's keys are on screen:\n{s}"
+    );
+
+    // the policies view: the selected row's reason whole, though its column is cut
+    h.keys(&cancel);
+    h.keys("<esc>d");
+    let mut h = Harness::new(false);
+    let dir = h._drafts.path().join("policies");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(
+        dir.join("typo.yaml"),
+        "apiVersion: networking.mesh.gloo.solo.io/v1\nkind: TrafficPolicy\nmetadata: {name: typo, namespace: bookstore}\nspec:\n  destinationSelector:\n  - kubeServiceMatcher: {namespaces: [bookstor]}\n  policy:\n    requestTimeout: 1s\n",
+    )
+    .expect("policy");
+    h.board();
+    h.keys(":pol<enter>");
+    let s = h.screen(80, 24);
+    let reason = h
+        .app
+        .board
+        .rows
+        .first()
+        .map(|r| r.reason.clone())
+        .unwrap_or_default();
+    assert!(reason.len() > 40, "a long reason: {reason:?}\n{s}");
+    assert!(
+        reason.starts_with("6:39: spec.destinationSelector"),
+        "{reason}"
+    );
+    let shown = reason.clone();
+    assert!(
+        words(&s).contains(&shown),
+        "the reason `{shown}` is whole:\n{s}"
+    );
+}

@@ -418,7 +418,9 @@ impl App {
             }
         };
         if let Err(e) = preview.applicable() {
-            ed.note = Some((e, true));
+            // the editor's own path is its title: the refusal keeps room for what matters
+            let own = format!("{}:", ed.target.display());
+            ed.note = Some((e.replace(&own, ""), true));
             return vec![];
         }
         // a context marked readOnly in the settings is never written, not even partly

@@ -138,10 +138,12 @@ pub fn draw_editor(f: &mut Frame, app: &App, ed: &Editor, area: Rect) {
     f.render_widget(tabs, tabs_area);
     let lines = ed.preview_lines(app);
     let scroll = ed.scroll.min(lines.len().saturating_sub(1));
-    f.render_widget(
-        Paragraph::new(lines.into_iter().skip(scroll).collect::<Vec<_>>()),
-        body,
-    );
+    let mut para = Paragraph::new(lines.into_iter().skip(scroll).collect::<Vec<_>>());
+    // problems are read, not scanned: wrapped, never cut (objects and diffs keep columns)
+    if ed.tab == super::PreviewTab::Problems {
+        para = para.wrap(ratatui::widgets::Wrap { trim: false });
+    }
+    f.render_widget(para, body);
     // problems and notes
     let mut pl: Vec<Line> = Vec::new();
     if let Some(s) = &ed.search {
@@ -210,19 +212,23 @@ pub fn draw_editor(f: &mut Frame, app: &App, ed: &Editor, area: Rect) {
 }
 
 /// A centred box with a border and lines.
-pub fn draw_dialog(f: &mut Frame, app: &App, area: Rect, title: &str, lines: Vec<Line>) {
+pub fn draw_dialog(f: &mut Frame, app: &App, area: Rect, title: &str, mut lines: Vec<Line>) {
     let t = &app.theme;
     let want_w = lines.iter().map(|l| l.width()).max().unwrap_or(20) as u16 + 4;
     // at least 30 wide when the terminal has room, never wider than it (no panic at 20×5)
     let room = area.width.saturating_sub(2).max(1);
     let w = want_w.max(30).min(room);
-    // long lines wrap inside the box
+    // long lines wrap inside the box; the last line — the dialog's keys — is pinned to the
+    // bottom, so a long path above it can never push `y apply  n cancel` out of the box
     let inner_w = w.saturating_sub(2).max(1) as usize;
-    let rows: usize = lines
+    let text = |l: &Line| -> String { l.spans.iter().map(|s| s.content.as_ref()).collect() };
+    let keys = lines.pop().unwrap_or_default();
+    let key_rows = crate::ui::text::wrapped_rows(&text(&keys), inner_w);
+    let body_rows: usize = lines
         .iter()
-        .map(|l| l.width().max(1).div_ceil(inner_w))
+        .map(|l| crate::ui::text::wrapped_rows(&text(l), inner_w))
         .sum();
-    let h = (rows as u16 + 2).min(area.height);
+    let h = ((body_rows + key_rows) as u16 + 2).min(area.height);
     let x = area.x + (area.width.saturating_sub(w)) / 2;
     let y = area.y + (area.height.saturating_sub(h)) / 2;
     let r = Rect::new(x, y, w, h);
@@ -231,12 +237,14 @@ pub fn draw_dialog(f: &mut Frame, app: &App, area: Rect, title: &str, lines: Vec
         .borders(Borders::ALL)
         .border_style(t.title)
         .title(Span::styled(title.to_string(), t.title));
-    f.render_widget(
-        Paragraph::new(lines)
-            .block(block)
-            .wrap(ratatui::widgets::Wrap { trim: false }),
-        r,
-    );
+    let inner = block.inner(r);
+    f.render_widget(block, r);
+    let key_h = (key_rows as u16).min(inner.height);
+    let body = Rect::new(inner.x, inner.y, inner.width, inner.height - key_h);
+    let key_area = Rect::new(inner.x, inner.y + body.height, inner.width, key_h);
+    let wrap = ratatui::widgets::Wrap { trim: false };
+    f.render_widget(Paragraph::new(lines).wrap(wrap), body);
+    f.render_widget(Paragraph::new(keys).wrap(wrap), key_area);
 }
 
 /// The confirmation dialog: the plan summary and the exact clusters.

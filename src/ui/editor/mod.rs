@@ -258,6 +258,14 @@ impl Editor {
                 }
             }
             PreviewTab::Problems => {
+                // the draft's own path is the editor's title: a problem starts at its
+                // position, so the message fits (it used to be cut after the path at 80x24)
+                let own = format!("{}:", self.target.display());
+                let short = |s: &str| {
+                    s.strip_prefix(&own)
+                        .map(str::to_string)
+                        .unwrap_or_else(|| s.to_string())
+                };
                 let mut any = false;
                 for d in &p.diagnostics {
                     any = true;
@@ -266,7 +274,7 @@ impl Editor {
                     } else {
                         t.warn
                     };
-                    out.push(Line::styled(d.to_string(), s));
+                    out.push(Line::styled(short(&d.to_string()), s));
                 }
                 for s in &p.statuses {
                     out.push(Line::styled(
@@ -279,7 +287,7 @@ impl Editor {
                     ));
                     for e in s.errors.iter().chain(&s.warnings) {
                         any = true;
-                        out.push(Line::styled(format!("  {e}"), t.text));
+                        out.push(Line::styled(format!("  {}", short(e)), t.text));
                     }
                     if !s.clusters.is_empty() {
                         out.push(Line::styled(
