@@ -78,6 +78,17 @@ pub(super) async fn run(
         audit_log: paths.audit_log.clone(),
         request_timeout: session.request_timeout,
     };
-    crate::ui::run(app, handle, fetcher, Some(authoring)).await?;
+    let reloader = crate::ui::reload::Reloader::new(
+        paths.settings_file.clone(),
+        paths.themes_dir.clone(),
+        paths.keymaps_dir.clone(),
+        ui.theme.clone(),
+        ui.keymap.clone(),
+        no_color,
+        caps.colors,
+        theme_name.to_string(),
+        keymap_name.to_string(),
+    );
+    crate::ui::run(app, handle, fetcher, Some(authoring), Some(reloader)).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -6,6 +6,7 @@ pub mod app;
 pub mod draw;
 pub mod editor;
 pub mod keymap;
+pub mod reload;
 #[cfg(feature = "sim")]
 pub mod shots;
 pub mod svg;
@@ -33,6 +34,28 @@ pub struct Authoring {
     pub audit_log: std::path::PathBuf,
     /// The longest one request may take.
     pub request_timeout: Duration,
+}
+
+/// Applies what the reloader found.
+fn apply_reloads(app: &mut App, found: Vec<reload::Reloaded>) -> bool {
+    let mut any = false;
+    for r in found {
+        any = true;
+        match r {
+            reload::Reloaded::Theme(t) => {
+                let name = t.name.clone();
+                app.theme = t;
+                app.flash(format!("theme {name} reloaded"), false);
+            }
+            reload::Reloaded::Keymap(k) => {
+                let name = k.name.clone();
+                app.keymap = k;
+                app.flash(format!("keymap {name} reloaded"), false);
+            }
+            reload::Reloaded::Failed(e) => app.flash(e, true),
+        }
+    }
+    any
 }
 
 /// The edge's handles for jobs.
@@ -196,6 +219,7 @@ pub async fn run(
     fleet: FleetHandle,
     fetcher: Arc<Fetcher>,
     authoring: Option<Authoring>,
+    reloader: Option<reload::Reloader>,
 ) -> anyhow::Result<()> {
     // raw mode, the alternate screen and the panic hook as ratatui sets them up, then a
     // backend whose writer speaks the terminal's colours (see term::SgrWriter)
@@ -204,7 +228,7 @@ pub async fn run(
     let mut terminal = ratatui::Terminal::new(ratatui::backend::CrosstermBackend::new(
         term::SgrWriter::new(std::io::stdout(), colors),
     ))?;
-    let res = event_loop(&mut terminal, &mut app, fleet, fetcher, authoring).await;
+    let res = event_loop(&mut terminal, &mut app, fleet, fetcher, authoring, reloader).await;
     ratatui::restore();
     res
 }
@@ -215,6 +239,7 @@ async fn event_loop(
     fleet: FleetHandle,
     fetcher: Arc<Fetcher>,
     authoring: Option<Authoring>,
+    mut reloader: Option<reload::Reloader>,
 ) -> anyhow::Result<()> {
     let size = terminal.size()?;
     app.set_size(size.width, size.height);
@@ -316,7 +341,12 @@ async fn event_loop(
                 }
                 dirty = true;
             }
-            _ = tick.tick() => dirty = true,
+            _ = tick.tick() => {
+                dirty = true;
+                if let Some(r) = reloader.as_mut() {
+                    apply_reloads(app, r.poll());
+                }
+            }
             _ = signalled => {
                 tracing::info!("signal received; leaving the console");
                 break;

@@ -351,6 +351,70 @@ async fn dash_n_and_dash_c_open_a_view_in_a_namespace() {
     .expect("console test");
 }
 
+/// A theme file edited while the console runs is applied within a tick or two; an invalid
+/// edit keeps the running theme and flashes the error with its place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_theme_edited_while_running_is_applied() {
+    let f = Arc::new(fleet(1).await);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kc = dir.path().join("kc");
+    f.write_kubeconfig(&kc).expect("kubeconfig");
+    let home = dir.path().to_path_buf();
+    let themes = home.join("config/meshdeck/themes");
+    std::fs::create_dir_all(&themes).expect("mkdir");
+    let theme = themes.join("mine.yaml");
+    let write = move |bg: &str| {
+        std::fs::write(
+            themes.join("mine.yaml"),
+            format!("name: mine\nextends: default\nstyles:\n  header: {{fg: white, bg: {bg}}}\n"),
+        )
+        .expect("theme")
+    };
+    write("blue");
+    tokio::task::spawn_blocking(move || {
+        let a = [
+            "--kubeconfig",
+            kc.to_str().expect("kc"),
+            "--context",
+            "eu-west",
+            "--theme",
+            "mine",
+        ];
+        let mut c = Console::start(&home, &a, &[]);
+        c.wait_for("clusters 1/1 synced", 30);
+        let header_bg = |c: &Console| {
+            let p = c.parser.lock().expect("parser");
+            p.screen().cell(0, 2).map(|x| x.bgcolor())
+        };
+        assert_eq!(header_bg(&c), Some(vt100::Color::Idx(4)), "blue");
+        // mtimes have a granularity: make sure the edit is seen as one
+        std::thread::sleep(Duration::from_millis(1100));
+        write("red");
+        c.wait_for("theme mine reloaded", 10);
+        assert_eq!(
+            header_bg(&c),
+            Some(vt100::Color::Idx(1)),
+            "red, without a restart"
+        );
+        std::thread::sleep(Duration::from_millis(1100));
+        std::fs::write(&theme, "name: mine\nstyles: [\n").expect("broken");
+        let s = c.wait_for("theme mine not reloaded, keeping the running one", 10);
+        assert!(
+            s.contains("mine.yaml:2:"),
+            "the error names the file and line:\n{s}"
+        );
+        assert_eq!(
+            header_bg(&c),
+            Some(vt100::Color::Idx(1)),
+            "the running theme stays"
+        );
+        c.keys("\x03");
+        assert!(c.wait_exit(10).success());
+    })
+    .await
+    .expect("console test");
+}
+
 /// A 3-cluster sim with its kubeconfig written in a fresh home directory.
 async fn authoring_fleet() -> (
     Arc<Fleet>,
