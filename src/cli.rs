@@ -67,6 +67,9 @@ pub struct UiArgs {
     /// The view to open first, as a command (k9s's -c): `-c svc`, `-c "po @eu-west"`.
     #[arg(short = 'c', long = "command", value_name = "VIEW")]
     pub start_command: Option<String>,
+    /// No header: two more rows for the table in a tiny pane (k9s's --headless).
+    #[arg(long)]
+    pub headless: bool,
 }
 
 /// The console's clipboard.
@@ -197,6 +200,7 @@ impl UiArgs {
             namespace: pick("--namespace", &self.namespace, &after.namespace)?,
             all_namespaces: self.all_namespaces || after.all_namespaces,
             start_command: pick("--command", &self.start_command, &after.start_command)?,
+            headless: self.headless || after.headless,
         })
     }
 }

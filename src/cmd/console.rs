@@ -48,6 +48,7 @@ pub(super) async fn run(
     let mut app = crate::ui::app::App::new(handle.latest(), keymap, theme, readonly);
     app.ascii = !caps.unicode;
     app.clipboard = crate::ui::term::clipboard_on(ui.clipboard, |k| std::env::var(k).ok());
+    app.headless = ui.headless;
     if !ui.all_namespaces {
         app.namespace = ui.namespace.clone();
     }

@@ -14,10 +14,11 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
 use unicode_width::UnicodeWidthStr;
 
-/// The console's three rows: header, body, command bar.
-pub fn frame_areas(area: Rect) -> [Rect; 3] {
+/// The console's three rows: header (`header` rows: 2, or 0 with `--headless`), body,
+/// command bar.
+pub fn frame_areas(area: Rect, header: u16) -> [Rect; 3] {
     Layout::vertical([
-        Constraint::Length(2),
+        Constraint::Length(header),
         Constraint::Min(3),
         Constraint::Length(1),
     ])
@@ -25,16 +26,18 @@ pub fn frame_areas(area: Rect) -> [Rect; 3] {
 }
 
 /// How many lines a bordered full-screen text (help, YAML, logs, describe) shows.
-pub fn text_lines_visible(width: u16, height: u16) -> usize {
-    let [_, body, _] = frame_areas(Rect::new(0, 0, width, height));
+pub fn text_lines_visible(width: u16, height: u16, header: u16) -> usize {
+    let [_, body, _] = frame_areas(Rect::new(0, 0, width, height), header);
     body.height.saturating_sub(2).max(1) as usize
 }
 
 /// Draw the whole console.
 pub fn draw(f: &mut Frame, app: &App) {
     let area = f.area();
-    let [header, body, bar] = frame_areas(area);
-    draw_header(f, app, header);
+    let [header, body, bar] = frame_areas(area, app.header_rows());
+    if header.height > 0 {
+        draw_header(f, app, header);
+    }
     match &app.mode {
         Mode::Help(scroll) => draw_help(f, app, body, *scroll),
         Mode::Text(tv) => super::text::draw(f, tv, &app.theme, body),
@@ -258,6 +261,10 @@ fn table_title(app: &App) -> Vec<Span<'static>> {
     let t = &app.theme;
     let p = app.page();
     let mut s = vec![Span::styled(format!(" {}", p.kind.title()), t.title)];
+    // without a header the read-only badge moves here: it is never out of sight
+    if app.headless && app.readonly {
+        s.insert(0, Span::styled(" READ-ONLY ", t.readonly));
+    }
     if let Some(o) = &p.scope.only {
         s.push(Span::styled(
             format!(" of {} @{}", o.what, o.cluster),

@@ -685,3 +685,23 @@ fn the_header_names_one_identity_or_counts_them() {
     ]);
     assert!(h.contains("3 identities") && !h.contains("user "), "{h}");
 }
+
+/// `--headless` gives the header's rows to the table; the read-only badge moves to the
+/// table's title so it is never out of sight.
+#[test]
+fn headless_drops_the_header_but_never_the_read_only_badge() {
+    let mut a = App::new(
+        snapshot(),
+        keymap::load("default", None).expect("keymap"),
+        theme::load("default", None).expect("theme"),
+        true,
+    );
+    a.now = now();
+    a.headless = true;
+    a.set_size(80, 10);
+    let t = text(&render(&mut a, 80, 10).expect("render"));
+    let first = t.lines().next().unwrap_or("");
+    assert!(first.starts_with("┌ READ-ONLY  clusters"), "{t}");
+    assert!(!t.contains("meshdeck │"), "no header: {t}");
+    assert_eq!(a.viewport, 10 - 4, "the table gets the header's rows");
+}

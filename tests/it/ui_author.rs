@@ -330,7 +330,7 @@ fn the_preview_and_help_scroll_by_what_they_show_and_stop_at_the_end() {
     let mut h = Harness::new(false);
     new_traffic_shift(&mut h);
     h.screen(80, 24);
-    let shown = meshdeck::ui::editor::preview_lines_visible(80, 24);
+    let shown = meshdeck::ui::editor::preview_lines_visible(80, 24, 2);
     assert_eq!(shown, 5, "the preview pane at 80x24");
     let total = match &h.app.mode {
         Mode::Editor(ed) => ed.preview_lines(&h.app).len(),
@@ -374,7 +374,7 @@ fn the_preview_and_help_scroll_by_what_they_show_and_stop_at_the_end() {
     h.screen(80, 24);
     h.keys("?");
     let lines = meshdeck::ui::draw::help_lines(&h.app);
-    let visible = meshdeck::ui::draw::text_lines_visible(80, 24);
+    let visible = meshdeck::ui::draw::text_lines_visible(80, 24, 2);
     for _ in 0..(lines.len() / visible + 5) {
         h.keys("<pgdn>");
     }

@@ -192,6 +192,8 @@ pub struct App {
     pub ascii: bool,
     /// `c` copies through OSC 52 (over SSH, in tmux, or asked for).
     pub clipboard: bool,
+    /// No header (`--headless`, k9s's): two more rows for the table in a tiny pane.
+    pub headless: bool,
     /// The namespace new views open in (`-n`, `:ns`); None: all.
     pub namespace: Option<String>,
     /// Read-only contexts (settings), shown on their chips.
@@ -234,6 +236,7 @@ impl App {
             ascii: false,
             clipboard: false,
             namespace: None,
+            headless: false,
             readonly_clusters: vec![],
             now: Utc::now(),
             viewport: 18,
@@ -267,11 +270,18 @@ impl App {
         Some((c, self.page().kind.item(c, ii as usize)?))
     }
 
+    /// The header's rows: 2, or none with `--headless`.
+    pub fn header_rows(&self) -> u16 {
+        if self.headless { 0 } else { 2 }
+    }
+
     pub fn set_size(&mut self, width: u16, height: u16) {
         self.width = width;
         self.height = height;
-        // header 2, command bar 1, borders 2, column headings 1
-        self.viewport = (height as usize).saturating_sub(6).max(1);
+        // header, command bar 1, borders 2, column headings 1
+        self.viewport = (height as usize)
+            .saturating_sub(4 + self.header_rows() as usize)
+            .max(1);
         self.clamp();
     }
 
@@ -815,7 +825,7 @@ impl App {
 
     fn on_text_action(&mut self, action: Action) -> Vec<Intent> {
         // full-screen texts move by what they show and stop at their end
-        let vp = crate::ui::draw::text_lines_visible(self.width, self.height);
+        let vp = crate::ui::draw::text_lines_visible(self.width, self.height, self.header_rows());
         let help_max = if matches!(self.mode, Mode::Help(_)) {
             crate::ui::draw::help_lines(self).len().saturating_sub(vp)
         } else {

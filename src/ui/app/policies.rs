@@ -323,7 +323,8 @@ impl App {
         }
         let action = key.and_then(|k| self.keymap.action_in(k, Ctx::Editor));
         // the preview scrolls by what it shows, and stops at its end
-        let shown = crate::ui::editor::preview_lines_visible(self.width, self.height);
+        let shown =
+            crate::ui::editor::preview_lines_visible(self.width, self.height, self.header_rows());
         let preview_total = match (&self.mode, action) {
             (Mode::Editor(ed), Some(Action::PreviewDown)) => ed.preview_lines(self).len(),
             _ => 0,

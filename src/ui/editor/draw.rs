@@ -56,8 +56,8 @@ pub fn editor_areas(area: Rect) -> (Rect, Rect, Rect) {
 }
 
 /// How many preview lines are visible on a `width`×`height` screen (what scrolling moves by).
-pub fn preview_lines_visible(width: u16, height: u16) -> usize {
-    let [_, body, _] = crate::ui::draw::frame_areas(Rect::new(0, 0, width, height));
+pub fn preview_lines_visible(width: u16, height: u16, header: u16) -> usize {
+    let [_, body, _] = crate::ui::draw::frame_areas(Rect::new(0, 0, width, height), header);
     let (_, preview, _) = editor_areas(body);
     // borders, and the tab row
     preview.height.saturating_sub(3).max(1) as usize
