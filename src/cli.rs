@@ -224,6 +224,7 @@ impl Cli {
             Some(Command::Status(a)) => ("status", Some(&a.session), None),
             Some(Command::Translate(a)) => ("translate", Some(&a.session), None),
             Some(Command::Check(a)) => ("check", Some(&a.session), None),
+            Some(Command::Analyze(a)) => ("analyze", Some(&a.session), None),
             Some(Command::Diff(a)) => ("diff", Some(&a.session), None),
             Some(Command::Apply(a)) => ("apply", Some(&a.session), None),
             #[cfg(feature = "sim")]
@@ -307,6 +308,10 @@ pub enum Command {
     /// objects against Istio's schemas, printing only problems and statuses (headless). Exit 1
     /// when a policy is invalid or conflicting.
     Check(TranslateArgs),
+    /// Analyze the fleet's Istio configuration as istioctl analyze does, every cluster at once
+    /// (headless): findings with Istio's codes, the object, the field and a fix. Exit 0 when
+    /// nothing is at or above --fail-on (default error), 3 otherwise.
+    Analyze(AnalyzeArgs),
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -344,6 +349,24 @@ pub struct TranslateArgs {
     /// check: warnings fail too (exit 3), as conflicts do — for CI.
     #[arg(long)]
     pub strict: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// Read the fleet offline from DIR/<cluster>/*.yaml instead of connecting to clusters.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["context", "all_contexts", "kubeconfig"])]
+    pub inventory: Option<PathBuf>,
+    #[command(flatten)]
+    pub session: SessionArgs,
+    /// A table (text), or JSON / YAML.
+    #[arg(short, long, value_enum, default_value_t = ReportFormat::Text)]
+    pub output: ReportFormat,
+    /// The least level that fails the run: error, warning or info.
+    #[arg(long, value_name = "LEVEL", default_value = "error", value_parser = ["error", "warning", "info"])]
+    pub fail_on: String,
+    /// Wait at most this long for live clusters to sync.
+    #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub wait_synced: u64,
 }
 
 #[derive(Debug, Args)]

@@ -4,7 +4,7 @@
 //! the console and the settings, and re-exports the rest so one path names each module
 //! (`meshdeck::model`, `meshdeck::fleet`, ...).
 
-pub use meshdeck_core::{istio, kinds, model, object, plan, selector, translate, yaml};
+pub use meshdeck_core::{analyze, istio, kinds, model, object, plan, selector, translate, yaml};
 pub use meshdeck_kube::{apply, files, fleet, inventory, pipeline, policy, rbac, session};
 
 pub mod author;

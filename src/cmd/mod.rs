@@ -39,6 +39,7 @@ macro_rules! outln {
     ($($t:tt)*) => {{ $crate::cmd::emit(format_args!($($t)*)); $crate::cmd::emit(format_args!("\n")); }};
 }
 
+mod analyze;
 mod apply;
 mod console;
 #[cfg(feature = "sim")]
@@ -99,6 +100,7 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Check(args)) => {
             runtime()?.block_on(translate::run(args, &session, &paths, true))
         }
+        Some(Command::Analyze(args)) => runtime()?.block_on(analyze::run(args, &session, &paths)),
         Some(Command::Info(_)) | Some(Command::Completions { .. }) => Ok(ExitCode::SUCCESS),
     }
 }

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 /// The fleet a headless command works on: an offline inventory, or live contexts (waited on).
-async fn fleet_snapshot(
+pub(super) async fn fleet_snapshot(
     inventory: Option<&std::path::Path>,
     session: &SessionArgs,
     wait: u64,

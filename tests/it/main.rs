@@ -2,6 +2,7 @@
 //! everything took most of CI's time). Each module is one area; `common` has the shared
 //! helpers (an in-process simulated fleet, clients for its contexts).
 
+mod analyze;
 mod apply;
 mod author;
 mod cli;

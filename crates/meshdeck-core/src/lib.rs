@@ -2,6 +2,7 @@
 //! filesystem, no clock read behind the caller's back (CI checks the manifest and the sources:
 //! `tests/it/house.rs`).
 //!
+//! - [`analyze`]: configuration analysis (istioctl-analyze findings, per cluster)
 //! - [`model`]: the fleet snapshot (clusters, meshes, services, workloads, pods) and health rules
 //! - [`policy`]: the policy API, loaded from text with exact positions, validated
 //! - [`translate`]: policies + snapshot → Istio objects per cluster, conflicts, statuses
@@ -12,6 +13,7 @@
 //! - [`rbac`]: meshdeck Role and RoleBinding scope checks
 //! - [`kinds`], [`selector`], [`yaml`]: the kinds meshdeck handles, label/field selectors, YAML
 
+pub mod analyze;
 pub mod istio;
 pub mod kinds;
 pub mod model;

@@ -9,7 +9,7 @@
 //! - [`pipeline`], [`rbac`]: access reviews, execution
 //! - [`files`], [`inventory`]: policy files and directories, an offline fleet, private state files
 
-pub use meshdeck_core::{istio, kinds, model, object, plan, selector, translate, yaml};
+pub use meshdeck_core::{analyze, istio, kinds, model, object, plan, selector, translate, yaml};
 
 pub mod apply;
 pub mod credentials;

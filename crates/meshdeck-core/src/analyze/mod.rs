@@ -1,0 +1,120 @@
+//! Configuration analysis: what Istio accepts but cannot honour, found from the fleet
+//! snapshot (the watch caches or an inventory), per cluster, with Istio's message codes where
+//! istioctl has one. Pure: a snapshot in, findings out.
+//!
+//! Analyzers (istioctl's names): `virtualservice.DestinationRuleAnalyzer` (IST0101: a route or
+//! mirror names a subset no DestinationRule defines), `destinationrule.SubsetSelectPodAnalyzer`
+//! (IST0173: a subset selects no pod), `auth.AuthorizationPoliciesAnalyzer` (IST0127: selects no
+//! workload; IST0101: a source namespace pattern matches no namespace). Each is checked against
+//! istioctl's own test inputs (tests/it/analyze.rs).
+
+mod authz;
+mod subsets;
+
+use crate::model::{ClusterView, Snapshot};
+use serde::Serialize;
+
+/// How bad a finding is (istioctl's levels).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Info,
+    Warning,
+    Error,
+}
+
+impl Level {
+    pub fn word(self) -> &'static str {
+        match self {
+            Level::Info => "info",
+            Level::Warning => "warning",
+            Level::Error => "error",
+        }
+    }
+}
+
+/// One thing wrong, where, and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// Istio's message code (`IST0101`), or meshdeck's for what no single-cluster tool sees.
+    pub code: &'static str,
+    pub level: Level,
+    pub cluster: String,
+    /// `VirtualService default/reviews` (`Kind name` when cluster-scoped), as istioctl writes it.
+    pub object: String,
+    /// The field the finding is about (`spec.http[0].route[0].destination.subset`).
+    pub path: String,
+    pub message: String,
+    /// One line on how to fix it.
+    pub hint: String,
+}
+
+impl std::fmt::Display for Finding {
+    /// `Error [IST0101] (VirtualService default/reviews) in eu-west: message`, as istioctl
+    /// prints, with the cluster.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let level = match self.level {
+            Level::Error => "Error",
+            Level::Warning => "Warning",
+            Level::Info => "Info",
+        };
+        write!(
+            f,
+            "{level} [{}] ({}) in {}: {}",
+            self.code, self.object, self.cluster, self.message
+        )
+    }
+}
+
+/// The object name as istioctl writes it.
+pub(crate) fn object_name(kind: &str, namespace: &str, name: &str) -> String {
+    if namespace.is_empty() {
+        format!("{kind} {name}")
+    } else {
+        format!("{kind} {namespace}/{name}")
+    }
+}
+
+/// A host as Istio resolves it from an object in `namespace`: a short name is a Service there.
+pub(crate) fn resolve_host(host: &str, namespace: &str) -> String {
+    if host.contains('.') {
+        host.to_string()
+    } else {
+        format!("{host}.{namespace}.svc.cluster.local")
+    }
+}
+
+/// Every analyzer over one cluster.
+pub fn analyze_cluster(c: &ClusterView) -> Vec<Finding> {
+    let mut out = Vec::new();
+    subsets::virtual_service_subsets(c, &mut out);
+    subsets::subsets_select_pods(c, &mut out);
+    authz::authorization_policies(c, &mut out);
+    out.sort_by(|a, b| {
+        (
+            &a.cluster,
+            std::cmp::Reverse(a.level),
+            a.code,
+            &a.object,
+            &a.path,
+        )
+            .cmp(&(
+                &b.cluster,
+                std::cmp::Reverse(b.level),
+                b.code,
+                &b.object,
+                &b.path,
+            ))
+    });
+    out
+}
+
+/// Every analyzer over every cluster whose data is current (a cluster without data says
+/// nothing, rather than something false).
+pub fn analyze(snap: &Snapshot) -> Vec<Finding> {
+    snap.clusters
+        .iter()
+        .filter(|c| c.state.is_current())
+        .flat_map(|c| analyze_cluster(c))
+        .collect()
+}
