@@ -55,6 +55,9 @@ pub struct Board {
     /// Snapshot sequence it was made from.
     pub seq: u64,
     pub took: Duration,
+    /// The fleet's configuration findings (istioctl analyze), made off the UI thread with
+    /// the board.
+    pub findings: Vec<crate::analyze::Finding>,
 }
 
 /// Who `sources` and `targets` name, in one short line.
@@ -794,12 +797,14 @@ impl State_ {
             });
         }
         self.loaded = Arc::new(loaded);
+        let findings = crate::analyze::analyze(snap);
         Board {
             rows,
             texts,
             drafts,
             seq: snap.seq,
             took: t0.elapsed(),
+            findings,
         }
     }
 

@@ -313,12 +313,26 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
     let mut lines: Vec<(Vec<String>, Level, bool, Option<&ConnState>)> =
         Vec::with_capacity(end - start);
     let policies = kind == ViewKind::Policies;
+    let analysis = kind == ViewKind::Analysis;
     for &(_, i) in app.rows[start..end].iter().filter(|_| policies) {
         if let Some(r) = app.board.rows.get(i as usize) {
             lines.push((policy_cells(r), policy_level(r.state), false, None));
         }
     }
-    for &(ci, ii) in app.rows[start..end].iter().filter(|_| !policies) {
+    for &(_, i) in app.rows[start..end].iter().filter(|_| analysis) {
+        if let Some(x) = app.board.findings.get(i as usize) {
+            lines.push((
+                crate::ui::view::finding_cells(x),
+                crate::ui::view::finding_level(x.level),
+                false,
+                None,
+            ));
+        }
+    }
+    for &(ci, ii) in app.rows[start..end]
+        .iter()
+        .filter(|_| !policies && !analysis)
+    {
         let Some(c) = app.snap.clusters.get(ci as usize) else {
             continue;
         };
@@ -451,6 +465,9 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
     if empty {
         let msg = if app.total > 0 {
             "no rows match the filter (esc clears it)".to_string()
+        } else if analysis {
+            "no findings: the fleet's configuration passes every analyzer (or is still being read)"
+                .to_string()
         } else if policies {
             match &app.policy_dir {
                 Some(d) if !app.readonly => format!(

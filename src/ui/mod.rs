@@ -376,8 +376,10 @@ async fn event_loop(
                 other => start_job(other, &mut jobs),
             }
         }
-        let policies_shown =
-            app.page().kind == view::ViewKind::Policies || matches!(app.mode, app::Mode::Editor(_));
+        let policies_shown = matches!(
+            app.page().kind,
+            view::ViewKind::Policies | view::ViewKind::Analysis
+        ) || matches!(app.mode, app::Mode::Editor(_));
         let due = board_at
             .is_some_and(|(t, seq)| seq != app.snap.seq && t.elapsed() >= Duration::from_secs(1));
         if let Some(w) = &jobs.worker

@@ -17,6 +17,8 @@ pub enum ViewKind {
     /// Istio objects of one kind, or of every kind (None).
     Istio(Option<&'static str>),
     Policies,
+    /// Configuration findings (istioctl analyze), from the authoring worker's board.
+    Analysis,
 }
 
 /// Istio kinds with a view of their own: (kind, view name, aliases).
@@ -59,6 +61,7 @@ pub fn parse_view(word: &str) -> Option<ViewKind> {
         "pods" | "pod" | "po" => ViewKind::Pods,
         "istio" | "istioobjects" | "io" => ViewKind::Istio(None),
         "policies" | "policy" | "pol" => ViewKind::Policies,
+        "analysis" | "analyze" | "an" => ViewKind::Analysis,
         _ => {
             return ISTIO_VIEWS
                 .iter()
@@ -83,6 +86,7 @@ pub fn view_names() -> Vec<(&'static str, &'static str)> {
         v.push((n, a[0]));
     }
     v.push(("policies", "pol"));
+    v.push(("analysis", "an"));
     v
 }
 
@@ -101,6 +105,7 @@ impl ViewKind {
                 .map(|(_, n, _)| *n)
                 .unwrap_or("istio"),
             ViewKind::Policies => "policies",
+            ViewKind::Analysis => "analysis",
         }
     }
 
@@ -116,6 +121,7 @@ impl ViewKind {
             ViewKind::Istio(None) => &ISTIO_ALL_HEADS,
             ViewKind::Istio(Some(_)) => &ISTIO_KIND_HEADS,
             ViewKind::Policies => &POLICIES_HEADS,
+            ViewKind::Analysis => &FINDINGS_HEADS,
         }
     }
 
@@ -129,6 +135,7 @@ impl ViewKind {
             ViewKind::Pods => c.pods.len(),
             ViewKind::Istio(_) => c.istio.len(),
             ViewKind::Policies => c.policies.len(),
+            ViewKind::Analysis => 0,
         }
     }
 
@@ -148,6 +155,7 @@ impl ViewKind {
                 Item::Object(o)
             }
             ViewKind::Policies => Item::Object(c.policies.get(i)?),
+            ViewKind::Analysis => return None,
         };
         Some(it)
     }
@@ -670,6 +678,62 @@ const POLICIES: [BoardCol; 9] = [
     board(Role::Reason, "REASON", 20, 1, |r| r.reason.clone()),
 ];
 const POLICIES_HEADS: [Column; 9] = board_heads(&POLICIES);
+
+/// An analysis-view column: a finding carries everything it shows.
+pub struct FindingCol {
+    pub head: Column,
+    pub cell: fn(&crate::analyze::Finding) -> String,
+}
+
+const fn finding(
+    role: Role,
+    name: &'static str,
+    min: u16,
+    drop: u8,
+    cell: fn(&crate::analyze::Finding) -> String,
+) -> FindingCol {
+    FindingCol {
+        head: Column::with(role, name, min, drop),
+        cell,
+    }
+}
+
+const FINDINGS: [FindingCol; 5] = [
+    finding(Role::Health, "LEVEL", 9, 0, |f| {
+        let level = finding_level(f.level);
+        format!("{} {}", glyph(level), f.level.word())
+    }),
+    finding(Role::Other, "CODE", 7, 0, |f| f.code.to_string()),
+    finding(Role::Other, "CLUSTER", 8, 2, |f| f.cluster.clone()),
+    finding(Role::Name, "OBJECT", 20, 0, |f| f.object.clone()),
+    finding(Role::Reason, "MESSAGE", 20, 1, |f| f.message.clone()),
+];
+
+const fn finding_heads<const N: usize>(cols: &[FindingCol; N]) -> [Column; N] {
+    let mut out = [Column::EMPTY; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = cols[i].head;
+        i += 1;
+    }
+    out
+}
+
+const FINDINGS_HEADS: [Column; 5] = finding_heads(&FINDINGS);
+
+/// The cells of an analysis-view row.
+pub fn finding_cells(f: &crate::analyze::Finding) -> Vec<String> {
+    FINDINGS.iter().map(|c| (c.cell)(f)).collect()
+}
+
+/// How a finding's level reads as a health level.
+pub fn finding_level(l: crate::analyze::Level) -> Level {
+    match l {
+        crate::analyze::Level::Error => Level::Failure,
+        crate::analyze::Level::Warning => Level::Warning,
+        crate::analyze::Level::Info => Level::Ok,
+    }
+}
 
 /// How a policy's status reads as a health level.
 pub fn policy_level(s: crate::translate::State) -> Level {

@@ -705,3 +705,39 @@ fn headless_drops_the_header_but_never_the_read_only_badge() {
     assert!(!t.contains("meshdeck │"), "no header: {t}");
     assert_eq!(a.viewport, 10 - 4, "the table gets the header's rows");
 }
+
+/// `:an` lists the fleet's findings (level, code, cluster, object, message), `d` describes one
+/// with its field and fix, `enter` jumps to the object it names.
+#[test]
+fn the_analysis_view_lists_findings_and_jumps_to_the_object() {
+    let mut a = app();
+    let f = meshdeck::analyze::Finding {
+        code: "IST0101",
+        level: meshdeck::analyze::Level::Error,
+        cluster: "us-east".into(),
+        object: "VirtualService bookstore/reviews".into(),
+        path: "spec.http[0].route[0].destination.subset".into(),
+        message: "Referenced host+subset in destinationrule not found: \"reviews+v9\"".into(),
+        hint: "define subset v9 in a DestinationRule for reviews.bookstore.svc.cluster.local"
+            .into(),
+    };
+    let mut board = (*a.board).clone();
+    board.findings = vec![f];
+    a.board = Arc::new(board);
+    press(&mut a, ":an<enter>");
+    assert_eq!(a.page().kind.title(), "analysis");
+    let t = text(&render(&mut a, 160, 20).expect("render"));
+    assert!(
+        t.contains(
+            "✗ error IST0101 us-east VirtualService bookstore/reviews Referenced host+subset"
+        ),
+        "{t}"
+    );
+    press(&mut a, "d");
+    let t = text(&render(&mut a, 160, 20).expect("render"));
+    assert!(t.contains("Fix:        define subset v9"), "{t}");
+    press(&mut a, "<esc><enter>");
+    assert_eq!(a.page().kind.title(), "virtualservices");
+    assert_eq!(a.page().scope.cluster.as_deref(), Some("us-east"));
+    assert_eq!(a.page().filter, "reviews");
+}

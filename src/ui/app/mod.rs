@@ -352,6 +352,10 @@ impl App {
             self.refresh_policies(&page);
             return;
         }
+        if kind == ViewKind::Analysis {
+            self.refresh_findings(&page);
+            return;
+        }
         let (filter, invert, labels) = parse_filter(&page.filter);
         self.filter_error = None;
         let selector = match labels.map(LabelSelector::parse) {
@@ -501,6 +505,77 @@ impl App {
         self.clamp();
     }
 
+    /// The analysis view's rows: the findings in scope (cluster, namespace), filtered.
+    fn refresh_findings(&mut self, page: &Page) {
+        let (filter, invert, _) = parse_filter(&page.filter);
+        let pattern = Fuzzy::new(filter);
+        let lc = filter.to_lowercase();
+        let board = self.board.clone();
+        let mut rows = Vec::new();
+        for (i, f) in board.findings.iter().enumerate() {
+            if page.scope.cluster.as_ref().is_some_and(|c| *c != f.cluster) {
+                continue;
+            }
+            if let Some(ns) = &page.scope.namespace
+                && !f.object.contains(&format!(" {ns}/"))
+            {
+                continue;
+            }
+            if page.faults_only && f.level == crate::analyze::Level::Info {
+                continue;
+            }
+            if !filter.is_empty() {
+                let hay = format!("{} {} {} {}", f.code, f.cluster, f.object, f.message);
+                let hit = if invert {
+                    !hay.to_lowercase().contains(&lc)
+                } else {
+                    pattern.matches(&mut self.matcher, &hay)
+                };
+                if !hit {
+                    continue;
+                }
+            }
+            rows.push((0u32, i as u32));
+        }
+        self.total = board.findings.len();
+        self.rows = rows;
+        self.clamp();
+    }
+
+    /// The finding under the cursor (analysis view).
+    pub fn selected_finding(&self) -> Option<&crate::analyze::Finding> {
+        if self.page().kind != ViewKind::Analysis {
+            return None;
+        }
+        let (_, i) = *self.rows.get(self.page().cursor)?;
+        self.board.findings.get(i as usize)
+    }
+
+    /// Enter on a finding: the object it names, in its view and cluster.
+    fn open_finding(&mut self) -> Vec<Intent> {
+        let Some(f) = self.selected_finding().cloned() else {
+            return vec![];
+        };
+        let (kind, rest) = f.object.split_once(' ').unwrap_or(("", &f.object));
+        let (ns, name) = rest.split_once('/').unwrap_or(("", rest));
+        let view = super::view::ISTIO_VIEWS
+            .iter()
+            .find(|(k, _, _)| *k == kind)
+            .map(|(_, v, _)| *v)
+            .unwrap_or(match kind {
+                "Namespace" => "ctx",
+                "Pod" => "pods",
+                "Deployment" | "StatefulSet" => "workloads",
+                _ => "istio",
+            });
+        let scope = if ns.is_empty() {
+            String::new()
+        } else {
+            format!(" {ns}")
+        };
+        self.run_command(&format!("{view} @{}{scope} /{name}", f.cluster))
+    }
+
     /// The policy row under the cursor (policies view).
     pub fn selected_policy(&self) -> Option<&crate::author::PolicyRow> {
         if self.page().kind != ViewKind::Policies {
@@ -606,7 +681,7 @@ impl App {
 
     /// Open a page (a new history entry after the current one).
     pub fn open(&mut self, page: Page) {
-        if page.kind == ViewKind::Policies {
+        if page.kind == ViewKind::Policies || page.kind == ViewKind::Analysis {
             self.want_board = true;
         }
         self.pages.truncate(self.pos + 1);
@@ -981,6 +1056,32 @@ impl App {
                     },
                     false,
                 );
+            }
+            Action::Drill if self.page().kind == ViewKind::Analysis => {
+                return self.open_finding();
+            }
+            Action::Describe if self.page().kind == ViewKind::Analysis => {
+                if let Some(f) = self.selected_finding().cloned() {
+                    let mut tv = TextView::new(
+                        TextKind::Describe,
+                        format!("finding {} {}", f.code, f.object),
+                        0,
+                    );
+                    tv.push_lines(
+                        [
+                            format!("{:<12}{} {}", "Finding:", f.code, f.level.word()),
+                            format!("{:<12}{}", "Cluster:", f.cluster),
+                            format!("{:<12}{}", "Object:", f.object),
+                            format!("{:<12}{}", "Field:", f.path),
+                            format!("{:<12}{}", "Message:", f.message),
+                            format!("{:<12}{}", "Fix:", f.hint),
+                        ],
+                        LOG_CAP_BYTES,
+                    );
+                    tv.state = TextState::Ready;
+                    self.mode = Mode::Text(tv);
+                }
+                return vec![];
             }
             Action::Drill if self.page().kind == ViewKind::Policies => {
                 return if self.readonly {

@@ -527,7 +527,7 @@ impl App {
         match a {
             Answer::Board(b) => {
                 self.board = b;
-                if self.page().kind == ViewKind::Policies {
+                if matches!(self.page().kind, ViewKind::Policies | ViewKind::Analysis) {
                     self.refresh();
                 }
             }
