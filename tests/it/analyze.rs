@@ -159,3 +159,33 @@ fn meshdeck_analyze_prints_findings_and_fails_on_errors() {
     assert_eq!(v[0]["code"], "IST0101");
     assert_eq!(v[0]["cluster"], "prod");
 }
+
+#[test]
+fn namespace_injection_as_istioctl() {
+    assert_eq!(
+        found("injection.yaml", &["IST0102", "IST0123"]),
+        expect(&[
+            ("IST0102", "Namespace bar"),
+            ("IST0123", "Namespace busted"),
+            ("IST0123", "Namespace multi-ns-1"),
+            ("IST0123", "Namespace multi-ns-2"),
+            ("IST0123", "Namespace multi-ns-3"),
+        ])
+    );
+}
+
+#[test]
+fn conflicting_mesh_gateway_hosts_as_istioctl() {
+    assert_eq!(
+        found("virtualservice_conflictingmeshgatewayhosts.yaml", &["IST0109"]),
+        expect(&[
+            ("IST0109", "VirtualService team3/ratings"),
+            ("IST0109", "VirtualService team4/ratings"),
+            ("IST0109", "VirtualService foo/ratings"),
+            ("IST0109", "VirtualService bar/ratings"),
+            ("IST0109", "VirtualService foo/productpage"),
+            ("IST0109", "VirtualService foo/bogus-productpage"),
+            ("IST0109", "VirtualService team2/ratings"),
+        ])
+    );
+}

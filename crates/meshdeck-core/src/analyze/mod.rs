@@ -5,10 +5,14 @@
 //! Analyzers (istioctl's names): `virtualservice.DestinationRuleAnalyzer` (IST0101: a route or
 //! mirror names a subset no DestinationRule defines), `destinationrule.SubsetSelectPodAnalyzer`
 //! (IST0173: a subset selects no pod), `auth.AuthorizationPoliciesAnalyzer` (IST0127: selects no
-//! workload; IST0101: a source namespace pattern matches no namespace). Each is checked against
+//! workload; IST0101: a source namespace pattern matches no namespace), `injection.Analyzer`
+//! for namespaces (IST0102 not in the mesh, IST0123 several injection labels),
+//! `virtualservice.ConflictingMeshGatewayHostsAnalyzer` (IST0109). Each is checked against
 //! istioctl's own test inputs (tests/it/analyze.rs).
 
 mod authz;
+mod gateways;
+mod namespaces;
 mod subsets;
 
 use crate::model::{ClusterView, Snapshot};
@@ -90,6 +94,8 @@ pub fn analyze_cluster(c: &ClusterView) -> Vec<Finding> {
     subsets::virtual_service_subsets(c, &mut out);
     subsets::subsets_select_pods(c, &mut out);
     authz::authorization_policies(c, &mut out);
+    namespaces::injection(c, &mut out);
+    gateways::conflicting_mesh_hosts(c, &mut out);
     out.sort_by(|a, b| {
         (
             &a.cluster,
