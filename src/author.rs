@@ -392,6 +392,10 @@ pub struct Preview {
     /// What the plan leaves out and why, in words.
     pub warnings: Vec<String>,
     pub roles: RoleCheck,
+    /// Configuration findings applying the draft would add, and fix (istioctl analyze over
+    /// the fleet as it would be).
+    pub findings_added: Vec<crate::analyze::Finding>,
+    pub findings_fixed: Vec<crate::analyze::Finding>,
     /// Where live objects came from: the snapshot's watch caches.
     pub snapshot_seq: u64,
     pub took: Duration,
@@ -542,6 +546,7 @@ pub fn preview(
     };
     // stored policies that did not load are the board's business, not the draft's
     let warnings = crate::pipeline::warnings(&planned);
+    let (findings_added, findings_fixed) = crate::analyze::plan_effect(ctx.snap, &planned.plan);
     Preview {
         generation,
         diagnostics: draft.diagnostics,
@@ -553,6 +558,8 @@ pub fn preview(
         held: planned.held,
         warnings,
         roles,
+        findings_added,
+        findings_fixed,
         snapshot_seq: ctx.snap.seq,
         took: t0.elapsed(),
     }

@@ -177,7 +177,10 @@ fn namespace_injection_as_istioctl() {
 #[test]
 fn conflicting_mesh_gateway_hosts_as_istioctl() {
     assert_eq!(
-        found("virtualservice_conflictingmeshgatewayhosts.yaml", &["IST0109"]),
+        found(
+            "virtualservice_conflictingmeshgatewayhosts.yaml",
+            &["IST0109"]
+        ),
         expect(&[
             ("IST0109", "VirtualService team3/ratings"),
             ("IST0109", "VirtualService team4/ratings"),
@@ -187,5 +190,61 @@ fn conflicting_mesh_gateway_hosts_as_istioctl() {
             ("IST0109", "VirtualService foo/bogus-productpage"),
             ("IST0109", "VirtualService team2/ratings"),
         ])
+    );
+}
+
+/// Before apply: the findings a plan would add and fix, from the fleet as it would be.
+#[test]
+fn a_plan_adds_and_fixes_findings() {
+    use meshdeck::plan::{Action, Item, Plan};
+    let c = cluster_of("virtualservice_destinationrules.yaml");
+    let snap = meshdeck::model::Snapshot {
+        clusters: vec![std::sync::Arc::new(c)],
+        seq: 1,
+    };
+    let item = |action: Action, name: &str, desired: Option<serde_json::Value>| Item {
+        cluster: "test".into(),
+        api_version: "networking.istio.io/v1".into(),
+        kind: "VirtualService".into(),
+        namespace: "default".into(),
+        name: name.into(),
+        action,
+        desired,
+        diff: String::new(),
+        policies: vec![],
+    };
+    let plan = Plan {
+        items: vec![
+            item(Action::Delete, "reviews-bogussubset", None),
+            item(
+                Action::Create,
+                "canary",
+                Some(serde_json::json!({
+                    "apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+                    "metadata": {"name": "canary", "namespace": "default"},
+                    "spec": {"hosts": ["reviews"], "http": [{"route": [{"destination": {"host": "reviews", "subset": "v3"}}]}]}
+                })),
+            ),
+        ],
+    };
+    let (added, fixed) = meshdeck::analyze::plan_effect(&snap, &plan);
+    let names = |v: &[meshdeck::analyze::Finding]| -> Vec<(String, String)> {
+        v.iter()
+            .map(|f| (f.code.to_string(), f.object.clone()))
+            .collect()
+    };
+    assert_eq!(
+        names(&added),
+        [(
+            "IST0101".to_string(),
+            "VirtualService default/canary".to_string()
+        )]
+    );
+    assert_eq!(
+        names(&fixed),
+        [(
+            "IST0101".to_string(),
+            "VirtualService default/reviews-bogussubset".to_string()
+        )]
     );
 }

@@ -316,6 +316,26 @@ impl Editor {
                     any = true;
                     out.push(Line::styled(w.clone(), t.warn));
                 }
+                // what the analysis of the fleet as it would be says
+                for f in &p.findings_added {
+                    any = true;
+                    out.push(Line::styled(
+                        format!(
+                            "applying this adds {} in {}: {} — {}",
+                            f.code, f.cluster, f.object, f.message
+                        ),
+                        t.warn,
+                    ));
+                }
+                for f in &p.findings_fixed {
+                    out.push(Line::styled(
+                        format!(
+                            "applying this fixes {} in {}: {}",
+                            f.code, f.cluster, f.object
+                        ),
+                        t.ok,
+                    ));
+                }
                 if !any {
                     out.push(Line::styled("no problems", t.ok));
                 }

@@ -20,7 +20,13 @@ fn visible(o: &RawObject) -> Option<BTreeSet<String>> {
     }
     Some(
         list.iter()
-            .map(|n| if *n == "." { o.namespace.clone() } else { n.to_string() })
+            .map(|n| {
+                if *n == "." {
+                    o.namespace.clone()
+                } else {
+                    n.to_string()
+                }
+            })
             .collect(),
     )
 }
@@ -45,9 +51,18 @@ pub(super) fn conflicting_mesh_hosts(c: &ClusterView, out: &mut Vec<Finding>) {
         if !gateways.is_empty() && !gateways.contains(&"mesh") {
             continue;
         }
-        for h in vs.spec.get("hosts").and_then(Value::as_array).into_iter().flatten() {
+        for h in vs
+            .spec
+            .get("hosts")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             if let Some(h) = h.as_str() {
-                by_host.entry(resolve_host(h, &vs.namespace)).or_default().push(vs);
+                by_host
+                    .entry(resolve_host(h, &vs.namespace))
+                    .or_default()
+                    .push(vs);
             }
         }
     }

@@ -124,3 +124,56 @@ pub fn analyze(snap: &Snapshot) -> Vec<Finding> {
         .flat_map(|c| analyze_cluster(c))
         .collect()
 }
+
+/// What applying a plan would change in the findings of the clusters it touches: the
+/// findings it adds, and those it fixes (the fleet as it would be = live + the plan).
+pub fn plan_effect(snap: &Snapshot, plan: &crate::plan::Plan) -> (Vec<Finding>, Vec<Finding>) {
+    use crate::plan::Action;
+    let mut added = Vec::new();
+    let mut fixed = Vec::new();
+    for cluster in plan.clusters() {
+        let Some(c) = snap.cluster(cluster) else {
+            continue;
+        };
+        let items: Vec<&crate::plan::Item> = plan
+            .items
+            .iter()
+            .filter(|i| i.cluster == cluster && i.action.changes())
+            .filter(|i| i.api_version.contains("istio.io"))
+            .collect();
+        if items.is_empty() {
+            continue;
+        }
+        let mut after = ClusterView::clone(c);
+        after.istio.retain(|o| {
+            !items
+                .iter()
+                .any(|i| i.kind == o.kind && i.namespace == o.namespace && i.name == o.name)
+        });
+        for i in items.iter().filter(|i| i.action != Action::Delete) {
+            if let Some(o) = i
+                .desired
+                .as_ref()
+                .and_then(crate::model::raw::RawObject::from_value)
+            {
+                after.istio.push(std::sync::Arc::new(o));
+            }
+        }
+        let before = analyze_cluster(c);
+        let now = analyze_cluster(&after);
+        let same =
+            |a: &Finding, b: &Finding| a.code == b.code && a.object == b.object && a.path == b.path;
+        added.extend(
+            now.iter()
+                .filter(|n| !before.iter().any(|b| same(n, b)))
+                .cloned(),
+        );
+        fixed.extend(
+            before
+                .iter()
+                .filter(|b| !now.iter().any(|n| same(n, b)))
+                .cloned(),
+        );
+    }
+    (added, fixed)
+}
