@@ -122,6 +122,7 @@ pub fn synthetic_snapshot(clusters: usize, services: usize) -> Snapshot {
             available: 1,
             updated: 1,
             created: None,
+            inject_off: false,
         })
     };
     let out = (0..clusters)

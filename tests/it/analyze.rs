@@ -248,3 +248,15 @@ fn a_plan_adds_and_fixes_findings() {
         )]
     );
 }
+
+#[test]
+fn deployments_behind_several_services_as_istioctl() {
+    assert_eq!(
+        found("deployment-multi-service.yaml", &["IST0116", "IST0137"]),
+        expect(&[
+            ("IST0116", "Deployment bookinfo/multiple-svc-multiple-prot"),
+            ("IST0116", "Deployment bookinfo/multiple-without-port"),
+            ("IST0137", "Deployment bookinfo/conflicting-ports"),
+        ])
+    );
+}

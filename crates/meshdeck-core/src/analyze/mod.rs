@@ -7,13 +7,15 @@
 //! (IST0173: a subset selects no pod), `auth.AuthorizationPoliciesAnalyzer` (IST0127: selects no
 //! workload; IST0101: a source namespace pattern matches no namespace), `injection.Analyzer`
 //! for namespaces (IST0102 not in the mesh, IST0123 several injection labels),
-//! `virtualservice.ConflictingMeshGatewayHostsAnalyzer` (IST0109). Each is checked against
+//! `virtualservice.ConflictingMeshGatewayHostsAnalyzer` (IST0109),
+//! `deployment.MultiServiceAnalyzer` (IST0116, IST0137). Each is checked against
 //! istioctl's own test inputs (tests/it/analyze.rs).
 
 mod authz;
 mod gateways;
 mod namespaces;
 mod subsets;
+mod workloads;
 
 use crate::model::{ClusterView, Snapshot};
 use serde::Serialize;
@@ -96,6 +98,7 @@ pub fn analyze_cluster(c: &ClusterView) -> Vec<Finding> {
     authz::authorization_policies(c, &mut out);
     namespaces::injection(c, &mut out);
     gateways::conflicting_mesh_hosts(c, &mut out);
+    workloads::multi_service(c, &mut out);
     out.sort_by(|a, b| {
         (
             &a.cluster,

@@ -332,6 +332,7 @@ mod tests {
             available,
             updated: available,
             created: None,
+            inject_off: false,
         }
     }
 

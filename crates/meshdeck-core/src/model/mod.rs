@@ -151,6 +151,9 @@ pub struct Workload {
     pub labels: Labels,
     pub created: Option<String>,
     pub health: Health,
+    /// The pod template opts out of injection (`sidecar.istio.io/inject: "false"`).
+    #[serde(skip)]
+    pub inject_off: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -623,6 +626,7 @@ pub fn derive_cluster(input: &ClusterInput, state: ConnState) -> ClusterView {
                 labels: w.template_labels.clone(),
                 created: w.created.clone(),
                 health: h.stale_if(stale.as_deref()),
+                inject_off: w.inject_off,
             }
         })
         .collect();

@@ -203,6 +203,17 @@ pub struct RawWorkload {
     pub available: i32,
     pub updated: i32,
     pub created: Option<String>,
+    /// The pod template says `sidecar.istio.io/inject: "false"` (annotation or label).
+    pub inject_off: bool,
+}
+
+/// Whether a pod template opts out of injection.
+fn inject_off(m: Option<&ObjectMeta>) -> bool {
+    let off = |map: Option<&std::collections::BTreeMap<String, String>>| {
+        map.and_then(|m| m.get("sidecar.istio.io/inject"))
+            .is_some_and(|v| v == "false")
+    };
+    m.is_some_and(|m| off(m.labels.as_ref()) || off(m.annotations.as_ref()))
 }
 
 impl From<&Deployment> for RawWorkload {
@@ -236,6 +247,7 @@ impl From<&Deployment> for RawWorkload {
             available: st.available_replicas.unwrap_or(0),
             updated: st.updated_replicas.unwrap_or(0),
             created: created(&d.metadata),
+            inject_off: inject_off(tpl.metadata.as_ref()),
         }
     }
 }
@@ -273,6 +285,7 @@ impl From<&StatefulSet> for RawWorkload {
                 .unwrap_or(st.ready_replicas.unwrap_or(0)),
             updated: st.updated_replicas.unwrap_or(0),
             created: created(&d.metadata),
+            inject_off: inject_off(tpl.metadata.as_ref()),
         }
     }
 }

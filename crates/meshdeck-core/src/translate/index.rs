@@ -105,11 +105,7 @@ pub struct Index {
 }
 
 /// The Istio protocol of a Service port, from appProtocol or the name's prefix (Istio's rule).
-pub(crate) fn port_protocol(
-    name: &str,
-    app_protocol: Option<&str>,
-    k8s_protocol: &str,
-) -> &'static str {
+pub fn port_protocol(name: &str, app_protocol: Option<&str>, k8s_protocol: &str) -> &'static str {
     if k8s_protocol == "UDP" {
         return "UDP";
     }
