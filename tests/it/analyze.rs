@@ -260,3 +260,26 @@ fn deployments_behind_several_services_as_istioctl() {
         ])
     );
 }
+
+#[test]
+fn sidecar_selectors_as_istioctl() {
+    assert_eq!(
+        found("sidecar-selector.yaml", &["IST0101", "IST0110"]),
+        expect(&[
+            ("IST0101", "Sidecar default/maps-to-nonexistent"),
+            ("IST0101", "Sidecar other/maps-to-different-ns"),
+            ("IST0110", "Sidecar default/dupe-1"),
+            ("IST0110", "Sidecar default/dupe-2"),
+            ("IST0110", "Sidecar default/overlap-1"),
+            ("IST0110", "Sidecar default/overlap-2"),
+        ])
+    );
+    // IST0167 (ambient namespaces) is not checked by meshdeck
+    assert_eq!(
+        found("sidecar-default-selector.yaml", &["IST0111"]),
+        expect(&[
+            ("IST0111", "Sidecar ns2/has-conflict-1"),
+            ("IST0111", "Sidecar ns2/has-conflict-2"),
+        ])
+    );
+}

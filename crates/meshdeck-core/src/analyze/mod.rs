@@ -8,12 +8,14 @@
 //! workload; IST0101: a source namespace pattern matches no namespace), `injection.Analyzer`
 //! for namespaces (IST0102 not in the mesh, IST0123 several injection labels),
 //! `virtualservice.ConflictingMeshGatewayHostsAnalyzer` (IST0109),
-//! `deployment.MultiServiceAnalyzer` (IST0116, IST0137). Each is checked against
+//! `deployment.MultiServiceAnalyzer` (IST0116, IST0137), `sidecar.SelectorAnalyzer` (IST0101,
+//! IST0110, IST0111). Each is checked against
 //! istioctl's own test inputs (tests/it/analyze.rs).
 
 mod authz;
 mod gateways;
 mod namespaces;
+mod sidecars;
 mod subsets;
 mod workloads;
 
@@ -99,6 +101,7 @@ pub fn analyze_cluster(c: &ClusterView) -> Vec<Finding> {
     namespaces::injection(c, &mut out);
     gateways::conflicting_mesh_hosts(c, &mut out);
     workloads::multi_service(c, &mut out);
+    sidecars::selectors(c, &mut out);
     out.sort_by(|a, b| {
         (
             &a.cluster,
