@@ -159,6 +159,23 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
             ));
         }
     }
+    // configuration findings (errors and warnings) from the last analysis
+    let findings = app
+        .board
+        .findings
+        .iter()
+        .filter(|f| f.level >= crate::analyze::Level::Warning)
+        .count();
+    if findings > 0 {
+        l1.push(sep.clone());
+        l1.push(Span::styled(
+            format!(
+                "{findings} finding{} (:an)",
+                if findings == 1 { "" } else { "s" }
+            ),
+            t.warn,
+        ));
+    }
     l1.push(sep);
     l1.push(Span::styled(user, t.muted));
     // the badge goes on the right when everything fits, else first: it is never cut off

@@ -382,8 +382,11 @@ async fn event_loop(
         ) || matches!(app.mode, app::Mode::Editor(_));
         let due = board_at
             .is_some_and(|(t, seq)| seq != app.snap.seq && t.elapsed() >= Duration::from_secs(1));
+        // the analysis behind the header's count follows the fleet too, less often
+        let due_anyway = board_at
+            .is_none_or(|(t, seq)| seq != app.snap.seq && t.elapsed() >= Duration::from_secs(5));
         if let Some(w) = &jobs.worker
-            && (app.want_board || (policies_shown && due))
+            && (app.want_board || (policies_shown && due) || due_anyway)
         {
             app.want_board = false;
             board_at = Some((std::time::Instant::now(), app.snap.seq));

@@ -741,3 +741,47 @@ fn the_analysis_view_lists_findings_and_jumps_to_the_object() {
     assert_eq!(a.page().scope.cluster.as_deref(), Some("us-east"));
     assert_eq!(a.page().filter, "reviews");
 }
+
+/// Findings are counted in the header and attached to the object they name: describe shows
+/// them with their fix.
+#[test]
+fn findings_are_counted_in_the_header_and_shown_in_describe() {
+    let mut a = app();
+    let (cluster, vs) = a
+        .snap
+        .clusters
+        .iter()
+        .find_map(|c| {
+            c.istio
+                .iter()
+                .find(|o| o.kind == "VirtualService")
+                .map(|o| (c.name.clone(), o.clone()))
+        })
+        .expect("the demo has a VirtualService");
+    let mut board = (*a.board).clone();
+    board.findings = vec![meshdeck::analyze::Finding {
+        code: "IST0101",
+        level: meshdeck::analyze::Level::Error,
+        cluster: cluster.clone(),
+        object: format!("VirtualService {}/{}", vs.namespace, vs.name),
+        path: "spec.http[0].route[0].destination.subset".into(),
+        message: "Referenced host+subset in destinationrule not found: \"x+v9\"".into(),
+        hint: "define subset v9".into(),
+    }];
+    a.board = Arc::new(board);
+    let t = text(&render(&mut a, 160, 20).expect("render"));
+    assert!(
+        t.lines().next().unwrap_or("").contains("1 finding (:an)"),
+        "{t}"
+    );
+    press(
+        &mut a,
+        &format!(":vs @{cluster} {}<enter>/{}<enter>d", vs.namespace, vs.name),
+    );
+    let t = text(&render(&mut a, 160, 30).expect("render"));
+    assert!(
+        t.contains("Finding:          IST0101 error spec.http[0].route[0].destination.subset"),
+        "{t}"
+    );
+    assert!(t.contains("  fix:            define subset v9"), "{t}");
+}

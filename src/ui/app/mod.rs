@@ -1177,7 +1177,26 @@ impl App {
         let Some((c, item)) = self.selected_item() else {
             return;
         };
-        let lines = describe(c, item, self.page().kind);
+        let mut lines = describe(c, item, self.page().kind);
+        // the findings that name this object (the analysis, from the last board)
+        let me = crate::analyze::object_name(item.kind(), item.namespace(), item.name());
+        let mine: Vec<&crate::analyze::Finding> = self
+            .board
+            .findings
+            .iter()
+            .filter(|f| f.cluster == c.name && f.object == me)
+            .collect();
+        for f in &mine {
+            lines.push(format!(
+                "{:<18}{} {} {}: {}",
+                "Finding:",
+                f.code,
+                f.level.word(),
+                f.path,
+                f.message
+            ));
+            lines.push(format!("{:<18}{}", "  fix:", f.hint));
+        }
         let title = format!("describe {}", row_title(c, &item));
         let job = self.alloc_job();
         let mut tv = TextView::new(TextKind::Describe, title, job);

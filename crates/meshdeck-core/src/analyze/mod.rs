@@ -75,7 +75,7 @@ impl std::fmt::Display for Finding {
 }
 
 /// The object name as istioctl writes it.
-pub(crate) fn object_name(kind: &str, namespace: &str, name: &str) -> String {
+pub fn object_name(kind: &str, namespace: &str, name: &str) -> String {
     if namespace.is_empty() {
         format!("{kind} {name}")
     } else {
