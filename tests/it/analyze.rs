@@ -283,3 +283,64 @@ fn sidecar_selectors_as_istioctl() {
         ])
     );
 }
+
+/// Across clusters: a federated host whose cluster lacks the service (MD0001), one service
+/// with different ports in two clusters of a VirtualMesh (MD0002), a route to a cluster that is
+/// not federated here (MD0003).
+#[test]
+fn cross_cluster_findings_no_single_cluster_tool_gives() {
+    use meshdeck::model::raw::RawObject;
+    use std::sync::Arc;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fleet");
+    let mut snap = meshdeck::inventory::load(&dir).expect("fleet");
+    let obj = |v: serde_json::Value| Arc::new(RawObject::from_value(&v).expect("object"));
+    for c in snap.clusters.iter_mut() {
+        let mut v = (**c).clone();
+        match v.name.as_str() {
+            "east" => {
+                v.istio.push(obj(serde_json::json!({
+                    "apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry",
+                    "metadata": {"name": "ghost-bookinfo-west", "namespace": "istio-system"},
+                    "spec": {"hosts": ["ghost.bookinfo.svc.west.global"], "location": "MESH_INTERNAL"}})));
+                v.policies.push(obj(serde_json::json!({
+                    "apiVersion": "networking.mesh.gloo.solo.io/v1", "kind": "VirtualMesh",
+                    "metadata": {"name": "fleet", "namespace": "gloo-mesh"},
+                    "spec": {"meshes": [{"name": "istiod-istio-system-east"}, {"name": "istiod-istio-system-west"}]}})));
+                for s in v.services.iter_mut().filter(|s| s.name == "reviews") {
+                    s.ports = vec!["9090/TCP".into()];
+                }
+            }
+            "north" => v.istio.push(obj(serde_json::json!({
+                "apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+                "metadata": {"name": "reviews", "namespace": "bookinfo"},
+                "spec": {"hosts": ["reviews"], "http": [{"route": [
+                    {"destination": {"host": "reviews.bookinfo.svc.cluster.local"}, "weight": 80},
+                    {"destination": {"host": "reviews.bookinfo.svc.west.global"}, "weight": 20}]}]}}))),
+            _ => {}
+        }
+        *c = Arc::new(v);
+    }
+    let f = meshdeck::analyze::analyze(&snap);
+    let md: Vec<(String, String, String)> = f
+        .iter()
+        .filter(|x| x.code.starts_with("MD"))
+        .map(|x| (x.code.to_string(), x.cluster.clone(), x.object.clone()))
+        .collect();
+    let want = |c: &str, cl: &str, o: &str| (c.to_string(), cl.to_string(), o.to_string());
+    assert_eq!(
+        md,
+        vec![
+            want(
+                "MD0001",
+                "east",
+                "ServiceEntry istio-system/ghost-bookinfo-west"
+            ),
+            want("MD0003", "north", "VirtualService bookinfo/reviews"),
+            want("MD0002", "east", "Service bookinfo/reviews"),
+            want("MD0002", "west", "Service bookinfo/reviews"),
+        ],
+        "{f:#?}"
+    );
+    let m3 = f.iter().find(|x| x.code == "MD0003").expect("md0003");
+    assert_eq!(m3.path, "spec.http[0].route[1].destination.host");
+}

@@ -13,6 +13,7 @@
 //! istioctl's own test inputs (tests/it/analyze.rs).
 
 mod authz;
+mod fleet;
 mod gateways;
 mod namespaces;
 mod sidecars;
@@ -124,11 +125,14 @@ pub fn analyze_cluster(c: &ClusterView) -> Vec<Finding> {
 /// Every analyzer over every cluster whose data is current (a cluster without data says
 /// nothing, rather than something false).
 pub fn analyze(snap: &Snapshot) -> Vec<Finding> {
-    snap.clusters
+    let mut out: Vec<Finding> = snap
+        .clusters
         .iter()
         .filter(|c| c.state.is_current())
         .flat_map(|c| analyze_cluster(c))
-        .collect()
+        .collect();
+    fleet::cross_cluster(snap, &mut out);
+    out
 }
 
 /// What applying a plan would change in the findings of the clusters it touches: the
