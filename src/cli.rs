@@ -310,7 +310,7 @@ pub enum Command {
     Check(TranslateArgs),
     /// Analyze the fleet's Istio configuration as istioctl analyze does, every cluster at once
     /// (headless): findings with Istio's codes, the object, the field and a fix. Exit 0 when
-    /// nothing is at or above --fail-on (default error), 3 otherwise.
+    /// nothing is at or above --level (default error), 3 otherwise.
     Analyze(AnalyzeArgs),
     /// Print shell completions.
     Completions {
@@ -361,9 +361,9 @@ pub struct AnalyzeArgs {
     /// A table (text), or JSON / YAML.
     #[arg(short, long, value_enum, default_value_t = ReportFormat::Text)]
     pub output: ReportFormat,
-    /// The least level that fails the run: error, warning or info.
+    /// The least level that fails the run (a CI gate): error, warning or info.
     #[arg(long, value_name = "LEVEL", default_value = "error", value_parser = ["error", "warning", "info"])]
-    pub fail_on: String,
+    pub level: String,
     /// Wait at most this long for live clusters to sync.
     #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub wait_synced: u64,

@@ -20,7 +20,7 @@ pub(super) async fn run(
     )
     .await?;
     let findings = crate::analyze::analyze(&snap);
-    let fail_on = match args.fail_on.as_str() {
+    let fail_on = match args.level.as_str() {
         "info" => Level::Info,
         "warning" => Level::Warning,
         _ => Level::Error,

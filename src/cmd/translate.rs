@@ -72,6 +72,14 @@ pub(super) async fn run(
             .diagnostics
             .iter()
             .any(|d| d.severity == crate::policy::Severity::Warning);
+    // what applying these policies would change in the fleet's analysis
+    let (findings_added, findings_fixed) = {
+        let (ready, _) = crate::pipeline::readiness(&snap);
+        let live = crate::pipeline::live_objects(&snap);
+        let plan = crate::plan::plan(&out.objects, &live, &ready, false);
+        crate::analyze::plan_effect(&snap, &plan)
+    };
+    let warned = warned || !findings_added.is_empty();
     let exit = if file_errors || invalid_policy || !invalid_objects.is_empty() {
         Exit::Invalid
     } else if check_only && (conflicting || (args.strict && warned)) {
@@ -85,6 +93,8 @@ pub(super) async fn run(
             diagnostics: &'a [crate::policy::Diagnostic],
             statuses: &'a [crate::translate::PolicyStatus],
             schema: Vec<(String, String)>,
+            findings_added: &'a [crate::analyze::Finding],
+            findings_fixed: &'a [crate::analyze::Finding],
             exit: Exit,
         }
         out!(
@@ -98,6 +108,8 @@ pub(super) async fn run(
                         .iter()
                         .map(|(w, e)| (w.clone(), e.to_string()))
                         .collect(),
+                    findings_added: &findings_added,
+                    findings_fixed: &findings_fixed,
                     exit,
                 }
             )?
@@ -115,5 +127,17 @@ pub(super) async fn run(
         out!("{text}");
     }
     eprint!("{report}");
+    for f in &findings_added {
+        eprintln!(
+            "analysis: applying these policies adds {} in {}: {} — {}",
+            f.code, f.cluster, f.object, f.message
+        );
+    }
+    for f in &findings_fixed {
+        eprintln!(
+            "analysis: applying these policies fixes {} in {}: {}",
+            f.code, f.cluster, f.object
+        );
+    }
     Ok(exit.code())
 }

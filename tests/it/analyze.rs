@@ -344,3 +344,146 @@ fn cross_cluster_findings_no_single_cluster_tool_gives() {
     let m3 = f.iter().find(|x| x.code == "MD0003").expect("md0003");
     assert_eq!(m3.path, "spec.http[0].route[1].destination.host");
 }
+
+/// `check` says what a policy set would add to the fleet's analysis: a TrafficPolicy whose
+/// VirtualService claims the host a hand-written one already claims (IST0109).
+#[test]
+fn check_includes_the_findings_a_policy_set_would_introduce() {
+    let home = tempfile::tempdir().expect("home");
+    let inv = home.path().join("inv");
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fleet");
+    for c in ["east", "west", "north"] {
+        std::fs::create_dir_all(inv.join(c)).expect("mkdir");
+        std::fs::copy(
+            src.join(c).join("fleet.yaml"),
+            inv.join(c).join("fleet.yaml"),
+        )
+        .expect("copy");
+    }
+    std::fs::write(
+        inv.join("east/legacy.yaml"),
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: reviews-legacy, namespace: bookinfo}\nspec:\n  hosts: [reviews]\n  http:\n  - route:\n    - destination: {host: reviews}\n",
+    )
+    .expect("legacy vs");
+    let pol = home.path().join("p.yaml");
+    std::fs::write(
+        &pol,
+        "apiVersion: networking.mesh.gloo.solo.io/v1\nkind: TrafficPolicy\nmetadata: {name: timeout, namespace: bookinfo}\nspec:\n  destinationSelector:\n  - kubeServiceRefs: {services: [{name: reviews, namespace: bookinfo, clusterName: east}]}\n  policy: {requestTimeout: 2s}\n",
+    )
+    .expect("policy");
+    let out = crate::common::meshdeck_in(home.path())
+        .args(["check", "-f", pol.to_str().expect("p"), "--inventory"])
+        .arg(&inv)
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("analysis: applying these policies adds IST0109 in east: VirtualService bookinfo/reviews — The VirtualServices bookinfo/reviews,bookinfo/reviews-legacy"),
+        "{err}"
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a finding alone is not a failure: {err}"
+    );
+    let strict = crate::common::meshdeck_in(home.path())
+        .args([
+            "check",
+            "--strict",
+            "-f",
+            pol.to_str().expect("p"),
+            "--inventory",
+        ])
+        .arg(&inv)
+        .output()
+        .expect("runs");
+    assert_eq!(strict.status.code(), Some(3), "--strict fails on it");
+}
+
+/// Live, against the simulator: a VirtualService with a subset no DestinationRule defines is
+/// planted over the API; the fleet's next snapshot has the finding (what the console and
+/// `meshdeck analyze` show), and after the fix it is gone.
+#[tokio::test]
+async fn a_finding_planted_in_a_live_cluster_appears_and_goes() {
+    use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
+    use kube::discovery::ApiResource;
+    let f = crate::common::fleet(1).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kc = dir.path().join("kc");
+    f.write_kubeconfig(&kc).expect("kubeconfig");
+    let targets = meshdeck::fleet::kubeconfig::targets(
+        std::slice::from_ref(&kc),
+        &meshdeck::fleet::Selection::Named(vec!["eu-west".into()]),
+    )
+    .await
+    .expect("targets");
+    let mut h = meshdeck::fleet::start(targets);
+    assert!(h.wait_synced(std::time::Duration::from_secs(10)).await);
+    let has = |h: &meshdeck::fleet::FleetHandle| {
+        meshdeck::analyze::analyze(&h.latest())
+            .iter()
+            .any(|x| x.code == "IST0101" && x.object == "VirtualService bookstore/canary")
+    };
+    assert!(!has(&h), "clean before");
+    let ar = ApiResource {
+        group: "networking.istio.io".into(),
+        version: "v1".into(),
+        api_version: "networking.istio.io/v1".into(),
+        kind: "VirtualService".into(),
+        plural: "virtualservices".into(),
+    };
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(crate::common::client(&f, "eu-west").await, "bookstore", &ar);
+    let vs: DynamicObject = serde_json::from_value(serde_json::json!({
+        "apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+        "metadata": {"name": "canary", "namespace": "bookstore"},
+        "spec": {"hosts": ["reviews"], "http": [{"route": [{"destination": {"host": "reviews", "subset": "v9"}}]}]}
+    }))
+    .expect("vs");
+    api.patch(
+        "canary",
+        &PatchParams::apply("test").force(),
+        &Patch::Apply(&vs),
+    )
+    .await
+    .expect("plant");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !has(&h) && tokio::time::Instant::now() < deadline {
+        let _ =
+            tokio::time::timeout(std::time::Duration::from_secs(1), h.snapshots.changed()).await;
+    }
+    assert!(has(&h), "the planted finding is found from the watches");
+    // headless, the same
+    let home = dir.path().to_path_buf();
+    let kcs = kc.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        crate::common::meshdeck_in(&home)
+            .args([
+                "analyze",
+                "--kubeconfig",
+                kcs.to_str().expect("kc"),
+                "--context",
+                "eu-west",
+            ])
+            .output()
+            .expect("runs")
+    })
+    .await
+    .expect("join");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(
+        text.contains("Error [IST0101] (VirtualService bookstore/canary) in eu-west"),
+        "{text}"
+    );
+    // the fix
+    api.delete("canary", &DeleteParams::default())
+        .await
+        .expect("fix");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while has(&h) && tokio::time::Instant::now() < deadline {
+        let _ =
+            tokio::time::timeout(std::time::Duration::from_secs(1), h.snapshots.changed()).await;
+    }
+    assert!(!has(&h), "gone after the fix");
+}
