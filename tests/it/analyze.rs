@@ -487,3 +487,33 @@ async fn a_finding_planted_in_a_live_cluster_appears_and_goes() {
     }
     assert!(!has(&h), "gone after the fix");
 }
+
+/// The demo fleet's planted mistakes are found with the right codes.
+#[test]
+fn the_demo_fleets_planted_mistakes_are_found() {
+    let now = chrono::Utc::now();
+    let snap = meshdeck::sim::fixture::demo_snapshot(3, None, now, |_| ConnState::Synced);
+    let third = snap.clusters[2].name.clone();
+    let f = meshdeck::analyze::analyze(&snap);
+    let got: Vec<(&str, &str, &str)> = f
+        .iter()
+        .filter(|x| x.level >= meshdeck::analyze::Level::Warning)
+        .map(|x| (x.code, x.cluster.as_str(), x.object.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "IST0101",
+                third.as_str(),
+                "VirtualService bookstore/ratings-canary"
+            ),
+            (
+                "IST0127",
+                third.as_str(),
+                "AuthorizationPolicy payments/payments-allow"
+            ),
+        ],
+        "{f:#?}"
+    );
+}

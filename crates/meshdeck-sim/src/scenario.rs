@@ -873,6 +873,29 @@ impl ClusterModel {
                     {"name": "v3", "labels": {"version": "v3"}}]}}),
             ),
         ];
+        // the third cluster carries two configuration mistakes for the analysis to find: a
+        // canary route to a subset no DestinationRule defines (IST0101), and an
+        // AuthorizationPolicy whose selector has a typo and selects nothing (IST0127)
+        let mistakes = [
+            (
+                "virtualservices.networking.istio.io",
+                json!({"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+                "metadata": {"name": "ratings-canary", "namespace": "bookstore"},
+                "spec": {"hosts": ["ratings"], "http": [{"route": [
+                    {"destination": {"host": "ratings", "subset": "v2"}}]}]}}),
+            ),
+            (
+                "authorizationpolicies.security.istio.io",
+                json!({"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
+                "metadata": {"name": "payments-allow", "namespace": "payments"},
+                "spec": {"selector": {"matchLabels": {"app": "payment"}}, "action": "ALLOW",
+                         "rules": [{"from": [{"source": {"namespaces": ["bookstore"]}}]}]}}),
+            ),
+        ];
+        let objs: Vec<(&str, serde_json::Value)> = objs
+            .into_iter()
+            .chain(mistakes.into_iter().filter(|_| self.idx == 2))
+            .collect();
         for (key, mut obj) in objs {
             let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
             obj["metadata"]["uid"] = json!(uid(&[&self.name, key, &name]));
