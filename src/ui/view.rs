@@ -448,10 +448,11 @@ pub struct Col<T: 'static> {
     pub cell: fn(&T, &Ctx<'_>) -> String,
 }
 
-/// A policies-view column: the policies board's rows carry everything they show.
-pub struct BoardCol {
+/// A column of a view whose rows carry everything they show (the policies board's rows, the
+/// analysis findings): no cluster context.
+pub struct RowCol<T: 'static> {
     pub head: Column,
-    pub cell: fn(&crate::author::PolicyRow) -> String,
+    pub cell: fn(&T) -> String,
 }
 
 /// The headings of a renderer, at compile time.
@@ -465,7 +466,7 @@ const fn heads<T, const N: usize>(cols: &[Col<T>; N]) -> [Column; N] {
     out
 }
 
-const fn board_heads<const N: usize>(cols: &[BoardCol; N]) -> [Column; N] {
+const fn row_heads<T, const N: usize>(cols: &[RowCol<T>; N]) -> [Column; N] {
     let mut out = [Column::EMPTY; N];
     let mut i = 0;
     while i < N {
@@ -475,13 +476,30 @@ const fn board_heads<const N: usize>(cols: &[BoardCol; N]) -> [Column; N] {
     out
 }
 
+const fn row_col<T>(
+    role: Role,
+    name: &'static str,
+    min: u16,
+    drop: u8,
+    cell: fn(&T) -> String,
+) -> RowCol<T> {
+    RowCol {
+        head: Column::with(role, name, min, drop),
+        cell,
+    }
+}
+
+fn row_cells<T>(cols: &[RowCol<T>], row: &T) -> Vec<String> {
+    cols.iter().map(|c| (c.cell)(row)).collect()
+}
+
 fn render<T>(cols: &[Col<T>], item: &T, x: &Ctx<'_>) -> Vec<String> {
     cols.iter().map(|c| (c.cell)(item, x)).collect()
 }
 
 /// The cells of a policies-view row, in the order of its columns.
 pub fn policy_cells(r: &crate::author::PolicyRow) -> Vec<String> {
-    POLICIES.iter().map(|c| (c.cell)(r)).collect()
+    row_cells(&POLICIES, r)
 }
 
 const fn col<T>(
@@ -640,24 +658,11 @@ const ISTIO_KIND: [Col<RawObject>; 8] = [
 ];
 const ISTIO_KIND_HEADS: [Column; 8] = heads(&ISTIO_KIND);
 
-const fn board(
-    role: Role,
-    name: &'static str,
-    min: u16,
-    drop: u8,
-    cell: fn(&crate::author::PolicyRow) -> String,
-) -> BoardCol {
-    BoardCol {
-        head: Column::with(role, name, min, drop),
-        cell,
-    }
-}
-
-const POLICIES: [BoardCol; 9] = [
-    board(Role::Other, "NAMESPACE", 10, 3, |r| r.namespace.clone()),
-    board(Role::Name, "NAME", 14, 0, |r| r.name.clone()),
-    board(Role::Other, "KIND", 13, 2, |r| r.kind.clone()),
-    board(Role::Health, "STATUS", 13, 0, |r| {
+const POLICIES: [RowCol<crate::author::PolicyRow>; 9] = [
+    row_col(Role::Other, "NAMESPACE", 10, 3, |r| r.namespace.clone()),
+    row_col(Role::Name, "NAME", 14, 0, |r| r.name.clone()),
+    row_col(Role::Other, "KIND", 13, 2, |r| r.kind.clone()),
+    row_col(Role::Health, "STATUS", 13, 0, |r| {
         if r.draft {
             "✎ draft".to_string()
         } else {
@@ -665,65 +670,36 @@ const POLICIES: [BoardCol; 9] = [
             format!("{} {}", glyph(level), r.state.word())
         }
     }),
-    board(Role::Other, "CLUSTERS", 10, 4, |r| {
+    row_col(Role::Other, "CLUSTERS", 10, 4, |r| {
         if r.clusters.is_empty() {
             "-".into()
         } else {
             r.clusters.join(",")
         }
     }),
-    board(Role::Other, "SOURCES", 12, 6, |r| r.sources.clone()),
-    board(Role::Other, "TARGETS", 16, 5, |r| r.targets.clone()),
-    board(Role::Other, "ORIGIN", 14, 7, |r| r.origin.clone()),
-    board(Role::Reason, "REASON", 20, 1, |r| r.reason.clone()),
+    row_col(Role::Other, "SOURCES", 12, 6, |r| r.sources.clone()),
+    row_col(Role::Other, "TARGETS", 16, 5, |r| r.targets.clone()),
+    row_col(Role::Other, "ORIGIN", 14, 7, |r| r.origin.clone()),
+    row_col(Role::Reason, "REASON", 20, 1, |r| r.reason.clone()),
 ];
-const POLICIES_HEADS: [Column; 9] = board_heads(&POLICIES);
+const POLICIES_HEADS: [Column; 9] = row_heads(&POLICIES);
 
-/// An analysis-view column: a finding carries everything it shows.
-pub struct FindingCol {
-    pub head: Column,
-    pub cell: fn(&crate::analyze::Finding) -> String,
-}
-
-const fn finding(
-    role: Role,
-    name: &'static str,
-    min: u16,
-    drop: u8,
-    cell: fn(&crate::analyze::Finding) -> String,
-) -> FindingCol {
-    FindingCol {
-        head: Column::with(role, name, min, drop),
-        cell,
-    }
-}
-
-const FINDINGS: [FindingCol; 5] = [
-    finding(Role::Health, "LEVEL", 9, 0, |f| {
+const FINDINGS: [RowCol<crate::analyze::Finding>; 5] = [
+    row_col(Role::Health, "LEVEL", 9, 0, |f| {
         let level = finding_level(f.level);
         format!("{} {}", glyph(level), f.level.word())
     }),
-    finding(Role::Other, "CODE", 7, 0, |f| f.code.to_string()),
-    finding(Role::Other, "CLUSTER", 8, 2, |f| f.cluster.clone()),
-    finding(Role::Name, "OBJECT", 20, 0, |f| f.object.clone()),
-    finding(Role::Reason, "MESSAGE", 20, 1, |f| f.message.clone()),
+    row_col(Role::Other, "CODE", 7, 0, |f| f.code.to_string()),
+    row_col(Role::Other, "CLUSTER", 8, 2, |f| f.cluster.clone()),
+    row_col(Role::Name, "OBJECT", 20, 0, |f| f.object.clone()),
+    row_col(Role::Reason, "MESSAGE", 20, 1, |f| f.message.clone()),
 ];
 
-const fn finding_heads<const N: usize>(cols: &[FindingCol; N]) -> [Column; N] {
-    let mut out = [Column::EMPTY; N];
-    let mut i = 0;
-    while i < N {
-        out[i] = cols[i].head;
-        i += 1;
-    }
-    out
-}
-
-const FINDINGS_HEADS: [Column; 5] = finding_heads(&FINDINGS);
+const FINDINGS_HEADS: [Column; 5] = row_heads(&FINDINGS);
 
 /// The cells of an analysis-view row.
 pub fn finding_cells(f: &crate::analyze::Finding) -> Vec<String> {
-    FINDINGS.iter().map(|c| (c.cell)(f)).collect()
+    row_cells(&FINDINGS, f)
 }
 
 /// How a finding's level reads as a health level.
