@@ -1,7 +1,7 @@
 //! AuthorizationPolicies that select nothing, or name namespaces that do not exist
 //! (istioctl's auth.AuthorizationPoliciesAnalyzer).
 
-use super::{Finding, Level, object_name};
+use super::{Finding, Level, json_labels, labels_match, labels_text, object_name};
 use crate::model::ClusterView;
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -32,16 +32,7 @@ pub(super) fn authorization_policies(c: &ClusterView, out: &mut Vec<Finding>) {
     for ap in c.istio.iter().filter(|o| o.kind == "AuthorizationPolicy") {
         let object = object_name("AuthorizationPolicy", &ap.namespace, &ap.name);
         // IST0127: the policy applies to no workload
-        let selector: Vec<(&str, &str)> = ap
-            .spec
-            .pointer("/selector/matchLabels")
-            .and_then(Value::as_object)
-            .map(|m| {
-                m.iter()
-                    .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?)))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let selector = json_labels(ap.spec.pointer("/selector/matchLabels"));
         let mesh_wide = ap.namespace == ROOT;
         let targets_refs =
             ap.spec.get("targetRef").is_some() || ap.spec.get("targetRefs").is_some();
@@ -50,10 +41,7 @@ pub(super) fn authorization_policies(c: &ClusterView, out: &mut Vec<Finding>) {
         let applies_to_all = mesh_wide && selector.is_empty();
         if !(targets_refs || applies_to_all) {
             let any = c.pods.iter().any(|p| {
-                (mesh_wide || p.namespace() == ap.namespace)
-                    && selector
-                        .iter()
-                        .all(|(k, v)| p.labels().get(*k).map(String::as_str) == Some(*v))
+                (mesh_wide || p.namespace() == ap.namespace) && labels_match(&selector, p.labels())
             });
             if !any {
                 out.push(Finding {
@@ -62,13 +50,10 @@ pub(super) fn authorization_policies(c: &ClusterView, out: &mut Vec<Finding>) {
                     cluster: c.name.clone(),
                     object: object.clone(),
                     path: "spec.selector".into(),
-                    message: "No matching workloads for this resource with the following labels: "
-                        .to_string()
-                        + &selector
-                            .iter()
-                            .map(|(k, v)| format!("{k}={v}"))
-                            .collect::<Vec<_>>()
-                            .join(","),
+                    message: format!(
+                        "No matching workloads for this resource with the following labels: {}",
+                        labels_text(&selector)
+                    ),
                     hint: if selector.is_empty() {
                         format!(
                             "namespace {} has no pods: the policy guards nothing",

@@ -75,47 +75,33 @@ pub(super) fn cross_cluster(snap: &Snapshot, out: &mut Vec<Finding>) {
                 }
             }
         }
-        // MD0003
+        // MD0003 (routes only: a mirror's failures are not the caller's)
         for vs in c.istio.iter().filter(|o| o.kind == "VirtualService") {
-            for proto in ["http", "tcp", "tls"] {
-                for (i, r) in vs
-                    .spec
-                    .get(proto)
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .enumerate()
-                {
-                    for (j, d) in r
-                        .get("route")
-                        .and_then(Value::as_array)
-                        .into_iter()
-                        .flatten()
-                        .enumerate()
-                    {
-                        let Some(h) = d.pointer("/destination/host").and_then(Value::as_str) else {
-                            continue;
-                        };
-                        let Some((_, _, home)) = federated(h, &names) else {
-                            continue;
-                        };
-                        if home == c.name || se_hosts.contains(h) {
-                            continue;
-                        }
-                        out.push(Finding {
-                            code: "MD0003",
-                            level: Level::Error,
-                            cluster: c.name.clone(),
-                            object: object_name("VirtualService", &vs.namespace, &vs.name),
-                            path: format!("spec.{proto}[{i}].route[{j}].destination.host"),
-                            message: format!(
-                                "routes to {h} in cluster {home}, but no ServiceEntry in {} defines that host: {home} is not federated here, and the share of traffic sent there fails",
-                                c.name
-                            ),
-                            hint: format!("federate {home} into {} (a VirtualMesh with both meshes), or route locally", c.name),
-                        });
-                    }
+            for (path, d) in super::subsets::destinations(vs) {
+                if !path.contains("].route[") {
+                    continue;
                 }
+                let Some(h) = d.get("host").and_then(Value::as_str) else {
+                    continue;
+                };
+                let Some((_, _, home)) = federated(h, &names) else {
+                    continue;
+                };
+                if home == c.name || se_hosts.contains(h) {
+                    continue;
+                }
+                out.push(Finding {
+                    code: "MD0003",
+                    level: Level::Error,
+                    cluster: c.name.clone(),
+                    object: object_name("VirtualService", &vs.namespace, &vs.name),
+                    path: format!("{path}.host"),
+                    message: format!(
+                        "routes to {h} in cluster {home}, but no ServiceEntry in {} defines that host: {home} is not federated here, and the share of traffic sent there fails",
+                        c.name
+                    ),
+                    hint: format!("federate {home} into {} (a VirtualMesh with both meshes), or route locally", c.name),
+                });
             }
         }
     }

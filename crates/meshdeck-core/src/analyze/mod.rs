@@ -84,6 +84,27 @@ pub fn object_name(kind: &str, namespace: &str, name: &str) -> String {
     }
 }
 
+/// A JSON object of string values (`matchLabels`, a subset's `labels`) as labels.
+pub(crate) fn json_labels(v: Option<&serde_json::Value>) -> crate::model::raw::Labels {
+    v.and_then(serde_json::Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `k=v,k=v`, as istioctl prints a selector.
+pub(crate) fn labels_text(l: &crate::model::raw::Labels) -> String {
+    l.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+pub(crate) use crate::policy::select::labels_match;
+
 /// A host as Istio resolves it from an object in `namespace`: a short name is a Service there.
 pub(crate) fn resolve_host(host: &str, namespace: &str) -> String {
     if host.contains('.') {

@@ -1,8 +1,7 @@
 //! Sidecar resources and the workloads they select (istioctl's sidecar.SelectorAnalyzer).
 
-use super::{Finding, Level, object_name};
+use super::{Finding, Level, json_labels, labels_match, labels_text, object_name};
 use crate::model::ClusterView;
-use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub(super) fn selectors(c: &ClusterView, out: &mut Vec<Finding>) {
@@ -11,26 +10,14 @@ pub(super) fn selectors(c: &ClusterView, out: &mut Vec<Finding>) {
     let mut selected_by: BTreeMap<(&str, &str), Vec<usize>> = BTreeMap::new();
     let mut without: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, s) in sidecars.iter().enumerate() {
-        let labels: Vec<(&str, &str)> = s
-            .spec
-            .pointer("/workloadSelector/labels")
-            .and_then(Value::as_object)
-            .map(|m| {
-                m.iter()
-                    .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?)))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let labels = json_labels(s.spec.pointer("/workloadSelector/labels"));
         if labels.is_empty() {
             without.entry(s.namespace.as_str()).or_default().push(i);
             continue;
         }
         let mut any = false;
         for p in c.pods.iter().filter(|p| p.namespace() == s.namespace) {
-            if labels
-                .iter()
-                .all(|(k, v)| p.labels().get(*k).map(String::as_str) == Some(*v))
-            {
+            if labels_match(&labels, p.labels()) {
                 any = true;
                 selected_by
                     .entry((p.namespace(), p.name()))
@@ -47,11 +34,7 @@ pub(super) fn selectors(c: &ClusterView, out: &mut Vec<Finding>) {
                 path: "spec.workloadSelector.labels".into(),
                 message: format!(
                     "Referenced selector not found: \"{}\"",
-                    labels
-                        .iter()
-                        .map(|(k, v)| format!("{k}={v}"))
-                        .collect::<Vec<_>>()
-                        .join(",")
+                    labels_text(&labels)
                 ),
                 hint: format!("no pod in namespace {} has these labels", s.namespace),
             });

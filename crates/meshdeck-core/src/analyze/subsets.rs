@@ -1,6 +1,6 @@
 //! Subsets: named by routes, defined by DestinationRules, selecting pods.
 
-use super::{Finding, Level, object_name, resolve_host};
+use super::{Finding, Level, json_labels, labels_match, object_name, resolve_host};
 use crate::model::ClusterView;
 use crate::model::raw::RawObject;
 use serde_json::Value;
@@ -30,7 +30,7 @@ fn defined_subsets(c: &ClusterView) -> BTreeMap<String, BTreeSet<String>> {
 }
 
 /// Every (path, destination) of a VirtualService's routes and mirrors.
-fn destinations(vs: &RawObject) -> Vec<(String, &Value)> {
+pub(super) fn destinations(vs: &RawObject) -> Vec<(String, &Value)> {
     let mut out = Vec::new();
     for proto in ["http", "tcp", "tls"] {
         for (i, r) in vs
@@ -128,25 +128,11 @@ pub(super) fn subsets_select_pods(c: &ClusterView, out: &mut Vec<Finding>) {
             .flatten()
             .enumerate()
         {
-            let labels: BTreeMap<&str, &str> = s
-                .get("labels")
-                .and_then(Value::as_object)
-                .map(|m| {
-                    m.iter()
-                        .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?)))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let labels = json_labels(s.get("labels"));
             let selects = c.pods.iter().any(|p| {
                 p.namespace() == svc.namespace
-                    && svc
-                        .raw
-                        .selector
-                        .iter()
-                        .all(|(k, v)| p.labels().get(k) == Some(v))
-                    && labels
-                        .iter()
-                        .all(|(k, v)| p.labels().get(*k).map(String::as_str) == Some(*v))
+                    && labels_match(&svc.raw.selector, p.labels())
+                    && labels_match(&labels, p.labels())
             });
             if selects {
                 continue;

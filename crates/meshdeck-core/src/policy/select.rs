@@ -9,7 +9,8 @@ fn any_or(list: &[String], v: &str) -> bool {
     list.is_empty() || list.iter().any(|x| x == v)
 }
 
-fn labels_match(want: &Labels, have: &BTreeMap<String, String>) -> bool {
+/// Whether `have` carries every label of `want` (an empty `want` selects everything).
+pub(crate) fn labels_match(want: &Labels, have: &BTreeMap<String, String>) -> bool {
     want.iter().all(|(k, v)| have.get(k) == Some(v))
 }
 
