@@ -4,19 +4,6 @@ use crate::common::*;
 use meshdeck::sim::FaultSpec;
 use std::process::Command;
 
-async fn meshdeck(home: &std::path::Path, args: &[&str]) -> std::process::Output {
-    let home = home.to_path_buf();
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        crate::common::meshdeck_in(&home)
-            .args(&args)
-            .output()
-            .expect("meshdeck runs")
-    })
-    .await
-    .expect("join")
-}
-
 #[tokio::test]
 async fn status_prints_every_cluster_and_exits_3_when_one_is_down() {
     let f = fleet(3).await;

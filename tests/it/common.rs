@@ -72,3 +72,38 @@ pub fn meshdeck_in(home: &std::path::Path) -> std::process::Command {
         .stdin(std::process::Stdio::null());
     c
 }
+
+/// Wait until the latest snapshot satisfies `cond` (at most `secs`), and return it.
+pub async fn until(
+    h: &mut meshdeck::fleet::FleetHandle,
+    secs: u64,
+    cond: impl Fn(&meshdeck::model::Snapshot) -> bool,
+) -> std::sync::Arc<meshdeck::model::Snapshot> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        let s = h.latest();
+        if cond(&s) {
+            return s;
+        }
+        if tokio::time::timeout_at(deadline, h.snapshots.changed())
+            .await
+            .is_err()
+        {
+            return h.latest();
+        }
+    }
+}
+
+/// Run the meshdeck binary in `home` off the async runtime, and wait for it.
+pub async fn meshdeck(home: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let home = home.to_path_buf();
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        crate::common::meshdeck_in(&home)
+            .args(&args)
+            .output()
+            .expect("meshdeck runs")
+    })
+    .await
+    .expect("join")
+}

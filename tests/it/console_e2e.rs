@@ -253,11 +253,7 @@ async fn no_color_means_no_colour_on_the_wire_and_a_reversed_selection() {
 /// 256-colour or RGB sequence. `LANG=C` says no Unicode: every cell is ASCII (`+ ok`, `+--+`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn term_screen_gets_16_colours_and_lang_c_gets_ascii() {
-    let f = Arc::new(fleet(3).await);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kc = dir.path().join("kc");
-    f.write_kubeconfig(&kc).expect("kubeconfig");
-    let home = dir.path().to_path_buf();
+    let (_f, _dir, kc, home) = authoring_fleet().await;
     tokio::task::spawn_blocking(move || {
         let a = args(&kc);
         let a: Vec<&str> = a.iter().map(String::as_str).collect();
@@ -297,11 +293,7 @@ async fn term_screen_gets_16_colours_and_lang_c_gets_ascii() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c_copies_over_ssh_with_osc52() {
     use base64::Engine;
-    let f = Arc::new(fleet(3).await);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kc = dir.path().join("kc");
-    f.write_kubeconfig(&kc).expect("kubeconfig");
-    let home = dir.path().to_path_buf();
+    let (_f, _dir, kc, home) = authoring_fleet().await;
     tokio::task::spawn_blocking(move || {
         let a = args(&kc);
         let a: Vec<&str> = a.iter().map(String::as_str).collect();
@@ -332,11 +324,7 @@ async fn c_copies_over_ssh_with_osc52() {
 /// k9s's start-up flags: `-n NAMESPACE -c VIEW` opens that view in that namespace.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dash_n_and_dash_c_open_a_view_in_a_namespace() {
-    let f = Arc::new(fleet(3).await);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kc = dir.path().join("kc");
-    f.write_kubeconfig(&kc).expect("kubeconfig");
-    let home = dir.path().to_path_buf();
+    let (_f, _dir, kc, home) = authoring_fleet().await;
     tokio::task::spawn_blocking(move || {
         let mut a = args(&kc);
         a.extend(["-n", "payments", "-c", "svc"].map(String::from));

@@ -3,9 +3,8 @@
 
 use crate::common::*;
 use meshdeck::fleet::{self, Selection};
-use meshdeck::model::{ConnState, Snapshot};
+use meshdeck::model::ConnState;
 use meshdeck::sim::{FaultSpec, Fleet};
-use std::sync::Arc;
 use std::time::Duration;
 
 async fn connect(f: &Fleet, contexts: &[&str]) -> (fleet::FleetHandle, tempfile::TempDir) {
@@ -19,27 +18,6 @@ async fn connect(f: &Fleet, contexts: &[&str]) -> (fleet::FleetHandle, tempfile:
     .await
     .expect("targets");
     (fleet::start(targets), dir)
-}
-
-/// Wait until the latest snapshot satisfies `cond`.
-async fn until(
-    h: &mut fleet::FleetHandle,
-    secs: u64,
-    cond: impl Fn(&Snapshot) -> bool,
-) -> Arc<Snapshot> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        let s = h.latest();
-        if cond(&s) {
-            return s;
-        }
-        if tokio::time::timeout_at(deadline, h.snapshots.changed())
-            .await
-            .is_err()
-        {
-            return h.latest();
-        }
-    }
 }
 
 fn truth(f: &Fleet, cluster: &str, key: &str) -> usize {

@@ -4,31 +4,10 @@
 
 use crate::common::*;
 use meshdeck::fleet::{self, Selection};
-use meshdeck::model::{ConnState, Snapshot};
+use meshdeck::model::ConnState;
 use meshdeck::sim::Fleet;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
-
-async fn until(
-    h: &mut fleet::FleetHandle,
-    secs: u64,
-    cond: impl Fn(&Snapshot) -> bool,
-) -> Arc<Snapshot> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        let s = h.latest();
-        if cond(&s) {
-            return s;
-        }
-        if tokio::time::timeout_at(deadline, h.snapshots.changed())
-            .await
-            .is_err()
-        {
-            return h.latest();
-        }
-    }
-}
 
 fn write_kc(dir: &std::path::Path, kc: &serde_json::Value) -> std::path::PathBuf {
     let p = dir.join("kc");
@@ -37,16 +16,7 @@ fn write_kc(dir: &std::path::Path, kc: &serde_json::Value) -> std::path::PathBuf
 }
 
 async fn run(home: &std::path::Path, args: &[&str]) -> (Option<i32>, String, String) {
-    let home = home.to_path_buf();
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    let out = tokio::task::spawn_blocking(move || {
-        crate::common::meshdeck_in(&home)
-            .args(&args)
-            .output()
-            .expect("meshdeck runs")
-    })
-    .await
-    .expect("join");
+    let out = meshdeck(home, args).await;
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
