@@ -260,7 +260,7 @@ impl Cli {
         }
         if ui.is_none() && self.ui != UiArgs::default() {
             return Err(format!(
-                "--theme, --keymap and --policies are console flags: they mean nothing for `meshdeck {name}`"
+                "console flags (--theme, --keymap, --policies, --clipboard, -n, -A, -c, --headless) mean nothing for `meshdeck {name}`"
             ));
         }
         Ok(Resolved {

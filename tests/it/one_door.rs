@@ -374,6 +374,11 @@ fn misplaced_and_contradicting_flags_are_errors() {
             "mean nothing for `meshdeck sim serve`",
         ),
         (s(&["--theme", "mono", "status"]), "console flags"),
+        (s(&["-n", "bookstore", "status"]), "console flags"),
+        (
+            s(&["--headless", "analyze", "--inventory", "x"]),
+            "mean nothing for `meshdeck analyze`",
+        ),
         (
             s(&["--context", "a", "status", "--context", "b"]),
             "--context is given twice",
