@@ -428,14 +428,6 @@ fn run_cli(home: &std::path::Path, args: Vec<String>) -> std::process::Output {
 }
 
 /// Stdout then stderr, as one text for messages and assertions.
-fn output_text(o: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 /// Run the binary off the runtime's threads: (exit code, stdout + stderr).
 async fn cli(home: &std::path::Path, args: Vec<String>) -> (Option<i32>, String) {
     let h = home.to_path_buf();

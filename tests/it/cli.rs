@@ -329,11 +329,7 @@ async fn an_html_login_page_is_named_as_one() {
         ],
     )
     .await;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = output_text(&out);
     assert_eq!(out.status.code(), Some(3), "{text}");
     assert!(
         text.contains("the server answered an HTML page (text/html; charset=utf-8), not the Kubernetes API: a login proxy in front of it?"),
@@ -381,11 +377,7 @@ async fn huge_bodies_and_endless_lines_are_bounded() {
             ],
         )
         .await;
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let text = output_text(&out);
         assert_eq!(out.status.code(), Some(3), "{fault:?}: {text}");
         assert!(text.contains(says), "{fault:?}: {text}");
         assert!(

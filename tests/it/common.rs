@@ -94,6 +94,15 @@ pub async fn until(
     }
 }
 
+/// What a process wrote: its standard output, then its standard error.
+pub fn output_text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
 /// Run the meshdeck binary in `home` off the async runtime, and wait for it.
 pub async fn meshdeck(home: &std::path::Path, args: &[&str]) -> std::process::Output {
     let home = home.to_path_buf();

@@ -18,7 +18,11 @@ struct Console {
 }
 
 impl Console {
-    fn start(home: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Console {
+    fn start<S: AsRef<std::ffi::OsStr>>(
+        home: &std::path::Path,
+        args: &[S],
+        env: &[(&str, &str)],
+    ) -> Console {
         let pty = native_pty_system();
         let pair = pty
             .openpty(PtySize {
@@ -124,6 +128,13 @@ impl Console {
         std::thread::sleep(Duration::from_millis(150));
     }
 
+    /// Ctrl-C, and the console exits 0.
+    fn quit(&mut self) {
+        self.keys("\x03");
+        let st = self.wait_exit(10);
+        assert!(st.success(), "{st:?}");
+    }
+
     fn wait_exit(&mut self, secs: u64) -> portable_pty::ExitStatus {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
@@ -163,9 +174,7 @@ async fn browse_filter_drill_see_a_cluster_go_stale_and_quit() {
     let home = dir.path().to_path_buf();
     let sim: Arc<Fleet> = f.clone();
     tokio::task::spawn_blocking(move || {
-        let a = args(&kc);
-        let a: Vec<&str> = a.iter().map(String::as_str).collect();
-        let mut c = Console::start(&home, &a, &[]);
+        let mut c = Console::start(&home, &args(&kc), &[]);
         c.wait_for("clusters 3/3 synced", 30);
         c.keys(":svc\r");
         c.wait_for(" services [", 5);
@@ -214,9 +223,7 @@ async fn no_color_means_no_colour_on_the_wire_and_a_reversed_selection() {
     f.write_kubeconfig(&kc).expect("kubeconfig");
     let home = dir.path().to_path_buf();
     tokio::task::spawn_blocking(move || {
-        let a = args(&kc);
-        let a: Vec<&str> = a.iter().map(String::as_str).collect();
-        let mut c = Console::start(&home, &a, &[("NO_COLOR", "1")]);
+        let mut c = Console::start(&home, &args(&kc), &[("NO_COLOR", "1")]);
         c.wait_for("clusters 3/3 synced", 30);
         c.keys(":wl\r");
         c.wait_for(" workloads [", 5);
@@ -242,8 +249,7 @@ async fn no_color_means_no_colour_on_the_wire_and_a_reversed_selection() {
                 "the selected row is shown in reverse video"
             );
         }
-        c.keys("\x03");
-        assert!(c.wait_exit(10).success());
+        c.quit();
     })
     .await
     .expect("console test");
@@ -255,9 +261,7 @@ async fn no_color_means_no_colour_on_the_wire_and_a_reversed_selection() {
 async fn term_screen_gets_16_colours_and_lang_c_gets_ascii() {
     let (_f, _dir, kc, home) = authoring_fleet().await;
     tokio::task::spawn_blocking(move || {
-        let a = args(&kc);
-        let a: Vec<&str> = a.iter().map(String::as_str).collect();
-        let mut c = Console::start(&home, &a, &[("TERM", "screen")]);
+        let mut c = Console::start(&home, &args(&kc), &[("TERM", "screen")]);
         c.wait_for("clusters 3/3 synced", 30);
         c.keys(":wl\r");
         c.wait_for(" workloads [", 5);
@@ -270,10 +274,9 @@ async fn term_screen_gets_16_colours_and_lang_c_gets_ascii() {
             text.contains("\x1b[3"),
             "still coloured (16 colours): no colour at all was sent"
         );
-        c.keys("\x03");
-        assert!(c.wait_exit(10).success());
+        c.quit();
 
-        let mut c = Console::start(&home, &a, &[("LANG", "C")]);
+        let mut c = Console::start(&home, &args(&kc), &[("LANG", "C")]);
         let s = c.wait_for("clusters 3/3 synced", 30);
         assert!(s.is_ascii(), "LANG=C: non-ASCII on screen:\n{s}");
         assert!(
@@ -281,8 +284,7 @@ async fn term_screen_gets_16_colours_and_lang_c_gets_ascii() {
             "{s}"
         );
         assert!(s.contains("+-"), "ASCII borders:\n{s}");
-        c.keys("\x03");
-        assert!(c.wait_exit(10).success());
+        c.quit();
     })
     .await
     .expect("console test");
@@ -295,9 +297,7 @@ async fn c_copies_over_ssh_with_osc52() {
     use base64::Engine;
     let (_f, _dir, kc, home) = authoring_fleet().await;
     tokio::task::spawn_blocking(move || {
-        let a = args(&kc);
-        let a: Vec<&str> = a.iter().map(String::as_str).collect();
-        let mut c = Console::start(&home, &a, &[("SSH_TTY", "/dev/pts/7")]);
+        let mut c = Console::start(&home, &args(&kc), &[("SSH_TTY", "/dev/pts/7")]);
         c.wait_for("clusters 3/3 synced", 30);
         c.keys(":svc\r");
         c.wait_for(" services [", 5);
@@ -314,8 +314,7 @@ async fn c_copies_over_ssh_with_osc52() {
             .decode(&text[start..end])
             .expect("base64");
         assert_eq!(copied, b"ratings");
-        c.keys("\x03");
-        assert!(c.wait_exit(10).success());
+        c.quit();
     })
     .await
     .expect("console test");
@@ -328,12 +327,10 @@ async fn dash_n_and_dash_c_open_a_view_in_a_namespace() {
     tokio::task::spawn_blocking(move || {
         let mut a = args(&kc);
         a.extend(["-n", "payments", "-c", "svc"].map(String::from));
-        let a: Vec<&str> = a.iter().map(String::as_str).collect();
         let mut c = Console::start(&home, &a, &[]);
         let s = c.wait_for(" services ns:payments [", 30);
         assert!(!s.contains("bookstore"), "only payments:\n{s}");
-        c.keys("\x03");
-        assert!(c.wait_exit(10).success());
+        c.quit();
     })
     .await
     .expect("console test");
@@ -396,8 +393,7 @@ async fn a_theme_edited_while_running_is_applied() {
             Some(vt100::Color::Idx(1)),
             "the running theme stays"
         );
-        c.keys("\x03");
-        assert!(c.wait_exit(10).success());
+        c.quit();
     })
     .await
     .expect("console test");
@@ -428,7 +424,6 @@ async fn author_fix_a_typo_preview_apply_and_see_the_virtualservice_arrive() {
     tokio::task::spawn_blocking(move || {
         let mut a = args(&kc);
         a.extend(["--policies".to_string(), pol.display().to_string()]);
-        let a: Vec<&str> = a.iter().map(String::as_str).collect();
         let mut c = Console::start(&home, &a, &[]);
         c.wait_for("clusters 3/3 synced", 30);
         c.keys(":pol\r");
@@ -475,8 +470,7 @@ async fn author_fix_a_typo_preview_apply_and_see_the_virtualservice_arrive() {
         c.keys(":vs\r");
         let s = c.wait_for("details.bookstore.svc.cluster.local", 10);
         assert!(s.contains("meshdeck"), "owned by meshdeck: {s}");
-        c.keys("\x03");
-        assert!(c.wait_exit(10).success());
+        c.quit();
     })
     .await
     .expect("console test");
@@ -521,7 +515,6 @@ async fn read_only_console_cannot_reach_authoring_and_sends_no_write() {
             pol.display().to_string(),
             "--readonly".to_string(),
         ]);
-        let a: Vec<&str> = a.iter().map(String::as_str).collect();
         let mut c = Console::start(&home, &a, &[]);
         c.wait_for("clusters 3/3 synced", 30);
         c.keys(":pol\r");
@@ -538,8 +531,7 @@ async fn read_only_console_cannot_reach_authoring_and_sends_no_write() {
         assert!(!s.contains("preview"), "no editor: {s}");
         assert!(s.contains("requestTimeout: 3s"), "{s}");
         c.raw(b"\x1b");
-        c.keys("\x03");
-        assert!(c.wait_exit(10).success());
+        c.quit();
     })
     .await
     .expect("console test");
@@ -562,9 +554,7 @@ async fn every_ending_signal_restores_the_terminal() {
     let home = dir.path().to_path_buf();
     tokio::task::spawn_blocking(move || {
         for sig in ["INT", "QUIT", "TERM", "HUP"] {
-            let a = args(&kc);
-            let a: Vec<&str> = a.iter().map(String::as_str).collect();
-            let mut c = Console::start(&home, &a, &[]);
+            let mut c = Console::start(&home, &args(&kc), &[]);
             c.wait_for("clusters 3/3 synced", 30);
             {
                 let p = c.parser.lock().expect("parser");

@@ -334,11 +334,7 @@ async fn session_flags_mean_the_same_before_and_after_the_subcommand() {
     .await
     .expect("join");
     for (args, want, o) in &results {
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
+        let text = output_text(o);
         assert_eq!(
             o.status.code(),
             Some(*want),
