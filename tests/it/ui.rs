@@ -742,6 +742,58 @@ fn the_analysis_view_lists_findings_and_jumps_to_the_object() {
     assert_eq!(a.page().filter, "reviews");
 }
 
+/// Typing a filter one key at a time in the analysis and policies views narrows their own
+/// rows (findings, board rows), not a cluster's objects at the same index.
+#[test]
+fn filters_typed_key_by_key_narrow_findings_and_policies() {
+    let mut a = app();
+    let finding = |code: &'static str, object: &str| meshdeck::analyze::Finding {
+        code,
+        level: meshdeck::analyze::Level::Error,
+        cluster: "us-east".into(),
+        object: object.into(),
+        path: "spec".into(),
+        message: "m".into(),
+        hint: "h".into(),
+    };
+    let mut board = (*a.board).clone();
+    board.findings = vec![
+        finding("IST0101", "VirtualService bookstore/reviews"),
+        finding("IST0127", "AuthorizationPolicy payments/deny-all"),
+    ];
+    a.board = Arc::new(board);
+    press(&mut a, ":an<enter>/vi");
+    assert_eq!(a.rows.len(), 1, "`vi` keeps the reviews finding");
+    press(&mut a, "e");
+    assert_eq!(a.rows.len(), 1, "`vie` still keeps it");
+    let row = |name: &str| meshdeck::author::PolicyRow {
+        kind: "TrafficPolicy".into(),
+        namespace: "bookstore".into(),
+        name: name.into(),
+        origin: "policies/p.yaml".into(),
+        file: None,
+        sources: "*".into(),
+        targets: "reviews".into(),
+        state: meshdeck::translate::State::Accepted,
+        reason: String::new(),
+        reasons: Vec::new(),
+        clusters: Vec::new(),
+        policy: None,
+        text: None,
+        draft: false,
+    };
+    let mut board = (*a.board).clone();
+    board.rows = vec![row("reviews-timeout"), row("ratings-retries")];
+    a.board = Arc::new(board);
+    press(&mut a, "<esc><esc>:pol<enter>");
+    assert_eq!(a.rows.len(), 2);
+    press(&mut a, "/vi");
+    assert_eq!(a.rows.len(), 1, "`vi` keeps reviews-timeout");
+    press(&mut a, "e");
+    assert_eq!(a.rows.len(), 1, "`vie` still keeps it");
+    assert_eq!(a.board.rows[a.rows[0].1 as usize].name, "reviews-timeout");
+}
+
 /// Findings are counted in the header and attached to the object they name: describe shows
 /// them with their fix.
 #[test]

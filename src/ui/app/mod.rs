@@ -309,10 +309,14 @@ impl App {
     pub fn set_filter(&mut self, f: &str) {
         let old = std::mem::replace(&mut self.page_mut().filter, f.to_string());
         // Typing one more character of a fuzzy filter can only narrow the rows: test just the
-        // rows that passed before (their order, and so the sort, is kept).
+        // rows that passed before (their order, and so the sort, is kept). Only rows that
+        // index a cluster's objects: the policies and analysis views' rows index the board,
+        // and refresh (a few hundred rows) filters those.
         let (old_text, old_inv, old_lbl) = parse_filter(&old);
         let (new_text, new_inv, new_lbl) = parse_filter(f);
-        if !old_text.is_empty()
+        let kind = self.page().kind;
+        if !matches!(kind, ViewKind::Policies | ViewKind::Analysis)
+            && !old_text.is_empty()
             && !old_inv
             && !new_inv
             && old_lbl.is_none()
@@ -321,7 +325,6 @@ impl App {
             && self.filter_error.is_none()
             && self.rows.len() <= 20_000
         {
-            let kind = self.page().kind;
             let pattern = Fuzzy::new(new_text);
             let mut buf = String::new();
             let snap = self.snap.clone();
