@@ -30,7 +30,7 @@ use command::complete_view;
 pub use describe::describe;
 use describe::row_title;
 pub use table::parse_filter;
-use table::{CellKey, Fuzzy, Scan, new_matcher};
+use table::{CellKey, Scan, TextFilter, new_matcher};
 
 /// A row: (cluster index in the snapshot, item index in that cluster's list).
 pub type RowRef = (u32, u32);
@@ -325,7 +325,7 @@ impl App {
             && self.filter_error.is_none()
             && self.rows.len() <= 20_000
         {
-            let pattern = Fuzzy::new(new_text);
+            let filter = TextFilter::new(new_text, false);
             let mut buf = String::new();
             let snap = self.snap.clone();
             let rows = std::mem::take(&mut self.rows);
@@ -335,7 +335,7 @@ impl App {
                 .filter(|&(ci, ii)| {
                     let c = &snap.clusters[ci as usize];
                     kind.item(c, ii as usize).is_some_and(|it| {
-                        Self::filter_hit(matcher, &pattern, false, "", &c.name, &it, &mut buf)
+                        Self::filter_hit(matcher, &filter, &c.name, &it, &mut buf)
                     })
                 })
                 .collect();
@@ -372,10 +372,7 @@ impl App {
         let scan = Scan {
             page: &page,
             selector,
-            pattern: Fuzzy::new(filter),
-            invert,
-            filter_lc: filter.to_lowercase(),
-            filtering: !filter.is_empty(),
+            filter: TextFilter::new(filter, invert),
         };
         let snap = self.snap.clone();
         let work: Vec<(usize, &crate::model::ClusterView)> = snap
@@ -395,8 +392,8 @@ impl App {
             .min(work.len());
         // Text filters over big fleets use every core: each thread scans whole clusters with
         // its own matcher, and the parts are joined in cluster order.
-        let parts: Vec<(Vec<RowRef>, usize)> = if scan.filtering && estimate > 20_000 && threads > 1
-        {
+        let filtering = !scan.filter.is_empty();
+        let parts: Vec<(Vec<RowRef>, usize)> = if filtering && estimate > 20_000 && threads > 1 {
             let per = work.len().div_ceil(threads);
             std::thread::scope(|s| {
                 let handles: Vec<_> = work
@@ -449,9 +446,7 @@ impl App {
     /// `!`, rows that do not contain the text.
     fn filter_hit(
         matcher: &mut Matcher,
-        pattern: &Fuzzy,
-        invert: bool,
-        filter_lc: &str,
+        filter: &TextFilter,
         cluster: &str,
         item: &Item<'_>,
         buf: &mut String,
@@ -462,34 +457,27 @@ impl App {
         buf.push_str(item.namespace());
         buf.push('/');
         buf.push_str(item.name());
-        if invert {
-            return !buf.to_lowercase().contains(filter_lc);
-        }
-        pattern.matches(matcher, buf)
+        filter.hits(matcher, buf)
     }
 
     /// The policies view's rows: board rows by index, filtered (fuzzy on
     /// kind/namespace/name/origin), faults-only keeps rows that are not accepted.
     fn refresh_policies(&mut self, page: &Page) {
         let (filter, invert, _) = parse_filter(&page.filter);
-        let pattern = Fuzzy::new(filter);
-        let lc = filter.to_lowercase();
+        let filter = TextFilter::new(filter, invert);
         let board = self.board.clone();
         let mut rows = Vec::new();
         for (i, r) in board.rows.iter().enumerate() {
             if page.faults_only && r.state == crate::translate::State::Accepted {
                 continue;
             }
-            if !filter.is_empty() {
-                let hay = format!("{}/{}/{}/{}", r.kind, r.namespace, r.name, r.origin);
-                let hit = if invert {
-                    !hay.to_lowercase().contains(&lc)
-                } else {
-                    pattern.matches(&mut self.matcher, &hay)
-                };
-                if !hit {
-                    continue;
-                }
+            if !filter.is_empty()
+                && !filter.hits(
+                    &mut self.matcher,
+                    &format!("{}/{}/{}/{}", r.kind, r.namespace, r.name, r.origin),
+                )
+            {
+                continue;
             }
             rows.push((0u32, i as u32));
         }
@@ -511,8 +499,7 @@ impl App {
     /// The analysis view's rows: the findings in scope (cluster, namespace), filtered.
     fn refresh_findings(&mut self, page: &Page) {
         let (filter, invert, _) = parse_filter(&page.filter);
-        let pattern = Fuzzy::new(filter);
-        let lc = filter.to_lowercase();
+        let filter = TextFilter::new(filter, invert);
         let board = self.board.clone();
         let mut rows = Vec::new();
         for (i, f) in board.findings.iter().enumerate() {
@@ -527,16 +514,13 @@ impl App {
             if page.faults_only && f.level == crate::analyze::Level::Info {
                 continue;
             }
-            if !filter.is_empty() {
-                let hay = format!("{} {} {} {}", f.code, f.cluster, f.object, f.message);
-                let hit = if invert {
-                    !hay.to_lowercase().contains(&lc)
-                } else {
-                    pattern.matches(&mut self.matcher, &hay)
-                };
-                if !hit {
-                    continue;
-                }
+            if !filter.is_empty()
+                && !filter.hits(
+                    &mut self.matcher,
+                    &format!("{} {} {} {}", f.code, f.cluster, f.object, f.message),
+                )
+            {
+                continue;
             }
             rows.push((0u32, i as u32));
         }

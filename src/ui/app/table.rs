@@ -12,10 +12,7 @@ pub(super) fn new_matcher() -> Matcher {
 pub(super) struct Scan<'a> {
     pub(super) page: &'a Page,
     pub(super) selector: Option<LabelSelector>,
-    pub(super) pattern: Fuzzy,
-    pub(super) invert: bool,
-    pub(super) filter_lc: String,
-    pub(super) filtering: bool,
+    pub(super) filter: TextFilter,
 }
 
 impl Scan<'_> {
@@ -55,16 +52,8 @@ impl Scan<'_> {
                     _ => continue,
                 }
             }
-            if self.filtering
-                && !App::filter_hit(
-                    matcher,
-                    &self.pattern,
-                    self.invert,
-                    &self.filter_lc,
-                    &c.name,
-                    &item,
-                    &mut buf,
-                )
+            if !self.filter.is_empty()
+                && !App::filter_hit(matcher, &self.filter, &c.name, &item, &mut buf)
             {
                 continue;
             }
@@ -93,6 +82,36 @@ impl Fuzzy {
             m.fuzzy_match_greedy(Utf32Str::new(haystack, &mut hb), Utf32Str::new(a, &mut nb))
                 .is_some()
         })
+    }
+}
+
+/// A page's text filter as typed: fuzzy words, or after `!` the rows that do not contain the
+/// text (ignoring case).
+pub(super) struct TextFilter {
+    pattern: Fuzzy,
+    invert: bool,
+    lc: String,
+}
+
+impl TextFilter {
+    pub(super) fn new(text: &str, invert: bool) -> TextFilter {
+        TextFilter {
+            pattern: Fuzzy::new(text),
+            invert,
+            lc: text.to_lowercase(),
+        }
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.lc.is_empty()
+    }
+
+    pub(super) fn hits(&self, m: &mut Matcher, haystack: &str) -> bool {
+        if self.invert {
+            !haystack.to_lowercase().contains(&self.lc)
+        } else {
+            self.pattern.matches(m, haystack)
+        }
     }
 }
 
