@@ -163,3 +163,80 @@ proptest! {
         prop_assert_eq!(ya, yb);
     }
 }
+
+fn access_policy() -> impl Strategy<Value = Value> {
+    let sources = prop_oneof![
+        Just(json!([{"kubeIdentityMatcher": {"namespaces": ["bookinfo"]}}])),
+        Just(json!([{"kubeIdentityMatcher": {"clusters": ["west"]}}])),
+        Just(
+            json!([{"kubeServiceAccountRefs": {"serviceAccounts": [{"name": "bookinfo-productpage", "namespace": "bookinfo"}]}}])
+        ),
+        Just(
+            json!([{"kubeServiceAccountRefs": {"serviceAccounts": [{"name": "bookinfo-productpage", "namespace": "bookinfo", "clusterName": "east"}]}}])
+        ),
+    ];
+    (dest_selector(), sources, any::<bool>()).prop_map(|(d, s, get)| {
+        let mut spec = json!({"sourceSelector": s, "destinationSelector": d});
+        if get {
+            spec["allowedMethods"] = json!(["GET"]);
+        }
+        json!({"apiVersion": "networking.mesh.gloo.solo.io/v1", "kind": "AccessPolicy",
+            "metadata": {"name": "a", "namespace": "bookinfo", "creationTimestamp": "2026-01-02T00:00:00Z"},
+            "spec": spec})
+    })
+}
+
+/// One edit: which policy (modulo the set's size), a new TrafficPolicy spec and a new
+/// AccessPolicy spec (the one of the policy's kind is used; a VirtualMesh edit flips its
+/// global access).
+fn edits() -> impl Strategy<Value = Vec<(usize, Value, Value)>> {
+    prop::collection::vec((0usize..16, traffic_policy(), access_policy()), 1..6)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Issue #15: after any sequence of edits the kept translator's answer — incremental when
+    /// only TrafficPolicies and AccessPolicies changed — equals a fresh full translation.
+    #[test]
+    fn incremental_translation_equals_a_full_one(
+        (mut docs, _vm) in policy_set(),
+        extra in prop::collection::vec(access_policy(), 0..3),
+        steps in edits(),
+    ) {
+        use meshdeck::translate::{Pass, Translator};
+        let snap = fleet();
+        for (i, mut a) in extra.into_iter().enumerate() {
+            a["metadata"]["name"] = json!(format!("a{i}"));
+            docs.push(a);
+        }
+        let t = Translator::new(&snap);
+        let first = load_str(&to_yaml(&docs), "gen.yaml");
+        prop_assert!(!first.has_errors(), "{:#?}", first.diagnostics);
+        let (_, pass) = t.translate_with_pass(&first.policies);
+        prop_assert_eq!(pass, Pass::Full);
+        for (k, tp, ap) in steps {
+            let i = k % docs.len();
+            let mesh_wide = match docs[i]["kind"].as_str() {
+                Some("TrafficPolicy") => { docs[i]["spec"] = tp["spec"].clone(); false }
+                Some("AccessPolicy") => { docs[i]["spec"] = ap["spec"].clone(); false }
+                _ => {
+                    let g = &mut docs[i]["spec"]["globalAccessPolicy"];
+                    *g = json!(if g == "ENABLED" { "DISABLED" } else { "ENABLED" });
+                    true
+                }
+            };
+            let loaded = load_str(&to_yaml(&docs), "gen.yaml");
+            prop_assert!(!loaded.has_errors(), "{:#?}", loaded.diagnostics);
+            let (inc, pass) = t.translate_with_pass(&loaded.policies);
+            let full = translate(&loaded.policies, &snap);
+            if mesh_wide {
+                prop_assert_eq!(pass, Pass::Full);
+            } else {
+                prop_assert!(matches!(pass, Pass::Incremental { .. } | Pass::Unchanged), "{:?}", pass);
+            }
+            prop_assert_eq!(&inc.objects, &full.objects, "objects after editing {} ({:?})", i, pass);
+            prop_assert_eq!(&inc.statuses, &full.statuses, "statuses after editing {} ({:?})", i, pass);
+        }
+    }
+}

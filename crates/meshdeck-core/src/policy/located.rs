@@ -50,6 +50,11 @@ impl Located {
         }
     }
 
+    /// Every field at the same place as in `other` (the messages that name places agree).
+    pub fn same_places(&self, other: &Located) -> bool {
+        self.start == other.start && self.values == other.values && self.keys == other.keys
+    }
+
     /// The position of the key at `path` (falls back to the value's position).
     pub fn key_pos(&self, path: &str) -> Option<Pos> {
         self.keys

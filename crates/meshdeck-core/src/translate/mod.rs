@@ -12,6 +12,7 @@ use index::{Dest, Index};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 
 pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 pub const POLICIES_ANNOTATION: &str = "meshdeck.io/policies";
@@ -123,28 +124,257 @@ impl Output {
     }
 }
 
-/// Keeps the fleet index between translations (the editor re-translates on every keystroke).
+/// Keeps the fleet index between translations (the editor re-translates on every keystroke),
+/// and the last translation: when only TrafficPolicies and AccessPolicies changed since, it
+/// re-translates only what they can touch ([`Translator::translate`]).
 pub struct Translator {
     index: Index,
+    memo: Mutex<Option<Memo>>,
+}
+
+/// The last translation and what an incremental one needs of it.
+struct Memo {
+    policies: Vec<Policy>,
+    output: Output,
+    tags: Vec<Tag>,
+    footprint: Vec<Vec<usize>>,
+    /// destination → the policies whose footprint holds it (ascending)
+    by_dest: Vec<Vec<usize>>,
+    global: Arc<Global>,
+}
+
+/// An edit that touches more than half of a fleet larger than this is translated in full.
+const FULL_ABOVE: usize = 1000;
+
+/// How the last [`Translator::translate`] was done (for tests and benchmarks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    /// Every policy over every destination.
+    Full,
+    /// Nothing changed: the last output.
+    Unchanged,
+    /// Only these many destinations and policies were re-translated.
+    Incremental {
+        destinations: usize,
+        policies: usize,
+    },
 }
 
 impl Translator {
     pub fn new(snap: &crate::model::Snapshot) -> Translator {
         Translator {
             index: Index::new(snap),
+            memo: Mutex::new(None),
         }
     }
     pub fn index(&self) -> &Index {
         &self.index
     }
+    /// Translate `policies`. Byte-identical to a fresh translation of the same inputs; when
+    /// the previous call had the same policies but for some TrafficPolicies or AccessPolicies
+    /// (same identities, same order, same creation times), only the destinations those can
+    /// change — closed over every policy touching them — are re-translated.
     pub fn translate(&self, policies: &[Policy]) -> Output {
-        Run::new(&self.index, policies).run()
+        self.translate_with(policies, |out, _| out.clone())
+    }
+
+    /// [`Translator::translate`], saying how it was done.
+    pub fn translate_with_pass(&self, policies: &[Policy]) -> (Output, Pass) {
+        self.translate_with(policies, |out, pass| (out.clone(), pass))
+    }
+
+    /// [`Translator::translate`] without a copy: `f` reads the output where it is kept (the
+    /// next translation starts from it). What `f` returns is returned.
+    pub fn translate_with<R>(&self, policies: &[Policy], f: impl FnOnce(&Output, Pass) -> R) -> R {
+        let mut memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(m) = memo.as_mut()
+            && let Some(pass) = m.update(&self.index, policies)
+        {
+            return f(&m.output, pass);
+        }
+        let raw = Run::new(&self.index, policies, None).run();
+        if !raw.exact {
+            // two objects with one identity: only a full translation gives the same answer
+            *memo = None;
+            return f(&raw.output, Pass::Full);
+        }
+        let mut by_dest: Vec<Vec<usize>> = vec![Vec::new(); self.index.dests.len()];
+        for (p, fp) in raw.footprint.iter().enumerate() {
+            for &d in fp {
+                by_dest[d].push(p);
+            }
+        }
+        let m = memo.insert(Memo {
+            policies: policies.to_vec(),
+            output: raw.output,
+            tags: raw.tags,
+            footprint: raw.footprint,
+            by_dest,
+            global: raw.global,
+        });
+        f(&m.output, Pass::Full)
+    }
+}
+
+/// The destinations a policy's objects can depend on: what a TrafficPolicy or AccessPolicy
+/// selects and where a traffic shift sends (mesh-wide kinds: none, they are never incremental).
+fn footprint(ix: &Index, p: &Policy) -> Vec<usize> {
+    match &p.spec {
+        Spec::Traffic(t) => routes::with_targets(ix, t, &ix.select(&t.destination_selector)),
+        Spec::Access(a) => ix.select(&a.destination_selector),
+        _ => Vec::new(),
+    }
+}
+
+/// The same policy, down to where its fields are where positions are in its messages (those
+/// of TrafficPolicies and AccessPolicies name `file:line:col`; the mesh-wide kinds' do not).
+fn same_policy(a: &Policy, b: &Policy) -> bool {
+    let placed = matches!(a.spec, Spec::Traffic(_) | Spec::Access(_));
+    a == b
+        && (!placed
+            || Arc::ptr_eq(&a.origin.located, &b.origin.located)
+            || a.origin.located.same_places(&b.origin.located))
+}
+
+impl Memo {
+    /// Re-translate incrementally into `self`, or None when only a full translation can be
+    /// exact (then `self` may be spoilt: the caller replaces it).
+    fn update(&mut self, ix: &Index, policies: &[Policy]) -> Option<Pass> {
+        if policies.len() != self.policies.len() {
+            return None;
+        }
+        let mut changed: Vec<usize> = Vec::new();
+        for (i, (old, new)) in self.policies.iter().zip(policies).enumerate() {
+            if old.kind() != new.kind()
+                || old.meta.name != new.meta.name
+                || old.namespace() != new.namespace()
+            {
+                return None;
+            }
+            if same_policy(old, new) {
+                continue;
+            }
+            let local = matches!(old.spec, Spec::Traffic(_) | Spec::Access(_));
+            if !local || old.meta.creation_timestamp != new.meta.creation_timestamp {
+                return None;
+            }
+            changed.push(i);
+        }
+        if changed.is_empty() {
+            return Some(Pass::Unchanged);
+        }
+        // The destinations the edit touches: the old and the new footprints.
+        let n = ix.dests.len();
+        let mut dest_on = vec![false; n];
+        let mut queue: Vec<usize> = Vec::new();
+        for &p in &changed {
+            let fresh = footprint(ix, &policies[p]);
+            for &d in &self.footprint[p] {
+                if let Ok(k) = self.by_dest[d].binary_search(&p) {
+                    self.by_dest[d].remove(k);
+                }
+            }
+            for &d in &fresh {
+                if let Err(k) = self.by_dest[d].binary_search(&p) {
+                    self.by_dest[d].insert(k, p);
+                }
+            }
+            for &d in self.footprint[p].iter().chain(&fresh) {
+                if !dest_on[d] {
+                    dest_on[d] = true;
+                    queue.push(d);
+                }
+            }
+            self.footprint[p] = fresh;
+            self.policies[p] = policies[p].clone();
+        }
+        // Closed over every policy touching them, and every destination those touch.
+        let mut policy_on = vec![false; policies.len()];
+        for &p in &changed {
+            policy_on[p] = true;
+        }
+        while let Some(d) = queue.pop() {
+            for &q in &self.by_dest[d] {
+                if policy_on[q] {
+                    continue;
+                }
+                policy_on[q] = true;
+                for &e in &self.footprint[q] {
+                    if !dest_on[e] {
+                        dest_on[e] = true;
+                        queue.push(e);
+                    }
+                }
+            }
+        }
+        let dests: Vec<usize> = (0..n).filter(|&d| dest_on[d]).collect();
+        if dests.len() > FULL_ABOVE && dests.len() * 2 > n {
+            return None; // most of a large fleet: a full run is as cheap
+        }
+        let (nd, np) = (dests.len(), policy_on.iter().filter(|x| **x).count());
+        let scope = Scope {
+            dests,
+            dest_on: dest_on.clone(),
+            policy_on: policy_on.clone(),
+        };
+        let raw = Run::new(ix, policies, Some((scope, Arc::clone(&self.global)))).run();
+        if !raw.exact {
+            return None;
+        }
+        // Splice: the objects of the destinations outside the scope stay, the scope's are
+        // the new run's; both lists are sorted by identity, and one identity twice means
+        // the two runs would not agree with a full one.
+        let old_objects = std::mem::take(&mut self.output.objects);
+        let old_tags = std::mem::take(&mut self.tags);
+        let kept = old_objects
+            .into_iter()
+            .zip(old_tags)
+            .filter(|(_, t)| t.unit.is_none_or(|d| !dest_on[d]));
+        let mut fresh = raw.output.objects.into_iter().zip(raw.tags).peekable();
+        let mut objects = Vec::with_capacity(self.output.statuses.len());
+        let mut tags = Vec::new();
+        for (o, t) in kept {
+            while let Some((f, _)) = fresh.peek() {
+                match f.key().cmp(&o.key()) {
+                    std::cmp::Ordering::Less => {
+                        if let Some((f, ft)) = fresh.next() {
+                            objects.push(f);
+                            tags.push(ft);
+                        }
+                    }
+                    std::cmp::Ordering::Equal => return None,
+                    std::cmp::Ordering::Greater => break,
+                }
+            }
+            objects.push(o);
+            tags.push(t);
+        }
+        for (f, ft) in fresh {
+            objects.push(f);
+            tags.push(ft);
+        }
+        self.output.objects = objects;
+        self.tags = tags;
+        for (p, st) in raw.output.statuses.into_iter().enumerate() {
+            if policy_on[p] {
+                self.output.statuses[p] = st;
+            }
+        }
+        // The mesh-wide policies keep their statuses: their warnings come from their own
+        // passes, and every cluster where a per-destination object names a VirtualMesh (a
+        // default or federated DestinationRule) also holds one of its mesh-wide objects (its
+        // PeerAuthentication under mTLS, the federated host's ServiceEntry), so its clusters
+        // do not move either.
+        Some(Pass::Incremental {
+            destinations: nd,
+            policies: np,
+        })
     }
 }
 
 /// Translate once.
 pub fn translate(policies: &[Policy], snap: &crate::model::Snapshot) -> Output {
-    Translator::new(snap).translate(policies)
+    Run::new(&Index::new(snap), policies, None).run().output
 }
 
 /// Subset name → (labels, the policies asking for it).
@@ -187,20 +417,13 @@ struct Federated {
     vm: usize,
 }
 
-pub(crate) struct Run<'a> {
-    ix: &'a Index,
-    policies: &'a [Policy],
-    /// Policy indexes, oldest first (Gloo Mesh: the older policy wins).
-    order: Vec<usize>,
-    rank: Vec<usize>,
-    track: Vec<Track>,
+/// What the mesh-wide passes (VirtualMeshes, VirtualDestinations) decide, which the
+/// per-destination passes read. An incremental run reuses it when those policies are unchanged.
+#[derive(Default, Clone)]
+struct Global {
     mesh: Vec<MeshSettings>,
     /// dest → client clusters it is federated into (cluster → settings)
     federated: HashMap<usize, BTreeMap<String, Federated>>,
-    objects: Vec<Generated>,
-    /// DestinationRule subsets requested by traffic shifts: (cluster, host) → name →
-    /// (labels, the policies asking for it)
-    subsets: BTreeMap<(String, String), SubsetMap>,
     /// Federated hosts' virtual IPs, and the addresses taken.
     vips: BTreeMap<String, String>,
     vip_used: BTreeSet<u32>,
@@ -209,27 +432,90 @@ pub(crate) struct Run<'a> {
     served: Vec<(usize, String, String, usize)>,
 }
 
+/// What an incremental run recomputes: these destinations' objects and these policies'
+/// statuses (the closure of an edit: every policy touching a destination in it, and every
+/// destination those policies touch).
+struct Scope {
+    dests: Vec<usize>,
+    dest_on: Vec<bool>,
+    policy_on: Vec<bool>,
+}
+
+/// Where a generated object came from: the destination it is about (None: a mesh-wide
+/// object of a VirtualMesh or VirtualDestination), and its source policies' indexes.
+#[derive(Clone, Debug)]
+struct Tag {
+    unit: Option<usize>,
+    sources: Vec<usize>,
+}
+
+pub(crate) struct Run<'a> {
+    ix: &'a Index,
+    policies: &'a [Policy],
+    /// Policy indexes, oldest first (Gloo Mesh: the older policy wins).
+    order: Vec<usize>,
+    rank: Vec<usize>,
+    track: Vec<Track>,
+    g: Arc<Global>,
+    scope: Option<Scope>,
+    /// The destination whose objects are being emitted.
+    unit: Option<usize>,
+    objects: Vec<Generated>,
+    tags: Vec<Tag>,
+    /// The destinations each TrafficPolicy or AccessPolicy can change ([`footprint`]).
+    footprint: Vec<Vec<usize>>,
+    /// DestinationRule subsets requested by traffic shifts: (cluster, host) → name →
+    /// (labels, the policies asking for it)
+    subsets: BTreeMap<(String, String), SubsetMap>,
+}
+
 impl<'a> Run<'a> {
-    fn new(ix: &'a Index, policies: &'a [Policy]) -> Run<'a> {
+    fn new(ix: &'a Index, policies: &'a [Policy], scope: Option<(Scope, Arc<Global>)>) -> Run<'a> {
         let mut order: Vec<usize> = (0..policies.len()).collect();
         order.sort_by(|&a, &b| policies[a].precedence(&policies[b]).then(a.cmp(&b)));
         let mut rank = vec![0; policies.len()];
         for (r, &i) in order.iter().enumerate() {
             rank[i] = r;
         }
+        let (scope, g) = match scope {
+            Some((s, g)) => (Some(s), g),
+            None => (
+                None,
+                Arc::new(Global {
+                    mesh: vec![MeshSettings::default(); ix.meshes.len()],
+                    ..Global::default()
+                }),
+            ),
+        };
         Run {
             ix,
             policies,
             order,
             rank,
             track: vec![Track::default(); policies.len()],
-            mesh: vec![MeshSettings::default(); ix.meshes.len()],
-            federated: HashMap::new(),
+            g,
+            scope,
+            unit: None,
             objects: Vec::new(),
+            tags: Vec::new(),
+            footprint: vec![Vec::new(); policies.len()],
             subsets: BTreeMap::new(),
-            vips: BTreeMap::new(),
-            vip_used: BTreeSet::new(),
-            served: Vec::new(),
+        }
+    }
+
+    fn dest_on(&self, d: usize) -> bool {
+        self.scope.as_ref().is_none_or(|s| s.dest_on[d])
+    }
+
+    fn policy_on(&self, p: usize) -> bool {
+        self.scope.as_ref().is_none_or(|s| s.policy_on[p])
+    }
+
+    /// The destinations this run translates, in index order.
+    fn dest_list(&self) -> Vec<usize> {
+        match &self.scope {
+            Some(s) => s.dests.clone(),
+            None => (0..self.ix.dests.len()).collect(),
         }
     }
 
@@ -263,9 +549,10 @@ impl<'a> Run<'a> {
         sources: BTreeSet<usize>,
         spec: Value,
     ) {
-        for &p in &sources {
-            self.track[p].clusters.insert(cluster.to_string());
-        }
+        self.tags.push(Tag {
+            unit: self.unit,
+            sources: sources.iter().copied().collect(),
+        });
         self.objects.push(Generated {
             cluster: cluster.to_string(),
             api_version,
@@ -277,13 +564,17 @@ impl<'a> Run<'a> {
         });
     }
 
-    fn run(mut self) -> Output {
+    fn run(mut self) -> Raw {
         self.check_selectors();
-        self.virtual_meshes();
+        if self.scope.is_none() {
+            self.virtual_meshes();
+        }
         routes::traffic(&mut self);
         self.federation_servers();
         self.access();
-        self.virtual_destinations();
+        if self.scope.is_none() {
+            self.virtual_destinations();
+        }
         self.finish()
     }
 
@@ -307,6 +598,9 @@ impl<'a> Run<'a> {
         let clusters: Vec<String> = self.ix.namespaces.keys().cloned().collect();
         let all_ns: BTreeSet<String> = self.ix.namespaces.values().flatten().cloned().collect();
         for p in 0..self.policies.len() {
+            if !self.policy_on(p) {
+                continue;
+            }
             let (dests, workloads, identities) = match &self.policies[p].spec {
                 Spec::Traffic(t) => (&t.destination_selector, &t.source_selector[..], &[][..]),
                 Spec::Access(a) => (&a.destination_selector, &[][..], &a.source_selector[..]),
@@ -423,6 +717,7 @@ impl<'a> Run<'a> {
     // VirtualMesh
 
     fn virtual_meshes(&mut self) {
+        self.unit = None;
         let order = self.order.clone();
         for &p in &order {
             let Spec::VirtualMesh(vm) = &self.policies[p].spec else {
@@ -443,7 +738,7 @@ impl<'a> Run<'a> {
                             ),
                         );
                     }
-                    Some(m) => match self.mesh[m].vm {
+                    Some(m) => match self.g.mesh[m].vm {
                         Some(other) => {
                             let msg = format!(
                                 "mesh {} already belongs to {} (older policy wins)",
@@ -460,7 +755,7 @@ impl<'a> Run<'a> {
                             );
                         }
                         None => {
-                            self.mesh[m] = MeshSettings {
+                            Arc::make_mut(&mut self.g).mesh[m] = MeshSettings {
                                 vm: Some(p),
                                 mtls: vm.mtls_config.is_some(),
                             };
@@ -621,13 +916,17 @@ impl<'a> Run<'a> {
                 if client.cluster == d.cluster {
                     continue;
                 }
-                self.federated.entry(i).or_default().insert(
-                    client.cluster.to_string(),
-                    Federated {
-                        suffix: suffix.clone(),
-                        vm: p,
-                    },
-                );
+                Arc::make_mut(&mut self.g)
+                    .federated
+                    .entry(i)
+                    .or_default()
+                    .insert(
+                        client.cluster.to_string(),
+                        Federated {
+                            suffix: suffix.clone(),
+                            vm: p,
+                        },
+                    );
                 // one endpoint per backing pod, so client-side subsets select them: through
                 // the home gateway (its external TLS port), or the pod itself on a flat network
                 let (resolution, endpoints): (&str, Vec<Value>) = match &entry {
@@ -701,7 +1000,8 @@ impl<'a> Run<'a> {
                     src.clone(),
                     se,
                 );
-                self.served
+                Arc::make_mut(&mut self.g)
+                    .served
                     .push((i, suffix.clone(), g.namespace.clone(), p));
             }
         }
@@ -726,7 +1026,8 @@ impl<'a> Run<'a> {
 
     /// A deterministic virtual IP in 240.0.0.0/4 for a federated host, unique in the run.
     fn virtual_ip(&mut self, host: &str) -> String {
-        if let Some(ip) = self.vips.get(host) {
+        let g = Arc::make_mut(&mut self.g);
+        if let Some(ip) = g.vips.get(host) {
             return ip.clone();
         }
         // FNV-1a: stable across runs and platforms
@@ -741,9 +1042,9 @@ impl<'a> Run<'a> {
             let ip = 0xf000_0000u32 | n;
             let [a, b, c, d] = ip.to_be_bytes();
             let text = format!("{a}.{b}.{c}.{d}");
-            if ip != u32::MAX && !self.vip_used.contains(&ip) {
-                self.vip_used.insert(ip);
-                self.vips.insert(host.to_string(), text.clone());
+            if ip != u32::MAX && !g.vip_used.contains(&ip) {
+                g.vip_used.insert(ip);
+                g.vips.insert(host.to_string(), text.clone());
                 return text;
             }
             n = (n + 1) & 0x0fff_ffff;
@@ -753,14 +1054,24 @@ impl<'a> Run<'a> {
     /// The federated hosts' DestinationRules in their home clusters: the same subsets and
     /// traffic policy the clients were given, visible only to the gateway's namespace.
     fn federation_servers(&mut self) {
-        for (d, suffix, ns, vm) in std::mem::take(&mut self.served) {
-            let dest = self.ix.dests[d].clone();
-            let host = dest.federated_host(&suffix);
+        let g = Arc::clone(&self.g);
+        for (d, suffix, ns, vm) in &g.served {
+            let d = *d;
+            if !self.dest_on(d) {
+                continue;
+            }
+            self.unit = Some(d);
+            let ix = self.ix;
+            let dest = &ix.dests[d];
+            let host = dest.federated_host(suffix);
             let mut subsets: BTreeMap<String, Value> = BTreeMap::new();
             let mut policy: Option<Value> = None;
-            let mut sources: BTreeSet<PolicyId> = [self.id(vm)].into();
-            for o in &self.objects {
-                if o.kind == DESTINATION_RULE.1 && o.spec["host"] == host.as_str() {
+            let mut sources: BTreeSet<usize> = [*vm].into();
+            for (o, tag) in self.objects.iter().zip(&self.tags) {
+                if tag.unit == Some(d)
+                    && o.kind == DESTINATION_RULE.1
+                    && o.spec["host"] == host.as_str()
+                {
                     for s in o.spec["subsets"].as_array().into_iter().flatten() {
                         if let Some(n) = s["name"].as_str() {
                             subsets.entry(n.to_string()).or_insert_with(|| s.clone());
@@ -769,7 +1080,7 @@ impl<'a> Run<'a> {
                     if policy.is_none() {
                         policy = o.spec.get("trafficPolicy").cloned();
                     }
-                    sources.extend(o.sources.iter().cloned());
+                    sources.extend(tag.sources.iter().copied());
                 }
             }
             let mut spec = json!({"host": host, "exportTo": ["."]});
@@ -779,18 +1090,10 @@ impl<'a> Run<'a> {
             if !subsets.is_empty() {
                 spec["subsets"] = Value::Array(subsets.into_values().collect());
             }
-            let ids: BTreeSet<usize> = (0..self.policies.len())
-                .filter(|&i| sources.contains(&self.policies[i].id()))
-                .collect();
-            self.emit(
-                &dest.cluster,
-                DESTINATION_RULE,
-                &ns,
-                &federated_name(&dest),
-                ids,
-                spec,
-            );
+            let (cluster, name) = (dest.cluster.to_string(), federated_name(dest));
+            self.emit(&cluster, DESTINATION_RULE, ns, &name, sources, spec);
         }
+        self.unit = None;
     }
 
     /// The host a client in `cluster` uses for destination `d`, if it can reach it.
@@ -799,7 +1102,8 @@ impl<'a> Run<'a> {
         if &*dest.cluster == cluster {
             return Some(dest.local_host());
         }
-        self.federated
+        self.g
+            .federated
             .get(&d)
             .and_then(|m| m.get(cluster))
             .map(|f| dest.federated_host(&f.suffix))
@@ -816,7 +1120,11 @@ impl<'a> Run<'a> {
             let Spec::Access(ap) = &self.policies[p].spec else {
                 continue;
             };
+            if !self.policy_on(p) {
+                continue;
+            }
             let dests = self.ix.select(&ap.destination_selector);
+            self.footprint[p] = dests.clone();
             if dests.is_empty() {
                 self.warn(p, "spec.destinationSelector matches no destination".into());
             }
@@ -860,6 +1168,7 @@ impl<'a> Run<'a> {
             }
         }
         for (d, ps) in per_dest {
+            self.unit = Some(d);
             let dest = self.ix.dests[d].clone();
             let rules: Vec<Value> = ps
                 .iter()
@@ -891,6 +1200,7 @@ impl<'a> Run<'a> {
                 }),
             );
         }
+        self.unit = None;
     }
 
     /// The trust domains of the meshes on a cluster; an empty name: every mesh's in the fleet.
@@ -980,6 +1290,7 @@ impl<'a> Run<'a> {
     // VirtualDestination
 
     fn virtual_destinations(&mut self) {
+        self.unit = None;
         let order = self.order.clone();
         let mut hostnames: HashMap<String, usize> = HashMap::new();
         for &p in &order {
@@ -1007,7 +1318,7 @@ impl<'a> Run<'a> {
             let members: Vec<usize> = match (&vd.virtual_mesh, &vd.mesh_list) {
                 (Some(r), _) => (0..self.ix.meshes.len())
                     .filter(|&m| {
-                        self.mesh[m]
+                        self.g.mesh[m]
                             .vm
                             .is_some_and(|v| self.policies[v].meta.name == r.name)
                     })
@@ -1179,70 +1490,101 @@ impl<'a> Run<'a> {
 
     // -----------------------------------------------------------------------------------------
 
-    fn finish(mut self) -> Output {
-        self.objects.sort_by(|a, b| a.key().cmp(&b.key()));
+    fn finish(mut self) -> Raw {
+        let mut tagged: Vec<(Generated, Tag)> = std::mem::take(&mut self.objects)
+            .into_iter()
+            .zip(std::mem::take(&mut self.tags))
+            .collect();
+        tagged.sort_by(|a, b| a.0.key().cmp(&b.0.key()));
         // Two objects with one identity: keep the first, name both sources (the older wins).
-        let mut out: Vec<Generated> = Vec::with_capacity(self.objects.len());
-        for o in std::mem::take(&mut self.objects) {
+        let mut out: Vec<Generated> = Vec::with_capacity(tagged.len());
+        let mut tags: Vec<Tag> = Vec::with_capacity(tagged.len());
+        let mut exact = true;
+        for (o, tag) in tagged {
             if let Some(last) = out.last_mut()
                 && last.key() == o.key()
             {
+                exact = false;
                 if last.spec != o.spec {
-                    for id in &o.sources {
-                        if let Some(p) = self.policies.iter().position(|p| &p.id() == id) {
-                            let msg = format!(
-                                "{} {}/{} in {} is also generated by {}; the first one is kept",
-                                o.kind,
-                                o.namespace,
-                                o.name,
-                                o.cluster,
-                                last.sources
-                                    .iter()
-                                    .map(ToString::to_string)
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            );
-                            self.warn(p, msg);
-                        }
+                    for &p in &tag.sources {
+                        let msg = format!(
+                            "{} {}/{} in {} is also generated by {}; the first one is kept",
+                            o.kind,
+                            o.namespace,
+                            o.name,
+                            o.cluster,
+                            last.sources
+                                .iter()
+                                .map(ToString::to_string)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        );
+                        self.warn(p, msg);
                     }
                 }
                 continue;
             }
             out.push(o);
+            tags.push(tag);
         }
+        // The clusters each policy shapes: those of the objects kept that name it.
+        for (o, tag) in out.iter().zip(&tags) {
+            for &p in &tag.sources {
+                if !self.track[p].clusters.contains(&o.cluster) {
+                    self.track[p].clusters.insert(o.cluster.clone());
+                }
+            }
+        }
+        let policies = self.policies;
         let statuses = self
             .track
             .into_iter()
             .enumerate()
-            .map(|(i, t)| {
-                let state = if t.destinations.values().any(|s| *s == State::Invalid) {
-                    State::Invalid
-                } else if !t.errors.is_empty()
-                    || t.destinations.values().any(|s| *s == State::Conflicting)
-                {
-                    State::Conflicting
-                } else if !t.warnings.is_empty() {
-                    State::Warning
-                } else {
-                    State::Accepted
-                };
-                PolicyStatus {
-                    policy: self.policies[i].id(),
-                    state,
-                    destinations: t.destinations,
-                    workloads: t.workloads,
-                    clusters: t.clusters,
-                    errors: t.errors,
-                    warnings: t.warnings,
-                    notes: t.notes,
-                }
-            })
+            .map(|(i, t)| status(&policies[i], t))
             .collect();
-        Output {
-            objects: out,
-            statuses,
+        Raw {
+            output: Output {
+                objects: out,
+                statuses,
+            },
+            tags,
+            footprint: self.footprint,
+            global: self.g,
+            exact,
         }
     }
+}
+
+fn status(policy: &Policy, t: Track) -> PolicyStatus {
+    let state = if t.destinations.values().any(|s| *s == State::Invalid) {
+        State::Invalid
+    } else if !t.errors.is_empty() || t.destinations.values().any(|s| *s == State::Conflicting) {
+        State::Conflicting
+    } else if !t.warnings.is_empty() {
+        State::Warning
+    } else {
+        State::Accepted
+    };
+    PolicyStatus {
+        policy: policy.id(),
+        state,
+        destinations: t.destinations,
+        workloads: t.workloads,
+        clusters: t.clusters,
+        errors: t.errors,
+        warnings: t.warnings,
+        notes: t.notes,
+    }
+}
+
+/// A run's output and what an incremental run needs of it.
+struct Raw {
+    output: Output,
+    tags: Vec<Tag>,
+    footprint: Vec<Vec<usize>>,
+    global: Arc<Global>,
+    /// No two objects had one identity (else an incremental splice could not be exact).
+    exact: bool,
 }
 
 /// A destination's locality (`region/zone`) from its pods' topology labels, when they carry

@@ -91,9 +91,13 @@ pub(super) fn traffic(run: &mut Run<'_>) {
         let Spec::Traffic(t) = &run.policies[p].spec else {
             continue;
         };
+        if !run.policy_on(p) {
+            continue;
+        }
         keys[p] = serde_json::to_string(&(&t.http_request_matchers, &t.source_selector))
             .unwrap_or_default();
         let dests = ix.select(&t.destination_selector);
+        run.footprint[p] = with_targets(ix, t, &dests);
         if dests.is_empty() {
             run.warn(p, "spec.destinationSelector matches no destination".into());
         }
@@ -216,6 +220,7 @@ pub(super) fn traffic(run: &mut Run<'_>) {
         if plan.groups.is_empty() {
             continue;
         }
+        run.unit = Some(d);
         let dest = ix.dests[d].clone();
         let mut targets: Vec<(String, String, String, String)> = vec![(
             dest.cluster.to_string(),
@@ -223,7 +228,7 @@ pub(super) fn traffic(run: &mut Run<'_>) {
             dest.name.clone(),
             dest.local_host(),
         )];
-        if let Some(f) = run.federated.get(&d) {
+        if let Some(f) = run.g.federated.get(&d) {
             for (client, fed) in f {
                 if let Some(m) = ix.mesh_of_cluster(client) {
                     targets.push((
@@ -264,9 +269,11 @@ pub(super) fn traffic(run: &mut Run<'_>) {
 
     // DestinationRules: one per in-mesh destination in its cluster, and one per federated
     // destination in each client cluster.
-    for (d, dest) in ix.dests.iter().enumerate() {
+    for d in run.dest_list() {
+        run.unit = Some(d);
+        let dest = &ix.dests[d];
         let plan = plans.get(&d);
-        let mesh = &run.mesh[dest.mesh];
+        let mesh = &run.g.mesh[dest.mesh];
         let host = dest.local_host();
         let requested = run
             .subsets
@@ -286,7 +293,7 @@ pub(super) fn traffic(run: &mut Run<'_>) {
                 spec,
             );
         }
-        if let Some(f) = run.federated.get(&d).cloned() {
+        if let Some(f) = run.g.federated.get(&d).cloned() {
             for (client, fed) in f {
                 let Some(m) = ix.mesh_of_cluster(&client) else {
                     continue;
@@ -312,6 +319,29 @@ pub(super) fn traffic(run: &mut Run<'_>) {
             }
         }
     }
+    run.unit = None;
+}
+
+/// The destinations a TrafficPolicy can change: those it selects, and those its traffic
+/// shift sends to (their DestinationRules gain its subsets). Sorted, no repeats.
+pub(super) fn with_targets(
+    ix: &super::Index,
+    t: &TrafficPolicySpec,
+    selected: &[usize],
+) -> Vec<usize> {
+    let mut out = selected.to_vec();
+    if let Some(ts) = &t.policy.traffic_shift {
+        for wd in &ts.destinations {
+            if let Some(k) = &wd.kube_service
+                && let Some(d) = ix.dest(&k.cluster_name, &k.namespace, &k.name)
+            {
+                out.push(d);
+            }
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
 }
 
 fn destination_rule(
