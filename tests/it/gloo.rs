@@ -298,6 +298,46 @@ fn routes_are_ordered_one_match_at_a_time() {
         ],
         "{http:#?}"
     );
+    // unnamed matchers: routes are numbered by position
+    let names: Vec<&str> = http.iter().filter_map(|r| r["name"].as_str()).collect();
+    assert_eq!(names, ["site-0", "api", "site-1", "default"], "{http:#?}");
+}
+
+/// Gloo 1.1's matcher `name` is Istio's match name (it shows in access logs) and names the
+/// route; one matcher meeting two source namespaces gets a route per namespace, numbered.
+#[test]
+fn a_named_matcher_names_its_match_and_route() {
+    let yaml = "apiVersion: networking.mesh.gloo.solo.io/v1\nkind: TrafficPolicy\nmetadata: {name: edge, namespace: bookinfo}\nspec:\n  sourceSelector:\n  - kubeWorkloadMatcher: {namespaces: [bookinfo, team-a]}\n  destinationSelector:\n  - kubeServiceRefs: {services: [{name: reviews, namespace: bookinfo, clusterName: east}]}\n  httpRequestMatchers:\n  - name: api\n    uri: {prefix: /api}\n  - uri: {exact: /health}\n  policy:\n    requestTimeout: 1s\n";
+    let loaded = load_str(yaml, "named.yaml");
+    assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
+    let out = translate(&loaded.policies, &fleet_from(&data("fleet")));
+    check(&out);
+    let http = spec(&out, "east", "VirtualService", "bookinfo", "reviews")["http"]
+        .as_array()
+        .expect("routes")
+        .clone();
+    let got: Vec<(Value, Value, Value)> = http
+        .iter()
+        .map(|r| {
+            let m = &r["match"][0];
+            (
+                r["name"].clone(),
+                m["name"].clone(),
+                m["sourceNamespace"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (json!("edge-3"), Value::Null, json!("team-a")),
+            (json!("edge-2"), Value::Null, json!("bookinfo")),
+            (json!("edge-api-1"), json!("api"), json!("team-a")),
+            (json!("edge-api-0"), json!("api"), json!("bookinfo")),
+            (json!("default"), Value::Null, Value::Null),
+        ],
+        "{http:#?}"
+    );
 }
 
 /// Strict failover in list order, by the Istio fields that make it: endpoint i carries the

@@ -461,6 +461,10 @@ fn origin_match(m: &StringMatch) -> Value {
 
 fn http_match(m: &HttpMatcher) -> Map<String, Value> {
     let mut out = Map::new();
+    // Gloo 1.1's matcher name is Istio's match name (it shows in the access log).
+    if let Some(n) = m.name.as_deref().filter(|n| !n.is_empty()) {
+        out.insert("name".into(), json!(n));
+    }
     if let Some(u) = m.path() {
         out.insert("uri".into(), string_match(&u));
         if u.ignore_case {
@@ -637,15 +641,26 @@ fn build_routes(
                 .map(|m| Some(http_match(m)))
                 .collect()
         };
+        // Each match with the name of its route: Gloo 1.1's matcher `name` when given (and
+        // the source entry's number when the matcher meets several), else its position.
         let mut matches: Vec<Map<String, Value>> = Vec::new();
+        let mut labels: Vec<Option<String>> = Vec::new();
         for m in &matchers {
-            for c in &conds {
+            for (ci, c) in conds.iter().enumerate() {
                 let mut x = m.clone().unwrap_or_default();
                 if let Some(c) = c {
                     x.extend(c.clone());
                 }
                 if !x.is_empty() {
+                    let label = x.get("name").and_then(Value::as_str).map(|n| {
+                        if conds.len() > 1 {
+                            format!("{n}-{ci}")
+                        } else {
+                            n.to_string()
+                        }
+                    });
                     matches.push(x);
+                    labels.push(label);
                 }
             }
         }
@@ -680,8 +695,10 @@ fn build_routes(
                     Some(p) => format!("{name}-{p}"),
                     None => name.clone(),
                 };
-                if n > 1 {
-                    route_name.push_str(&format!("-{i}"));
+                match labels.get(i).cloned().flatten() {
+                    Some(label) => route_name.push_str(&format!("-{label}")),
+                    None if n > 1 => route_name.push_str(&format!("-{i}")),
+                    None => {}
                 }
                 let mut route = Map::new();
                 route.insert("name".into(), json!(route_name));
