@@ -8,7 +8,7 @@ use crate::policy::{Diagnostic, Loaded, Policy, PolicyId, Severity};
 use crate::rbac::{Denial, Subject};
 use crate::translate::{Generated, Output, State, Translator};
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -58,6 +58,29 @@ pub struct Board {
     /// The fleet's configuration findings (istioctl analyze), made off the UI thread with
     /// the board.
     pub findings: Vec<crate::analyze::Finding>,
+    /// What the findings say of each object they name, for its REASON cell: (cluster,
+    /// `Kind namespace/name`) → `IST0101 message (+2 more)`; errors first.
+    pub finding_notes: HashMap<(String, String), String>,
+}
+
+/// The REASON note of every object that findings name: its worst finding, and how many more.
+pub fn finding_notes(findings: &[crate::analyze::Finding]) -> HashMap<(String, String), String> {
+    let mut by: HashMap<(String, String), Vec<&crate::analyze::Finding>> = HashMap::new();
+    for f in findings {
+        by.entry((f.cluster.clone(), f.object.clone()))
+            .or_default()
+            .push(f);
+    }
+    by.into_iter()
+        .map(|(k, mut v)| {
+            v.sort_by_key(|f| std::cmp::Reverse(f.level));
+            let more = match v.len() - 1 {
+                0 => String::new(),
+                n => format!(" (+{n} more)"),
+            };
+            (k, format!("{} {}{more}", v[0].code, v[0].message))
+        })
+        .collect()
 }
 
 /// Who `sources` and `targets` name, in one short line.
@@ -677,6 +700,8 @@ struct State_ {
     live: Arc<Vec<Live>>,
     live_seq: u64,
     snap: Option<Arc<crate::model::Snapshot>>,
+    /// Keeps each cluster's findings until its view changes.
+    analyzer: crate::analyze::Analyzer,
 }
 
 impl State_ {
@@ -804,7 +829,8 @@ impl State_ {
             });
         }
         self.loaded = Arc::new(loaded);
-        let findings = crate::analyze::analyze(snap);
+        let findings = self.analyzer.analyze(snap);
+        let finding_notes = finding_notes(&findings);
         Board {
             rows,
             texts,
@@ -812,6 +838,7 @@ impl State_ {
             seq: snap.seq,
             took: t0.elapsed(),
             findings,
+            finding_notes,
         }
     }
 
@@ -925,6 +952,7 @@ impl Worker {
                     live: Arc::new(vec![]),
                     live_seq: u64::MAX,
                     snap: None,
+                    analyzer: crate::analyze::Analyzer::new(),
                 };
                 while let Ok(first) = rx.recv() {
                     let mut jobs = vec![first];

@@ -106,6 +106,7 @@ pub fn synthetic_snapshot(clusters: usize, services: usize) -> Snapshot {
             cluster_ip: String::new(),
             external: ext,
             created: None,
+            export_to: None,
         })
     };
     let workload = |ns: &str, name: &str, l: Labels, image: &str| {

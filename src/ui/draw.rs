@@ -356,7 +356,7 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
         let Some(item) = kind.item(c, ii as usize) else {
             continue;
         };
-        let cells = item.cells(kind, c, app.now);
+        let cells = item.cells(kind, c, app.now, app.finding_note(c, &item));
         lines.push((cells, item.level(), c.state.is_stale(), Some(&c.state)));
     }
     let mut widths: Vec<usize> = vis.iter().map(|&i| cols[i].name.width()).collect();

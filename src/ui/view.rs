@@ -402,8 +402,15 @@ impl<'a> Item<'a> {
     }
 
     /// The cells of this row, in `kind.columns()` order: each column's own renderer.
-    /// `cluster` names the row's cluster (objects do not carry it).
-    pub fn cells(&self, kind: ViewKind, cluster: &ClusterView, now: DateTime<Utc>) -> Vec<String> {
+    /// `cluster` names the row's cluster (objects do not carry it); `note` is what the
+    /// configuration findings say of the object, added to its REASON.
+    pub fn cells(
+        &self,
+        kind: ViewKind,
+        cluster: &ClusterView,
+        now: DateTime<Utc>,
+        note: Option<&str>,
+    ) -> Vec<String> {
         let stale = cluster.state.is_stale();
         let h = self.health();
         let reason = match (&cluster.state, h.reasons.first()) {
@@ -414,6 +421,11 @@ impl<'a> Item<'a> {
             }
             (_, Some(r)) => r.clone(),
             _ => String::new(),
+        };
+        let reason = match note {
+            Some(n) if reason.is_empty() => n.to_string(),
+            Some(n) => format!("{reason}; {n}"),
+            None => reason,
         };
         let x = Ctx {
             cluster,

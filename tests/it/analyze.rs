@@ -6,11 +6,20 @@
 use meshdeck::analyze::analyze_cluster;
 use meshdeck::model::{ClusterInput, ConnState, derive_cluster};
 
+/// The Service istioctl's subset input routes to (it is not in the file: istioctl's test of
+/// that analyzer runs no host check), for tests that run every analyzer on it.
+const REVIEWS: &str = "apiVersion: v1\nkind: Service\nmetadata: {name: reviews, namespace: default}\nspec:\n  selector: {app: reviews}\n  ports: [{name: http, port: 9080}]\n";
+
 fn cluster_of(file: &str) -> meshdeck::model::ClusterView {
+    cluster_with(file, "")
+}
+
+/// `file` and more manifests, as one cluster.
+fn cluster_with(file: &str, more: &str) -> meshdeck::model::ClusterView {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data/istio-samples/analysis")
         .join(file);
-    let text = std::fs::read_to_string(&path).expect("testdata");
+    let text = std::fs::read_to_string(&path).expect("testdata") + "\n---\n" + more;
     let docs = meshdeck::yaml::from_str_multi(&text).expect("yaml");
     let mut input = ClusterInput {
         name: "test".into(),
@@ -25,8 +34,34 @@ fn cluster_of(file: &str) -> meshdeck::model::ClusterView {
     derive_cluster(&input, ConnState::Synced)
 }
 
+/// The analyzer istioctl's tests run on each input (the table in the samples' README).
+fn analyzer_of(file: &str) -> &'static str {
+    match file {
+        "virtualservice_destinationrules.yaml" => "virtualservice.DestinationRuleAnalyzer",
+        "virtualservice_destinationhosts.yaml" => "virtualservice.DestinationHostAnalyzer",
+        "virtualservice_conflictingmeshgatewayhosts.yaml" => {
+            "virtualservice.ConflictingMeshGatewayHostsAnalyzer"
+        }
+        "sidecar-selector.yaml" | "sidecar-default-selector.yaml" => "sidecar.SelectorAnalyzer",
+        "injection.yaml" => "injection.Analyzer",
+        "authorizationpolicies.yaml" => "auth.AuthorizationPoliciesAnalyzer",
+        "deployment-multi-service.yaml" => "deployment.MultiServiceAnalyzer",
+        "destinationrule-subsets-not-select-pods.yaml" => "destinationrule.SubsetSelectPodAnalyzer",
+        "destinationrule-mutual-destination.yaml" => "destinationrule.CaCertificateAnalyzer",
+        other => panic!("no analyzer for {other}"),
+    }
+}
+
+/// The findings (code, object) of the file's analyzer, with these codes, sorted.
 fn found(file: &str, codes: &[&str]) -> Vec<(String, String)> {
-    let mut v: Vec<(String, String)> = analyze_cluster(&cluster_of(file))
+    let analyzer = analyzer_of(file);
+    assert!(
+        meshdeck::analyze::ANALYZERS
+            .iter()
+            .any(|(n, _)| *n == analyzer),
+        "{analyzer} is not built"
+    );
+    let mut v: Vec<(String, String)> = meshdeck::analyze::analyze_with(&cluster_of(file), analyzer)
         .into_iter()
         .filter(|f| codes.contains(&f.code))
         .map(|f| (f.code.to_string(), f.object))
@@ -56,7 +91,10 @@ fn virtual_service_subsets_as_istioctl() {
             ),
         ])
     );
-    let f = analyze_cluster(&cluster_of("virtualservice_destinationrules.yaml"));
+    let f = meshdeck::analyze::analyze_with(
+        &cluster_of("virtualservice_destinationrules.yaml"),
+        "virtualservice.DestinationRuleAnalyzer",
+    );
     let one = f
         .iter()
         .find(|f| f.object == "VirtualService default/reviews-bogussubset")
@@ -138,6 +176,7 @@ fn meshdeck_analyze_prints_findings_and_fails_on_errors() {
         inv.join("vs.yaml"),
     )
     .expect("copy");
+    std::fs::write(inv.join("svc.yaml"), REVIEWS).expect("service");
     let run = |extra: &[&str]| {
         let mut c = crate::common::meshdeck_in(home.path());
         c.arg("analyze")
@@ -155,8 +194,15 @@ fn meshdeck_analyze_prints_findings_and_fails_on_errors() {
     );
     let out = run(&["-o", "json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert_eq!(v.as_array().map(Vec::len), Some(2), "{v}");
-    assert_eq!(v[0]["code"], "IST0101");
+    // the two routes to an undefined subset, and (no pod behind reviews) the subset v1 that
+    // selects no pod
+    let codes: Vec<&str> = v
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["code"].as_str())
+        .collect();
+    assert_eq!(codes, ["IST0101", "IST0101", "IST0173"], "{v}");
     assert_eq!(v[0]["cluster"], "prod");
 }
 
@@ -197,7 +243,7 @@ fn conflicting_mesh_gateway_hosts_as_istioctl() {
 #[test]
 fn a_plan_adds_and_fixes_findings() {
     use meshdeck::plan::{Action, Item, Plan};
-    let c = cluster_of("virtualservice_destinationrules.yaml");
+    let c = cluster_with("virtualservice_destinationrules.yaml", REVIEWS);
     let snap = meshdeck::model::Snapshot {
         clusters: vec![std::sync::Arc::new(c)],
         seq: 1,
@@ -515,5 +561,183 @@ fn the_demo_fleets_planted_mistakes_are_found() {
             ),
         ],
         "{f:#?}"
+    );
+}
+
+/// Incremental analysis: a kept `Analyzer` analyses again only the clusters whose views
+/// changed, and its answer is always that of a full analysis — a finding planted in one
+/// cluster appears, the fix removes it, a cluster that stops being current says nothing.
+#[test]
+fn the_kept_analyzer_redoes_only_changed_clusters_and_agrees_with_a_full_analysis() {
+    use meshdeck::analyze::{Analyzer, analyze};
+    use meshdeck::model::Snapshot;
+    use std::sync::Arc;
+    let base = |name: &str| {
+        let mut c = cluster_of("virtualservice_destinationrules.yaml");
+        c.name = name.into();
+        c
+    };
+    let mut snap = Snapshot {
+        clusters: ["east", "west", "north"]
+            .iter()
+            .map(|n| Arc::new(base(n)))
+            .collect(),
+        seq: 1,
+    };
+    let mut a = Analyzer::new();
+    let (first, redone) = a.analyze_counting(&snap);
+    assert_eq!(redone, 3);
+    assert_eq!(first, analyze(&snap));
+    assert!(!first.is_empty(), "the sample has findings");
+
+    // the same views: nothing is analysed again
+    let (same, redone) = a.analyze_counting(&snap);
+    assert_eq!((same, redone), (first.clone(), 0));
+
+    // west's VirtualServices are gone (a new view for west only): its IST0101s go
+    let mut west = base("west");
+    west.istio.retain(|o| o.kind != "VirtualService");
+    snap.clusters[1] = Arc::new(west);
+    let (fixed, redone) = a.analyze_counting(&snap);
+    assert_eq!(redone, 1);
+    assert_eq!(fixed, analyze(&snap));
+    assert!(
+        fixed
+            .iter()
+            .all(|f| f.cluster != "west" || f.code != "IST0101"),
+        "{fixed:#?}"
+    );
+    assert!(
+        fixed
+            .iter()
+            .any(|f| f.cluster == "east" && f.code == "IST0101")
+    );
+
+    // north loses its connection: it says nothing, the others are kept
+    let mut north = base("north");
+    north.state = ConnState::Unreachable {
+        since: "12:00:00".into(),
+        error: "connection refused".into(),
+    };
+    snap.clusters[2] = Arc::new(north);
+    let (lost, redone) = a.analyze_counting(&snap);
+    assert_eq!(redone, 0);
+    assert_eq!(lost, analyze(&snap));
+    assert!(lost.iter().all(|f| f.cluster != "north"));
+
+    // and back: north is analysed again
+    snap.clusters[2] = Arc::new(base("north"));
+    let (back, redone) = a.analyze_counting(&snap);
+    assert_eq!(redone, 1);
+    assert_eq!(back, analyze(&snap));
+}
+
+/// `destinationrule.CaCertificateAnalyzer`: istioctl's input gives exactly IST0128 for
+/// db-mtls (the sample has no namespace: `default`), with istioctl's message.
+#[test]
+fn ca_certificates_as_istioctl() {
+    assert_eq!(
+        found(
+            "destinationrule-mutual-destination.yaml",
+            &["IST0128", "IST0129"]
+        ),
+        expect(&[("IST0128", "DestinationRule default/db-mtls")])
+    );
+    let f = analyze_cluster(&cluster_of("destinationrule-mutual-destination.yaml"));
+    let m = f.iter().find(|f| f.code == "IST0128").expect("IST0128");
+    assert_eq!(
+        m.message,
+        "DestinationRule default/db-mtls in namespace default has TLS mode set to MUTUAL but no caCertificates are set to validate server identity for host: mydbserver.prod.svc.cluster.local"
+    );
+    assert_eq!(m.path, "spec.trafficPolicy.tls.mode");
+}
+
+/// The port-level twin (IST0129), and what verifies a server: a CA file, a credential, or a
+/// knowing insecureSkipVerify; ISTIO_MUTUAL needs none.
+#[test]
+fn port_level_tls_without_a_ca_and_what_silences_it() {
+    let docs = "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: ports, namespace: shop}\nspec:\n  host: db.shop.svc.cluster.local\n  trafficPolicy:\n    portLevelSettings:\n    - port: {number: 443}\n      tls: {mode: SIMPLE}\n    - port: {number: 8443}\n      tls: {mode: SIMPLE, credentialName: db-ca}\n---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: fine, namespace: shop}\nspec:\n  host: a.shop.svc.cluster.local\n  trafficPolicy:\n    tls: {mode: SIMPLE, caCertificates: /etc/ca.pem}\n---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: skip, namespace: shop}\nspec:\n  host: b.shop.svc.cluster.local\n  trafficPolicy:\n    tls: {mode: MUTUAL, insecureSkipVerify: true}\n---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: mesh, namespace: shop}\nspec:\n  host: c.shop.svc.cluster.local\n  trafficPolicy:\n    tls: {mode: ISTIO_MUTUAL}\n";
+    let mut input = ClusterInput {
+        name: "test".into(),
+        context: "test".into(),
+        ..Default::default()
+    };
+    for d in meshdeck::yaml::from_str_multi(docs).expect("yaml") {
+        let _ = meshdeck::model::ingest::ingest(&mut input, &d);
+    }
+    meshdeck::model::ingest::sort(&mut input);
+    let f = analyze_cluster(&derive_cluster(&input, ConnState::Synced));
+    let got: Vec<(&str, &str, &str)> = f
+        .iter()
+        .filter(|f| f.code == "IST0128" || f.code == "IST0129")
+        .map(|f| (f.code, f.object.as_str(), f.path.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [(
+            "IST0129",
+            "DestinationRule shop/ports",
+            "spec.trafficPolicy.portLevelSettings[0].tls.mode"
+        )]
+    );
+    assert!(
+        f[0].message
+            .ends_with("for host: db.shop.svc.cluster.local at port number:443"),
+        "{f:#?}"
+    );
+}
+
+/// `virtualservice.DestinationHostAnalyzer`: istioctl's input gives exactly its expected
+/// messages — hosts that do not exist or are not exported to the VirtualService's namespace,
+/// a mirror host, a port the service lacks (IST0101) and a two-port service without a port
+/// (IST0112) — and nothing for the valid cases (FQDN, ServiceEntry, wildcard, exported).
+#[test]
+fn destination_hosts_as_istioctl() {
+    assert_eq!(
+        found(
+            "virtualservice_destinationhosts.yaml",
+            &["IST0101", "IST0112"]
+        ),
+        expect(&[
+            ("IST0101", "VirtualService default/reviews-bogushost"),
+            ("IST0101", "VirtualService default/reviews-bogushost"),
+            ("IST0101", "VirtualService default/reviews-bookinfo-other"),
+            ("IST0101", "VirtualService default/reviews-mirror-bogushost"),
+            ("IST0101", "VirtualService default/reviews-bogusport"),
+            ("IST0112", "VirtualService default/reviews-2port-missing"),
+            (
+                "IST0101",
+                "VirtualService istio-system/cross-namespace-details"
+            ),
+            ("IST0101", "VirtualService hello/hello-export-to-bogus"),
+        ])
+    );
+    let f = meshdeck::analyze::analyze_with(
+        &cluster_of("virtualservice_destinationhosts.yaml"),
+        "virtualservice.DestinationHostAnalyzer",
+    );
+    let msg = |object: &str, code: &str| -> Vec<(String, String)> {
+        f.iter()
+            .filter(|x| x.object == object && x.code == code)
+            .map(|x| (x.path.clone(), x.message.clone()))
+            .collect()
+    };
+    assert_eq!(
+        msg("VirtualService default/reviews-bogusport", "IST0101"),
+        [(
+            "spec.http[0].route[0].destination.port.number".to_string(),
+            "Referenced host:port not found: \"reviews:999\"".to_string()
+        )]
+    );
+    assert_eq!(
+        msg("VirtualService default/reviews-mirror-bogushost", "IST0101"),
+        [(
+            "spec.http[0].mirror.host".to_string(),
+            "Referenced mirror host not found: \"reviews-bogus\"".to_string()
+        )]
+    );
+    assert_eq!(
+        msg("VirtualService default/reviews-2port-missing", "IST0112")[0].1,
+        "This VirtualService routes to a service \"reviews-2port\" that exposes multiple ports [80 443]. Specifying a port in the destination is required to disambiguate."
     );
 }

@@ -593,7 +593,7 @@ fn every_row_has_one_cell_per_column() {
                 let Some(item) = kind.item(c, i) else {
                     continue;
                 };
-                let cells = item.cells(kind, c, now());
+                let cells = item.cells(kind, c, now(), None);
                 assert_eq!(
                     cells.len(),
                     kind.columns().len(),
@@ -820,16 +820,25 @@ fn findings_are_counted_in_the_header_and_shown_in_describe() {
         message: "Referenced host+subset in destinationrule not found: \"x+v9\"".into(),
         hint: "define subset v9".into(),
     }];
+    board.finding_notes = meshdeck::author::finding_notes(&board.findings);
     a.board = Arc::new(board);
     let t = text(&render(&mut a, 160, 20).expect("render"));
     assert!(
         t.lines().next().unwrap_or("").contains("1 finding (:an)"),
         "{t}"
     );
+    // the row's REASON names the finding
     press(
         &mut a,
-        &format!(":vs @{cluster} {}<enter>/{}<enter>d", vs.namespace, vs.name),
+        &format!(":vs @{cluster} {}<enter>/{}<enter>", vs.namespace, vs.name),
     );
+    let t = text(&render(&mut a, 200, 20).expect("render"));
+    let row = t
+        .lines()
+        .find(|l| l.contains(&vs.name) && !l.contains('@'))
+        .unwrap_or_default();
+    assert!(row.contains("IST0101 Referenced host+subset"), "{t}");
+    press(&mut a, "d");
     let t = text(&render(&mut a, 160, 30).expect("render"));
     assert!(
         t.contains("Finding:          IST0101 error spec.http[0].route[0].destination.subset"),

@@ -604,7 +604,7 @@ impl App {
                     .map(|r| {
                         let (c, it) = item(r);
                         let cell = it
-                            .map(|i| i.cells(kind, c, self.now))
+                            .map(|i| i.cells(kind, c, self.now, self.finding_note(c, &i)))
                             .and_then(|mut cells| {
                                 (col < cells.len()).then(|| std::mem::take(&mut cells[col]))
                             })
@@ -1158,6 +1158,18 @@ impl App {
         self.remember_selection();
         self.open(page);
         vec![]
+    }
+
+    /// What the configuration findings say of this row's object (its REASON note).
+    pub fn finding_note(&self, c: &crate::model::ClusterView, item: &Item<'_>) -> Option<&str> {
+        if self.board.finding_notes.is_empty() || matches!(item, Item::Cluster(_)) {
+            return None;
+        }
+        let me = crate::analyze::object_name(item.kind(), item.namespace(), item.name());
+        self.board
+            .finding_notes
+            .get(&(c.name.clone(), me))
+            .map(String::as_str)
     }
 
     fn describe(&mut self) {

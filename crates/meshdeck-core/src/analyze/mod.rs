@@ -9,15 +9,19 @@
 //! for namespaces (IST0102 not in the mesh, IST0123 several injection labels),
 //! `virtualservice.ConflictingMeshGatewayHostsAnalyzer` (IST0109),
 //! `deployment.MultiServiceAnalyzer` (IST0116, IST0137), `sidecar.SelectorAnalyzer` (IST0101,
-//! IST0110, IST0111). Each is checked against
+//! IST0110, IST0111), `destinationrule.CaCertificateAnalyzer` (IST0128, IST0129),
+//! `virtualservice.DestinationHostAnalyzer` (IST0101 hosts and ports, IST0112). Each is
+//! checked against
 //! istioctl's own test inputs (tests/it/analyze.rs).
 
 mod authz;
 mod fleet;
 mod gateways;
+mod hosts;
 mod namespaces;
 mod sidecars;
 mod subsets;
+mod tls;
 mod workloads;
 
 use crate::model::{ClusterView, Snapshot};
@@ -114,16 +118,57 @@ pub(crate) fn resolve_host(host: &str, namespace: &str) -> String {
     }
 }
 
+/// One single-cluster analyzer: it adds its findings for a cluster.
+pub type AnalyzerFn = fn(&ClusterView, &mut Vec<Finding>);
+
+/// The single-cluster analyzers, by istioctl's names, in the order they run.
+pub const ANALYZERS: &[(&str, AnalyzerFn)] = &[
+    (
+        "virtualservice.DestinationRuleAnalyzer",
+        subsets::virtual_service_subsets,
+    ),
+    (
+        "destinationrule.SubsetSelectPodAnalyzer",
+        subsets::subsets_select_pods,
+    ),
+    (
+        "auth.AuthorizationPoliciesAnalyzer",
+        authz::authorization_policies,
+    ),
+    ("injection.Analyzer", namespaces::injection),
+    (
+        "virtualservice.ConflictingMeshGatewayHostsAnalyzer",
+        gateways::conflicting_mesh_hosts,
+    ),
+    ("deployment.MultiServiceAnalyzer", workloads::multi_service),
+    ("sidecar.SelectorAnalyzer", sidecars::selectors),
+    (
+        "destinationrule.CaCertificateAnalyzer",
+        tls::ca_certificates,
+    ),
+    (
+        "virtualservice.DestinationHostAnalyzer",
+        hosts::destination_hosts,
+    ),
+];
+
+/// One analyzer (by istioctl's name) over one cluster, as istioctl's own tests run them.
+pub fn analyze_with(c: &ClusterView, analyzer: &str) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (name, f) in ANALYZERS {
+        if *name == analyzer {
+            f(c, &mut out);
+        }
+    }
+    out
+}
+
 /// Every analyzer over one cluster.
 pub fn analyze_cluster(c: &ClusterView) -> Vec<Finding> {
     let mut out = Vec::new();
-    subsets::virtual_service_subsets(c, &mut out);
-    subsets::subsets_select_pods(c, &mut out);
-    authz::authorization_policies(c, &mut out);
-    namespaces::injection(c, &mut out);
-    gateways::conflicting_mesh_hosts(c, &mut out);
-    workloads::multi_service(c, &mut out);
-    sidecars::selectors(c, &mut out);
+    for (_, f) in ANALYZERS {
+        f(c, &mut out);
+    }
     out.sort_by(|a, b| {
         (
             &a.cluster,
@@ -154,6 +199,49 @@ pub fn analyze(snap: &Snapshot) -> Vec<Finding> {
         .collect();
     fleet::cross_cluster(snap, &mut out);
     out
+}
+
+/// Every analyzer over a stream of snapshots, keeping each cluster's findings while its view
+/// is the same (`Arc`-identical: the fleet replaces only the view of a cluster that changed),
+/// so after one object change only that cluster is analysed again, then the cross-cluster
+/// analyzers. The answer equals [`analyze`] of the same snapshot.
+#[derive(Default)]
+pub struct Analyzer {
+    cache: std::collections::HashMap<String, (std::sync::Arc<ClusterView>, Vec<Finding>)>,
+}
+
+impl Analyzer {
+    pub fn new() -> Analyzer {
+        Analyzer::default()
+    }
+
+    pub fn analyze(&mut self, snap: &Snapshot) -> Vec<Finding> {
+        self.analyze_counting(snap).0
+    }
+
+    /// [`Analyzer::analyze`], and how many clusters were analysed again.
+    pub fn analyze_counting(&mut self, snap: &Snapshot) -> (Vec<Finding>, usize) {
+        let mut out = Vec::new();
+        let mut redone = 0;
+        for c in snap.clusters.iter().filter(|c| c.state.is_current()) {
+            match self.cache.get(&c.name) {
+                Some((seen, found)) if std::sync::Arc::ptr_eq(seen, c) => {
+                    out.extend(found.iter().cloned())
+                }
+                _ => {
+                    redone += 1;
+                    let found = analyze_cluster(c);
+                    out.extend(found.iter().cloned());
+                    self.cache.insert(c.name.clone(), (c.clone(), found));
+                }
+            }
+        }
+        // clusters gone from the fleet or without current data: forget them
+        self.cache
+            .retain(|name, _| snap.cluster(name).is_some_and(|c| c.state.is_current()));
+        fleet::cross_cluster(snap, &mut out);
+        (out, redone)
+    }
 }
 
 /// What applying a plan would change in the findings of the clusters it touches: the

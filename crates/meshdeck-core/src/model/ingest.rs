@@ -89,9 +89,14 @@ pub fn ingest(input: &mut ClusterInput, v: &Value) -> Result<bool, IngestError> 
             if !istio && !policy {
                 return Ok(false);
             }
-            let raw = RawObject::from_value(v).ok_or_else(|| IngestError::NoMetadata {
+            let mut raw = RawObject::from_value(v).ok_or_else(|| IngestError::NoMetadata {
                 kind: kind.to_string(),
             })?;
+            // Every Istio and policy kind is namespaced: a manifest without a namespace is in
+            // `default`, as `kubectl apply -f` and istioctl read it.
+            if raw.namespace.is_empty() {
+                raw.namespace = "default".into();
+            }
             if istio {
                 input.istio.push(Arc::new(raw));
             } else {

@@ -72,12 +72,20 @@ pub struct RawService {
     /// The first load-balancer ingress address (ingress gateways).
     pub external: Option<String>,
     pub created: Option<String>,
+    /// `networking.istio.io/exportTo`: the namespaces that see it (absent: all).
+    pub export_to: Option<String>,
 }
 
 impl From<&Service> for RawService {
     fn from(s: &Service) -> Self {
         let spec = s.spec.clone().unwrap_or_default();
         RawService {
+            export_to: s
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get("networking.istio.io/exportTo"))
+                .cloned(),
             namespace: s.metadata.namespace.clone().unwrap_or_default(),
             name: s.metadata.name.clone().unwrap_or_default(),
             labels: labels(&s.metadata),
