@@ -741,3 +741,73 @@ fn destination_hosts_as_istioctl() {
         "This VirtualService routes to a service \"reviews-2port\" that exposes multiple ports [80 443]. Specifying a port in the destination is required to disambiguate."
     );
 }
+
+/// Istio's VirtualService validation, its route half, on istioctl's two inputs read as one:
+/// exactly the IST0130 (a rule no request reaches) and IST0131 (a match that never applies:
+/// duplicate, or a prefix an earlier prefix covers) istioctl's tests expect, with its words.
+#[test]
+fn unreachable_rules_and_ineffective_matches_as_istioctl() {
+    let overlapping = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/istio-samples/analysis/virtualservice_overlappingmatches.yaml"),
+    )
+    .expect("testdata");
+    let c = cluster_with("virtualservice_dupmatches.yaml", &overlapping);
+    let f = meshdeck::analyze::analyze_with(&c, "schema.ValidationAnalyzer.VirtualService");
+    let mut got: Vec<(String, String)> = f
+        .iter()
+        .map(|f| (f.code.to_string(), f.object.clone()))
+        .collect();
+    got.sort();
+    got.dedup(); // istioctl's test lists each (code, object) once
+    let vs = |n: &str| format!("VirtualService {n}");
+    let mut want: Vec<(String, String)> = [
+        ("IST0130", "default/duplicate-match"),
+        ("IST0130", "foo/sample-foo-cluster01"),
+        ("IST0130", "default/duplicate-tcp-match"),
+        ("IST0130", "default/duplicate-empty-tcp"),
+        ("IST0130", "none/tls-routing"),
+        ("IST0131", "default/almost-duplicate-match"),
+        ("IST0131", "default/duplicate-match"),
+        ("IST0131", "default/almost-duplicate-tcp-match"),
+        ("IST0131", "default/duplicate-tcp-match"),
+        ("IST0131", "none/tls-routing-almostmatch"),
+        ("IST0131", "none/tls-routing"),
+        ("IST0131", "default/non-method-get"),
+        ("IST0131", "default/overlapping-in-single-match"),
+        ("IST0131", "default/overlapping-in-two-matches"),
+        (
+            "IST0131",
+            "default/overlapping-mathes-with-different-methods",
+        ),
+    ]
+    .iter()
+    .map(|(c, o)| (c.to_string(), vs(o)))
+    .collect();
+    want.sort();
+    assert_eq!(got, want, "{f:#?}");
+    let words = |object: &str, code: &str| -> Vec<String> {
+        f.iter()
+            .filter(|x| x.object == vs(object) && x.code == code)
+            .map(|x| format!("{} {}", x.level.word(), x.message))
+            .collect()
+    };
+    assert_eq!(
+        words("foo/sample-foo-cluster01", "IST0130"),
+        ["warning VirtualService rule #1 not used (only the last rule can have no matches)."]
+    );
+    assert_eq!(
+        words("default/duplicate-match", "IST0131"),
+        [
+            "info VirtualService rule \"send /api/v1/products to sample.bar\" match #0 is not used (duplicate/overlapping match in rule \"send /api/v1/products to sample.foo\")."
+        ]
+    );
+    assert_eq!(
+        words("default/overlapping-in-two-matches", "IST0131"),
+        [
+            "info VirtualService rule \"send products to sample.bar\" match #0 of prefix /api/v1/products is not used (duplicate/overlapping match in rule #0 of prefix /api/v1/product on \"send product to sample.foo\")."
+        ]
+    );
+    // a prefix before an exact match of the same path is not an overlap Istio reports
+    assert!(words("default/uri-with-prefix-exact", "IST0131").is_empty());
+}

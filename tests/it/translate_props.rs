@@ -144,6 +144,19 @@ proptest! {
         let a = translate(&loaded.policies, &snap);
         let bad = meshdeck::istio::validate_all(&a.objects);
         prop_assert!(bad.is_empty(), "schema errors: {:#?}", bad);
+        // and Istio's route validation finds no rule or match the translator made useless
+        for c in &snap.clusters {
+            let mut view = (**c).clone();
+            view.istio.extend(
+                a.objects
+                    .iter()
+                    .filter(|o| o.cluster == c.name)
+                    .filter_map(|o| meshdeck::model::raw::RawObject::from_value(&o.to_object()))
+                    .map(Arc::new),
+            );
+            let f = meshdeck::analyze::analyze_with(&view, "schema.ValidationAnalyzer.VirtualService");
+            prop_assert!(f.is_empty(), "{:#?}", f);
+        }
 
         // any order of the same policies → the same objects and statuses
         let mut shuffled = docs.clone();

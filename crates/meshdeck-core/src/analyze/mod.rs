@@ -10,7 +10,8 @@
 //! `virtualservice.ConflictingMeshGatewayHostsAnalyzer` (IST0109),
 //! `deployment.MultiServiceAnalyzer` (IST0116, IST0137), `sidecar.SelectorAnalyzer` (IST0101,
 //! IST0110, IST0111), `destinationrule.CaCertificateAnalyzer` (IST0128, IST0129),
-//! `virtualservice.DestinationHostAnalyzer` (IST0101 hosts and ports, IST0112). Each is
+//! `virtualservice.DestinationHostAnalyzer` (IST0101 hosts and ports, IST0112), the route half
+//! of `schema.ValidationAnalyzer.VirtualService` (IST0130, IST0131). Each is
 //! checked against
 //! istioctl's own test inputs (tests/it/analyze.rs).
 
@@ -18,6 +19,7 @@ mod authz;
 mod fleet;
 mod gateways;
 mod hosts;
+mod matches;
 mod namespaces;
 mod sidecars;
 mod subsets;
@@ -149,6 +151,10 @@ pub const ANALYZERS: &[(&str, AnalyzerFn)] = &[
     (
         "virtualservice.DestinationHostAnalyzer",
         hosts::destination_hosts,
+    ),
+    (
+        "schema.ValidationAnalyzer.VirtualService",
+        matches::unreachable_rules,
     ),
 ];
 
