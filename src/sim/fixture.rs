@@ -194,6 +194,8 @@ pub fn synthetic_snapshot(clusters: usize, services: usize) -> Snapshot {
                     name: format!("{app}-0"),
                     labels: Arc::new(l),
                     injected: true,
+                    opted_out: false,
+                    ambient: false,
                     containers: vec![RawContainer {
                         name: "istio-proxy".into(),
                         image: "docker.io/istio/proxyv2:1.30.3".into(),

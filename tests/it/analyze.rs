@@ -209,9 +209,12 @@ fn meshdeck_analyze_prints_findings_and_fails_on_errors() {
 #[test]
 fn namespace_injection_as_istioctl() {
     assert_eq!(
-        found("injection.yaml", &["IST0102", "IST0123"]),
+        found("injection.yaml", &["IST0102", "IST0103", "IST0123"]),
         expect(&[
             ("IST0102", "Namespace bar"),
+            // the pod opting out by label, by annotation, by label over annotation, and on
+            // the host network are not missing anything
+            ("IST0103", "Pod default/noninjectedpod"),
             ("IST0123", "Namespace busted"),
             ("IST0123", "Namespace multi-ns-1"),
             ("IST0123", "Namespace multi-ns-2"),
@@ -320,12 +323,13 @@ fn sidecar_selectors_as_istioctl() {
             ("IST0110", "Sidecar default/overlap-2"),
         ])
     );
-    // IST0167 (ambient namespaces) is not checked by meshdeck
     assert_eq!(
-        found("sidecar-default-selector.yaml", &["IST0111"]),
+        found("sidecar-default-selector.yaml", &["IST0111", "IST0167"]),
         expect(&[
             ("IST0111", "Sidecar ns2/has-conflict-1"),
             ("IST0111", "Sidecar ns2/has-conflict-2"),
+            ("IST0167", "Sidecar ns-ambient/namespace-scoped"),
+            ("IST0167", "Sidecar ns-ambient/pod-scoped"),
         ])
     );
 }
@@ -541,23 +545,50 @@ fn the_demo_fleets_planted_mistakes_are_found() {
     let snap = meshdeck::sim::fixture::demo_snapshot(3, None, now, |_| ConnState::Synced);
     let third = snap.clusters[2].name.clone();
     let f = meshdeck::analyze::analyze(&snap);
-    let got: Vec<(&str, &str, &str)> = f
+    // a pod's name ends in its ReplicaSet's and its own hash: name it by its workload
+    let by_workload = |o: &str| -> String {
+        match o.strip_prefix("Pod ") {
+            Some(p) => format!("Pod {}-…", p.rsplitn(3, '-').last().unwrap_or(p)),
+            None => o.to_string(),
+        }
+    };
+    let mut got: Vec<(&str, String, String)> = f
         .iter()
         .filter(|x| x.level >= meshdeck::analyze::Level::Warning)
-        .map(|x| (x.code, x.cluster.as_str(), x.object.as_str()))
+        .map(|x| (x.code, x.cluster.clone(), by_workload(&x.object)))
         .collect();
+    got.dedup();
+    // the planted workload without its sidecar: fraud-check, where its pods have no proxy
+    let sidecarless = |p: &&meshdeck::model::PodRow| {
+        p.raw.name.starts_with("fraud-check-")
+            && !p.raw.containers.iter().any(|c| &*c.name == "istio-proxy")
+    };
+    let planted = snap
+        .clusters
+        .iter()
+        .find(|c| c.pods.iter().any(|p| sidecarless(&p)))
+        .expect("the demo plants a workload without its sidecar");
+    let first = planted.name.clone();
+    let fraud_pods = planted.pods.iter().filter(sidecarless).count();
+    assert!(fraud_pods > 0);
+    assert_eq!(
+        f.iter().filter(|x| x.code == "IST0103").count(),
+        fraud_pods,
+        "every fraud-check pod, none else: {f:#?}"
+    );
     assert_eq!(
         got,
         [
+            ("IST0103", first, "Pod payments/fraud-check-…".to_string()),
             (
                 "IST0101",
-                third.as_str(),
-                "VirtualService bookstore/ratings-canary"
+                third.clone(),
+                "VirtualService bookstore/ratings-canary".to_string()
             ),
             (
                 "IST0127",
-                third.as_str(),
-                "AuthorizationPolicy payments/payments-allow"
+                third.clone(),
+                "AuthorizationPolicy payments/payments-allow".to_string()
             ),
         ],
         "{f:#?}"
@@ -810,4 +841,38 @@ fn unreachable_rules_and_ineffective_matches_as_istioctl() {
     );
     // a prefix before an exact match of the same path is not an overlap Istio reports
     assert!(words("default/uri-with-prefix-exact", "IST0131").is_empty());
+}
+
+/// The health model agrees with IST0103: a pod that stays out of the mesh on purpose (inject
+/// "false" by label or annotation, host network) is not "missing" its sidecar; one that
+/// forgot it is degraded.
+#[test]
+fn pods_opting_out_of_injection_are_not_degraded() {
+    let c = cluster_of("injection.yaml");
+    let reasons = |name: &str| -> Vec<String> {
+        c.pods
+            .iter()
+            .find(|p| p.raw.name == name)
+            .map(|p| p.health.reasons.clone())
+            .unwrap_or_else(|| panic!("pod {name}"))
+    };
+    assert!(
+        reasons("noninjectedpod")
+            .iter()
+            .any(|r| r.contains("no sidecar")),
+        "{:?}",
+        reasons("noninjectedpod")
+    );
+    for quiet in [
+        "podinjectiondisabled",
+        "podinjectiondisabled-label",
+        "podinjectiondisabled-label-and-anno",
+        "noninjectedpodhostnetwork",
+    ] {
+        assert!(
+            !reasons(quiet).iter().any(|r| r.contains("no sidecar")),
+            "{quiet}: {:?}",
+            reasons(quiet)
+        );
+    }
 }

@@ -6,7 +6,8 @@
 //! mirror names a subset no DestinationRule defines), `destinationrule.SubsetSelectPodAnalyzer`
 //! (IST0173: a subset selects no pod), `auth.AuthorizationPoliciesAnalyzer` (IST0127: selects no
 //! workload; IST0101: a source namespace pattern matches no namespace), `injection.Analyzer`
-//! for namespaces (IST0102 not in the mesh, IST0123 several injection labels),
+//! (IST0102 a namespace not in the mesh, IST0123 several injection labels, IST0103 a pod without
+//! its proxy in an injected namespace),
 //! `virtualservice.ConflictingMeshGatewayHostsAnalyzer` (IST0109),
 //! `deployment.MultiServiceAnalyzer` (IST0116, IST0137), `sidecar.SelectorAnalyzer` (IST0101,
 //! IST0110, IST0111), `destinationrule.CaCertificateAnalyzer` (IST0128, IST0129),
@@ -138,6 +139,7 @@ pub const ANALYZERS: &[(&str, AnalyzerFn)] = &[
         authz::authorization_policies,
     ),
     ("injection.Analyzer", namespaces::injection),
+    ("injection.Analyzer", namespaces::pods_missing_proxy),
     (
         "virtualservice.ConflictingMeshGatewayHostsAnalyzer",
         gateways::conflicting_mesh_hosts,

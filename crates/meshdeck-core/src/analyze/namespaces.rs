@@ -58,3 +58,48 @@ pub(super) fn injection(c: &ClusterView, out: &mut Vec<Finding>) {
         }
     }
 }
+
+/// IST0103, the pod half of istioctl's injection.Analyzer: a pod in an injected namespace
+/// (`istio-injection=enabled` or `istio.io/rev`) without the Istio proxy, unless it stays out
+/// on purpose (`sidecar.istio.io/inject: "false"`, label or annotation, or `hostNetwork`). A
+/// pod the injector annotated has its proxy (also as a native sidecar, an init container).
+pub(super) fn pods_missing_proxy(c: &ClusterView, out: &mut Vec<Finding>) {
+    let injected: std::collections::HashSet<&str> = c
+        .namespaces
+        .iter()
+        .filter(|ns| {
+            let l = &ns.labels;
+            l.contains_key("istio.io/rev")
+                || l.get("istio-injection").map(String::as_str) == Some("enabled")
+        })
+        .map(|ns| ns.name.as_str())
+        .collect();
+    if injected.is_empty() {
+        return;
+    }
+    for p in &c.pods {
+        let raw = &p.raw;
+        if !injected.contains(raw.namespace.as_str())
+            || raw.opted_out
+            || raw.ambient
+            || raw.injected
+        {
+            continue;
+        }
+        if raw.containers.iter().any(|k| &*k.name == "istio-proxy") {
+            continue;
+        }
+        out.push(Finding {
+            code: "IST0103",
+            level: Level::Warning,
+            cluster: c.name.clone(),
+            object: object_name("Pod", &raw.namespace, &raw.name),
+            path: "spec.containers".into(),
+            message: format!("The pod {} is missing the Istio proxy.", raw.name),
+            hint: format!(
+                "restart it so the injector adds the sidecar (kubectl rollout restart of its workload), or annotate it sidecar.istio.io/inject: \"false\" if it stays out of {}",
+                raw.namespace
+            ),
+        });
+    }
+}

@@ -1,4 +1,6 @@
-//! Sidecar resources and the workloads they select (istioctl's sidecar.SelectorAnalyzer).
+//! Sidecar resources and the workloads they select (istioctl's sidecar.SelectorAnalyzer):
+//! IST0101 selects nothing, IST0110 two select one pod, IST0111 two without a selector in a
+//! namespace, IST0167 a Sidecar for ambient workloads or an ambient namespace.
 
 use super::{Finding, Level, json_labels, labels_match, labels_text, object_name};
 use crate::model::ClusterView;
@@ -40,10 +42,64 @@ pub(super) fn selectors(c: &ClusterView, out: &mut Vec<Finding>) {
             });
         }
     }
-    // IST0110: a pod selected by two sidecars
+    // IST0167: a Sidecar for workloads in ambient mode (no sidecar to configure)
+    let ambient_pods: BTreeSet<(&str, &str)> = c
+        .pods
+        .iter()
+        .filter(|p| p.raw.ambient)
+        .map(|p| (p.namespace(), p.name()))
+        .collect();
+    let mut ineffective: BTreeMap<usize, &str> = BTreeMap::new();
+    for (pod, v) in &selected_by {
+        if ambient_pods.contains(pod) {
+            for &i in v {
+                ineffective
+                    .entry(i)
+                    .or_insert("selected workload is in ambient mode, the policy has no impact");
+            }
+        }
+    }
+    let ambient_ns: BTreeSet<&str> = c
+        .namespaces
+        .iter()
+        .filter(|ns| {
+            let l = &ns.labels;
+            l.get("istio.io/dataplane-mode").map(String::as_str) == Some("ambient")
+                && !l.contains_key("istio.io/rev")
+                && l.get("istio-injection").map(String::as_str) != Some("enabled")
+        })
+        .map(|ns| ns.name.as_str())
+        .collect();
+    without.retain(|ns, v| {
+        if !ambient_ns.contains(ns) {
+            return true;
+        }
+        for &i in v.iter() {
+            ineffective
+                .entry(i)
+                .or_insert("namespace is in ambient mode, the policy has no impact");
+        }
+        false
+    });
+    for (&i, why) in &ineffective {
+        let s = sidecars[i];
+        out.push(Finding {
+            code: "IST0167",
+            level: Level::Warning,
+            cluster: c.name.clone(),
+            object: object_name("Sidecar", &s.namespace, &s.name),
+            path: "spec".into(),
+            message: format!("The policy has no impact: {why}."),
+            hint: "remove it: ambient workloads have no sidecar (configure their waypoint instead)"
+                .into(),
+        });
+    }
+    // IST0110: a pod selected by two sidecars (not in ambient mode)
     let mut conflicting: BTreeSet<usize> = BTreeSet::new();
-    for v in selected_by.values().filter(|v| v.len() > 1) {
-        conflicting.extend(v.iter().copied());
+    for (pod, v) in selected_by.iter().filter(|(_, v)| v.len() > 1) {
+        if !ambient_pods.contains(pod) {
+            conflicting.extend(v.iter().copied());
+        }
     }
     for i in conflicting {
         let s = sidecars[i];

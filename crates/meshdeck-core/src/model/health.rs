@@ -342,6 +342,8 @@ mod tests {
             name: format!("web-{phase}"),
             labels: Default::default(),
             injected: true,
+            opted_out: false,
+            ambient: false,
             containers: vec![RawContainer {
                 name: "web".into(),
                 image: "web:1".into(),

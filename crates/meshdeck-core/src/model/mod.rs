@@ -528,7 +528,7 @@ pub fn derive_cluster(input: &ClusterInput, state: ConnState) -> ClusterView {
             Sidecar::Gateway
         } else if p.injected && pv.is_some() {
             Sidecar::Injected
-        } else if injected_ns.is_some() {
+        } else if injected_ns.is_some() && !p.opted_out && !p.ambient {
             Sidecar::Missing
         } else {
             Sidecar::None
@@ -584,7 +584,11 @@ pub fn derive_cluster(input: &ClusterInput, state: ConnState) -> ClusterView {
                 Sidecar::Gateway
             } else if !pods.is_empty() && proxies.iter().all(Option::is_some) {
                 Sidecar::Injected
-            } else if injected_ns.is_some() && !is_istiod(w) {
+            } else if injected_ns.is_some()
+                && !is_istiod(w)
+                && (pods.is_empty() || !pods.iter().all(|p| p.opted_out))
+            {
+                // (pods that all stay out on purpose are not missing a sidecar)
                 Sidecar::Missing
             } else {
                 Sidecar::None

@@ -171,6 +171,11 @@ pub struct RawPod {
     pub labels: std::sync::Arc<Labels>,
     /// Whether the Istio injector annotated the pod.
     pub injected: bool,
+    /// The pod stays out of the mesh on purpose: `sidecar.istio.io/inject: "false"` (the
+    /// label wins over the annotation, as Istio reads them) or `hostNetwork`.
+    pub opted_out: bool,
+    /// Ambient mode redirects its traffic (`ambient.istio.io/redirection: enabled`): no sidecar.
+    pub ambient: bool,
     pub containers: Vec<RawContainer>,
     pub phase: String,
     pub ready: bool,

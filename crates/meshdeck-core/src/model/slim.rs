@@ -75,6 +75,7 @@ pub struct SlimPodSpec {
     pub containers: Vec<SlimContainer>,
     pub service_account_name: Option<String>,
     pub node_name: Option<String>,
+    pub host_network: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -168,6 +169,21 @@ impl From<&SlimPod> for crate::model::raw::RawPod {
                 .annotations
                 .as_ref()
                 .is_some_and(|a| a.contains_key(crate::model::raw::SIDECAR_STATUS)),
+            opted_out: {
+                let key = "sidecar.istio.io/inject";
+                let label = p.metadata.labels.as_ref().and_then(|l| l.get(key));
+                let anno = p.metadata.annotations.as_ref().and_then(|a| a.get(key));
+                let host = p.spec.as_ref().and_then(|s| s.host_network) == Some(true);
+                host || label
+                    .or(anno)
+                    .is_some_and(|v| v.eq_ignore_ascii_case("false"))
+            },
+            ambient: p
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get("ambient.istio.io/redirection"))
+                .is_some_and(|v| v == "enabled"),
             containers,
             phase: p
                 .status
