@@ -450,11 +450,12 @@ fn check_includes_the_findings_a_policy_set_would_introduce() {
     assert_eq!(strict.status.code(), Some(3), "--strict fails on it");
 }
 
-/// Live, against the simulator: a VirtualService with a subset no DestinationRule defines is
-/// planted over the API; the fleet's next snapshot has the finding (what the console and
-/// `meshdeck analyze` show), and after the fix it is gone.
+/// Live, against the simulator: mistakes of several analyzers are planted over the API (a
+/// subset no DestinationRule defines, a host that does not exist, a rule after a catch-all, a
+/// DestinationRule originating TLS without a CA); the fleet's next snapshot has each finding
+/// (what the console and `meshdeck analyze` show), and after the fix they are gone.
 #[tokio::test]
-async fn a_finding_planted_in_a_live_cluster_appears_and_goes() {
+async fn findings_planted_in_a_live_cluster_appear_and_go() {
     use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
     use kube::discovery::ApiResource;
     let f = crate::common::fleet(1).await;
@@ -469,40 +470,113 @@ async fn a_finding_planted_in_a_live_cluster_appears_and_goes() {
     .expect("targets");
     let mut h = meshdeck::fleet::start(targets);
     assert!(h.wait_synced(std::time::Duration::from_secs(10)).await);
-    let has = |h: &meshdeck::fleet::FleetHandle| {
-        meshdeck::analyze::analyze(&h.latest())
+    let vs = |name: &str, http: serde_json::Value| {
+        serde_json::json!({"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+            "metadata": {"name": name, "namespace": "bookstore"},
+            "spec": {"hosts": [name], "http": http}})
+    };
+    // (plural, object, the finding it plants)
+    let planted = [
+        (
+            "virtualservices",
+            vs(
+                "canary",
+                serde_json::json!([{"route": [{"destination": {"host": "reviews", "subset": "v9"}}]}]),
+            ),
+            (
+                "IST0101",
+                "VirtualService bookstore/canary",
+                "spec.http[0].route[0].destination.subset",
+            ),
+        ),
+        (
+            "virtualservices",
+            vs(
+                "ghost",
+                serde_json::json!([{"route": [{"destination": {"host": "no-such-svc"}}]}]),
+            ),
+            (
+                "IST0101",
+                "VirtualService bookstore/ghost",
+                "spec.http[0].route[0].destination.host",
+            ),
+        ),
+        (
+            "virtualservices",
+            vs(
+                "shadowed",
+                serde_json::json!([
+                    {"route": [{"destination": {"host": "reviews"}}]},
+                    {"match": [{"uri": {"prefix": "/api"}}], "route": [{"destination": {"host": "reviews"}}]}
+                ]),
+            ),
+            (
+                "IST0130",
+                "VirtualService bookstore/shadowed",
+                "spec.http[1]",
+            ),
+        ),
+        (
+            "destinationrules",
+            serde_json::json!({"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+                "metadata": {"name": "open-tls", "namespace": "bookstore"},
+                "spec": {"host": "reviews", "trafficPolicy": {"tls": {"mode": "SIMPLE"}}}}),
+            (
+                "IST0128",
+                "DestinationRule bookstore/open-tls",
+                "spec.trafficPolicy.tls.mode",
+            ),
+        ),
+    ];
+    let found = |h: &meshdeck::fleet::FleetHandle| -> Vec<bool> {
+        let f = meshdeck::analyze::analyze(&h.latest());
+        planted
             .iter()
-            .any(|x| x.code == "IST0101" && x.object == "VirtualService bookstore/canary")
+            .map(|(_, _, (code, object, path))| {
+                f.iter()
+                    .any(|x| x.code == *code && x.object == *object && x.path == *path)
+            })
+            .collect()
     };
-    assert!(!has(&h), "clean before");
-    let ar = ApiResource {
-        group: "networking.istio.io".into(),
-        version: "v1".into(),
-        api_version: "networking.istio.io/v1".into(),
-        kind: "VirtualService".into(),
-        plural: "virtualservices".into(),
+    assert!(found(&h).iter().all(|x| !x), "clean before");
+    let client = crate::common::client(&f, "eu-west").await;
+    let api = |plural: &str| -> Api<DynamicObject> {
+        let kind = if plural == "virtualservices" {
+            "VirtualService"
+        } else {
+            "DestinationRule"
+        };
+        let ar = ApiResource {
+            group: "networking.istio.io".into(),
+            version: "v1".into(),
+            api_version: "networking.istio.io/v1".into(),
+            kind: kind.into(),
+            plural: plural.into(),
+        };
+        Api::namespaced_with(client.clone(), "bookstore", &ar)
     };
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(crate::common::client(&f, "eu-west").await, "bookstore", &ar);
-    let vs: DynamicObject = serde_json::from_value(serde_json::json!({
-        "apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
-        "metadata": {"name": "canary", "namespace": "bookstore"},
-        "spec": {"hosts": ["reviews"], "http": [{"route": [{"destination": {"host": "reviews", "subset": "v9"}}]}]}
-    }))
-    .expect("vs");
-    api.patch(
-        "canary",
-        &PatchParams::apply("test").force(),
-        &Patch::Apply(&vs),
-    )
-    .await
-    .expect("plant");
+    for (plural, obj, _) in &planted {
+        let o: DynamicObject = serde_json::from_value(obj.clone()).expect("object");
+        let name = o.metadata.name.clone().unwrap_or_default();
+        api(plural)
+            .patch(
+                &name,
+                &PatchParams::apply("test").force(),
+                &Patch::Apply(&o),
+            )
+            .await
+            .expect("plant");
+    }
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !has(&h) && tokio::time::Instant::now() < deadline {
+    while !found(&h).iter().all(|x| *x) && tokio::time::Instant::now() < deadline {
         let _ =
             tokio::time::timeout(std::time::Duration::from_secs(1), h.snapshots.changed()).await;
     }
-    assert!(has(&h), "the planted finding is found from the watches");
+    assert_eq!(
+        found(&h),
+        [true; 4],
+        "each planted finding is found from the watches"
+    );
     // headless, the same
     let home = dir.path().to_path_buf();
     let kcs = kc.clone();
@@ -514,6 +588,8 @@ async fn a_finding_planted_in_a_live_cluster_appears_and_goes() {
                 kcs.to_str().expect("kc"),
                 "--context",
                 "eu-west",
+                "--level",
+                "warning",
             ])
             .output()
             .expect("runs")
@@ -522,20 +598,28 @@ async fn a_finding_planted_in_a_live_cluster_appears_and_goes() {
     .expect("join");
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(3), "{text}");
-    assert!(
-        text.contains("Error [IST0101] (VirtualService bookstore/canary) in eu-west"),
-        "{text}"
-    );
+    for want in [
+        "Error [IST0101] (VirtualService bookstore/canary) in eu-west",
+        "Error [IST0101] (VirtualService bookstore/ghost) in eu-west: Referenced host not found: \"no-such-svc\"",
+        "Warning [IST0130] (VirtualService bookstore/shadowed) in eu-west: VirtualService rule #1 not used (route without matches defined before).",
+        "Error [IST0128] (DestinationRule bookstore/open-tls) in eu-west",
+    ] {
+        assert!(text.contains(want), "{want}\n{text}");
+    }
     // the fix
-    api.delete("canary", &DeleteParams::default())
-        .await
-        .expect("fix");
+    for (plural, obj, _) in &planted {
+        let name = obj["metadata"]["name"].as_str().unwrap_or_default();
+        api(plural)
+            .delete(name, &DeleteParams::default())
+            .await
+            .expect("fix");
+    }
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-    while has(&h) && tokio::time::Instant::now() < deadline {
+    while found(&h).iter().any(|x| *x) && tokio::time::Instant::now() < deadline {
         let _ =
             tokio::time::timeout(std::time::Duration::from_secs(1), h.snapshots.changed()).await;
     }
-    assert!(!has(&h), "gone after the fix");
+    assert_eq!(found(&h), [false; 4], "gone after the fix");
 }
 
 /// The demo fleet's planted mistakes are found with the right codes.
