@@ -21,6 +21,16 @@ fn fqdn(namespace: &str, host: &str) -> String {
     }
 }
 
+/// A list of strings at `key` of `v` (`exportTo`, `hosts`).
+fn strings<'a>(v: &'a Value, key: &str) -> Vec<&'a str> {
+    v.get(key)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect()
+}
+
 /// (scope, host) → the ports of what defines it (None: a ServiceEntry without ports).
 type Hosts = HashMap<(String, String), Vec<u32>>;
 
@@ -36,14 +46,7 @@ fn known_hosts(c: &ClusterView) -> Hosts {
             .filter_map(|p| p.get("number").and_then(Value::as_u64))
             .map(|n| n as u32)
             .collect();
-        let export: Vec<&str> = se
-            .spec
-            .get("exportTo")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
+        let export = strings(&se.spec, "exportTo");
         let scopes: Vec<String> = if export.is_empty() || export.contains(&ALL) {
             vec![ALL.into()]
         } else {
@@ -58,14 +61,7 @@ fn known_hosts(c: &ClusterView) -> Hosts {
                 })
                 .collect()
         };
-        for h in se
-            .spec
-            .get("hosts")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-        {
+        for h in strings(&se.spec, "hosts") {
             for s in &scopes {
                 out.insert((s.clone(), fqdn(&se.namespace, h)), ports.clone());
             }
@@ -128,14 +124,7 @@ pub(super) fn destination_hosts(c: &ClusterView, out: &mut Vec<Finding>) {
     }
     let hosts = known_hosts(c);
     for vs in vss {
-        let export: Vec<&str> = vs
-            .spec
-            .get("exportTo")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
+        let export = strings(&vs.spec, "exportTo");
         let object = object_name("VirtualService", &vs.namespace, &vs.name);
         let mut report = |code: &'static str, path: String, message: String, hint: String| {
             out.push(Finding {
@@ -148,94 +137,53 @@ pub(super) fn destination_hosts(c: &ClusterView, out: &mut Vec<Finding>) {
                 hint,
             })
         };
-        for proto in ["http", "tcp", "tls"] {
-            for (i, r) in vs
-                .spec
-                .get(proto)
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .enumerate()
-            {
-                let mut dests: Vec<(String, &str, Option<&Value>)> = Vec::new();
-                for (j, d) in r
-                    .get("route")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .enumerate()
-                {
-                    dests.push((
-                        format!("spec.{proto}[{i}].route[{j}].destination"),
-                        "host",
-                        d.get("destination"),
-                    ));
+        for (path, d) in super::subsets::destinations(vs) {
+            let what = if path.contains(".mirror") {
+                "mirror host"
+            } else {
+                "host"
+            };
+            let host = d.get("host").and_then(Value::as_str).unwrap_or("");
+            let port = d
+                .get("port")
+                .and_then(|p| p.get("number"))
+                .and_then(Value::as_u64);
+            let Some(ports) = lookup(&hosts, &vs.namespace, &export, host) else {
+                report(
+                    "IST0101",
+                    format!("{path}.host"),
+                    format!("Referenced {what} not found: {host:?}"),
+                    format!(
+                        "deploy a Service or ServiceEntry for {host:?} visible from namespace {} (exportTo), or fix the host",
+                        vs.namespace
+                    ),
+                );
+                continue;
+            };
+            match port {
+                None if ports.len() > 1 => {
+                    let list: Vec<String> = ports.iter().map(u32::to_string).collect();
+                    report(
+                        "IST0112",
+                        format!("{path}.port"),
+                        format!(
+                            "This VirtualService routes to a service {host:?} that exposes multiple ports [{}]. Specifying a port in the destination is required to disambiguate.",
+                            list.join(" ")
+                        ),
+                        format!("set port.number to one of {}", list.join(", ")),
+                    );
                 }
-                if proto == "http" {
-                    if let Some(m) = r.get("mirror") {
-                        dests.push((format!("spec.http[{i}].mirror"), "mirror host", Some(m)));
-                    }
-                    for (j, m) in r
-                        .get("mirrors")
-                        .and_then(Value::as_array)
-                        .into_iter()
-                        .flatten()
-                        .enumerate()
-                    {
-                        dests.push((
-                            format!("spec.http[{i}].mirrors[{j}].destination"),
-                            "mirror host",
-                            m.get("destination"),
-                        ));
-                    }
+                Some(p) if !ports.contains(&(p as u32)) => {
+                    report(
+                        "IST0101",
+                        format!("{path}.port.number"),
+                        format!("Referenced host:port not found: \"{host}:{p}\""),
+                        format!(
+                            "{host} has no port {p}: use one of its ports or add it to the service"
+                        ),
+                    );
                 }
-                for (path, what, d) in dests {
-                    let host = d
-                        .and_then(|d| d.get("host"))
-                        .and_then(Value::as_str)
-                        .unwrap_or("");
-                    let port = d
-                        .and_then(|d| d.get("port"))
-                        .and_then(|p| p.get("number"))
-                        .and_then(Value::as_u64);
-                    let Some(ports) = lookup(&hosts, &vs.namespace, &export, host) else {
-                        report(
-                            "IST0101",
-                            format!("{path}.host"),
-                            format!("Referenced {what} not found: {host:?}"),
-                            format!(
-                                "deploy a Service or ServiceEntry for {host:?} visible from namespace {} (exportTo), or fix the host",
-                                vs.namespace
-                            ),
-                        );
-                        continue;
-                    };
-                    match port {
-                        None if ports.len() > 1 => {
-                            let list: Vec<String> = ports.iter().map(u32::to_string).collect();
-                            report(
-                                "IST0112",
-                                format!("{path}.port"),
-                                format!(
-                                    "This VirtualService routes to a service {host:?} that exposes multiple ports [{}]. Specifying a port in the destination is required to disambiguate.",
-                                    list.join(" ")
-                                ),
-                                format!("set port.number to one of {}", list.join(", ")),
-                            );
-                        }
-                        Some(p) if !ports.contains(&(p as u32)) => {
-                            report(
-                                "IST0101",
-                                format!("{path}.port.number"),
-                                format!("Referenced host:port not found: \"{host}:{p}\""),
-                                format!(
-                                    "{host} has no port {p}: use one of its ports or add it to the service"
-                                ),
-                            );
-                        }
-                        _ => {}
-                    }
-                }
+                _ => {}
             }
         }
     }

@@ -30,7 +30,9 @@ fn defined_subsets(c: &ClusterView) -> BTreeMap<String, BTreeSet<String>> {
 }
 
 /// Every (path, destination) of a VirtualService's routes and mirrors.
+/// A route entry without a destination (`- {}`) is given as `null`: it routes to no host.
 pub(super) fn destinations(vs: &RawObject) -> Vec<(String, &Value)> {
+    static NONE: Value = Value::Null;
     let mut out = Vec::new();
     for proto in ["http", "tcp", "tls"] {
         for (i, r) in vs
@@ -48,9 +50,8 @@ pub(super) fn destinations(vs: &RawObject) -> Vec<(String, &Value)> {
                 .flatten()
                 .enumerate()
             {
-                if let Some(dest) = d.get("destination") {
-                    out.push((format!("spec.{proto}[{i}].route[{j}].destination"), dest));
-                }
+                let dest = d.get("destination").unwrap_or(&NONE);
+                out.push((format!("spec.{proto}[{i}].route[{j}].destination"), dest));
             }
             if let Some(m) = r.get("mirror") {
                 out.push((format!("spec.{proto}[{i}].mirror"), m));
