@@ -208,8 +208,15 @@ fn author_shots(
         answers: &rx,
     };
     driver.board(&mut app)?;
-    let mut run = |app: &mut App, keys: &str| driver.press(app, keys, |_| {});
     let mut written = Vec::new();
+    // the fleet's configuration findings (the board carries them), then back to the clusters
+    press(&mut app, ":an<enter>");
+    let buf = render(&mut app, 120, 30)?;
+    let p = out.join("analysis.svg");
+    std::fs::write(&p, svg::to_svg(&buf))?;
+    written.push(p);
+    press(&mut app, "<esc>");
+    let mut run = |app: &mut App, keys: &str| driver.press(app, keys, |_| {});
     let steps: &[(&str, &str)] = &[
         (
             "author-editor-typo",
