@@ -441,3 +441,55 @@ fn both_spellings_at_once_are_an_error_and_old_aliases_still_load() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A VirtualDestination reached through another cluster's gateway needs that gateway to pass
+/// its hostname's TLS through: under the VirtualMesh's suffix (`*.global`) it does; a hostname
+/// outside it is named, with the cluster and what the gateway does accept.
+#[test]
+fn a_virtual_destination_outside_the_federation_suffix_is_named() {
+    let vm = std::fs::read_to_string(data("gloo/07-virtual-mesh.yaml")).expect("vm");
+    let vd = |host: &str| {
+        format!(
+            "---\napiVersion: networking.enterprise.mesh.gloo.solo.io/v1beta1\nkind: VirtualDestination\nmetadata: {{name: r, namespace: bookinfo}}\nspec:\n  hostname: {host}\n  port: {{number: 9080, protocol: http}}\n  meshList:\n    meshes: [{{name: istiod-istio-system-east}}, {{name: istiod-istio-system-west}}]\n  static:\n    destinations:\n    - kubeService: {{name: ratings, namespace: bookinfo, clusterName: west}}\n    - kubeService: {{name: ratings, namespace: bookinfo, clusterName: east}}\n"
+        )
+    };
+    let status = |host: &str| {
+        let loaded = load_str(&format!("{vm}{}", vd(host)), "vd.yaml");
+        assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
+        let out = translate(&loaded.policies, &fleet_from(&data("fleet")));
+        check(&out);
+        out.statuses
+            .into_iter()
+            .find(|s| s.policy.kind == "VirtualDestination")
+            .expect("status")
+    };
+    let inside = status("ratings.global");
+    assert!(
+        inside
+            .warnings
+            .iter()
+            .all(|w| !w.contains("passes TLS through")),
+        "{:?}",
+        inside.warnings
+    );
+    let outside = status("ratings.mesh");
+    let named: Vec<&String> = outside
+        .warnings
+        .iter()
+        .filter(|w| w.contains("passes TLS through for *.global but not ratings.mesh"))
+        .collect();
+    assert_eq!(
+        named.len(),
+        2,
+        "one per remote backing cluster: {:?}",
+        outside.warnings
+    );
+    assert!(
+        named.iter().any(|w| w.contains("in cluster west")),
+        "{named:?}"
+    );
+    assert!(
+        named.iter().any(|w| w.contains("in cluster east")),
+        "{named:?}"
+    );
+}

@@ -102,6 +102,18 @@ pub struct Index {
     /// Every cluster of the snapshot and the namespaces seen in it (selectors are checked
     /// against them, whether or not the cluster has a mesh).
     pub namespaces: BTreeMap<String, std::collections::BTreeSet<String>>,
+    /// cluster → the hosts its live Gateways pass TLS through for (`AUTO_PASSTHROUGH`
+    /// servers: what an east-west gateway accepts from other clusters).
+    pub passthrough: HashMap<String, Vec<String>>,
+}
+
+/// Whether a Gateway host pattern (`*`, `*.global`, `ratings.global`) covers `host`.
+pub fn host_covers(pattern: &str, host: &str) -> bool {
+    let pattern = pattern.rsplit('/').next().unwrap_or(pattern); // `ns/host`
+    match pattern.strip_prefix('*') {
+        Some(suffix) => host.ends_with(suffix),
+        None => pattern == host,
+    }
 }
 
 /// The Istio protocol of a Service port, from appProtocol or the name's prefix (Istio's rule).
@@ -174,6 +186,31 @@ impl Index {
             seen.extend(c.namespaces.iter().map(|n| n.name.clone()));
             // a user who may not list namespaces still sees those of its services
             seen.extend(c.services.iter().map(|s| s.namespace.clone()));
+            let through: Vec<String> = c
+                .istio
+                .iter()
+                .filter(|o| o.kind == "Gateway")
+                .flat_map(|o| {
+                    o.spec
+                        .get("servers")
+                        .and_then(|v| v.as_array())
+                        .into_iter()
+                        .flatten()
+                })
+                .filter(|sv| {
+                    sv.pointer("/tls/mode").and_then(|m| m.as_str()) == Some("AUTO_PASSTHROUGH")
+                })
+                .flat_map(|sv| {
+                    sv.get("hosts")
+                        .and_then(|h| h.as_array())
+                        .into_iter()
+                        .flatten()
+                })
+                .filter_map(|h| h.as_str().map(str::to_string))
+                .collect();
+            if !through.is_empty() {
+                ix.passthrough.insert(c.name.clone(), through);
+            }
             if c.meshes.is_empty() {
                 continue;
             }

@@ -1401,7 +1401,45 @@ impl<'a> Run<'a> {
                             .federation_gateway()
                             .and_then(|g| Some((g.address.clone()?, g.tls?.1)))
                         {
-                            Some((a, port)) => json!({"address": a, "ports": {&pname: port}}),
+                            Some((a, port)) => {
+                                // the remote gateway must pass the hostname's TLS through: a
+                                // live Gateway's AUTO_PASSTHROUGH server, or the federation
+                                // Gateway this translation gives that cluster
+                                let generated = self
+                                    .objects
+                                    .iter()
+                                    .filter(|o| o.kind == GATEWAY.1 && *o.cluster == *dest.cluster);
+                                let mut hosts: Vec<String> = generated
+                                    .flat_map(|o| {
+                                        o.spec
+                                            .pointer("/servers/0/hosts")
+                                            .and_then(Value::as_array)
+                                            .into_iter()
+                                            .flatten()
+                                    })
+                                    .filter_map(|h| h.as_str().map(str::to_string))
+                                    .collect();
+                                hosts.extend(
+                                    self.ix
+                                        .passthrough
+                                        .get(&*dest.cluster)
+                                        .into_iter()
+                                        .flatten()
+                                        .cloned(),
+                                );
+                                if !hosts.iter().any(|h| index::host_covers(h, &vd.hostname)) {
+                                    let mut list = hosts.clone();
+                                    list.sort();
+                                    list.dedup();
+                                    self.warn(p, format!(
+                                        "{} in cluster {} is reached through its gateway, which passes TLS through for {} but not {}: requests sent there are refused (federate with a hostnameSuffix that covers it, or add an AUTO_PASSTHROUGH server for it)",
+                                        dest.id(), dest.cluster,
+                                        if list.is_empty() { "no host".to_string() } else { list.join(", ") },
+                                        vd.hostname
+                                    ));
+                                }
+                                json!({"address": a, "ports": {&pname: port}})
+                            }
                             None => {
                                 self.warn(p, format!("cluster {} has no ingress gateway with an external address and a port named tls: {} is not reachable from {}", dest.cluster, dest.id(), client.cluster));
                                 continue;
