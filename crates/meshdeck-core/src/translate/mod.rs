@@ -186,7 +186,12 @@ impl Translator {
     /// [`Translator::translate`] without a copy: `f` reads the output where it is kept (the
     /// next translation starts from it). What `f` returns is returned.
     pub fn translate_with<R>(&self, policies: &[Policy], f: impl FnOnce(&Output, Pass) -> R) -> R {
-        let mut memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
+        let mut memo = self.memo.lock().unwrap_or_else(|poisoned| {
+            // a translation panicked half-way: what it kept cannot be trusted
+            let mut m = poisoned.into_inner();
+            *m = None;
+            m
+        });
         if let Some(m) = memo.as_mut()
             && let Some(pass) = m.update(&self.index, policies)
         {
