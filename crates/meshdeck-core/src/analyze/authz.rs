@@ -67,21 +67,8 @@ pub(super) fn authorization_policies(c: &ClusterView, out: &mut Vec<Finding>) {
             }
         }
         // IST0101: a source namespace (or notNamespace) pattern that matches no namespace
-        for (i, rule) in ap
-            .spec
-            .get("rules")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
-            for (j, from) in rule
-                .get("from")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .enumerate()
-            {
+        for (i, rule) in super::items(&ap.spec, "rules").enumerate() {
+            for (j, from) in super::items(rule, "from").enumerate() {
                 for field in ["namespaces", "notNamespaces"] {
                     let list = from
                         .pointer(&format!("/source/{field}"))

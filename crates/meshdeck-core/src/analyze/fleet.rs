@@ -45,14 +45,7 @@ pub(super) fn cross_cluster(snap: &Snapshot, out: &mut Vec<Finding>) {
         // MD0001
         let mut se_hosts: BTreeSet<&str> = BTreeSet::new();
         for se in c.istio.iter().filter(|o| o.kind == "ServiceEntry") {
-            for (i, h) in se
-                .spec
-                .get("hosts")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .enumerate()
-            {
+            for (i, h) in super::items(&se.spec, "hosts").enumerate() {
                 let Some(h) = h.as_str() else { continue };
                 se_hosts.insert(h);
                 let Some((svc, ns, home)) = federated(h, &names) else {
@@ -112,13 +105,7 @@ pub(super) fn cross_cluster(snap: &Snapshot, out: &mut Vec<Finding>) {
             let members = meshes_of_vm
                 .entry(format!("{}/{}", vm.namespace, vm.name))
                 .or_default();
-            for m in vm
-                .spec
-                .get("meshes")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
+            for m in super::items(&vm.spec, "meshes") {
                 if let Some(n) = m.get("name").and_then(Value::as_str) {
                     members.insert(n.to_string());
                 }

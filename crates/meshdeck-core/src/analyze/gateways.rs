@@ -4,17 +4,11 @@
 use super::{Finding, Level, object_name, resolve_host};
 use crate::model::ClusterView;
 use crate::model::raw::RawObject;
-use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Where an object is visible: None = every namespace.
 fn visible(o: &RawObject) -> Option<BTreeSet<String>> {
-    let list: Vec<&str> = o
-        .spec
-        .get("exportTo")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
+    let list: Vec<&str> = super::strings(&o.spec, "exportTo");
     if list.is_empty() || list.contains(&"*") {
         return None;
     }
@@ -42,22 +36,11 @@ pub(super) fn conflicting_mesh_hosts(c: &ClusterView, out: &mut Vec<Finding>) {
     // host → the mesh-bound VirtualServices claiming it
     let mut by_host: BTreeMap<String, Vec<&RawObject>> = BTreeMap::new();
     for vs in c.istio.iter().filter(|o| o.kind == "VirtualService") {
-        let gateways: Vec<&str> = vs
-            .spec
-            .get("gateways")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
+        let gateways: Vec<&str> = super::strings(&vs.spec, "gateways");
         if !gateways.is_empty() && !gateways.contains(&"mesh") {
             continue;
         }
-        for h in vs
-            .spec
-            .get("hosts")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for h in super::items(&vs.spec, "hosts") {
             if let Some(h) = h.as_str() {
                 by_host
                     .entry(resolve_host(h, &vs.namespace))

@@ -21,32 +21,17 @@ fn fqdn(namespace: &str, host: &str) -> String {
     }
 }
 
-/// A list of strings at `key` of `v` (`exportTo`, `hosts`).
-fn strings<'a>(v: &'a Value, key: &str) -> Vec<&'a str> {
-    v.get(key)
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect()
-}
-
 /// (scope, host) → the ports of what defines it (None: a ServiceEntry without ports).
 type Hosts = HashMap<(String, String), Vec<u32>>;
 
 fn known_hosts(c: &ClusterView) -> Hosts {
     let mut out: Hosts = HashMap::new();
     for se in c.istio.iter().filter(|o| o.kind == "ServiceEntry") {
-        let ports: Vec<u32> = se
-            .spec
-            .get("ports")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
+        let ports: Vec<u32> = super::items(&se.spec, "ports")
             .filter_map(|p| p.get("number").and_then(Value::as_u64))
             .map(|n| n as u32)
             .collect();
-        let export = strings(&se.spec, "exportTo");
+        let export = super::strings(&se.spec, "exportTo");
         let scopes: Vec<String> = if export.is_empty() || export.contains(&ALL) {
             vec![ALL.into()]
         } else {
@@ -61,7 +46,7 @@ fn known_hosts(c: &ClusterView) -> Hosts {
                 })
                 .collect()
         };
-        for h in strings(&se.spec, "hosts") {
+        for h in super::strings(&se.spec, "hosts") {
             for s in &scopes {
                 out.insert((s.clone(), fqdn(&se.namespace, h)), ports.clone());
             }
@@ -124,7 +109,7 @@ pub(super) fn destination_hosts(c: &ClusterView, out: &mut Vec<Finding>) {
     }
     let hosts = known_hosts(c);
     for vs in vss {
-        let export = strings(&vs.spec, "exportTo");
+        let export = super::strings(&vs.spec, "exportTo");
         let object = object_name("VirtualService", &vs.namespace, &vs.name);
         let mut report = |code: &'static str, path: String, message: String, hint: String| {
             out.push(Finding {

@@ -147,12 +147,7 @@ fn rules(vs: &RawObject, c: &ClusterView, out: &mut Vec<Finding>) {
     let ineffective_hint =
         "remove the match, or move it before the rule that already takes its requests";
     for proto in ["http", "tcp", "tls"] {
-        let routes: Vec<&Value> = vs
-            .spec
-            .get(proto)
-            .and_then(Value::as_array)
-            .map(|a| a.iter().collect())
-            .unwrap_or_default();
+        let routes: Vec<&Value> = super::items(&vs.spec, proto).collect();
         let mut seen: Vec<(Value, usize)> = Vec::new();
         let mut empty: Option<usize> = None;
         let mut prefixes: Vec<PrefixMatch> = Vec::new();
@@ -161,11 +156,7 @@ fn rules(vs: &RawObject, c: &ClusterView, out: &mut Vec<Finding>) {
                 continue;
             }
             let name = route_name(proto, r, n);
-            let matches: Vec<&Value> = r
-                .get("match")
-                .and_then(Value::as_array)
-                .map(|a| a.iter().collect())
-                .unwrap_or_default();
+            let matches: Vec<&Value> = super::items(r, "match").collect();
             if matches.is_empty() {
                 if empty.is_some() {
                     report(

@@ -102,6 +102,24 @@ pub(crate) fn json_labels(v: Option<&serde_json::Value>) -> crate::model::raw::L
         .unwrap_or_default()
 }
 
+/// The items of the list at `key` of `v` (none when it is absent or not a list).
+pub(crate) fn items<'a>(
+    v: &'a serde_json::Value,
+    key: &str,
+) -> std::slice::Iter<'a, serde_json::Value> {
+    v.get(key)
+        .and_then(serde_json::Value::as_array)
+        .map(|a| a.iter())
+        .unwrap_or_default()
+}
+
+/// The strings of the list at `key` of `v` (`exportTo`, `hosts`, `gateways`).
+pub(crate) fn strings<'a>(v: &'a serde_json::Value, key: &str) -> Vec<&'a str> {
+    items(v, key)
+        .filter_map(serde_json::Value::as_str)
+        .collect()
+}
+
 /// `k=v,k=v`, as istioctl prints a selector.
 pub(crate) fn labels_text(l: &crate::model::raw::Labels) -> String {
     l.iter()

@@ -14,13 +14,7 @@ fn defined_subsets(c: &ClusterView) -> BTreeMap<String, BTreeSet<String>> {
             continue;
         };
         let set = out.entry(resolve_host(host, &o.namespace)).or_default();
-        for s in o
-            .spec
-            .get("subsets")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for s in super::items(&o.spec, "subsets") {
             if let Some(n) = s.get("name").and_then(Value::as_str) {
                 set.insert(n.to_string());
             }
@@ -35,34 +29,15 @@ pub(super) fn destinations(vs: &RawObject) -> Vec<(String, &Value)> {
     static NONE: Value = Value::Null;
     let mut out = Vec::new();
     for proto in ["http", "tcp", "tls"] {
-        for (i, r) in vs
-            .spec
-            .get(proto)
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
-            for (j, d) in r
-                .get("route")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .enumerate()
-            {
+        for (i, r) in super::items(&vs.spec, proto).enumerate() {
+            for (j, d) in super::items(r, "route").enumerate() {
                 let dest = d.get("destination").unwrap_or(&NONE);
                 out.push((format!("spec.{proto}[{i}].route[{j}].destination"), dest));
             }
             if let Some(m) = r.get("mirror") {
                 out.push((format!("spec.{proto}[{i}].mirror"), m));
             }
-            for (j, m) in r
-                .get("mirrors")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .enumerate()
-            {
+            for (j, m) in super::items(r, "mirrors").enumerate() {
                 if let Some(dest) = m.get("destination") {
                     out.push((format!("spec.{proto}[{i}].mirrors[{j}].destination"), dest));
                 }
@@ -121,14 +96,7 @@ pub(super) fn subsets_select_pods(c: &ClusterView, out: &mut Vec<Finding>) {
         else {
             continue;
         };
-        for (i, s) in dr
-            .spec
-            .get("subsets")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
+        for (i, s) in super::items(&dr.spec, "subsets").enumerate() {
             let labels = json_labels(s.get("labels"));
             let selects = c.pods.iter().any(|p| {
                 p.namespace() == svc.namespace

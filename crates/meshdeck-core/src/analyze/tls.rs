@@ -49,10 +49,8 @@ pub(super) fn ca_certificates(c: &ClusterView, out: &mut Vec<Finding>) {
             });
         }
         for (i, p) in policy
-            .and_then(|p| p.get("portLevelSettings"))
-            .and_then(Value::as_array)
             .into_iter()
-            .flatten()
+            .flat_map(|p| super::items(p, "portLevelSettings"))
             .enumerate()
         {
             let Some(mode) = unverified(p.get("tls")) else {
