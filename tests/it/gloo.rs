@@ -40,6 +40,15 @@ fn check(out: &Output) {
     assert!(schema.is_empty(), "schema errors: {schema:#?}");
 }
 
+/// `yaml` loaded (no errors) and translated over the test fleet, schema-checked.
+fn translated(yaml: &str, file: &str) -> Output {
+    let loaded = load_str(yaml, file);
+    assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
+    let out = translate(&loaded.policies, &fleet_from(&data("fleet")));
+    check(&out);
+    out
+}
+
 fn spec<'a>(out: &'a Output, cluster: &str, kind: &str, ns: &str, name: &str) -> &'a Value {
     &out.find(cluster, kind, ns, name)
         .unwrap_or_else(|| panic!("no {kind} {ns}/{name} in {cluster}"))
@@ -276,10 +285,7 @@ fn routes_are_ordered_one_match_at_a_time() {
             "  - uri: {exact: /api/v1}\n  - uri: {prefix: /}\n",
             "2s",
         );
-    let loaded = load_str(&yaml, "routes.yaml");
-    assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
-    let out = translate(&loaded.policies, &fleet_from(&data("fleet")));
-    check(&out);
+    let out = translated(&yaml, "routes.yaml");
     let http = spec(&out, "east", "VirtualService", "bookinfo", "reviews")["http"]
         .as_array()
         .expect("routes")
@@ -308,10 +314,7 @@ fn routes_are_ordered_one_match_at_a_time() {
 #[test]
 fn a_named_matcher_names_its_match_and_route() {
     let yaml = "apiVersion: networking.mesh.gloo.solo.io/v1\nkind: TrafficPolicy\nmetadata: {name: edge, namespace: bookinfo}\nspec:\n  sourceSelector:\n  - kubeWorkloadMatcher: {namespaces: [bookinfo, team-a]}\n  destinationSelector:\n  - kubeServiceRefs: {services: [{name: reviews, namespace: bookinfo, clusterName: east}]}\n  httpRequestMatchers:\n  - name: api\n    uri: {prefix: /api}\n  - uri: {exact: /health}\n  policy:\n    requestTimeout: 1s\n";
-    let loaded = load_str(yaml, "named.yaml");
-    assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
-    let out = translate(&loaded.policies, &fleet_from(&data("fleet")));
-    check(&out);
+    let out = translated(yaml, "named.yaml");
     let http = spec(&out, "east", "VirtualService", "bookinfo", "reviews")["http"]
         .as_array()
         .expect("routes")
@@ -349,10 +352,7 @@ fn a_named_matcher_names_its_match_and_route() {
 fn static_failover_order_is_made_by_priority_labels() {
     let vd = "---\napiVersion: networking.enterprise.mesh.gloo.solo.io/v1beta1\nkind: VirtualDestination\nmetadata: {name: r, namespace: bookinfo}\nspec:\n  hostname: ratings.global\n  port: {number: 9080, protocol: http}\n  meshList:\n    meshes: [{name: istiod-istio-system-east}, {name: istiod-istio-system-west}]\n  static:\n    destinations:\n    - kubeService: {name: ratings, namespace: bookinfo, clusterName: west}\n    - kubeService: {name: ratings, namespace: bookinfo, clusterName: east}\n    - kubeService: {name: reviews, namespace: bookinfo, clusterName: east}\n";
     let vm = std::fs::read_to_string(data("gloo/07-virtual-mesh.yaml")).expect("vm");
-    let loaded = load_str(&format!("{vm}{vd}"), "vd.yaml");
-    assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
-    let out = translate(&loaded.policies, &fleet_from(&data("fleet")));
-    check(&out);
+    let out = translated(&format!("{vm}{vd}"), "vd.yaml");
     let se = spec(&out, "east", "ServiceEntry", "istio-system", "r-bookinfo");
     let labels: Vec<Vec<String>> = se["endpoints"]
         .as_array()
@@ -454,10 +454,7 @@ fn a_virtual_destination_outside_the_federation_suffix_is_named() {
         )
     };
     let status = |host: &str| {
-        let loaded = load_str(&format!("{vm}{}", vd(host)), "vd.yaml");
-        assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
-        let out = translate(&loaded.policies, &fleet_from(&data("fleet")));
-        check(&out);
+        let out = translated(&format!("{vm}{}", vd(host)), "vd.yaml");
         out.statuses
             .into_iter()
             .find(|s| s.policy.kind == "VirtualDestination")
