@@ -11,13 +11,12 @@ use std::collections::HashMap;
 
 const ALL: &str = "*";
 
-/// istioctl's `ConvertHostToFQDN`: a short name is a Service in `namespace`; a wildcard or a
-/// dotted name stays as it is.
+/// istioctl's `ConvertHostToFQDN`: [`super::resolve_host`], but a wildcard stays as it is.
 fn fqdn(namespace: &str, host: &str) -> String {
-    if host.starts_with('*') || host.contains('.') {
+    if host.starts_with('*') {
         host.to_string()
     } else {
-        format!("{host}.{namespace}.svc.cluster.local")
+        super::resolve_host(host, namespace)
     }
 }
 
