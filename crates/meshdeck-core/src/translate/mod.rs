@@ -331,35 +331,23 @@ impl Memo {
         // the two runs would not agree with a full one.
         let old_objects = std::mem::take(&mut self.output.objects);
         let old_tags = std::mem::take(&mut self.tags);
+        let mut merged: Vec<(Generated, Tag)> = Vec::with_capacity(old_objects.len());
         let kept = old_objects
             .into_iter()
             .zip(old_tags)
             .filter(|(_, t)| t.unit.is_none_or(|d| !dest_on[d]));
         let mut fresh = raw.output.objects.into_iter().zip(raw.tags).peekable();
-        let mut objects = Vec::with_capacity(self.output.statuses.len());
-        let mut tags = Vec::new();
-        for (o, t) in kept {
-            while let Some((f, _)) = fresh.peek() {
-                match f.key().cmp(&o.key()) {
-                    std::cmp::Ordering::Less => {
-                        if let Some((f, ft)) = fresh.next() {
-                            objects.push(f);
-                            tags.push(ft);
-                        }
-                    }
-                    std::cmp::Ordering::Equal => return None,
-                    std::cmp::Ordering::Greater => break,
-                }
+        for old in kept {
+            while let Some(new) = fresh.next_if(|(f, _)| f.key() < old.0.key()) {
+                merged.push(new);
             }
-            objects.push(o);
-            tags.push(t);
+            if fresh.peek().is_some_and(|(f, _)| f.key() == old.0.key()) {
+                return None;
+            }
+            merged.push(old);
         }
-        for (f, ft) in fresh {
-            objects.push(f);
-            tags.push(ft);
-        }
-        self.output.objects = objects;
-        self.tags = tags;
+        merged.extend(fresh);
+        (self.output.objects, self.tags) = merged.into_iter().unzip();
         for (p, st) in raw.output.statuses.into_iter().enumerate() {
             if policy_on[p] {
                 self.output.statuses[p] = st;
