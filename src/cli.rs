@@ -527,6 +527,11 @@ pub enum SimCtlAction {
     ClearRequests { cluster: String },
     /// List the clusters with their URLs and faults.
     Clusters,
+    /// Pause (`stop`) or resume (`start`) every cluster's churn (`sim serve --churn-ms`).
+    Churn {
+        #[arg(value_parser = ["stop", "start"])]
+        what: String,
+    },
 }
 
 #[cfg(test)]

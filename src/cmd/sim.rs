@@ -200,6 +200,7 @@ pub(super) async fn ctl(args: crate::cli::SimCtlArgs) -> anyhow::Result<ExitCode
             }
         }
         SimCtlAction::ClearRequests { cluster } => control::clear_requests(addr, &cluster).await?,
+        SimCtlAction::Churn { what } => control::churn(addr, &what).await?,
         SimCtlAction::Clusters => {
             let mut s = control::request(addr, http::Method::GET, "/clusters", "").await?;
             s.push('\n');

@@ -357,7 +357,7 @@ fn cross_cluster_findings_no_single_cluster_tool_gives() {
                     "metadata": {"name": "fleet", "namespace": "gloo-mesh"},
                     "spec": {"meshes": [{"name": "istiod-istio-system-east"}, {"name": "istiod-istio-system-west"}]}})));
                 for s in v.services.iter_mut().filter(|s| s.name == "reviews") {
-                    s.ports = vec!["9090/TCP".into()];
+                    std::sync::Arc::make_mut(s).ports = vec!["9090/TCP".into()];
                 }
             }
             "north" => v.istio.push(obj(serde_json::json!({
@@ -643,7 +643,7 @@ fn the_demo_fleets_planted_mistakes_are_found() {
         .collect();
     got.dedup();
     // the planted workload without its sidecar: fraud-check, where its pods have no proxy
-    let sidecarless = |p: &&meshdeck::model::PodRow| {
+    let sidecarless = |p: &&std::sync::Arc<meshdeck::model::PodRow>| {
         p.raw.name.starts_with("fraud-check-")
             && !p.raw.containers.iter().any(|c| &*c.name == "istio-proxy")
     };

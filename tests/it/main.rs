@@ -15,6 +15,7 @@ mod house;
 mod identity;
 mod istio_schema;
 mod kubectl;
+mod model_props;
 mod one_door;
 mod policy_errors;
 mod sim_api;

@@ -5,6 +5,7 @@
 //! - `POST /clusters/NAME/fault`         body: a fault spec (`down`, `latency=200`, ...)
 //! - `GET  /clusters/NAME/requests`      the request log as JSON lines
 //! - `DELETE /clusters/NAME/requests`    clear the request log
+//! - `POST /churn/stop`, `/churn/start`  pause or resume every cluster's churn
 
 use super::{FaultSpec, Fleet};
 use anyhow::Context;
@@ -74,6 +75,12 @@ async fn handle(fleet: Arc<Fleet>, req: Request<hyper::body::Incoming>) -> Respo
             }
             Err(e) => text(StatusCode::NOT_FOUND, format!("{e}\n")),
         },
+        (Method::POST, ["churn", what @ ("stop" | "start")]) => {
+            fleet
+                .churn_paused
+                .store(*what == "stop", std::sync::atomic::Ordering::Relaxed);
+            text(StatusCode::OK, format!("churn: {what}\n"))
+        }
         _ => text(StatusCode::NOT_FOUND, "unknown control path\n"),
     }
 }
@@ -138,6 +145,11 @@ pub async fn fault(
         spec,
     )
     .await
+}
+
+/// Pause (`stop`) or resume (`start`) every cluster's churn.
+pub async fn churn(addr: std::net::SocketAddr, what: &str) -> anyhow::Result<String> {
+    request(addr, http::Method::POST, &format!("/churn/{what}"), "").await
 }
 
 /// Empty a simulated cluster's request log.

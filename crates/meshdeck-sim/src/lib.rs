@@ -83,6 +83,8 @@ impl SimCluster {
 pub struct Fleet {
     pub clusters: Vec<SimCluster>,
     pub ca_pem: String,
+    /// The churn tasks change nothing while this is set (`sim ctl churn stop`).
+    pub churn_paused: Arc<std::sync::atomic::AtomicBool>,
     stop: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -108,6 +110,7 @@ impl Fleet {
         let mut rng = fastrand::Rng::new();
         let mut clusters = Vec::new();
         let mut tasks = Vec::new();
+        let churn_paused = Arc::new(std::sync::atomic::AtomicBool::new(false));
         // Fill the clusters in parallel: a 5,000-pod cluster takes a moment to render.
         let populated = futures::future::join_all(names.iter().enumerate().map(|(i, name)| {
             let (name, spec) = (name.clone(), spec.clone());
@@ -162,6 +165,7 @@ impl Fleet {
                     state.clone(),
                     model,
                     every,
+                    churn_paused.clone(),
                     stop.clone(),
                 )));
             }
@@ -175,6 +179,7 @@ impl Fleet {
         Ok(Fleet {
             clusters,
             ca_pem: tls.ca_pem,
+            churn_paused,
             stop,
             tasks,
         })

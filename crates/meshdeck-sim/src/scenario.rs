@@ -1083,6 +1083,7 @@ pub async fn churn(
     state: Arc<ClusterState>,
     mut model: ClusterModel,
     every: Duration,
+    paused: Arc<std::sync::atomic::AtomicBool>,
     stop: CancellationToken,
 ) {
     let mut tick = tokio::time::interval(every);
@@ -1090,6 +1091,9 @@ pub async fn churn(
     loop {
         tokio::select! {
             _ = tick.tick() => {
+                if paused.load(std::sync::atomic::Ordering::Relaxed) {
+                    continue;
+                }
                 if let Some(what) = model.churn_once(&state.store) {
                     tracing::debug!(cluster = %state.name, "churn: {what}");
                 }

@@ -27,6 +27,7 @@ pub(super) fn multi_service(c: &ClusterView, out: &mut Vec<Finding>) {
         let services: Vec<&crate::model::Service> = c
             .services
             .iter()
+            .map(|s| &**s)
             .filter(|s| {
                 s.namespace == w.namespace
                     && !s.raw.selector.is_empty()

@@ -21,7 +21,8 @@ pub struct Dest {
     pub mesh: usize,
     /// The pods behind the service: IP and labels (federated endpoints carry the labels, so
     /// client-side subsets select them).
-    pub pods: Vec<(String, BTreeMap<String, String>)>,
+    /// Shared with the cache: building the index copies no pod.
+    pub pods: Vec<Arc<crate::model::raw::RawPod>>,
 }
 
 impl Dest {
@@ -135,7 +136,7 @@ pub fn port_protocol(name: &str, app_protocol: Option<&str>, k8s_protocol: &str)
     }
 }
 
-fn gateways_of(services: &[Service]) -> Vec<Gateway> {
+fn gateways_of(services: &[Arc<Service>]) -> Vec<Gateway> {
     services
         .iter()
         .filter(|s| {
@@ -165,7 +166,7 @@ fn gateways_of(services: &[Service]) -> Vec<Gateway> {
         .collect()
 }
 
-fn mesh_info(m: &Mesh, cluster: &Arc<str>, services: &[Service]) -> MeshInfo {
+fn mesh_info(m: &Mesh, cluster: &Arc<str>, services: &[Arc<Service>]) -> MeshInfo {
     MeshInfo {
         name: m.name.clone(),
         cluster: cluster.clone(),
@@ -246,14 +247,7 @@ impl Index {
                                 .filter(|p| {
                                     s.selector.iter().all(|(k, v)| p.labels().get(k) == Some(v))
                                 })
-                                .map(|p| {
-                                    let labels: BTreeMap<String, String> = p
-                                        .labels()
-                                        .iter()
-                                        .map(|(k, v)| (k.clone(), v.clone()))
-                                        .collect();
-                                    (p.ip().to_string(), labels)
-                                })
+                                .map(|p| p.raw.clone())
                                 .collect()
                         })
                         .unwrap_or_default(),

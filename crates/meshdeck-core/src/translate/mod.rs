@@ -885,7 +885,8 @@ impl<'a> Run<'a> {
             let pod_endpoints: Vec<Value> = d
                 .pods
                 .iter()
-                .map(|(ip, labels)| {
+                .map(|p| {
+                    let (ip, labels) = (&p.ip, &*p.labels);
                     let ports: Map<String, Value> = d
                         .ports
                         .iter()
@@ -928,7 +929,8 @@ impl<'a> Run<'a> {
                         let eps = d
                             .pods
                             .iter()
-                            .map(|(_, labels)| {
+                            .map(|p| {
+                                let labels = &*p.labels;
                                 let ports: Map<String, Value> = d
                                     .ports
                                     .iter()
@@ -1621,7 +1623,7 @@ struct Raw {
 /// A destination's locality (`region/zone`) from its pods' topology labels, when they carry
 /// them (meshdeck does not watch nodes).
 fn dest_locality(d: &Dest) -> Option<String> {
-    let (_, labels) = d.pods.first()?;
+    let labels = &d.pods.first()?.labels;
     let region = labels.get("topology.kubernetes.io/region")?;
     Some(match labels.get("topology.kubernetes.io/zone") {
         Some(z) => format!("{region}/{z}"),

@@ -8,9 +8,10 @@ pub mod kubeconfig;
 /// Pods as meshdeck decodes them (the core's).
 pub use meshdeck_core::model::slim;
 
+use crate::model::raw::WorkloadKind;
 use crate::model::raw::*;
 use crate::model::slim::SlimPod;
-use crate::model::{ClusterInput, ClusterView, ConnState, Snapshot, derive_cluster};
+use crate::model::{ClusterInput, ClusterView, ConnState, Delta, Deriver, Snapshot};
 use chrono::Utc;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
@@ -77,14 +78,63 @@ impl<T> Default for Part<T> {
 struct KindStore<T> {
     kind: String,
     parts: BTreeMap<Scope, Part<T>>,
+    /// Keys applied or deleted since the aggregator last looked, while the store is one
+    /// cluster-wide part: what an incremental derivation follows.
+    changed: Vec<Key>,
+    /// Something changed that `changed` does not say (a list answered, a part started or
+    /// stopped, too many changes): derive in full.
+    relisted: bool,
 }
+
+/// The most changes one kind keeps between derivations; past it, the next one is full.
+const MAX_PENDING_CHANGES: usize = 20_000;
 
 impl<T> KindStore<T> {
     fn new(kind: &str) -> Self {
         KindStore {
             kind: kind.to_string(),
             parts: BTreeMap::new(),
+            changed: Vec::new(),
+            relisted: true,
         }
+    }
+
+    /// Record a change of `key` in the part at `scope`.
+    fn note(&mut self, scope: &Scope, key: &Key) {
+        if scope.is_none() && self.parts.len() == 1 && self.changed.len() < MAX_PENDING_CHANGES {
+            self.changed.push(key.clone());
+        } else {
+            self.relisted = true;
+            self.changed.clear();
+        }
+    }
+
+    /// Whether anything changed since the last `take`/`clear`.
+    fn touched(&self) -> bool {
+        self.relisted || !self.changed.is_empty()
+    }
+
+    fn clear(&mut self) {
+        self.relisted = false;
+        self.changed.clear();
+    }
+
+    /// The changed keys with their current values (None: deleted), or None when only a full
+    /// derivation says what changed.
+    fn take(&mut self) -> Option<Vec<(Key, Option<Arc<T>>)>> {
+        if self.relisted {
+            return None;
+        }
+        let part = self.parts.get(&None)?;
+        let out = self
+            .changed
+            .drain(..)
+            .map(|k| {
+                let v = part.items.get(&k).cloned();
+                (k, v)
+            })
+            .collect();
+        Some(out)
     }
 
     fn part(&mut self, scope: &Scope) -> &mut Part<T> {
@@ -320,6 +370,47 @@ impl Cache {
         }
     }
 
+    /// What changed since the last derivation, when an incremental one can follow it: only
+    /// pods, endpoints, workloads and ReplicaSets, each applied or deleted one by one.
+    fn take_delta(&mut self) -> Option<Delta> {
+        let untracked = self.namespaces.touched()
+            || self.services.touched()
+            || self.configmaps.touched()
+            || self.istio.values().any(KindStore::touched)
+            || self.policies.values().any(KindStore::touched);
+        if untracked {
+            return None;
+        }
+        let mut d = Delta {
+            pods: self.pods.take()?,
+            endpoints: self.endpoints.take()?,
+            replicasets: self.replicasets.take()?,
+            workloads: Vec::new(),
+        };
+        for (kind, store) in [
+            (WorkloadKind::Deployment, &mut self.deployments),
+            (WorkloadKind::StatefulSet, &mut self.statefulsets),
+        ] {
+            d.workloads
+                .extend(store.take()?.into_iter().map(|(k, w)| (kind, k, w)));
+        }
+        Some(d)
+    }
+
+    /// A full derivation reads everything: forget what changed.
+    fn clear_changes(&mut self) {
+        self.namespaces.clear();
+        self.services.clear();
+        self.endpoints.clear();
+        self.pods.clear();
+        self.deployments.clear();
+        self.statefulsets.clear();
+        self.replicasets.clear();
+        self.configmaps.clear();
+        self.istio.values_mut().for_each(KindStore::clear);
+        self.policies.values_mut().for_each(KindStore::clear);
+    }
+
     fn input(&self, t: &Target) -> ClusterInput {
         let mut workloads = self.deployments.sorted();
         workloads.extend(self.statefulsets.sorted());
@@ -526,6 +617,7 @@ where
                             c.dirty = true;
                         }
                         let store = (self.slot)(&mut c);
+                        store.relisted = true;
                         let part = store.part(&scope);
                         part.items = part.buffer.take().unwrap_or_default();
                         part.synced = true;
@@ -546,16 +638,17 @@ where
                     }
                     Ok(watcher::Event::Apply(o)) => {
                         if let Some((k, t)) = (self.conv)(&o) {
-                            (self.slot)(&mut c)
-                                .part(&scope)
-                                .items
-                                .insert(k, Arc::new(t));
+                            let store = (self.slot)(&mut c);
+                            store.note(&scope, &k);
+                            store.part(&scope).items.insert(k, Arc::new(t));
                             c.dirty = true;
                         }
                     }
                     Ok(watcher::Event::Delete(o)) => {
                         if let Some((k, _)) = (self.conv)(&o) {
-                            (self.slot)(&mut c).part(&scope).items.remove(&k);
+                            let store = (self.slot)(&mut c);
+                            store.note(&scope, &k);
+                            store.part(&scope).items.remove(&k);
                             c.dirty = true;
                         }
                     }
@@ -951,6 +1044,38 @@ async fn run_cluster(
     tasks.shutdown().await;
 }
 
+static VERIFY_INCREMENTAL: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+static MISMATCHES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static VERIFIED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Tests: check every incremental derivation against a full one of the same cache (costly).
+#[doc(hidden)]
+pub fn set_verify_incremental(on: bool) {
+    VERIFY_INCREMENTAL.store(on, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Tests: how many incremental derivations were checked, and how many differed.
+#[doc(hidden)]
+pub fn incremental_checks() -> (usize, usize) {
+    use std::sync::atomic::Ordering::SeqCst;
+    (VERIFIED.load(SeqCst), MISMATCHES.load(SeqCst))
+}
+
+fn verify_incremental() -> bool {
+    VERIFY_INCREMENTAL.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+fn verify(d: &Deriver, input: &ClusterInput, state: &ConnState) {
+    use std::sync::atomic::Ordering::SeqCst;
+    let full = Deriver::new(input, state.clone()).view();
+    VERIFIED.fetch_add(1, SeqCst);
+    if format!("{:?}", d.view()) != format!("{full:?}") {
+        MISMATCHES.fetch_add(1, SeqCst);
+        tracing::error!(cluster = %input.name, "an incremental derivation differs from a full one");
+    }
+}
+
 /// A running fleet connection. Dropping it stops every task.
 pub struct FleetHandle {
     pub snapshots: watch::Receiver<Arc<Snapshot>>,
@@ -1012,12 +1137,12 @@ pub fn start(targets: Vec<Target>) -> FleetHandle {
             stop.child_token(),
         ));
     }
-    let initial: Vec<Arc<ClusterView>> = caches
+    let mut derivers: Vec<Deriver> = caches
         .iter()
-        .map(|(t, c)| Arc::new(derive_cluster(&c.lock().input(t), ConnState::Connecting)))
+        .map(|(t, c)| Deriver::new(&c.lock().input(t), ConnState::Connecting))
         .collect();
     let (tx, rx) = watch::channel(Arc::new(Snapshot {
-        clusters: initial,
+        clusters: derivers.iter().map(Deriver::view).collect(),
         seq: 0,
     }));
     let agg_stop = stop.clone();
@@ -1053,11 +1178,31 @@ pub fn start(targets: Vec<Target>) -> FleetHandle {
                         continue;
                     }
                     c.dirty = false;
+                    // the same state and only row changes: follow them (cost per change)
+                    if state == states[i]
+                        && let Some(delta) = c.take_delta()
+                    {
+                        let d = &mut derivers[i];
+                        d.set_header(c.version.clone(), c.latency_ms);
+                        if d.apply(&delta).is_ok() {
+                            if verify_incremental() {
+                                verify(d, &c.input(t), &state);
+                            }
+                            let v = d.view();
+                            if !Arc::ptr_eq(&v, &views[i]) {
+                                views[i] = v;
+                                any = true;
+                            }
+                            continue;
+                        }
+                    }
+                    c.clear_changes();
                     (c.input(t), state)
                 };
                 states[i] = state.clone();
                 derived[i] = now;
-                views[i] = Arc::new(derive_cluster(&input, state));
+                derivers[i] = Deriver::new(&input, state);
+                views[i] = derivers[i].view();
                 any = true;
             }
             if any {
