@@ -17,6 +17,18 @@ pub(super) fn multi_service(c: &ClusterView, out: &mut Vec<Finding>) {
         })
         .map(|n| n.name.as_str())
         .collect();
+    // the services backing each workload name, from the derived rows (each service names the
+    // workloads its selector matches), checked again below against the workload's own labels
+    let mut by_workload: std::collections::HashMap<(&str, &str), Vec<&crate::model::Service>> =
+        std::collections::HashMap::new();
+    for s in &c.services {
+        for w in &s.workloads {
+            by_workload
+                .entry((s.namespace.as_str(), w.as_str()))
+                .or_default()
+                .push(s);
+        }
+    }
     for w in &c.workloads {
         if w.kind != crate::model::raw::WorkloadKind::Deployment
             || w.inject_off
@@ -24,13 +36,13 @@ pub(super) fn multi_service(c: &ClusterView, out: &mut Vec<Finding>) {
         {
             continue;
         }
-        let services: Vec<&crate::model::Service> = c
-            .services
-            .iter()
-            .map(|s| &**s)
+        let services: Vec<&crate::model::Service> = by_workload
+            .get(&(w.namespace.as_str(), w.name.as_str()))
+            .into_iter()
+            .flatten()
+            .copied()
             .filter(|s| {
-                s.namespace == w.namespace
-                    && !s.raw.selector.is_empty()
+                !s.raw.selector.is_empty()
                     && s.raw
                         .selector
                         .iter()

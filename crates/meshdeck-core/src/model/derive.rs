@@ -59,7 +59,8 @@ struct Ctx {
     stale: Option<String>,
     ns_injected: HashMap<String, Option<String>>,
     default_mesh_version: Option<String>,
-    rs_owner: HashMap<Key, (String, String)>,
+    /// namespace → ReplicaSet → its owner (kind, name): looked up by `&str`, no key built.
+    rs_owner: HashMap<String, HashMap<String, (String, String)>>,
     istiods: Vec<Arc<RawWorkload>>,
     istio_hosts: Vec<(Arc<RawObject>, Vec<String>)>,
     /// AuthorizationPolicies and PeerAuthentications: the object's `Kind/ns/name`, its
@@ -77,7 +78,10 @@ impl Ctx {
         let (kind, name) = p.owner.as_ref()?;
         match kind.as_str() {
             "ReplicaSet" => {
-                let (k, n) = self.rs_owner.get(&(p.namespace.clone(), name.clone()))?;
+                let (k, n) = self
+                    .rs_owner
+                    .get(p.namespace.as_str())?
+                    .get(name.as_str())?;
                 (k == "Deployment")
                     .then(|| (p.namespace.clone(), n.clone(), WorkloadKind::Deployment))
             }
@@ -101,7 +105,15 @@ impl Ctx {
 
     /// The mesh (index into the sorted meshes) a pod's proxy counts for, and its version.
     fn contribution<'p>(&self, meshes: &[Mesh], p: &'p RawPod) -> Option<(usize, &'p str)> {
-        let sidecar = self.sidecar_of(p);
+        self.contribution_of(meshes, p, self.sidecar_of(p))
+    }
+
+    fn contribution_of<'p>(
+        &self,
+        meshes: &[Mesh],
+        p: &'p RawPod,
+        sidecar: Sidecar,
+    ) -> Option<(usize, &'p str)> {
         if !matches!(sidecar, Sidecar::Injected | Sidecar::Gateway) {
             return None;
         }
@@ -113,7 +125,12 @@ impl Ctx {
             .map(|i| (i, v))
     }
 
-    fn pod_row(&self, meshes: &[Mesh], p: &Arc<RawPod>) -> (PodRow, Option<WKey>) {
+    /// A pod's row, its workload, and the mesh its proxy counts for.
+    fn pod_row<'p>(
+        &self,
+        meshes: &[Mesh],
+        p: &'p Arc<RawPod>,
+    ) -> (PodRow, Option<WKey>, Option<(usize, &'p str)>) {
         let wl = self.workload_of(p);
         let injected_ns = self.injected(&p.namespace);
         let pv = super::proxy_version(p);
@@ -129,7 +146,7 @@ impl Ctx {
             workload: wl.as_ref().map(|(_, n, k)| format!("{}/{n}", k.as_str())),
             health: health.stale_if(self.stale.as_deref()),
         };
-        (row, wl)
+        (row, wl, self.contribution_of(meshes, p, sidecar))
     }
 
     fn workload(&self, meshes: &[Mesh], w: &RawWorkload, pods: &[&RawPod]) -> Workload {
@@ -335,6 +352,32 @@ fn cluster_health(
     (worst, health_counts)
 }
 
+/// A workload's pod, ordered (and found) by its name.
+#[derive(Clone)]
+struct ByName(Arc<RawPod>);
+
+impl PartialEq for ByName {
+    fn eq(&self, o: &Self) -> bool {
+        self.0.name == o.0.name
+    }
+}
+impl Eq for ByName {}
+impl PartialOrd for ByName {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for ByName {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.0.name.cmp(&o.0.name)
+    }
+}
+impl std::borrow::Borrow<str> for ByName {
+    fn borrow(&self) -> &str {
+        &self.0.name
+    }
+}
+
 fn wkey(w: &RawWorkload) -> WKey {
     (w.namespace.clone(), w.name.clone(), w.kind)
 }
@@ -355,7 +398,7 @@ fn wkey_of_row(r: &PodRow) -> Option<WKey> {
 pub struct Deriver {
     ctx: Ctx,
     workloads_raw: BTreeMap<WKey, Arc<RawWorkload>>,
-    pods_by_workload: HashMap<WKey, BTreeMap<String, Arc<RawPod>>>,
+    pods_by_workload: HashMap<WKey, BTreeSet<ByName>>,
     view: Arc<ClusterView>,
 }
 
@@ -414,15 +457,17 @@ impl Deriver {
             stale,
             default_mesh_version: meshes.first().map(|m| m.version.clone()),
             ns_injected,
-            rs_owner: input
-                .replicasets
-                .iter()
-                .filter_map(|r| {
-                    r.owner
-                        .clone()
-                        .map(|o| ((r.namespace.clone(), r.name.clone()), o))
-                })
-                .collect(),
+            rs_owner: {
+                let mut m: HashMap<String, HashMap<String, (String, String)>> = HashMap::new();
+                for r in &input.replicasets {
+                    if let Some(o) = &r.owner {
+                        m.entry(r.namespace.clone())
+                            .or_default()
+                            .insert(r.name.clone(), o.clone());
+                    }
+                }
+                m
+            },
             istiods,
             istio_hosts: input
                 .istio
@@ -439,22 +484,22 @@ impl Deriver {
         };
 
         // pods → workloads
-        let mut pods_by_workload: HashMap<WKey, BTreeMap<String, Arc<RawPod>>> = HashMap::new();
+        let mut pods_by_workload: HashMap<WKey, BTreeSet<ByName>> = HashMap::new();
         let mut pods: Vec<&Arc<RawPod>> = input.pods.iter().collect();
         pods.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
         pods.dedup_by(|a, b| (&a.namespace, &a.name) == (&b.namespace, &b.name));
         let mut pod_rows: Vec<Arc<PodRow>> = Vec::with_capacity(pods.len());
         for p in pods {
-            if let Some((i, v)) = ctx.contribution(&meshes, p) {
+            let (row, wl, counts) = ctx.pod_row(&meshes, p);
+            if let Some((i, v)) = counts {
                 add_proxy(&mut meshes[i], v);
             }
-            let (row, wl) = ctx.pod_row(&meshes, p);
             pod_rows.push(Arc::new(row));
             if let Some(k) = wl {
                 pods_by_workload
                     .entry(k)
                     .or_default()
-                    .insert(p.name.clone(), p.clone());
+                    .replace(ByName(p.clone()));
             }
         }
 
@@ -468,7 +513,7 @@ impl Deriver {
             .map(|(k, w)| {
                 let pods: Vec<&RawPod> = pods_by_workload
                     .get(k)
-                    .map(|m| m.values().map(|p| p.as_ref()).collect())
+                    .map(|m| m.iter().map(|p| p.0.as_ref()).collect())
                     .unwrap_or_default();
                 Arc::new(ctx.workload(&meshes, w, &pods))
             })
@@ -605,12 +650,12 @@ impl Deriver {
         // ReplicaSets: a changed owner moves the pods it owns
         let mut reowned: Vec<(String, String)> = Vec::new();
         for ((ns, name), rs) in &delta.replicasets {
-            let key = (ns.clone(), name.clone());
             let new = rs.as_ref().and_then(|r| r.owner.clone());
-            if self.ctx.rs_owner.get(&key) != new.as_ref() {
+            let in_ns = self.ctx.rs_owner.entry(ns.clone()).or_default();
+            if in_ns.get(name.as_str()) != new.as_ref() {
                 match new {
-                    Some(o) => self.ctx.rs_owner.insert(key, o),
-                    None => self.ctx.rs_owner.remove(&key),
+                    Some(o) => in_ns.insert(name.clone(), o),
+                    None => in_ns.remove(name.as_str()),
                 };
                 reowned.push((ns.clone(), name.clone()));
             }
@@ -654,15 +699,15 @@ impl Deriver {
             }
             match new {
                 Some(p) => {
-                    if let Some((mi, ver)) = self.ctx.contribution(&v.meshes, p) {
+                    let (row, wl, counts) = self.ctx.pod_row(&v.meshes, p);
+                    if let Some((mi, ver)) = counts {
                         add_proxy(&mut v.meshes[mi], ver);
                     }
-                    let (row, wl) = self.ctx.pod_row(&v.meshes, p);
                     if let Some(wk) = wl {
                         self.pods_by_workload
                             .entry(wk.clone())
                             .or_default()
-                            .insert(p.name.clone(), p.clone());
+                            .replace(ByName(p.clone()));
                         dirty_workloads.insert(wk);
                     }
                     match at {
@@ -701,7 +746,7 @@ impl Deriver {
                 let pods: Vec<&RawPod> = self
                     .pods_by_workload
                     .get(wk)
-                    .map(|m| m.values().map(|p| p.as_ref()).collect())
+                    .map(|m| m.iter().map(|p| p.0.as_ref()).collect())
                     .unwrap_or_default();
                 Arc::new(self.ctx.workload(&v.meshes, raw, &pods))
             });

@@ -19,10 +19,6 @@ pub struct Dest {
     /// (name, number, Istio protocol, container port)
     pub ports: Vec<(String, u32, &'static str, u32)>,
     pub mesh: usize,
-    /// The pods behind the service: IP and labels (federated endpoints carry the labels, so
-    /// client-side subsets select them).
-    /// Shared with the cache: building the index copies no pod.
-    pub pods: Vec<Arc<crate::model::raw::RawPod>>,
 }
 
 impl Dest {
@@ -106,6 +102,8 @@ pub struct Index {
     /// cluster → the hosts its live Gateways pass TLS through for (`AUTO_PASSTHROUGH`
     /// servers: what an east-west gateway accepts from other clusters).
     pub passthrough: HashMap<String, Vec<String>>,
+    /// The clusters' views, for what few passes read and most never do (a destination's pods).
+    views: HashMap<String, Arc<crate::model::ClusterView>>,
 }
 
 /// Whether a Gateway host pattern (`*`, `*.global`, `ratings.global`) covers `host`.
@@ -183,6 +181,7 @@ impl Index {
     pub fn new(snap: &Snapshot) -> Index {
         let mut ix = Index::default();
         for c in &snap.clusters {
+            ix.views.insert(c.name.clone(), c.clone());
             let seen = ix.namespaces.entry(c.name.clone()).or_default();
             seen.extend(c.namespaces.iter().map(|n| n.name.clone()));
             // a user who may not list namespaces still sees those of its services
@@ -222,36 +221,8 @@ impl Index {
                 ix.meshes.push(mesh_info(m, &cluster, &c.services));
             }
             ix.mesh_of_cluster.insert(c.name.clone(), first_mesh);
-            // pod IPs by (namespace, label) for flat-network endpoints
-            let mut pods_by_label: HashMap<(&str, &str, &str), Vec<&crate::model::PodRow>> =
-                HashMap::new();
-            for p in &c.pods {
-                if p.ip().is_empty() {
-                    continue;
-                }
-                for (k, v) in p.labels().iter() {
-                    pods_by_label
-                        .entry((p.namespace(), k.as_str(), v.as_str()))
-                        .or_default()
-                        .push(p);
-                }
-            }
             for s in &c.services {
                 let i = ix.dests.len();
-                let pods = match s.selector.iter().next() {
-                    None => Vec::new(),
-                    Some((k, v)) => pods_by_label
-                        .get(&(s.namespace.as_str(), k.as_str(), v.as_str()))
-                        .map(|ps| {
-                            ps.iter()
-                                .filter(|p| {
-                                    s.selector.iter().all(|(k, v)| p.labels().get(k) == Some(v))
-                                })
-                                .map(|p| p.raw.clone())
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                };
                 ix.dests.push(Dest {
                     cluster: cluster.clone(),
                     namespace: s.namespace.clone(),
@@ -273,7 +244,6 @@ impl Index {
                         })
                         .collect(),
                     mesh: first_mesh,
-                    pods,
                 });
                 ix.by_ref
                     .insert((c.name.clone(), s.namespace.clone(), s.name.clone()), i);
@@ -291,6 +261,29 @@ impl Index {
             }
         }
         ix
+    }
+
+    /// The pods behind a destination, with an IP (federated endpoints carry their labels, so
+    /// client-side subsets select them), in the view's order. Read when a pass needs them (a
+    /// federated host, a locality), not for every destination on every build.
+    pub fn pods(&self, d: &Dest) -> Vec<Arc<crate::model::raw::RawPod>> {
+        let Some(c) = self.views.get(&*d.cluster) else {
+            return Vec::new();
+        };
+        if d.selector.is_empty() {
+            return Vec::new();
+        }
+        let start = c
+            .pods
+            .partition_point(|p| p.namespace() < d.namespace.as_str());
+        c.pods[start..]
+            .iter()
+            .take_while(|p| p.namespace() == d.namespace)
+            .filter(|p| {
+                !p.ip().is_empty() && d.selector.iter().all(|(k, v)| p.labels().get(k) == Some(v))
+            })
+            .map(|p| p.raw.clone())
+            .collect()
     }
 
     pub fn dest(&self, cluster: &str, namespace: &str, name: &str) -> Option<usize> {

@@ -882,8 +882,8 @@ impl<'a> Run<'a> {
                 .map(|(n, num, proto, _)| json!({"number": num, "name": port_name(n, *num, proto), "protocol": proto}))
                 .collect();
             // the pods behind the destination, with their labels, reached at their own ports
-            let pod_endpoints: Vec<Value> = d
-                .pods
+            let pods = self.ix.pods(&d);
+            let pod_endpoints: Vec<Value> = pods
                 .iter()
                 .map(|p| {
                     let (ip, labels) = (&p.ip, &*p.labels);
@@ -895,7 +895,7 @@ impl<'a> Run<'a> {
                     json!({"address": ip, "ports": ports, "labels": labels})
                 })
                 .collect();
-            if d.pods.is_empty() {
+            if pods.is_empty() {
                 self.warn(
                     p,
                     format!(
@@ -926,8 +926,7 @@ impl<'a> Run<'a> {
                 let (resolution, endpoints): (&str, Vec<Value>) = match &entry {
                     None => ("STATIC", pod_endpoints.clone()),
                     Some((address, _, external, _)) => {
-                        let eps = d
-                            .pods
+                        let eps = pods
                             .iter()
                             .map(|p| {
                                 let labels = &*p.labels;
@@ -1442,7 +1441,7 @@ impl<'a> Run<'a> {
                         }
                     };
                     ep["labels"] = Value::Object(labels);
-                    if let Some(loc) = dest_locality(&dest) {
+                    if let Some(loc) = dest_locality(&self.ix, &dest) {
                         ep["locality"] = json!(loc);
                     }
                     endpoints.push(ep);
@@ -1622,8 +1621,9 @@ struct Raw {
 
 /// A destination's locality (`region/zone`) from its pods' topology labels, when they carry
 /// them (meshdeck does not watch nodes).
-fn dest_locality(d: &Dest) -> Option<String> {
-    let labels = &d.pods.first()?.labels;
+fn dest_locality(ix: &Index, d: &Dest) -> Option<String> {
+    let first = ix.pods(d).into_iter().next()?;
+    let labels = &first.labels;
     let region = labels.get("topology.kubernetes.io/region")?;
     Some(match labels.get("topology.kubernetes.io/zone") {
         Some(z) => format!("{region}/{z}"),
