@@ -1441,7 +1441,7 @@ impl<'a> Run<'a> {
                         }
                     };
                     ep["labels"] = Value::Object(labels);
-                    if let Some(loc) = dest_locality(&self.ix, &dest) {
+                    if let Some(loc) = dest_locality(self.ix, &dest) {
                         ep["locality"] = json!(loc);
                     }
                     endpoints.push(ep);
