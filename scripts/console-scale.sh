@@ -33,7 +33,7 @@ contexts=$(kubectl config get-contexts -o name | grep -Ev -- '-(viewer|bookstore
 ms() { echo $(( $(date +%s%N) / 1000000 )); }
 start=$(ms)
 tmux new-session -d -s "$session" -x 160 -y 48 \
-  "exec env HOME=$work KUBECONFIG=$work/kc NO_COLOR=1 $bin --context $contexts -c pods"
+  "exec env HOME=$work KUBECONFIG=$work/kc NO_COLOR=1 ${CONSOLE_ENV:-} $bin --context $contexts -c pods"
 pid=$(tmux list-panes -t "$session" -F '#{pane_pid}')
 first="" synced=""
 while [ -z "$synced" ]; do

@@ -846,3 +846,50 @@ fn findings_are_counted_in_the_header_and_shown_in_describe() {
     );
     assert!(t.contains("  fix:            define subset v9"), "{t}");
 }
+
+/// The filter matches kept per-cluster keys; a snapshot that changed one cluster must match
+/// that cluster's new rows (a pod renamed there), and keep the unchanged clusters' answers.
+#[test]
+fn a_filter_follows_a_snapshot_that_changed_one_cluster() {
+    let mut a = app();
+    press(&mut a, ":po<enter>/ratings<enter>");
+    let before = names_of(&a);
+    assert!(
+        !before.is_empty() && before.iter().all(|n| n.contains("ratings")),
+        "{before:?}"
+    );
+    // the first cluster's first ratings pod is renamed (a new view of that cluster only)
+    let mut s = (*snapshot()).clone();
+    let mut c0 = (*s.clusters[0]).clone();
+    let i = c0
+        .pods
+        .iter()
+        .position(|p| p.name().contains("ratings"))
+        .expect("a ratings pod");
+    let mut row = (*c0.pods[i]).clone();
+    let mut raw = (*row.raw).clone();
+    raw.name = format!("moved-away-{}", raw.name.len());
+    let renamed = raw.name.clone();
+    row.raw = Arc::new(raw);
+    c0.pods[i] = Arc::new(row);
+    s.clusters[0] = Arc::new(c0);
+    s.seq += 1;
+    a.on_snapshot(Arc::new(s));
+    let after = names_of(&a);
+    assert!(
+        !after.contains(&renamed),
+        "the renamed row no longer matches: {after:?}"
+    );
+    assert_eq!(
+        after.len(),
+        before.len() - 1,
+        "only the renamed row left: {after:?}"
+    );
+    // narrowing the filter reads the same keys
+    press(&mut a, "/ratingsv<enter>");
+    assert!(
+        names_of(&a).iter().all(|n| n.contains("ratings-v")),
+        "{:?}",
+        names_of(&a)
+    );
+}

@@ -208,6 +208,13 @@ pub struct App {
     /// A bad filter (label selector) — shown, rows left unfiltered.
     pub filter_error: Option<String>,
     matcher: Matcher,
+    /// The match keys of the clusters of the last filtered refresh, for its view kind (each
+    /// with the cluster view it was built from: a changed cluster builds its keys again).
+    match_keys: Vec<(
+        Arc<crate::model::ClusterView>,
+        ViewKind,
+        Arc<table::MatchKeys>,
+    )>,
     /// The policies view's rows and the texts the editor opens.
     pub board: Arc<Board>,
     /// Where new policy files go; None: this console does not author policies.
@@ -246,6 +253,7 @@ impl App {
             next_job: 1,
             filter_error: None,
             matcher: new_matcher(),
+            match_keys: Vec::new(),
             board: Arc::new(Board::default()),
             policy_dir: None,
             want_board: false,
@@ -330,13 +338,21 @@ impl App {
             let snap = self.snap.clone();
             let rows = std::mem::take(&mut self.rows);
             let matcher = &mut self.matcher;
+            let keys = &self.match_keys;
             let kept: Vec<RowRef> = rows
                 .into_iter()
                 .filter(|&(ci, ii)| {
                     let c = &snap.clusters[ci as usize];
-                    kind.item(c, ii as usize).is_some_and(|it| {
-                        Self::filter_hit(matcher, &filter, &c.name, &it, &mut buf)
-                    })
+                    let key = keys
+                        .iter()
+                        .find(|(v, k, _)| *k == kind && Arc::ptr_eq(v, c))
+                        .and_then(|(_, _, keys)| keys.get(ii as usize));
+                    match key {
+                        Some(text) => filter.hits(matcher, text),
+                        None => kind.item(c, ii as usize).is_some_and(|it| {
+                            Self::filter_hit(matcher, &filter, &c.name, &it, &mut buf)
+                        }),
+                    }
                 })
                 .collect();
             self.rows = kept;
@@ -393,35 +409,80 @@ impl App {
         // Text filters over big fleets use every core: each thread scans whole clusters with
         // its own matcher, and the parts are joined in cluster order.
         let filtering = !scan.filter.is_empty();
-        let parts: Vec<(Vec<RowRef>, usize)> = if filtering && estimate > 20_000 && threads > 1 {
-            let per = work.len().div_ceil(threads);
-            std::thread::scope(|s| {
-                let handles: Vec<_> = work
-                    .chunks(per)
-                    .map(|chunk| {
-                        let scan = &scan;
-                        s.spawn(move || {
-                            let mut m = new_matcher();
-                            chunk
-                                .iter()
-                                .map(|(ci, c)| scan.cluster(*ci, c, &mut m))
-                                .collect::<Vec<_>>()
-                        })
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .flat_map(|h| h.join().unwrap_or_default())
-                    .collect()
+        // the kept match keys of each cluster, when its view is the one they were built from
+        let kept: Vec<Option<Arc<table::MatchKeys>>> = work
+            .iter()
+            .map(|(ci, _)| {
+                let c = &snap.clusters[*ci];
+                self.match_keys
+                    .iter()
+                    .find(|(v, k, _)| *k == kind && Arc::ptr_eq(v, c))
+                    .map(|(_, _, keys)| keys.clone())
             })
-        } else {
-            work.iter()
-                .map(|(ci, c)| scan.cluster(*ci, c, &mut self.matcher))
-                .collect()
+            .collect();
+        let scan_one = |ci: usize,
+                        c: &crate::model::ClusterView,
+                        keys: &Option<Arc<table::MatchKeys>>,
+                        m: &mut Matcher| {
+            let keys = if filtering {
+                Some(
+                    keys.clone()
+                        .unwrap_or_else(|| Arc::new(table::MatchKeys::build(kind, c))),
+                )
+            } else {
+                None
+            };
+            let (rows, total) = scan.cluster(ci, c, m, keys.as_deref());
+            (rows, total, keys)
         };
+        let parts: Vec<(Vec<RowRef>, usize, Option<Arc<table::MatchKeys>>)> =
+            if filtering && estimate > 20_000 && threads > 1 {
+                let per = work.len().div_ceil(threads);
+                let jobs: Vec<_> = work.iter().zip(&kept).collect();
+                std::thread::scope(|s| {
+                    let handles: Vec<_> = jobs
+                        .chunks(per)
+                        .map(|chunk| {
+                            let scan_one = &scan_one;
+                            s.spawn(move || {
+                                let mut m = new_matcher();
+                                chunk
+                                    .iter()
+                                    .map(|((ci, c), k)| scan_one(*ci, c, k, &mut m))
+                                    .collect::<Vec<_>>()
+                            })
+                        })
+                        .collect();
+                    handles
+                        .into_iter()
+                        .flat_map(|h| h.join().unwrap_or_default())
+                        .collect()
+                })
+            } else {
+                let mut m = std::mem::replace(&mut self.matcher, new_matcher());
+                let out = work
+                    .iter()
+                    .zip(&kept)
+                    .map(|((ci, c), k)| scan_one(*ci, c, k, &mut m))
+                    .collect();
+                self.matcher = m;
+                out
+            };
+        if !filtering {
+            // (the keys would keep old cluster views alive)
+            self.match_keys.clear();
+        } else {
+            self.match_keys = work
+                .iter()
+                .zip(&parts)
+                .filter_map(|((ci, _), p)| {
+                    p.2.clone().map(|k| (snap.clusters[*ci].clone(), kind, k))
+                })
+                .collect();
+        }
         let total: usize = parts.iter().map(|p| p.1).sum();
         let mut rows: Vec<RowRef> = Vec::with_capacity(parts.iter().map(|p| p.0.len()).sum());
-        for (r, _) in parts {
+        for (r, _, _) in parts {
             rows.extend(r);
         }
         self.sort_rows(&mut rows, &page);
@@ -589,14 +650,13 @@ impl App {
                 ka.cmp(&kb).then_with(|| ca.name.cmp(&cb.name))
             }),
             // youngest first, as k9s does
-            SortKey::Age => rows.sort_by(|a, b| {
-                let ka = item(a).1.and_then(|i| i.created());
-                let kb = item(b).1.and_then(|i| i.created());
-                kb.cmp(&ka)
-            }),
+            SortKey::Age => {
+                rows.sort_by_cached_key(|r| std::cmp::Reverse(item(r).1.and_then(|i| i.created())))
+            }
             // worst first
             SortKey::Status => {
-                rows.sort_by_key(|r| std::cmp::Reverse(item(r).1.map(|i| i.level())))
+                // one read of each row, not one per comparison
+                rows.sort_by_cached_key(|r| std::cmp::Reverse(item(r).1.map(|i| i.level())))
             }
             SortKey::Column(col) => {
                 let mut keyed: Vec<(CellKey, RowRef)> = rows

@@ -8,6 +8,41 @@ pub(super) fn new_matcher() -> Matcher {
     Matcher::new(c)
 }
 
+/// The text the fuzzy filter matches for every row of one cluster in one view
+/// (`cluster/namespace/name`), in one buffer: built once per cluster view and kept while the
+/// snapshot shares it, so a keystroke matches contiguous text instead of chasing each row.
+pub(crate) struct MatchKeys {
+    text: String,
+    ends: Vec<u32>,
+}
+
+impl MatchKeys {
+    pub(super) fn build(kind: ViewKind, c: &crate::model::ClusterView) -> MatchKeys {
+        let n = kind.len(c);
+        let mut k = MatchKeys {
+            text: String::with_capacity(n * 48),
+            ends: Vec::with_capacity(n),
+        };
+        for i in 0..n {
+            if let Some(item) = kind.item(c, i) {
+                k.text.push_str(&c.name);
+                k.text.push('/');
+                k.text.push_str(item.namespace());
+                k.text.push('/');
+                k.text.push_str(item.name());
+            }
+            k.ends.push(k.text.len() as u32);
+        }
+        k
+    }
+
+    pub(super) fn get(&self, i: usize) -> Option<&str> {
+        let end = *self.ends.get(i)? as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        self.text.get(start..end)
+    }
+}
+
 /// What a refresh keeps: scope, faults-only, label selector and text filter of one page.
 pub(super) struct Scan<'a> {
     pub(super) page: &'a Page,
@@ -22,6 +57,7 @@ impl Scan<'_> {
         ci: usize,
         c: &crate::model::ClusterView,
         matcher: &mut Matcher,
+        keys: Option<&MatchKeys>,
     ) -> (Vec<RowRef>, usize) {
         let page = self.page;
         let kind = page.kind;
@@ -52,10 +88,14 @@ impl Scan<'_> {
                     _ => continue,
                 }
             }
-            if !self.filter.is_empty()
-                && !App::filter_hit(matcher, &self.filter, &c.name, &item, &mut buf)
-            {
-                continue;
+            if !self.filter.is_empty() {
+                let hit = match keys.and_then(|k| k.get(i)) {
+                    Some(text) => self.filter.hits(matcher, text),
+                    None => App::filter_hit(matcher, &self.filter, &c.name, &item, &mut buf),
+                };
+                if !hit {
+                    continue;
+                }
             }
             rows.push((ci as u32, i as u32));
         }
