@@ -662,8 +662,7 @@ impl Deriver {
         }
         let mut moved: Vec<(Key, Arc<RawPod>)> = Vec::new();
         for (ns, rs) in &reowned {
-            let start = v.pods.partition_point(|r| r.namespace() < ns.as_str());
-            for r in v.pods[start..].iter().take_while(|r| r.namespace() == ns) {
+            for r in v.pods_in(ns) {
                 if r.raw
                     .owner
                     .as_ref()
@@ -751,13 +750,7 @@ impl Deriver {
                 Arc::new(self.ctx.workload(&v.meshes, raw, &pods))
             });
             for w in old.iter().chain(new.iter()) {
-                let start = v
-                    .services
-                    .partition_point(|s| s.namespace.as_str() < w.namespace.as_str());
-                for s in v.services[start..]
-                    .iter()
-                    .take_while(|s| s.namespace == w.namespace)
-                {
+                for s in v.services_in(&w.namespace) {
                     if super::selector_matches(&s.selector, &w.labels) {
                         dirty_services.insert((s.namespace.clone(), s.name.clone()));
                     }
@@ -773,13 +766,7 @@ impl Deriver {
             }
         }
         for ns in &relabelled {
-            let start = v
-                .services
-                .partition_point(|s| s.namespace.as_str() < ns.as_str());
-            for s in v.services[start..]
-                .iter()
-                .take_while(|s| s.namespace == *ns)
-            {
+            for s in v.services_in(ns) {
                 dirty_services.insert((s.namespace.clone(), s.name.clone()));
             }
         }
@@ -791,12 +778,9 @@ impl Deriver {
                 continue;
             };
             let raw = v.services[i].raw.clone();
-            let start = v
-                .workloads
-                .partition_point(|w| w.namespace.as_str() < ns.as_str());
-            let backing: Vec<&Workload> = v.workloads[start..]
+            let backing: Vec<&Workload> = v
+                .workloads_in(ns)
                 .iter()
-                .take_while(|w| w.namespace == *ns)
                 .map(|w| w.as_ref())
                 .filter(|w| super::selector_matches(&raw.selector, &w.labels))
                 .collect();

@@ -300,6 +300,25 @@ pub struct Snapshot {
     pub seq: u64,
 }
 
+/// The run of rows of one namespace in a list sorted by namespace (as a view's lists are).
+fn in_namespace<'a, T>(rows: &'a [T], ns: &str, ns_of: impl Fn(&T) -> &str) -> &'a [T] {
+    let start = rows.partition_point(|r| ns_of(r) < ns);
+    let len = rows[start..].partition_point(|r| ns_of(r) == ns);
+    &rows[start..start + len]
+}
+
+impl ClusterView {
+    pub fn pods_in(&self, ns: &str) -> &[Arc<PodRow>] {
+        in_namespace(&self.pods, ns, |p| p.namespace())
+    }
+    pub fn services_in(&self, ns: &str) -> &[Arc<Service>] {
+        in_namespace(&self.services, ns, |s| &s.namespace)
+    }
+    pub fn workloads_in(&self, ns: &str) -> &[Arc<Workload>] {
+        in_namespace(&self.workloads, ns, |w| &w.namespace)
+    }
+}
+
 impl Snapshot {
     pub fn cluster(&self, name: &str) -> Option<&Arc<ClusterView>> {
         self.clusters.iter().find(|c| c.name == name)

@@ -273,12 +273,8 @@ impl Index {
         if d.selector.is_empty() {
             return Vec::new();
         }
-        let start = c
-            .pods
-            .partition_point(|p| p.namespace() < d.namespace.as_str());
-        c.pods[start..]
+        c.pods_in(&d.namespace)
             .iter()
-            .take_while(|p| p.namespace() == d.namespace)
             .filter(|p| {
                 !p.ip().is_empty() && d.selector.iter().all(|(k, v)| p.labels().get(k) == Some(v))
             })

@@ -8,7 +8,6 @@ pub mod kubeconfig;
 /// Pods as meshdeck decodes them (the core's).
 pub use meshdeck_core::model::slim;
 
-use crate::model::raw::WorkloadKind;
 use crate::model::raw::*;
 use crate::model::slim::SlimPod;
 use crate::model::{ClusterInput, ClusterView, ConnState, Delta, Deriver, Snapshot};
