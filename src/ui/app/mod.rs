@@ -337,16 +337,20 @@ impl App {
             let mut buf = String::new();
             let snap = self.snap.clone();
             let rows = std::mem::take(&mut self.rows);
+            // each cluster's kept keys, looked up once, not once per row
+            let keys: Vec<Option<Arc<table::MatchKeys>>> = snap
+                .clusters
+                .iter()
+                .map(|c| self.kept_keys(kind, c))
+                .collect();
             let matcher = &mut self.matcher;
-            let keys = &self.match_keys;
             let kept: Vec<RowRef> = rows
                 .into_iter()
                 .filter(|&(ci, ii)| {
                     let c = &snap.clusters[ci as usize];
-                    let key = keys
-                        .iter()
-                        .find(|(v, k, _)| *k == kind && Arc::ptr_eq(v, c))
-                        .and_then(|(_, _, keys)| keys.get(ii as usize));
+                    let key = keys[ci as usize]
+                        .as_deref()
+                        .and_then(|k| k.get(ii as usize));
                     match key {
                         Some(text) => filter.hits(matcher, text),
                         None => kind.item(c, ii as usize).is_some_and(|it| {
@@ -412,13 +416,7 @@ impl App {
         // the kept match keys of each cluster, when its view is the one they were built from
         let kept: Vec<Option<Arc<table::MatchKeys>>> = work
             .iter()
-            .map(|(ci, _)| {
-                let c = &snap.clusters[*ci];
-                self.match_keys
-                    .iter()
-                    .find(|(v, k, _)| *k == kind && Arc::ptr_eq(v, c))
-                    .map(|(_, _, keys)| keys.clone())
-            })
+            .map(|(ci, _)| self.kept_keys(kind, &snap.clusters[*ci]))
             .collect();
         let scan_one = |ci: usize,
                         c: &crate::model::ClusterView,
@@ -501,6 +499,18 @@ impl App {
             self.page_mut().cursor = p;
         }
         self.clamp();
+    }
+
+    /// The match keys kept for this cluster view in this view kind (built from this very view).
+    fn kept_keys(
+        &self,
+        kind: ViewKind,
+        c: &Arc<crate::model::ClusterView>,
+    ) -> Option<Arc<table::MatchKeys>> {
+        self.match_keys
+            .iter()
+            .find(|(v, k, _)| *k == kind && Arc::ptr_eq(v, c))
+            .map(|(_, _, keys)| keys.clone())
     }
 
     /// Whether a row passes the text filter: a fuzzy match on `cluster/namespace/name`; with
