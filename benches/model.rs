@@ -25,7 +25,7 @@ fn bench(c: &mut Criterion) {
         let inp = input(pods);
         let mut d = Deriver::new(&inp, ConnState::Synced);
         let victim = inp.pods[inp.pods.len() / 2].clone();
-        let key = (victim.namespace.clone(), victim.name.clone());
+        let key = (victim.namespace.to_string(), victim.name.to_string());
         let mut n = 0;
         let mut held = d.view();
         g.bench_function(format!("one pod event -> new view, {pods} pods"), |b| {

@@ -194,7 +194,20 @@ pub(crate) fn peak_resident_kib() -> Option<u64> {
     proc_status_kib("VmHWM:")
 }
 
-fn proc_status_kib(field: &str) -> Option<u64> {
+/// What the allocator has handed out and not had back (glibc only): the heap the data holds,
+/// without the arenas' free pages or the binary's mapped text that RSS also counts.
+pub(crate) fn heap_in_use_kib() -> Option<u64> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallinfo2 only reads the allocator's counters.
+        let m = unsafe { libc::mallinfo2() };
+        Some(m.uordblks as u64 / 1024)
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    None
+}
+
+pub(crate) fn proc_status_kib(field: &str) -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = s.lines().find(|l| l.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse().ok()

@@ -23,6 +23,8 @@ pub(super) async fn run(
         elapsed_ms = started.elapsed().as_millis() as u64,
         rss_kib = resident_kib(),
         peak_rss_kib = peak_resident_kib(),
+        heap_kib = super::heap_in_use_kib(),
+        anon_kib = super::proc_status_kib("RssAnon:"),
         "fleet snapshot ready"
     );
     let text = crate::status::render(

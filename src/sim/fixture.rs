@@ -93,8 +93,8 @@ pub fn synthetic_snapshot(clusters: usize, services: usize) -> Snapshot {
         Arc::new(RawService {
             namespace: ns.into(),
             name: name.into(),
-            labels: l,
-            selector: sel,
+            labels: l.into(),
+            selector: sel.into(),
             ports: vec![Port {
                 name: "http".into(),
                 port,
@@ -115,7 +115,7 @@ pub fn synthetic_snapshot(clusters: usize, services: usize) -> Snapshot {
             namespace: ns.into(),
             name: name.into(),
             labels: l.clone(),
-            template_labels: l,
+            template_labels: l.into(),
             service_account: name.into(),
             images: vec![image.into()],
             desired: 1,
@@ -190,8 +190,8 @@ pub fn synthetic_snapshot(clusters: usize, services: usize) -> Snapshot {
                     owner: Some(("Deployment".into(), app.clone())),
                 }));
                 input.pods.push(Arc::new(RawPod {
-                    namespace: ns.clone(),
-                    name: format!("{app}-0"),
+                    namespace: ns.as_str().into(),
+                    name: format!("{app}-0").into(),
                     labels: Arc::new(l),
                     injected: true,
                     opted_out: false,
@@ -205,10 +205,10 @@ pub fn synthetic_snapshot(clusters: usize, services: usize) -> Snapshot {
                     }],
                     phase: "Running".into(),
                     ready: true,
-                    owner: Some(("ReplicaSet".into(), format!("{app}-rs"))),
-                    service_account: app.clone(),
+                    owner: Some(("ReplicaSet".into(), format!("{app}-rs").into())),
+                    service_account: app.as_str().into(),
                     ip: format!("10.{c}.{}.{}", i / 250, i % 250),
-                    node: String::new(),
+                    node: "".into(),
                     created: None,
                     deleting: false,
                 }));

@@ -936,7 +936,7 @@ fn pods_opting_out_of_injection_are_not_degraded() {
     let reasons = |name: &str| -> Vec<String> {
         c.pods
             .iter()
-            .find(|p| p.raw.name == name)
+            .find(|p| &*p.raw.name == name)
             .map(|p| p.health.reasons.clone())
             .unwrap_or_else(|| panic!("pod {name}"))
     };

@@ -5,6 +5,7 @@ use crate::common::*;
 use meshdeck::fleet::{self, Selection};
 use meshdeck::model::ConnState;
 use meshdeck::sim::{FaultSpec, Fleet};
+use std::sync::Arc;
 use std::time::Duration;
 
 async fn connect(f: &Fleet, contexts: &[&str]) -> (fleet::FleetHandle, tempfile::TempDir) {
@@ -137,6 +138,34 @@ async fn three_clusters_sync_with_counts_equal_to_the_truth() {
             .reasons
             .iter()
             .any(|r| r.contains("CrashLoopBackOff"))
+    );
+    // the cache keeps one copy of a pod's repeated strings: two pods of one ReplicaSet share
+    // their namespace, owner, service account, phase, labels and images
+    let mut by_owner: std::collections::HashMap<
+        String,
+        Vec<&Arc<meshdeck_core::model::raw::RawPod>>,
+    > = Default::default();
+    for p in &eu.pods {
+        if let Some((_, n)) = &p.raw.owner {
+            by_owner.entry(n.to_string()).or_default().push(&p.raw);
+        }
+    }
+    let (a, b) = by_owner
+        .values()
+        .find_map(|v| (v.len() >= 2).then(|| (v[0], v[1])))
+        .expect("a ReplicaSet with two pods");
+    let owner = |p: &meshdeck_core::model::raw::RawPod| p.owner.clone().expect("owner");
+    assert!(Arc::ptr_eq(&a.namespace, &b.namespace), "namespace shared");
+    assert!(Arc::ptr_eq(&owner(a).1, &owner(b).1), "owner name shared");
+    assert!(
+        Arc::ptr_eq(&a.service_account, &b.service_account),
+        "service account shared"
+    );
+    assert!(Arc::ptr_eq(&a.phase, &b.phase), "phase shared");
+    assert!(Arc::ptr_eq(&a.labels, &b.labels), "labels shared");
+    assert!(
+        Arc::ptr_eq(&a.containers[0].image, &b.containers[0].image),
+        "image shared"
     );
 }
 

@@ -164,7 +164,7 @@ fn apply(c: &mut Caches, d: &mut Delta, op: &Op, serial: &mut usize) -> bool {
                 }
                 5 => {
                     p.owner = nth(&c.replicasets, j)
-                        .map(|(k, _)| ("ReplicaSet".to_string(), k.1))
+                        .map(|(k, _)| ("ReplicaSet".into(), k.1.into()))
                         .filter(|_| j % 4 != 0);
                 }
                 6 => {
@@ -189,7 +189,7 @@ fn apply(c: &mut Caches, d: &mut Delta, op: &Op, serial: &mut usize) -> bool {
                 return true;
             };
             let mut p = (*p).clone();
-            p.name = format!("{}-copy{serial}", p.name);
+            p.name = format!("{}-copy{serial}", p.name).into();
             let owners: Vec<(String, String, String)> = c
                 .replicasets
                 .values()
@@ -210,8 +210,8 @@ fn apply(c: &mut Caches, d: &mut Delta, op: &Op, serial: &mut usize) -> bool {
                 .collect();
             match owners.get(j % (owners.len() + 1)) {
                 Some((ns, kind, name)) => {
-                    p.namespace = ns.clone();
-                    p.owner = Some((kind.clone(), name.clone()));
+                    p.namespace = ns.as_str().into();
+                    p.owner = Some((kind.as_str().into(), name.as_str().into()));
                 }
                 None => p.owner = None,
             }
@@ -262,7 +262,7 @@ fn apply(c: &mut Caches, d: &mut Delta, op: &Op, serial: &mut usize) -> bool {
                     w.available = 0;
                 }
                 _ => {
-                    w.template_labels
+                    Arc::make_mut(&mut w.template_labels)
                         .insert("app".into(), format!("relabelled-{}", i % 3));
                 }
             }

@@ -868,7 +868,7 @@ fn a_filter_follows_a_snapshot_that_changed_one_cluster() {
         .expect("a ratings pod");
     let mut row = (*c0.pods[i]).clone();
     let mut raw = (*row.raw).clone();
-    raw.name = format!("moved-away-{}", raw.name.len());
+    raw.name = format!("moved-away-{}", raw.name.len()).into();
     let renamed = raw.name.clone();
     row.raw = Arc::new(raw);
     c0.pods[i] = Arc::new(row);
@@ -877,7 +877,7 @@ fn a_filter_follows_a_snapshot_that_changed_one_cluster() {
     a.on_snapshot(Arc::new(s));
     let after = names_of(&a);
     assert!(
-        !after.contains(&renamed),
+        !after.contains(&renamed.to_string()),
         "the renamed row no longer matches: {after:?}"
     );
     assert_eq!(

@@ -1217,7 +1217,7 @@ impl App {
                 p.scope.only = Some(Only {
                     cluster,
                     namespace: w.namespace.clone(),
-                    names: w.pods.clone(),
+                    names: w.pods.iter().map(|p| p.to_string()).collect(),
                     what: format!("{} {}/{}", w.kind.as_str(), w.namespace, w.name),
                 });
                 p

@@ -79,11 +79,7 @@ pub(super) fn pods_missing_proxy(c: &ClusterView, out: &mut Vec<Finding>) {
     }
     for p in &c.pods {
         let raw = &p.raw;
-        if !injected.contains(raw.namespace.as_str())
-            || raw.opted_out
-            || raw.ambient
-            || raw.injected
-        {
+        if !injected.contains(&*raw.namespace) || raw.opted_out || raw.ambient || raw.injected {
             continue;
         }
         if raw.containers.iter().any(|k| &*k.name == "istio-proxy") {

@@ -76,16 +76,17 @@ impl Ctx {
 
     fn workload_of(&self, p: &RawPod) -> Option<WKey> {
         let (kind, name) = p.owner.as_ref()?;
-        match kind.as_str() {
+        match &**kind {
             "ReplicaSet" => {
-                let (k, n) = self
-                    .rs_owner
-                    .get(p.namespace.as_str())?
-                    .get(name.as_str())?;
+                let (k, n) = self.rs_owner.get(&*p.namespace)?.get(&**name)?;
                 (k == "Deployment")
-                    .then(|| (p.namespace.clone(), n.clone(), WorkloadKind::Deployment))
+                    .then(|| (p.namespace.to_string(), n.clone(), WorkloadKind::Deployment))
             }
-            "StatefulSet" => Some((p.namespace.clone(), name.clone(), WorkloadKind::StatefulSet)),
+            "StatefulSet" => Some((
+                p.namespace.to_string(),
+                name.to_string(),
+                WorkloadKind::StatefulSet,
+            )),
             _ => None,
         }
     }
@@ -390,7 +391,7 @@ fn wkey_of_row(r: &PodRow) -> Option<WKey> {
         "StatefulSet" => WorkloadKind::StatefulSet,
         _ => return None,
     };
-    Some((r.raw.namespace.clone(), name.to_string(), kind))
+    Some((r.raw.namespace.to_string(), name.to_string(), kind))
 }
 
 /// One cluster's derivation, kept between events: the last view and the indexes `apply`
@@ -524,7 +525,7 @@ impl Deriver {
         // carrying its first selector pair (O(labels), not services x workloads)
         let mut by_label: HashMap<(&str, &str, &str), Vec<usize>> = HashMap::new();
         for (i, w) in workloads.iter().enumerate() {
-            for (k, v) in &w.labels {
+            for (k, v) in w.labels.iter() {
                 by_label
                     .entry((w.namespace.as_str(), k.as_str(), v.as_str()))
                     .or_default()
@@ -666,7 +667,7 @@ impl Deriver {
                 if r.raw
                     .owner
                     .as_ref()
-                    .is_some_and(|(k, n)| k == "ReplicaSet" && n == rs)
+                    .is_some_and(|(k, n)| &**k == "ReplicaSet" && **n == **rs)
                 {
                     moved.push(((ns.clone(), r.name().to_string()), r.raw.clone()));
                 }

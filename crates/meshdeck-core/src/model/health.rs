@@ -137,7 +137,7 @@ fn proxy_rule(acc: &mut Acc, proxy: Option<&str>, mesh: Option<&str>) {
 
 pub fn pod(p: &RawPod, sidecar: Sidecar, proxy: Option<&str>, mesh: Option<&str>) -> Health {
     let mut acc = Acc::new();
-    if p.phase == "Pending" {
+    if &*p.phase == "Pending" {
         acc.add(Level::Failure, "pending");
     }
     for c in &p.containers {
@@ -151,9 +151,9 @@ pub fn pod(p: &RawPod, sidecar: Sidecar, proxy: Option<&str>, mesh: Option<&str>
             );
         }
     }
-    if p.phase == "Failed" {
+    if &*p.phase == "Failed" {
         acc.add(Level::Failure, "failed");
-    } else if p.phase == "Running" && !p.ready && acc.h.level < Level::Failure {
+    } else if &*p.phase == "Running" && !p.ready && acc.h.level < Level::Failure {
         acc.add(Level::Degraded, "not ready");
     }
     if sidecar == Sidecar::Missing {
@@ -188,8 +188,8 @@ pub fn workload(
     }
     let pending: Vec<&str> = pods
         .iter()
-        .filter(|p| p.phase == "Pending")
-        .map(|p| p.name.as_str())
+        .filter(|p| &*p.phase == "Pending")
+        .map(|p| &*p.name)
         .collect();
     if !pending.is_empty() {
         acc.add(
@@ -339,7 +339,7 @@ mod tests {
     fn pod(phase: &str, waiting: Option<&str>) -> RawPod {
         RawPod {
             namespace: "shop".into(),
-            name: format!("web-{phase}"),
+            name: format!("web-{phase}").into(),
             labels: Default::default(),
             injected: true,
             opted_out: false,
@@ -356,7 +356,7 @@ mod tests {
             owner: None,
             service_account: "web".into(),
             ip: String::new(),
-            node: String::new(),
+            node: "".into(),
             created: None,
             deleting: false,
         }

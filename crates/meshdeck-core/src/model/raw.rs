@@ -8,6 +8,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+use std::sync::Arc;
+
 pub type Labels = BTreeMap<String, String>;
 
 /// The annotation the Istio injector puts on every injected pod.
@@ -64,8 +66,9 @@ pub struct Port {
 pub struct RawService {
     pub namespace: String,
     pub name: String,
-    pub labels: Labels,
-    pub selector: Labels,
+    /// Shared with the derived row and the translator's index.
+    pub labels: std::sync::Arc<Labels>,
+    pub selector: std::sync::Arc<Labels>,
     pub ports: Vec<Port>,
     pub type_: String,
     pub cluster_ip: String,
@@ -88,8 +91,8 @@ impl From<&Service> for RawService {
                 .cloned(),
             namespace: s.metadata.namespace.clone().unwrap_or_default(),
             name: s.metadata.name.clone().unwrap_or_default(),
-            labels: labels(&s.metadata),
-            selector: spec.selector.clone().unwrap_or_default(),
+            labels: labels(&s.metadata).into(),
+            selector: spec.selector.clone().unwrap_or_default().into(),
             ports: spec
                 .ports
                 .unwrap_or_default()
@@ -165,8 +168,10 @@ pub struct RawContainer {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawPod {
-    pub namespace: String,
-    pub name: String,
+    /// The pod's repeated strings (namespace, phase, owner, service account, node) are
+    /// `Arc<str>`: the fleet interns them, so 100k pods hold a few hundred copies.
+    pub namespace: Arc<str>,
+    pub name: Arc<str>,
     /// Shared with the derived pod row (no copy per snapshot).
     pub labels: std::sync::Arc<Labels>,
     /// Whether the Istio injector annotated the pod.
@@ -177,12 +182,13 @@ pub struct RawPod {
     /// Ambient mode redirects its traffic (`ambient.istio.io/redirection: enabled`): no sidecar.
     pub ambient: bool,
     pub containers: Vec<RawContainer>,
-    pub phase: String,
+    pub phase: Arc<str>,
     pub ready: bool,
-    pub owner: Option<(String, String)>,
-    pub service_account: String,
+    /// (kind, name) of the controlling owner.
+    pub owner: Option<(Arc<str>, Arc<str>)>,
+    pub service_account: Arc<str>,
     pub ip: String,
-    pub node: String,
+    pub node: Arc<str>,
     pub created: Option<String>,
     pub deleting: bool,
 }
@@ -208,7 +214,8 @@ pub struct RawWorkload {
     pub namespace: String,
     pub name: String,
     pub labels: Labels,
-    pub template_labels: Labels,
+    /// Shared with the derived row and the translator's index.
+    pub template_labels: std::sync::Arc<Labels>,
     pub service_account: String,
     pub images: Vec<String>,
     pub desired: i32,
@@ -239,7 +246,7 @@ impl From<&Deployment> for RawWorkload {
             namespace: d.metadata.namespace.clone().unwrap_or_default(),
             name: d.metadata.name.clone().unwrap_or_default(),
             labels: labels(&d.metadata),
-            template_labels: tpl.metadata.as_ref().map(labels).unwrap_or_default(),
+            template_labels: tpl.metadata.as_ref().map(labels).unwrap_or_default().into(),
             service_account: tpl
                 .spec
                 .as_ref()
@@ -275,7 +282,7 @@ impl From<&StatefulSet> for RawWorkload {
             namespace: d.metadata.namespace.clone().unwrap_or_default(),
             name: d.metadata.name.clone().unwrap_or_default(),
             labels: labels(&d.metadata),
-            template_labels: tpl.metadata.as_ref().map(labels).unwrap_or_default(),
+            template_labels: tpl.metadata.as_ref().map(labels).unwrap_or_default().into(),
             service_account: tpl
                 .spec
                 .as_ref()

@@ -161,8 +161,8 @@ impl From<&SlimPod> for crate::model::raw::RawPod {
                 .any(|c| c.type_ == "Ready" && c.status == "True")
         });
         crate::model::raw::RawPod {
-            namespace: p.metadata.namespace.clone().unwrap_or_default(),
-            name: p.metadata.name.clone().unwrap_or_default(),
+            namespace: p.metadata.namespace.as_deref().unwrap_or_default().into(),
+            name: p.metadata.name.as_deref().unwrap_or_default().into(),
             labels: std::sync::Arc::new(crate::model::raw::labels(&p.metadata)),
             injected: p
                 .metadata
@@ -188,17 +188,18 @@ impl From<&SlimPod> for crate::model::raw::RawPod {
             phase: p
                 .status
                 .as_ref()
-                .and_then(|s| s.phase.clone())
-                .unwrap_or_default(),
+                .and_then(|s| s.phase.as_deref())
+                .unwrap_or_default()
+                .into(),
             ready,
-            owner: crate::model::raw::owner(&p.metadata),
-            service_account: sa.unwrap_or_default(),
+            owner: crate::model::raw::owner(&p.metadata).map(|(k, n)| (k.into(), n.into())),
+            service_account: sa.unwrap_or_default().into(),
             ip: p
                 .status
                 .as_ref()
                 .and_then(|s| s.pod_ip.clone())
                 .unwrap_or_default(),
-            node: node.unwrap_or_default(),
+            node: node.unwrap_or_default().into(),
             created: crate::model::raw::created(&p.metadata),
             deleting: p.metadata.deletion_timestamp.is_some(),
         }
@@ -232,14 +233,14 @@ mod tests {
         assert!(slim.metadata.managed_fields.is_none());
         assert_eq!(slim.metadata.resource_version.as_deref(), Some("7"));
         let r = RawPod::from(&slim);
-        assert_eq!((r.namespace.as_str(), r.name.as_str()), ("n", "p"));
+        assert_eq!((&*r.namespace, &*r.name), ("n", "p"));
         assert!(r.injected && r.ready);
         assert_eq!(r.owner, Some(("ReplicaSet".into(), "rs".into())));
         assert_eq!(r.containers[0].restarts, 3);
         assert_eq!(r.containers[0].waiting.as_deref(), Some("CrashLoopBackOff"));
         assert_eq!(&*r.containers[1].image, "docker.io/istio/proxyv2:1.30.3");
         assert_eq!(
-            (r.ip.as_str(), r.node.as_str(), r.service_account.as_str()),
+            (r.ip.as_str(), &*r.node, &*r.service_account),
             ("10.0.0.1", "n1", "sa")
         );
         assert_eq!(

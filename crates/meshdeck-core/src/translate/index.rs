@@ -13,8 +13,8 @@ pub struct Dest {
     pub cluster: Arc<str>,
     pub namespace: String,
     pub name: String,
-    pub labels: BTreeMap<String, String>,
-    pub selector: BTreeMap<String, String>,
+    pub labels: Arc<BTreeMap<String, String>>,
+    pub selector: Arc<BTreeMap<String, String>>,
     pub in_mesh: bool,
     /// (name, number, Istio protocol, container port)
     pub ports: Vec<(String, u32, &'static str, u32)>,
@@ -80,7 +80,7 @@ pub struct WorkloadInfo {
     pub cluster: Arc<str>,
     pub namespace: String,
     pub name: String,
-    pub labels: BTreeMap<String, String>,
+    pub labels: Arc<BTreeMap<String, String>>,
     pub service_account: String,
 }
 
@@ -156,7 +156,7 @@ fn gateways_of(services: &[Arc<Service>]) -> Vec<Gateway> {
             Gateway {
                 namespace: s.namespace.clone(),
                 name: s.name.clone(),
-                selector: s.selector.clone(),
+                selector: (*s.selector).clone(),
                 address,
                 tls,
             }
@@ -249,7 +249,7 @@ impl Index {
                     .insert((c.name.clone(), s.namespace.clone(), s.name.clone()), i);
                 ix.by_ns.entry(s.namespace.clone()).or_default().push(i);
                 ix.by_cluster.entry(c.name.clone()).or_default().push(i);
-                for (k, v) in &s.labels {
+                for (k, v) in s.labels.iter() {
                     ix.by_label
                         .entry((k.clone(), v.clone()))
                         .or_default()
