@@ -40,7 +40,8 @@ pub const PUBLISH_EVERY: Duration = Duration::from_millis(100);
 
 pub use meshdeck_core::kinds::{ISTIO_KINDS, POLICY_KINDS};
 
-type Key = (String, String);
+/// (namespace, name). `Arc`s: a pod's key shares the pod's own (interned) strings.
+type Key = (Arc<str>, Arc<str>);
 
 /// Where one watcher looks: every namespace (`None`), or one.
 type Scope = Option<Arc<str>>;
@@ -120,7 +121,7 @@ impl<T> KindStore<T> {
 
     /// The changed keys with their current values (None: deleted), or None when only a full
     /// derivation says what changed.
-    fn take(&mut self) -> Option<Vec<(Key, Option<Arc<T>>)>> {
+    fn take(&mut self) -> Option<Vec<(crate::model::derive::Key, Option<Arc<T>>)>> {
         if self.relisted {
             return None;
         }
@@ -130,7 +131,7 @@ impl<T> KindStore<T> {
             .drain(..)
             .map(|k| {
                 let v = part.items.get(&k).cloned();
-                (k, v)
+                ((k.0.to_string(), k.1.to_string()), v)
             })
             .collect();
         Some(out)
@@ -768,8 +769,8 @@ fn api_code(e: &kube::Error) -> Option<u16> {
 
 fn key_of(m: &kube::api::ObjectMeta) -> Key {
     (
-        m.namespace.clone().unwrap_or_default(),
-        m.name.clone().unwrap_or_default(),
+        m.namespace.as_deref().unwrap_or_default().into(),
+        m.name.as_deref().unwrap_or_default().into(),
     )
 }
 
@@ -996,7 +997,7 @@ async fn run_cluster(
                 c.name = i.intern_str(&c.name);
                 c.image = i.intern_str(&c.image);
             }
-            Some((key_of(&o.metadata), p))
+            Some(((p.namespace.clone(), p.name.clone()), p))
         },
         cfg.clone()
     );
