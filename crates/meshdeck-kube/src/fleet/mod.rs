@@ -34,7 +34,7 @@ pub const PING_EVERY: Duration = Duration::from_secs(2);
 /// cluster that answers in 3 s is shown with its latency, not as stale.
 pub const PING_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often a cluster that is still syncing is re-derived.
-pub const DERIVE_WHILE_SYNCING: Duration = Duration::from_secs(1);
+pub const DERIVE_WHILE_SYNCING: Duration = Duration::from_secs(2);
 /// The least time between two published snapshots.
 pub const PUBLISH_EVERY: Duration = Duration::from_millis(100);
 
@@ -599,16 +599,34 @@ where
                     c.delivered = Some(Instant::now());
                 }
                 match ev {
+                    // A first list fills the items page by page, so its rows show while the
+                    // cluster syncs (nothing is there to keep); a re-list fills a buffer
+                    // that replaces the items when it is done, so what was deleted meanwhile
+                    // goes and nothing shows twice or half.
                     Ok(watcher::Event::Init) => {
-                        (self.slot)(&mut c).part(&scope).buffer = Some(HashMap::new())
+                        let part = (self.slot)(&mut c).part(&scope);
+                        if part.ever_listed {
+                            part.buffer = Some(HashMap::new());
+                        } else {
+                            // (a first list that failed midway starts again from nothing)
+                            part.buffer = None;
+                            part.items.clear();
+                        }
                     }
                     Ok(watcher::Event::InitApply(o)) => {
                         if let Some((k, t)) = (self.conv)(&o) {
-                            (self.slot)(&mut c)
-                                .part(&scope)
-                                .buffer
-                                .get_or_insert_with(HashMap::new)
-                                .insert(k, Arc::new(t));
+                            let store = (self.slot)(&mut c);
+                            let part = store.part(&scope);
+                            match &mut part.buffer {
+                                Some(b) => {
+                                    b.insert(k, Arc::new(t));
+                                }
+                                None => {
+                                    part.items.insert(k, Arc::new(t));
+                                    store.relisted = true;
+                                    c.dirty = true;
+                                }
+                            }
                         }
                     }
                     Ok(watcher::Event::InitDone) => {
@@ -620,7 +638,9 @@ where
                         let store = (self.slot)(&mut c);
                         store.relisted = true;
                         let part = store.part(&scope);
-                        part.items = part.buffer.take().unwrap_or_default();
+                        if let Some(b) = part.buffer.take() {
+                            part.items = b;
+                        }
                         part.synced = true;
                         part.forbidden = None;
                         part.ever_listed = true;
@@ -1169,6 +1189,8 @@ pub fn start(targets: Vec<Target>) -> FleetHandle {
         let mut views: Vec<Arc<ClusterView>> = tx.borrow().clusters.clone();
         let mut states: Vec<ConnState> = vec![ConnState::Connecting; caches.len()];
         let mut derived: Vec<Instant> = vec![Instant::now(); caches.len()];
+        // whether a derivation of the cluster already had pods
+        let mut shown_pods: Vec<bool> = vec![false; caches.len()];
         let mut seq = 0u64;
         // full derivations (lists) happened since freed memory was last given back
         let mut listed_since_trim = false;
@@ -1189,15 +1211,20 @@ pub fn start(targets: Vec<Target>) -> FleetHandle {
                     if !c.dirty && state == states[i] {
                         continue;
                     }
-                    // While a cluster is still syncing, every kind that finishes its list
-                    // would re-derive it; once a second is enough until it is synced.
+                    // While a cluster is still syncing, every page of every list would
+                    // re-derive it: its first pods are shown at once, then once every
+                    // DERIVE_WHILE_SYNCING until it is synced (a sync's CPU goes to listing).
                     let syncing = |s: &ConnState| matches!(s, ConnState::Syncing { .. });
+                    let first_rows =
+                        !shown_pods[i] && c.pods.parts.values().any(|p| !p.items.is_empty());
                     if syncing(&state)
                         && syncing(&states[i])
+                        && !first_rows
                         && now.duration_since(derived[i]) < DERIVE_WHILE_SYNCING
                     {
                         continue;
                     }
+                    shown_pods[i] |= first_rows;
                     c.dirty = false;
                     // the same state and only row changes: follow them (cost per change)
                     if state == states[i]
