@@ -604,13 +604,17 @@ where
                     // that replaces the items when it is done, so what was deleted meanwhile
                     // goes and nothing shows twice or half.
                     Ok(watcher::Event::Init) => {
-                        let part = (self.slot)(&mut c).part(&scope);
+                        let store = (self.slot)(&mut c);
+                        let part = store.part(&scope);
                         if part.ever_listed {
                             part.buffer = Some(HashMap::new());
-                        } else {
-                            // (a first list that failed midway starts again from nothing)
+                        } else if !part.items.is_empty() {
+                            // a first list that failed midway starts again from nothing, and
+                            // the rows it had shown go with it
                             part.buffer = None;
                             part.items.clear();
+                            store.relisted = true;
+                            c.dirty = true;
                         }
                     }
                     Ok(watcher::Event::InitApply(o)) => {
@@ -1142,7 +1146,6 @@ impl FleetHandle {
     }
 }
 
-/// Connect to every target and start publishing snapshots.
 /// Give the memory the allocator holds free back to the system (glibc keeps what a burst of
 /// list pages freed in its arenas: ~100 MiB after a 100k-pod sync). A no-op elsewhere.
 fn return_freed_memory() {
@@ -1153,6 +1156,7 @@ fn return_freed_memory() {
     }
 }
 
+/// Connect to every target and start publishing snapshots.
 pub fn start(targets: Vec<Target>) -> FleetHandle {
     let stop = CancellationToken::new();
     let changed = Arc::new(Notify::new());
