@@ -11,6 +11,7 @@
 //! - [`plan`]: generated vs live → create / update / delete with diffs
 //! - [`pipeline`]: the pure half of the one pipeline (plan, holds, role check, exit codes)
 //! - [`rbac`]: meshdeck Role and RoleBinding scope checks
+//! - [`signals`]: golden signals (PromQL, Prometheus answers, sidecar scrapes) and traffic health
 //! - [`kinds`], [`selector`], [`yaml`]: the kinds meshdeck handles, label/field selectors, YAML
 
 pub mod analyze;
@@ -23,5 +24,6 @@ pub mod plan;
 pub mod policy;
 pub mod rbac;
 pub mod selector;
+pub mod signals;
 pub mod translate;
 pub mod yaml;

@@ -1,0 +1,229 @@
+//! Prometheus HTTP API answers (`/api/v1/query`, `/api/v1/query_range`) read into rows. A reply
+//! that is not Prometheus JSON (a proxy's HTML login page, say) is an error that says what came.
+
+use super::promql::Scope;
+use super::{Rows, Series, View};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// One sample of an instant vector: its labels and value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub labels: BTreeMap<String, String>,
+    pub value: f64,
+}
+
+/// One series of a range answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RangeSeries {
+    pub labels: BTreeMap<String, String>,
+    pub points: Series,
+}
+
+fn body_error(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let first = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
+    let first: String = first.chars().take(80).collect();
+    if text.trim_start().starts_with('<') {
+        format!("not a Prometheus API reply (HTML: {first:?})")
+    } else {
+        format!("not a Prometheus API reply ({first:?})")
+    }
+}
+
+fn data(body: &[u8], want: &str) -> Result<Vec<Value>, String> {
+    let v: Value = serde_json::from_slice(body).map_err(|_| body_error(body))?;
+    match v.get("status").and_then(Value::as_str) {
+        Some("success") => {}
+        Some("error") => {
+            return Err(format!(
+                "Prometheus: {}: {}",
+                v.get("errorType").and_then(Value::as_str).unwrap_or("error"),
+                v.get("error").and_then(Value::as_str).unwrap_or("")
+            ));
+        }
+        _ => return Err(body_error(body)),
+    }
+    let d = v.get("data").ok_or_else(|| body_error(body))?;
+    let kind = d.get("resultType").and_then(Value::as_str).unwrap_or("");
+    if kind != want {
+        return Err(format!("Prometheus answered a {kind:?}, not a {want:?}"));
+    }
+    Ok(d.get("result")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default())
+}
+
+fn labels(v: &Value) -> BTreeMap<String, String> {
+    v.get("metric")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn point(p: &Value) -> Option<(f64, f64)> {
+    let a = p.as_array()?;
+    let t = a.first()?.as_f64()?;
+    let v: f64 = a.get(1)?.as_str()?.parse().ok()?;
+    Some((t, v))
+}
+
+/// An instant query's vector. NaN samples (a quantile of no requests) are dropped.
+pub fn vector(body: &[u8]) -> Result<Vec<Sample>, String> {
+    Ok(data(body, "vector")?
+        .iter()
+        .filter_map(|r| {
+            let (_, value) = point(r.get("value")?)?;
+            value.is_finite().then(|| Sample {
+                labels: labels(r),
+                value,
+            })
+        })
+        .collect())
+}
+
+/// A range query's matrix. NaN points are dropped.
+pub fn matrix(body: &[u8]) -> Result<Vec<RangeSeries>, String> {
+    Ok(data(body, "matrix")?
+        .iter()
+        .map(|r| RangeSeries {
+            labels: labels(r),
+            points: r
+                .get("values")
+                .and_then(Value::as_array)
+                .map(|ps| {
+                    ps.iter()
+                        .filter_map(point)
+                        .filter(|(_, v)| v.is_finite())
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+        .collect())
+}
+
+/// The cluster a sample belongs to: the source's own, or the view's cluster label for a
+/// shared Prometheus (a sample without it, or of a cluster not asked for, is skipped).
+fn cluster_of<'a>(
+    view: View,
+    scope: &Scope,
+    own: &'a str,
+    s: &'a Sample,
+    wanted: &dyn Fn(&str) -> bool,
+) -> Option<&'a str> {
+    match scope {
+        Scope::OneCluster => Some(own),
+        Scope::Shared => s
+            .labels
+            .get(view.cluster_label())
+            .map(String::as_str)
+            .filter(|c| wanted(c)),
+    }
+}
+
+/// Fold a request-rate answer of `view` into `rows`.
+pub fn fold_requests(
+    rows: &mut Rows,
+    view: View,
+    scope: &Scope,
+    own: &str,
+    wanted: &dyn Fn(&str) -> bool,
+    samples: &[Sample],
+) {
+    for s in samples {
+        let Some(cluster) = cluster_of(view, scope, own, s, wanted) else {
+            continue;
+        };
+        let get = |k: &str| s.labels.get(k).cloned();
+        if let Some(t) = rows.entry(view, cluster, get) {
+            let l = |k: &str| s.labels.get(k).map(String::as_str).unwrap_or("");
+            t.add(
+                l("request_protocol"),
+                l("response_code"),
+                l("grpc_response_status"),
+                s.value,
+            );
+        }
+    }
+}
+
+/// Fold a p99 answer of `view` into `rows` (rows without requests are not made by it).
+pub fn fold_p99(
+    rows: &mut Rows,
+    view: View,
+    scope: &Scope,
+    own: &str,
+    wanted: &dyn Fn(&str) -> bool,
+    samples: &[Sample],
+) {
+    for s in samples {
+        let Some(cluster) = cluster_of(view, scope, own, s, wanted) else {
+            continue;
+        };
+        let get = |k: &str| s.labels.get(k).cloned();
+        if let Some(t) = rows.entry(view, cluster, get) {
+            t.p99_ms = Some(s.value);
+        }
+    }
+    // a quantile without a rate answer made an empty row: drop it
+    rows.services.retain(|_, t| t.rps > 0.0);
+    rows.workloads.retain(|_, t| t.rps > 0.0);
+    rows.edges.retain(|_, t| t.rps > 0.0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VECTOR: &str = r#"{"status":"success","data":{"resultType":"vector","result":[
+        {"metric":{"source_cluster":"eu-west","destination_service_namespace":"bookstore","destination_service_name":"reviews","request_protocol":"http","response_code":"200"},"value":[1700000000.1,"9"]},
+        {"metric":{"source_cluster":"eu-west","destination_service_namespace":"bookstore","destination_service_name":"reviews","request_protocol":"http","response_code":"503"},"value":[1700000000.1,"1"]},
+        {"metric":{"source_cluster":"us-east","destination_service_namespace":"bookstore","destination_service_name":"reviews","request_protocol":"http","response_code":"200"},"value":[1700000000.1,"4"]},
+        {"metric":{"source_cluster":"elsewhere","destination_service_namespace":"bookstore","destination_service_name":"reviews","request_protocol":"http","response_code":"200"},"value":[1700000000.1,"4"]},
+        {"metric":{"source_cluster":"eu-west","destination_service_namespace":"unknown","destination_service_name":"unknown","response_code":"503"},"value":[1700000000.1,"2"]},
+        {"metric":{"source_cluster":"eu-west","destination_service_namespace":"bookstore","destination_service_name":"ratings","response_code":"200"},"value":[1700000000.1,"NaN"]}
+    ]}}"#;
+
+    #[test]
+    fn a_shared_answer_folds_into_each_clusters_rows() {
+        let samples = vector(VECTOR.as_bytes()).expect("vector");
+        assert_eq!(samples.len(), 5, "NaN dropped");
+        let mut rows = Rows::default();
+        let wanted = |c: &str| c == "eu-west" || c == "us-east";
+        fold_requests(
+            &mut rows,
+            View::Services,
+            &Scope::Shared,
+            "",
+            &wanted,
+            &samples,
+        );
+        let eu = &rows.services[&super::super::Subject::new("eu-west", "bookstore", "reviews")];
+        assert_eq!(eu.rps, 10.0);
+        assert_eq!(eu.err_pct(), Some(10.0));
+        let us = &rows.services[&super::super::Subject::new("us-east", "bookstore", "reviews")];
+        assert_eq!(us.rps, 4.0);
+        assert_eq!(rows.services.len(), 2, "unknown and unwanted clusters skipped");
+    }
+
+    #[test]
+    fn replies_that_are_not_prometheus_say_what_came() {
+        let html = b"<!DOCTYPE html>\n<html><title>Sign in</title>";
+        let e = vector(html).expect_err("html");
+        assert!(e.contains("HTML") && e.contains("DOCTYPE"), "{e}");
+        let e = vector(br#"{"status":"error","errorType":"bad_data","error":"parse error at char 3"}"#)
+            .expect_err("error");
+        assert_eq!(e, "Prometheus: bad_data: parse error at char 3");
+        let e = vector(br#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#)
+            .expect_err("kind");
+        assert!(e.contains("matrix"), "{e}");
+        let m = matrix(br#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,"1.5"],[2,"NaN"],[3,"2"]]}]}}"#)
+            .expect("matrix");
+        assert_eq!(m[0].points, vec![(1.0, 1.5), (3.0, 2.0)]);
+    }
+}
