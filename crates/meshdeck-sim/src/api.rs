@@ -45,7 +45,7 @@ impl ApiError {
             details: None,
         }
     }
-    fn with_details(mut self, d: Value) -> Self {
+    pub(crate) fn with_details(mut self, d: Value) -> Self {
         self.details = Some(d);
         self
     }
@@ -99,7 +99,7 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
     Full::new(bytes.into()).boxed()
 }
 
-fn json_response(code: u16, v: &Value) -> Response<Body> {
+pub(crate) fn json_response(code: u16, v: &Value) -> Response<Body> {
     bytes_response(code, Bytes::from(serde_json::to_vec(v).unwrap_or_default()))
 }
 
@@ -274,6 +274,19 @@ async fn route(state: &Arc<ClusterState>, req: &Req) -> Result<Response<Body>, A
         ["openapi", "v3", "apis", g, v] if is_get => {
             authenticated(&req.user)?;
             openapi_gv(state, g, v)
+        }
+        [
+            "api",
+            "v1",
+            "namespaces",
+            ns,
+            kind @ ("pods" | "services"),
+            name,
+            "proxy",
+            rest @ ..,
+        ] => {
+            authenticated(&req.user)?;
+            crate::proxy::proxy(state, req, ns, kind, name, rest).await
         }
         ["api", "v1", rest @ ..] if !rest.is_empty() => resource(state, req, "", "v1", rest).await,
         ["apis", g, v, rest @ ..] if !rest.is_empty() => resource(state, req, g, v, rest).await,

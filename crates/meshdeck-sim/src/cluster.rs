@@ -140,6 +140,11 @@ pub struct ClusterState {
     pub(crate) faults: watch::Sender<Faults>,
     log: Mutex<VecDeque<LogEntry>>,
     pub(crate) addr: Mutex<SocketAddr>,
+    /// The fleet's traffic, for the sidecars' metrics behind the pod proxy.
+    pub(crate) traffic: std::sync::OnceLock<std::sync::Weak<crate::traffic::Traffic>>,
+    /// Where the service proxy of `istio-system/prometheus` forwards (the cluster's
+    /// Prometheus), when one runs.
+    pub(crate) prometheus: Mutex<Option<String>>,
 }
 
 impl ClusterState {
@@ -159,6 +164,8 @@ impl ClusterState {
             faults: watch::channel(Faults::default()).0,
             log: Mutex::new(VecDeque::new()),
             addr: Mutex::new(SocketAddr::from(([127, 0, 0, 1], 0))),
+            traffic: std::sync::OnceLock::new(),
+            prometheus: Mutex::new(None),
         }
     }
 

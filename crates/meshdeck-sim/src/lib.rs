@@ -8,12 +8,14 @@ pub mod cluster;
 pub mod control;
 pub mod fields;
 pub mod proto;
+pub mod proxy;
 pub mod registry;
 pub mod scenario;
 pub mod server;
 pub mod store;
 pub mod table;
 pub mod tls;
+pub mod traffic;
 
 use anyhow::Context;
 use auth::User;
@@ -85,6 +87,11 @@ pub struct Fleet {
     pub ca_pem: String,
     /// The churn tasks change nothing while this is set (`sim ctl churn stop`).
     pub churn_paused: Arc<std::sync::atomic::AtomicBool>,
+    /// The fleet's request traffic (Istio metrics per simulated sidecar).
+    pub traffic: Arc<traffic::Traffic>,
+    /// Plain HTTP on loopback: `/clusters/NAME/metrics`, every sidecar of a cluster, for a
+    /// Prometheus to scrape.
+    metrics_addr: std::net::SocketAddr,
     stop: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -176,10 +183,28 @@ impl Fleet {
                 dev_token,
             });
         }
+        let traffic = Arc::new(traffic::Traffic::new(
+            clusters.iter().map(|c| c.state.clone()).collect(),
+        ));
+        for c in &clusters {
+            let _ = c.state.traffic.set(Arc::downgrade(&traffic));
+        }
+        tasks.push(tokio::spawn(traffic::tick(traffic.clone(), stop.clone())));
+        let metrics = TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .context("binding the metrics port on 127.0.0.1")?;
+        let metrics_addr = metrics.local_addr()?;
+        tasks.push(tokio::spawn(traffic::serve_metrics(
+            traffic.clone(),
+            metrics,
+            stop.clone(),
+        )));
         Ok(Fleet {
             clusters,
             ca_pem: tls.ca_pem,
             churn_paused,
+            traffic,
+            metrics_addr,
             stop,
             tasks,
         })
@@ -199,6 +224,43 @@ impl Fleet {
 
     pub fn names(&self) -> Vec<String> {
         self.clusters.iter().map(|c| c.name().to_string()).collect()
+    }
+
+    /// Where a Prometheus scrapes one cluster's sidecars (`http://127.0.0.1:PORT/clusters/NAME/metrics`).
+    pub fn metrics_url(&self, cluster: &str) -> String {
+        format!("http://{}/clusters/{cluster}/metrics", self.metrics_addr)
+    }
+
+    /// The metrics listener's address (`127.0.0.1:PORT`).
+    pub fn metrics_addr(&self) -> std::net::SocketAddr {
+        self.metrics_addr
+    }
+
+    /// Run (Some) or stop (None) an in-cluster Prometheus: the Service `istio-system/prometheus`
+    /// appears in the cluster and its service proxy forwards to `url`.
+    pub fn set_prometheus(&self, cluster: &str, url: Option<&str>) -> anyhow::Result<()> {
+        let c = self.cluster(cluster)?;
+        *c.state.prometheus.lock() = url.map(str::to_string);
+        match url {
+            Some(_) => {
+                c.state.store.upsert(
+                    "services",
+                    json!({"apiVersion": "v1", "kind": "Service",
+                        "metadata": {"name": "prometheus", "namespace": "istio-system",
+                            "uid": uuid::Uuid::new_v4().to_string(),
+                            "creationTimestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                            "labels": {"app": "prometheus"}},
+                        "spec": {"type": "ClusterIP", "clusterIP": "10.96.200.9", "selector": {"app": "prometheus"},
+                            "ports": [{"name": "http", "port": 9090, "targetPort": 9090, "protocol": "TCP"}]}}),
+                );
+            }
+            None => {
+                c.state
+                    .store
+                    .remove("services", "istio-system", "prometheus");
+            }
+        }
+        Ok(())
     }
 
     pub fn fault(&self, cluster: &str, f: &FaultSpec) -> anyhow::Result<()> {

@@ -90,7 +90,9 @@ fn label_of(code: &str, protocol: &str) -> String {
 impl Tolerance {
     fn new(spec: &ToleranceSpec, at: &str) -> Result<Tolerance, String> {
         if !(0.0..=100.0).contains(&spec.degraded) || !(0.0..=100.0).contains(&spec.failure) {
-            return Err(format!("{at}: degraded and failure are percentages (0 to 100)"));
+            return Err(format!(
+                "{at}: degraded and failure are percentages (0 to 100)"
+            ));
         }
         if spec.failure < spec.degraded {
             return Err(format!(
@@ -266,13 +268,13 @@ impl Tolerances {
                 }
             }
         }
-        if let Some(e) = note {
-            if worst.level < Level::Warning {
-                worst = TrafficHealth {
-                    level: Level::Warning,
-                    reason: Some(e),
-                };
-            }
+        if let Some(e) = note
+            && worst.level < Level::Warning
+        {
+            worst = TrafficHealth {
+                level: Level::Warning,
+                reason: Some(e),
+            };
         }
         Some(worst)
     }
@@ -280,7 +282,9 @@ impl Tolerances {
     fn rule_for(&self, kind: &str, namespace: &str, name: &str) -> &[Tolerance] {
         self.rules
             .iter()
-            .find(|r| r.namespace.is_match(namespace) && r.kind.is_match(kind) && r.name.is_match(name))
+            .find(|r| {
+                r.namespace.is_match(namespace) && r.kind.is_match(kind) && r.name.is_match(name)
+            })
             .map(|r| r.tolerance.as_slice())
             .unwrap_or(&[])
     }
@@ -308,7 +312,10 @@ mod tests {
     #[test]
     fn kiali_defaults() {
         let t = Tolerances::default();
-        assert_eq!(eval(&t, &traffic(&[("200", 100.0)]), None), (Level::Ok, None));
+        assert_eq!(
+            eval(&t, &traffic(&[("200", 100.0)]), None),
+            (Level::Ok, None)
+        );
         // any 5xx is degraded; 10 % and more is failure
         assert_eq!(
             eval(&t, &traffic(&[("200", 99.0), ("503", 1.0)]), None),
@@ -319,32 +326,49 @@ mod tests {
             (Level::Failure, Some("5xx 12.4 % over 1m ≥ 10 %".into()))
         );
         // 4xx: 10 % degraded, 20 % failure; below 10 % is fine
-        assert_eq!(eval(&t, &traffic(&[("200", 95.0), ("404", 5.0)]), None).0, Level::Ok);
+        assert_eq!(
+            eval(&t, &traffic(&[("200", 95.0), ("404", 5.0)]), None).0,
+            Level::Ok
+        );
         assert_eq!(
             eval(&t, &traffic(&[("200", 85.0), ("404", 15.0)]), None),
             (Level::Degraded, Some("4xx 15.0 % over 1m ≥ 10 %".into()))
         );
-        assert_eq!(eval(&t, &traffic(&[("200", 75.0), ("401", 25.0)]), None).0, Level::Failure);
+        assert_eq!(
+            eval(&t, &traffic(&[("200", 75.0), ("401", 25.0)]), None).0,
+            Level::Failure
+        );
         // gRPC status 14 (UNAVAILABLE) is an error, 0 is not
         let mut g = Traffic::default();
         g.add("grpc", "200", "0", 95.0);
         g.add("grpc", "200", "14", 5.0);
         assert_eq!(
             eval(&t, &g, None),
-            (Level::Degraded, Some("gRPC errors 5.0 % over 1m > 0 %".into()))
+            (
+                Level::Degraded,
+                Some("gRPC errors 5.0 % over 1m > 0 %".into())
+            )
         );
         // no response
-        assert_eq!(eval(&t, &traffic(&[("200", 80.0), ("0", 20.0)]), None).0, Level::Failure);
+        assert_eq!(
+            eval(&t, &traffic(&[("200", 80.0), ("0", 20.0)]), None).0,
+            Level::Failure
+        );
         // no traffic: no verdict
-        assert!(t
-            .evaluate("service", "a", "b", None, &Traffic::default(), "1m")
-            .is_none());
+        assert!(
+            t.evaluate("service", "a", "b", None, &Traffic::default(), "1m")
+                .is_none()
+        );
     }
 
     #[test]
     fn the_worst_tolerance_wins() {
         let t = Tolerances::default();
-        let (l, r) = eval(&t, &traffic(&[("200", 70.0), ("404", 15.0), ("503", 15.0)]), None);
+        let (l, r) = eval(
+            &t,
+            &traffic(&[("200", 70.0), ("404", 15.0), ("503", 15.0)]),
+            None,
+        );
         assert_eq!(l, Level::Failure);
         assert_eq!(r.as_deref(), Some("5xx 15.0 % over 1m ≥ 10 %"));
     }
@@ -388,7 +412,10 @@ mod tests {
         assert_eq!(l, Level::Failure, "{r:?}");
         let (l, r) = eval(&t, &traffic(&[("200", 1.0)]), Some("4XX,ten,40"));
         assert_eq!(l, Level::Warning);
-        assert!(r.unwrap_or_default().contains("health.kiali.io/rate[0]: degraded \"ten\""));
+        assert!(
+            r.unwrap_or_default()
+                .contains("health.kiali.io/rate[0]: degraded \"ten\"")
+        );
     }
 
     #[test]

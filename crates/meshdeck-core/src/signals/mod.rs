@@ -427,7 +427,10 @@ mod tests {
         // rank 99.5 lands in +Inf: the highest finite bound
         assert_eq!(histogram_quantile(0.995, &b), Some(100.0));
         assert_eq!(histogram_quantile(0.99, &[]), None);
-        assert_eq!(histogram_quantile(0.99, &[(f64::INFINITY, 0.0), (1.0, 0.0)]), None);
+        assert_eq!(
+            histogram_quantile(0.99, &[(f64::INFINITY, 0.0), (1.0, 0.0)]),
+            None
+        );
         // without +Inf there is no quantile (Prometheus answers NaN)
         assert_eq!(histogram_quantile(0.99, &[(1.0, 3.0)]), None);
     }

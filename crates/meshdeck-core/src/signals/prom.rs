@@ -22,7 +22,11 @@ pub struct RangeSeries {
 
 fn body_error(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
-    let first = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
+    let first = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("");
     let first: String = first.chars().take(80).collect();
     if text.trim_start().starts_with('<') {
         format!("not a Prometheus API reply (HTML: {first:?})")
@@ -38,7 +42,9 @@ fn data(body: &[u8], want: &str) -> Result<Vec<Value>, String> {
         Some("error") => {
             return Err(format!(
                 "Prometheus: {}: {}",
-                v.get("errorType").and_then(Value::as_str).unwrap_or("error"),
+                v.get("errorType")
+                    .and_then(Value::as_str)
+                    .unwrap_or("error"),
                 v.get("error").and_then(Value::as_str).unwrap_or("")
             ));
         }
@@ -208,7 +214,11 @@ mod tests {
         assert_eq!(eu.err_pct(), Some(10.0));
         let us = &rows.services[&super::super::Subject::new("us-east", "bookstore", "reviews")];
         assert_eq!(us.rps, 4.0);
-        assert_eq!(rows.services.len(), 2, "unknown and unwanted clusters skipped");
+        assert_eq!(
+            rows.services.len(),
+            2,
+            "unknown and unwanted clusters skipped"
+        );
     }
 
     #[test]
@@ -216,8 +226,9 @@ mod tests {
         let html = b"<!DOCTYPE html>\n<html><title>Sign in</title>";
         let e = vector(html).expect_err("html");
         assert!(e.contains("HTML") && e.contains("DOCTYPE"), "{e}");
-        let e = vector(br#"{"status":"error","errorType":"bad_data","error":"parse error at char 3"}"#)
-            .expect_err("error");
+        let e =
+            vector(br#"{"status":"error","errorType":"bad_data","error":"parse error at char 3"}"#)
+                .expect_err("error");
         assert_eq!(e, "Prometheus: bad_data: parse error at char 3");
         let e = vector(br#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#)
             .expect_err("kind");

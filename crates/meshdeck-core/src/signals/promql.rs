@@ -76,7 +76,11 @@ fn selector(view: View, scope: &Scope, who: &Subject) -> String {
         quote(&who.name)
     );
     if *scope == Scope::Shared {
-        s.push_str(&format!(", {}={}", view.cluster_label(), quote(&who.cluster)));
+        s.push_str(&format!(
+            ", {}={}",
+            view.cluster_label(),
+            quote(&who.cluster)
+        ));
     }
     s
 }

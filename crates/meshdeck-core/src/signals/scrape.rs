@@ -5,7 +5,6 @@
 use super::{Rows, View, histogram_quantile};
 use std::collections::{BTreeMap, HashMap};
 
-
 /// The labels meshdeck keeps of a sidecar's series (every view's, plus the result's).
 const KEPT: &[&str] = &[
     "reporter",
@@ -20,15 +19,20 @@ const KEPT: &[&str] = &[
     "grpc_response_status",
 ];
 
+/// A series' kept labels, in `KEPT` order.
+pub type SeriesKey = Vec<(String, String)>;
+/// Histogram buckets: (upper bound, count).
+pub type Buckets = Vec<(f64, f64)>;
+
 /// One scrape of one pod's sidecar.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PodSample {
     /// Seconds (any epoch; only differences count).
     pub at: f64,
     /// `istio_requests_total` series: kept labels → count.
-    pub requests: BTreeMap<Vec<(String, String)>, f64>,
+    pub requests: BTreeMap<SeriesKey, f64>,
     /// `istio_request_duration_milliseconds` histograms: kept labels → (le, cumulative count).
-    pub buckets: BTreeMap<Vec<(String, String)>, Vec<(f64, f64)>>,
+    pub buckets: BTreeMap<SeriesKey, Buckets>,
 }
 
 fn kept(l: &HashMap<String, String>) -> Vec<(String, String)> {
@@ -86,7 +90,7 @@ fn per_second(prev: Option<f64>, cur: f64, dt: f64) -> f64 {
 /// scrape only, or two at the same instant, add nothing.
 pub fn fold(rows: &mut Rows, cluster: &str, pairs: &[(&PodSample, &PodSample)]) {
     // per view and row: summed bucket rates, for the row's p99
-    let mut hist: HashMap<(View, Vec<Option<String>>), Vec<(f64, f64)>> = HashMap::new();
+    let mut hist: HashMap<(View, Vec<Option<String>>), Buckets> = HashMap::new();
     for (prev, cur) in pairs {
         let dt = cur.at - prev.at;
         if dt <= 0.0 {
