@@ -419,6 +419,11 @@ pub struct StatusArgs {
     /// Also print every workload, with a CLUSTER column.
     #[arg(long)]
     pub workloads: bool,
+    /// Golden signals: RPS, ERR %, P99 and traffic health of services and workloads, the
+    /// edges, and where each cluster's signals came from (Prometheus or the sidecars).
+    /// Prints the services when neither --services nor --workloads is given.
+    #[arg(long)]
+    pub signals: bool,
 }
 
 #[derive(Debug, Args)]

@@ -112,10 +112,71 @@ pub struct ContextSettings {
     /// namespaces (its own namespace is always watched).
     #[serde(default)]
     pub namespaces: Vec<String>,
+    /// This cluster's own Prometheus (`http://prometheus.example:9090`): its answers are
+    /// this cluster's signals.
+    #[serde(default)]
+    pub prometheus: Option<String>,
+}
+
+/// How golden signals are read (`signals:` in the settings).
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SignalSettings {
+    /// Seconds between refreshes.
+    #[serde(default = "default_interval")]
+    pub interval: u64,
+    /// Seconds each request may take.
+    #[serde(default = "default_timeout")]
+    pub timeout: u64,
+    /// At most this many sidecars scraped per refresh when no Prometheus answers.
+    #[serde(default = "default_max_pods")]
+    pub max_pods: usize,
+    /// Look for a `prometheus` Service in `istio-system` through the API server.
+    #[serde(default = "yes")]
+    pub discover: bool,
+    /// Without Prometheus, read the sidecars' own metrics through the pod proxy.
+    #[serde(default = "yes")]
+    pub sidecars: bool,
+    /// The rate window of the queries (`1m`; Prometheus duration syntax).
+    #[serde(default = "default_window")]
+    pub window: String,
+    /// Traffic health tolerances (Kiali's `health_config.rate`); default: Kiali's.
+    #[serde(default)]
+    pub rate: Vec<meshdeck_core::signals::health::RuleSpec>,
+}
+
+fn default_interval() -> u64 {
+    15
+}
+fn default_window() -> String {
+    meshdeck_core::signals::WINDOW.to_string()
+}
+fn default_timeout() -> u64 {
+    5
+}
+fn default_max_pods() -> usize {
+    200
+}
+fn yes() -> bool {
+    true
+}
+
+impl Default for SignalSettings {
+    fn default() -> Self {
+        SignalSettings {
+            interval: default_interval(),
+            timeout: default_timeout(),
+            max_pods: default_max_pods(),
+            discover: true,
+            sidecars: true,
+            window: default_window(),
+            rate: Vec::new(),
+        }
+    }
 }
 
 /// The settings file (`config.yaml`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Settings {
     /// Contexts to connect to when no --context/--all-contexts is given.
@@ -137,9 +198,63 @@ pub struct Settings {
     /// The console's keymap (`default`, `vim`, or a name in the keymaps directory).
     #[serde(default)]
     pub keymap: Option<String>,
+    /// One Prometheus for every cluster (`http://prometheus.example:9090`); its series carry
+    /// Istio's `source_cluster`/`destination_cluster` labels with meshdeck's cluster names.
+    #[serde(default)]
+    pub prometheus: Option<String>,
+    #[serde(default)]
+    pub signals: SignalSettings,
 }
 
 impl Settings {
+    /// The signal refresh's configuration for these targets (per-context Prometheus URLs
+    /// are keyed by the context's cluster), and the tolerances; errors name the field.
+    pub fn signal_config(
+        &self,
+        targets: &[crate::fleet::Target],
+    ) -> anyhow::Result<(
+        meshdeck_kube::signals::Config,
+        meshdeck_core::signals::health::Tolerances,
+    )> {
+        let s = &self.signals;
+        anyhow::ensure!(s.interval >= 1, "signals.interval: at least 1 second");
+        anyhow::ensure!(s.timeout >= 1, "signals.timeout: at least 1 second");
+        let w = s.window.trim_end_matches(['s', 'm', 'h']);
+        anyhow::ensure!(
+            !w.is_empty() && w.len() < s.window.len() && w.chars().all(|c| c.is_ascii_digit()),
+            "signals.window: {:?} is not a duration like 30s, 1m or 5m",
+            s.window
+        );
+        let tolerances = if s.rate.is_empty() {
+            meshdeck_core::signals::health::Tolerances::default()
+        } else {
+            meshdeck_core::signals::health::Tolerances::new(&s.rate)
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+        };
+        let mut per_cluster = std::collections::BTreeMap::new();
+        for t in targets {
+            if let Some(url) = std::iter::once(&t.context)
+                .chain(&t.aliases)
+                .find_map(|c| self.contexts.get(c).and_then(|c| c.prometheus.clone()))
+            {
+                per_cluster.insert(t.cluster.clone(), url);
+            }
+        }
+        Ok((
+            meshdeck_kube::signals::Config {
+                interval: std::time::Duration::from_secs(s.interval),
+                timeout: std::time::Duration::from_secs(s.timeout),
+                max_pods: s.max_pods,
+                shared: self.prometheus.clone(),
+                per_cluster,
+                discover: s.discover,
+                sidecars: s.sidecars,
+                window: s.window.clone(),
+            },
+            tolerances,
+        ))
+    }
+
     /// Whether a context is read-only: its own `readOnly`, else the global one.
     pub fn context_read_only(&self, context: &str) -> bool {
         self.contexts

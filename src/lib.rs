@@ -4,8 +4,10 @@
 //! the console and the settings, and re-exports the rest so one path names each module
 //! (`meshdeck::model`, `meshdeck::fleet`, ...).
 
+/// The pure half of golden signals (rows, PromQL, tolerances).
+pub use meshdeck_core::signals as signals_core;
 pub use meshdeck_core::{analyze, istio, kinds, model, object, plan, selector, translate, yaml};
-pub use meshdeck_kube::{apply, files, fleet, inventory, pipeline, policy, rbac, session};
+pub use meshdeck_kube::{apply, files, fleet, inventory, pipeline, policy, rbac, session, signals};
 
 pub mod author;
 pub mod cli;

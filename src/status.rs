@@ -11,10 +11,15 @@ pub enum Format {
     Yaml,
 }
 
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Sections {
+#[derive(Clone, Copy, Default)]
+pub struct Sections<'a> {
     pub services: bool,
     pub workloads: bool,
+    /// Golden signals and the tolerances that judge them.
+    pub signals: Option<(
+        &'a crate::signals_core::Signals,
+        &'a crate::signals_core::health::Tolerances,
+    )>,
 }
 
 #[derive(Serialize)]
@@ -49,9 +54,104 @@ struct Report<'a> {
     services: Option<Vec<&'a crate::model::Service>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     workloads: Option<Vec<&'a crate::model::Workload>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signals: Option<SignalReport<'a>>,
 }
 
-fn report<'a>(s: &'a Snapshot, sections: Sections) -> Report<'a> {
+#[derive(Serialize)]
+struct SignalReport<'a> {
+    window: &'a str,
+    /// Where each cluster's signals came from, and whether they are stale.
+    sources: &'a std::collections::BTreeMap<String, crate::signals_core::SourceState>,
+    services: Vec<SignalRow<'a>>,
+    workloads: Vec<SignalRow<'a>>,
+    edges: Vec<EdgeRow<'a>>,
+}
+
+#[derive(Serialize)]
+struct SignalRow<'a> {
+    cluster: &'a str,
+    namespace: &'a str,
+    name: &'a str,
+    rps: f64,
+    err_pct: Option<f64>,
+    p99_ms: Option<f64>,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    http: &'a std::collections::BTreeMap<String, f64>,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    grpc: &'a std::collections::BTreeMap<String, f64>,
+    health: Option<crate::signals_core::health::TrafficHealth>,
+}
+
+#[derive(Serialize)]
+struct EdgeRow<'a> {
+    #[serde(flatten)]
+    edge: &'a crate::signals_core::Edge,
+    rps: f64,
+    err_pct: Option<f64>,
+    p99_ms: Option<f64>,
+}
+
+fn signal_row<'a>(
+    cluster: &'a str,
+    namespace: &'a str,
+    name: &'a str,
+    j: (
+        &'a crate::signals_core::Traffic,
+        Option<crate::signals_core::health::TrafficHealth>,
+    ),
+) -> SignalRow<'a> {
+    SignalRow {
+        cluster,
+        namespace,
+        name,
+        rps: j.0.rps,
+        err_pct: j.0.err_pct(),
+        p99_ms: j.0.p99_ms,
+        http: &j.0.http,
+        grpc: &j.0.grpc,
+        health: j.1,
+    }
+}
+
+fn signal_report<'a>(
+    s: &'a Snapshot,
+    sig: &'a crate::signals_core::Signals,
+    tol: &'a crate::signals_core::health::Tolerances,
+) -> SignalReport<'a> {
+    let mut edges: Vec<EdgeRow> = sig
+        .edges
+        .iter()
+        .map(|(e, t)| EdgeRow {
+            edge: e,
+            rps: t.rps,
+            err_pct: t.err_pct(),
+            p99_ms: t.p99_ms,
+        })
+        .collect();
+    edges.sort_by(|a, b| a.edge.cmp(b.edge));
+    SignalReport {
+        window: &sig.window,
+        sources: &sig.clusters,
+        services: s
+            .services()
+            .filter_map(|v| {
+                sig.judge_service(tol, v)
+                    .map(|j| signal_row(&v.cluster, &v.namespace, &v.name, j))
+            })
+            .collect(),
+        workloads: s
+            .workloads()
+            .filter_map(|w| {
+                sig.judge_workload(tol, w)
+                    .map(|j| signal_row(&w.cluster, &w.namespace, &w.name, j))
+            })
+            .collect(),
+        edges,
+    }
+}
+
+fn report<'a>(s: &'a Snapshot, sections: Sections<'a>) -> Report<'a> {
     Report {
         clusters: s
             .clusters
@@ -83,6 +183,9 @@ fn report<'a>(s: &'a Snapshot, sections: Sections) -> Report<'a> {
             .collect(),
         services: sections.services.then(|| s.services().collect()),
         workloads: sections.workloads.then(|| s.workloads().collect()),
+        signals: sections
+            .signals
+            .map(|(sig, tol)| signal_report(s, sig, tol)),
     }
 }
 
@@ -147,6 +250,35 @@ fn health_text(c: &ClusterView) -> String {
     }
 }
 
+/// The signal cells of a service row and its health with the traffic folded in.
+fn service_signals(
+    sections: &Sections,
+    v: &crate::model::Service,
+) -> Option<([String; 3], crate::model::Health)> {
+    let (sig, tol) = sections.signals?;
+    let j = sig.judge_service(tol, v);
+    let cells = sig.cells(&v.cluster, j.as_ref().map(|j| j.0));
+    let health = match j.and_then(|j| j.1) {
+        Some(th) => th.fold_into(&v.health),
+        None => v.health.clone(),
+    };
+    Some((cells, health))
+}
+
+fn workload_signals(
+    sections: &Sections,
+    w: &crate::model::Workload,
+) -> Option<([String; 3], crate::model::Health)> {
+    let (sig, tol) = sections.signals?;
+    let j = sig.judge_workload(tol, w);
+    let cells = sig.cells(&w.cluster, j.as_ref().map(|j| j.0));
+    let health = match j.and_then(|j| j.1) {
+        Some(th) => th.fold_into(&w.health),
+        None => w.health.clone(),
+    };
+    Some((cells, health))
+}
+
 pub fn render(s: &Snapshot, format: Format, sections: Sections) -> Result<String, String> {
     match format {
         Format::Json => serde_json::to_string_pretty(&report(s, sections))
@@ -208,7 +340,7 @@ pub fn render(s: &Snapshot, format: Format, sections: Sections) -> Result<String
                 let rows: Vec<Vec<String>> = s
                     .services()
                     .map(|v| {
-                        vec![
+                        let mut row = vec![
                             v.cluster.clone(),
                             v.namespace.clone(),
                             v.name.clone(),
@@ -216,30 +348,38 @@ pub fn render(s: &Snapshot, format: Format, sections: Sections) -> Result<String
                             format!("{}/{}", v.ready_endpoints, v.total_endpoints),
                             if v.in_mesh { "yes" } else { "no" }.into(),
                             v.istio_refs.len().to_string(),
-                            v.health.summary(),
-                        ]
+                        ];
+                        match service_signals(&sections, v) {
+                            Some((cells, health)) => {
+                                row.extend(cells);
+                                row.push(health.summary());
+                            }
+                            None => row.push(v.health.summary()),
+                        }
+                        row
                     })
                     .collect();
-                out.push_str(&table(
-                    &[
-                        "CLUSTER",
-                        "NAMESPACE",
-                        "SERVICE",
-                        "PORTS",
-                        "ENDPOINTS",
-                        "MESH",
-                        "ISTIO",
-                        "HEALTH",
-                    ],
-                    &rows,
-                ));
+                let mut header = vec![
+                    "CLUSTER",
+                    "NAMESPACE",
+                    "SERVICE",
+                    "PORTS",
+                    "ENDPOINTS",
+                    "MESH",
+                    "ISTIO",
+                ];
+                if sections.signals.is_some() {
+                    header.extend(["RPS", "ERR%", "P99"]);
+                }
+                header.push("HEALTH");
+                out.push_str(&table(&header, &rows));
             }
             if sections.workloads {
                 out.push('\n');
                 let rows: Vec<Vec<String>> = s
                     .workloads()
                     .map(|w| {
-                        vec![
+                        let mut row = vec![
                             w.cluster.clone(),
                             w.namespace.clone(),
                             w.name.clone(),
@@ -248,24 +388,69 @@ pub fn render(s: &Snapshot, format: Format, sections: Sections) -> Result<String
                             format!("{:?}", w.sidecar).to_lowercase(),
                             w.proxy_version.clone().unwrap_or_else(|| "-".into()),
                             w.restarts.to_string(),
-                            w.health.summary(),
+                        ];
+                        match workload_signals(&sections, w) {
+                            Some((cells, health)) => {
+                                row.extend(cells);
+                                row.push(health.summary());
+                            }
+                            None => row.push(w.health.summary()),
+                        }
+                        row
+                    })
+                    .collect();
+                let mut header = vec![
+                    "CLUSTER",
+                    "NAMESPACE",
+                    "WORKLOAD",
+                    "KIND",
+                    "READY",
+                    "SIDECAR",
+                    "PROXY",
+                    "RESTARTS",
+                ];
+                if sections.signals.is_some() {
+                    header.extend(["RPS", "ERR%", "P99"]);
+                }
+                header.push("HEALTH");
+                out.push_str(&table(&header, &rows));
+            }
+            if let Some((sig, _)) = sections.signals {
+                out.push('\n');
+                let mut edges: Vec<_> = sig.edges.iter().collect();
+                edges.sort_by(|a, b| a.0.cmp(b.0));
+                let rows: Vec<Vec<String>> = edges
+                    .iter()
+                    .map(|(e, t)| {
+                        let [rps, err, p99] = sig.cells(&e.cluster, Some(t));
+                        vec![
+                            e.cluster.clone(),
+                            format!("{}/{}", e.source_namespace, e.source_workload),
+                            format!("{}/{}", e.dest_namespace, e.dest_service),
+                            rps,
+                            err,
+                            p99,
                         ]
                     })
                     .collect();
                 out.push_str(&table(
-                    &[
-                        "CLUSTER",
-                        "NAMESPACE",
-                        "WORKLOAD",
-                        "KIND",
-                        "READY",
-                        "SIDECAR",
-                        "PROXY",
-                        "RESTARTS",
-                        "HEALTH",
-                    ],
+                    &["CLUSTER", "SOURCE", "DESTINATION", "RPS", "ERR%", "P99"],
                     &rows,
                 ));
+                out.push('\n');
+                for (c, st) in &sig.clusters {
+                    let when = st.refreshed.as_deref().unwrap_or("never");
+                    match &st.stale {
+                        None => out.push_str(&format!(
+                            "{c}: signals from {} over {} (refreshed {when})\n",
+                            st.source, sig.window
+                        )),
+                        Some(e) => out.push_str(&format!(
+                            "{c}: signals stale (last refreshed {when}): {}: {e}\n",
+                            st.source
+                        )),
+                    }
+                }
             }
             Ok(out)
         }

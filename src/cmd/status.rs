@@ -27,12 +27,28 @@ pub(super) async fn run(
         anon_kib = super::proc_status_kib("RssAnon:"),
         "fleet snapshot ready"
     );
+    let signals = if args.signals {
+        let (cfg, tolerances) = settings.signal_config(&session.targets)?;
+        // the first refresh: each query's timeout, plus the sidecars' two scrapes
+        let wait = cfg.timeout * 3 + std::time::Duration::from_secs(3);
+        let mut sig = crate::signals::start(&session.targets, cfg, _handle.snapshots.clone());
+        if !sig.wait_refreshed(session.targets.len(), wait).await {
+            tracing::warn!(
+                "signals: not every cluster answered within {} s",
+                wait.as_secs()
+            );
+        }
+        Some((sig.latest(), tolerances))
+    } else {
+        None
+    };
     let text = crate::status::render(
         &snap,
         args.output,
         crate::status::Sections {
-            services: args.services,
+            services: args.services || (args.signals && !args.workloads),
             workloads: args.workloads,
+            signals: signals.as_ref().map(|(s, t)| (&**s, t)),
         },
     )
     .map_err(|e| anyhow::anyhow!("rendering the status: {e}"))?;

@@ -107,6 +107,7 @@ pub fn synthetic_snapshot(clusters: usize, services: usize) -> Snapshot {
             external: ext,
             created: None,
             export_to: None,
+            rate_annotation: None,
         })
     };
     let workload = |ns: &str, name: &str, l: Labels, image: &str| {
@@ -124,6 +125,7 @@ pub fn synthetic_snapshot(clusters: usize, services: usize) -> Snapshot {
             updated: 1,
             created: None,
             inject_off: false,
+            rate_annotation: None,
         })
     };
     let out = (0..clusters)

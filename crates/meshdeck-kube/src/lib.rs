@@ -6,6 +6,7 @@
 //! - [`credentials`]: credential plugins, run off the runtime's threads, without a terminal
 //! - [`fleet`]: kubeconfig contexts, watchers, reachability, the snapshot aggregator, fetches
 //! - [`apply`]: the one writer (dry-run, server-side apply, prune, audit)
+//! - [`signals`]: golden signals from Prometheus or the sidecars, refreshed off the UI thread
 //! - [`pipeline`], [`rbac`]: access reviews, execution
 //! - [`files`], [`inventory`]: policy files and directories, an offline fleet, private state files
 
@@ -19,6 +20,7 @@ pub mod inventory;
 pub mod pipeline;
 pub mod rbac;
 pub mod session;
+pub mod signals;
 
 /// The policy API (the core's) and loading it from files.
 pub mod policy {

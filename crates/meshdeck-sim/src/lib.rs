@@ -7,6 +7,7 @@ pub mod auth;
 pub mod cluster;
 pub mod control;
 pub mod fields;
+pub mod prometheus;
 pub mod proto;
 pub mod proxy;
 pub mod registry;
@@ -229,6 +230,23 @@ impl Fleet {
     /// Where a Prometheus scrapes one cluster's sidecars (`http://127.0.0.1:PORT/clusters/NAME/metrics`).
     pub fn metrics_url(&self, cluster: &str) -> String {
         format!("http://{}/clusters/{cluster}/metrics", self.metrics_addr)
+    }
+
+    /// Start a real Prometheus scraping every cluster's sidecars each `scrape` (None without
+    /// a `prometheus` binary).
+    pub fn start_prometheus(
+        &self,
+        scrape: std::time::Duration,
+    ) -> anyhow::Result<Option<prometheus::Prometheus>> {
+        let targets: Vec<(String, String)> = self
+            .names()
+            .into_iter()
+            .map(|n| {
+                let u = self.metrics_url(&n);
+                (n, u)
+            })
+            .collect();
+        prometheus::Prometheus::start(&targets, scrape)
     }
 
     /// The metrics listener's address (`127.0.0.1:PORT`).

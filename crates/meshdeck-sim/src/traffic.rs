@@ -72,11 +72,13 @@ fn base_latency(app: &str) -> f64 {
     }
 }
 
-/// Errors an app answers by itself: (code, share). `auth` refuses some logins (4xx, within
-/// Kiali's tolerance).
-fn own_errors(app: &str) -> &'static [(&'static str, f64)] {
-    match app {
-        "auth" => &[("401", 0.04)],
+/// Errors an app answers by itself in the cluster of this name: (code, share). `auth`
+/// refuses some logins (4xx, within Kiali's tolerance); us-east's `warehouse` is overloaded
+/// (12 % 503: a traffic failure for the demo to show).
+fn own_errors(app: &str, cluster: &str) -> &'static [(&'static str, f64)] {
+    match (app, cluster) {
+        ("auth", _) => &[("401", 0.04)],
+        ("warehouse", "us-east") => &[("503", 0.12)],
         _ => &[],
     }
 }
@@ -577,7 +579,11 @@ fn flows(worlds: &[World]) -> Vec<Flow> {
                     continue;
                 };
                 let app = first.labels.get("app").cloned().unwrap_or_default();
-                let ok_share = 1.0 - own_errors(&app).iter().map(|e| e.1).sum::<f64>();
+                let ok_share = 1.0
+                    - own_errors(&app, &ww.cluster)
+                        .iter()
+                        .map(|e| e.1)
+                        .sum::<f64>();
                 for (caller, dns, dsvc, per) in CALLS {
                     if *caller != app.as_str() && *caller != wl.as_str() {
                         continue;
@@ -637,7 +643,7 @@ fn flows(worlds: &[World]) -> Vec<Flow> {
                                     .iter()
                                     .find(|p| p.name == pods[0] && p.namespace == *dn)
                                     .and_then(|p| p.labels.get("app"))
-                                    .map_or(&[], |a| own_errors(a)),
+                                    .map_or(&[], |a| own_errors(a, &worlds[*ti].cluster)),
                                 None => &[],
                             };
                             let err: f64 = dapp_err.iter().map(|e| e.1).sum();

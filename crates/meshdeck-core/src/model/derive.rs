@@ -213,6 +213,7 @@ impl Ctx {
             created: w.created.clone(),
             health: h.stale_if(self.stale.as_deref()),
             inject_off: w.inject_off,
+            rate_annotation: w.rate_annotation.clone(),
         }
     }
 

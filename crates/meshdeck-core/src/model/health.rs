@@ -333,6 +333,7 @@ mod tests {
             updated: available,
             created: None,
             inject_off: false,
+            rate_annotation: None,
         }
     }
 

@@ -156,6 +156,9 @@ pub struct Workload {
     /// The pod template opts out of injection (`sidecar.istio.io/inject: "false"`).
     #[serde(skip)]
     pub inject_off: bool,
+    /// Its own traffic tolerances (`health.kiali.io/rate`).
+    #[serde(skip)]
+    pub rate_annotation: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -77,12 +77,15 @@ pub struct RawService {
     pub created: Option<String>,
     /// `networking.istio.io/exportTo`: the namespaces that see it (absent: all).
     pub export_to: Option<String>,
+    /// Its own traffic tolerances (`health.kiali.io/rate`).
+    pub rate_annotation: Option<String>,
 }
 
 impl From<&Service> for RawService {
     fn from(s: &Service) -> Self {
         let spec = s.spec.clone().unwrap_or_default();
         RawService {
+            rate_annotation: rate_annotation(&s.metadata),
             export_to: s
                 .metadata
                 .annotations
@@ -225,6 +228,16 @@ pub struct RawWorkload {
     pub created: Option<String>,
     /// The pod template says `sidecar.istio.io/inject: "false"` (annotation or label).
     pub inject_off: bool,
+    /// Its own traffic tolerances (`health.kiali.io/rate`).
+    pub rate_annotation: Option<String>,
+}
+
+/// An object's `health.kiali.io/rate` annotation.
+fn rate_annotation(m: &ObjectMeta) -> Option<String> {
+    m.annotations
+        .as_ref()
+        .and_then(|a| a.get(crate::signals::RATE_ANNOTATION))
+        .cloned()
 }
 
 /// Whether a pod template opts out of injection.
@@ -268,6 +281,7 @@ impl From<&Deployment> for RawWorkload {
             updated: st.updated_replicas.unwrap_or(0),
             created: created(&d.metadata),
             inject_off: inject_off(tpl.metadata.as_ref()),
+            rate_annotation: rate_annotation(&d.metadata),
         }
     }
 }
@@ -306,6 +320,7 @@ impl From<&StatefulSet> for RawWorkload {
             updated: st.updated_replicas.unwrap_or(0),
             created: created(&d.metadata),
             inject_off: inject_off(tpl.metadata.as_ref()),
+            rate_annotation: rate_annotation(&d.metadata),
         }
     }
 }

@@ -290,6 +290,23 @@ impl Tolerances {
     }
 }
 
+impl TrafficHealth {
+    /// An object's health with this traffic health folded in: the worse level, and the
+    /// traffic's reason among the reasons (most severe first).
+    pub fn fold_into(&self, h: &crate::model::Health) -> crate::model::Health {
+        let mut out = h.clone();
+        if let Some(r) = &self.reason {
+            if self.level > out.level {
+                out.level = self.level;
+                out.reasons.insert(0, r.clone());
+            } else {
+                out.reasons.push(r.clone());
+            }
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -416,6 +433,23 @@ mod tests {
             r.unwrap_or_default()
                 .contains("health.kiali.io/rate[0]: degraded \"ten\"")
         );
+    }
+
+    #[test]
+    fn traffic_health_folds_into_object_health() {
+        let ok = crate::model::Health::ok();
+        let t = TrafficHealth {
+            level: Level::Failure,
+            reason: Some("5xx 50.0 % over 1m ≥ 10 %".into()),
+        };
+        let h = t.fold_into(&ok);
+        assert_eq!(h.level, Level::Failure);
+        assert_eq!(h.summary(), "failure: 5xx 50.0 % over 1m ≥ 10 %");
+        let fine = TrafficHealth {
+            level: Level::Ok,
+            reason: None,
+        };
+        assert_eq!(fine.fold_into(&ok), ok);
     }
 
     #[test]

@@ -251,6 +251,62 @@ impl Signals {
         self.workloads.get(&Subject::new(cluster, namespace, name))
     }
 
+    /// A service's signals and traffic health (None: no requests seen).
+    pub fn judge_service(
+        &self,
+        tol: &health::Tolerances,
+        s: &crate::model::Service,
+    ) -> Option<(&Traffic, Option<health::TrafficHealth>)> {
+        let t = self.service(&s.cluster, &s.namespace, &s.name)?;
+        let h = tol.evaluate(
+            "service",
+            &s.namespace,
+            &s.name,
+            s.raw.rate_annotation.as_deref(),
+            t,
+            &self.window,
+        );
+        Some((t, h))
+    }
+
+    /// A workload's signals and traffic health (None: no requests seen).
+    pub fn judge_workload(
+        &self,
+        tol: &health::Tolerances,
+        w: &crate::model::Workload,
+    ) -> Option<(&Traffic, Option<health::TrafficHealth>)> {
+        let t = self.workload(&w.cluster, &w.namespace, &w.name)?;
+        let h = tol.evaluate(
+            "workload",
+            &w.namespace,
+            &w.name,
+            w.rate_annotation.as_deref(),
+            t,
+            &self.window,
+        );
+        Some((t, h))
+    }
+
+    /// The signal cells of a row: RPS, ERR %, P99 (`-` without data, `?` when the
+    /// cluster's source is stale and has nothing).
+    pub fn cells(&self, cluster: &str, t: Option<&Traffic>) -> [String; 3] {
+        match t {
+            Some(t) => [
+                fmt_rps(t.rps),
+                t.err_pct().map_or_else(|| "-".into(), fmt_pct),
+                t.p99_ms.map_or_else(|| "-".into(), fmt_ms),
+            ],
+            None => {
+                let unknown = self
+                    .clusters
+                    .get(cluster)
+                    .is_none_or(|s| s.refreshed.is_none());
+                let c = if unknown { "?" } else { "-" };
+                [c.into(), c.into(), c.into()]
+            }
+        }
+    }
+
     /// Replace one cluster's rows with a fresh refresh's.
     pub fn replace_cluster(&mut self, cluster: &str, fresh: Rows) {
         self.services.retain(|k, _| k.cluster != cluster);
@@ -314,6 +370,24 @@ impl Rows {
 
     pub fn is_empty(&self) -> bool {
         self.services.is_empty() && self.workloads.is_empty() && self.edges.is_empty()
+    }
+
+    /// The rows of one cluster.
+    pub fn of_cluster(&self, cluster: &str) -> Rows {
+        fn pick<K: Clone + Eq + std::hash::Hash>(
+            m: &HashMap<K, Traffic>,
+            keep: impl Fn(&K) -> bool,
+        ) -> HashMap<K, Traffic> {
+            m.iter()
+                .filter(|(k, _)| keep(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        }
+        Rows {
+            services: pick(&self.services, |k| k.cluster == cluster),
+            workloads: pick(&self.workloads, |k| k.cluster == cluster),
+            edges: pick(&self.edges, |k| k.cluster == cluster),
+        }
     }
 }
 

@@ -1,0 +1,682 @@
+//! Golden signals, the I/O half: where each cluster's signals come from, and the refresh task
+//! that reads them off the UI thread and publishes [`Signals`] snapshots.
+//!
+//! Sources, per cluster, first match wins:
+//! 1. the settings' `prometheus:` URL of the cluster's context;
+//! 2. the settings' global `prometheus:` URL (one Prometheus for several clusters: rows are
+//!    told apart by Istio's `source_cluster`/`destination_cluster` labels);
+//! 3. a `prometheus` Service in `istio-system`, reached through the API server's service
+//!    proxy (a bastion user needs nothing but the kubeconfig);
+//! 4. the sidecars themselves (`:15020/stats/prometheus` through the pod proxy): two scrapes
+//!    give the rates, for at most `max_pods` pods per refresh, those on screen first.
+//!
+//! Every request has a timeout; a failing source marks its clusters' signals stale (the last
+//! good rows stay, with the error), never the cluster.
+
+use crate::fleet::Target;
+use crate::session::{Purpose, client};
+use futures::StreamExt;
+use meshdeck_core::model::Snapshot;
+use meshdeck_core::signals::promql::{self, Scope};
+use meshdeck_core::signals::scrape::{self, PodSample};
+use meshdeck_core::signals::{History, Rows, Signals, SourceState, Subject, View, prom};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+/// How the signals are read.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Time between refreshes (default 15 s).
+    pub interval: Duration,
+    /// Timeout of each request (default 5 s).
+    pub timeout: Duration,
+    /// At most this many pods are scraped per refresh without Prometheus (default 200).
+    pub max_pods: usize,
+    /// One Prometheus for every cluster (the settings' global `prometheus:`).
+    pub shared: Option<String>,
+    /// A cluster's own Prometheus (the settings' per-context `prometheus:`), by cluster name.
+    pub per_cluster: BTreeMap<String, String>,
+    /// Look for `istio-system/prometheus` through the service proxy.
+    pub discover: bool,
+    /// Without any Prometheus, scrape the sidecars through the pod proxy.
+    pub sidecars: bool,
+    /// The rate window (`1m`).
+    pub window: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            interval: Duration::from_secs(15),
+            timeout: Duration::from_secs(5),
+            max_pods: 200,
+            shared: None,
+            per_cluster: BTreeMap::new(),
+            discover: true,
+            sidecars: true,
+            window: meshdeck_core::signals::WINDOW.to_string(),
+        }
+    }
+}
+
+/// What the console shows: the sidecar fallback scrapes these namespaces' pods first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Focus {
+    /// (cluster, namespace); empty: every namespace.
+    pub namespaces: BTreeSet<(String, String)>,
+}
+
+/// A running refresh task. Dropping it stops the task.
+pub struct Handle {
+    pub signals: watch::Receiver<Arc<Signals>>,
+    pub focus: watch::Sender<Focus>,
+    /// Ask for a subject's last 30 minutes (answered into `Signals::history`).
+    pub history: mpsc::Sender<(View, Subject)>,
+    /// Ask for a refresh now.
+    pub refresh: mpsc::Sender<()>,
+    stop: CancellationToken,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl Handle {
+    pub fn latest(&self) -> Arc<Signals> {
+        self.signals.borrow().clone()
+    }
+
+    /// Wait for a published refresh whose every cluster has a state (true), or `timeout`.
+    pub async fn wait_refreshed(&mut self, clusters: usize, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if self.signals.borrow_and_update().clusters.len() >= clusters {
+                return true;
+            }
+            match tokio::time::timeout_at(deadline, self.signals.changed()).await {
+                Ok(Ok(())) => {}
+                _ => return false,
+            }
+        }
+    }
+}
+
+/// How one query reaches a Prometheus.
+#[derive(Clone)]
+enum Endpoint {
+    Direct {
+        url: String,
+        client: kube::Client,
+    },
+    ServiceProxy {
+        client: kube::Client,
+        prefix: String,
+    },
+}
+
+impl Endpoint {
+    fn describe(&self) -> String {
+        match self {
+            Endpoint::Direct { url, .. } => format!("prometheus {url}"),
+            Endpoint::ServiceProxy { prefix, .. } => {
+                let svc = prefix
+                    .split('/')
+                    .nth(6)
+                    .unwrap_or("prometheus")
+                    .split(':')
+                    .next()
+                    .unwrap_or("prometheus");
+                format!("in-cluster prometheus (istio-system/{svc}, service proxy)")
+            }
+        }
+    }
+
+    async fn get(
+        &self,
+        path: &str,
+        params: &[(&str, String)],
+        timeout: Duration,
+    ) -> Result<Vec<u8>, String> {
+        let q: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())))
+            .finish();
+        let (client, uri) = match self {
+            Endpoint::Direct { client, .. } => (client, format!("{path}?{q}")),
+            Endpoint::ServiceProxy { client, prefix } => (client, format!("{prefix}{path}?{q}")),
+        };
+        let req = http::Request::get(uri)
+            .body(Vec::new())
+            .map_err(|e| e.to_string())?;
+        match tokio::time::timeout(timeout, client.request_text(req)).await {
+            Err(_) => Err(format!("no answer within {} s", timeout.as_secs_f64())),
+            Ok(Err(e)) => Err(crate::fleet::describe_error(&e)),
+            Ok(Ok(t)) => Ok(t.into_bytes()),
+        }
+    }
+
+    async fn query(&self, q: &str, timeout: Duration) -> Result<Vec<prom::Sample>, String> {
+        let body = self
+            .get("/api/v1/query", &[("query", q.to_string())], timeout)
+            .await?;
+        prom::vector(&body)
+    }
+}
+
+/// Read every view's rows from one Prometheus: 6 queries, concurrently.
+async fn read_prometheus(
+    ep: &Endpoint,
+    scope: &Scope,
+    own: &str,
+    wanted: &BTreeSet<String>,
+    cfg: &Config,
+) -> Result<Rows, String> {
+    let queries: Vec<(View, bool, String)> = View::ALL
+        .iter()
+        .flat_map(|v| {
+            [
+                (*v, false, promql::requests(*v, scope, &cfg.window)),
+                (*v, true, promql::p99(*v, scope, &cfg.window)),
+            ]
+        })
+        .collect();
+    let answers =
+        futures::future::join_all(queries.iter().map(|(_, _, q)| ep.query(q, cfg.timeout))).await;
+    let mut rows = Rows::default();
+    let want = |c: &str| wanted.contains(c);
+    // rates first: the latency answers only fill rows that have requests
+    for ((view, is_p99, _), answer) in queries.iter().zip(&answers) {
+        if !is_p99 {
+            prom::fold_requests(
+                &mut rows,
+                *view,
+                scope,
+                own,
+                &want,
+                answer.as_ref().map_err(Clone::clone)?,
+            );
+        }
+    }
+    for ((view, is_p99, _), answer) in queries.iter().zip(&answers) {
+        if *is_p99 {
+            prom::fold_p99(
+                &mut rows,
+                *view,
+                scope,
+                own,
+                &want,
+                answer.as_ref().map_err(Clone::clone)?,
+            );
+        }
+    }
+    Ok(rows)
+}
+
+/// The pods the sidecar fallback scrapes in one cluster: running pods with a sidecar, the
+/// focused namespaces' first, at most `max`.
+fn pods_to_scrape(
+    snap: &Snapshot,
+    cluster: &str,
+    focus: &Focus,
+    max: usize,
+) -> (Vec<(String, String)>, usize) {
+    let Some(c) = snap.clusters.iter().find(|c| c.name == cluster) else {
+        return (Vec::new(), 0);
+    };
+    let mut pods: Vec<(bool, String, String)> = c
+        .pods
+        .iter()
+        .filter(|p| {
+            &*p.raw.phase == "Running" && p.raw.containers.iter().any(|x| &*x.name == "istio-proxy")
+        })
+        .map(|p| {
+            let focused = focus.namespaces.is_empty()
+                || focus
+                    .namespaces
+                    .contains(&(cluster.to_string(), p.raw.namespace.to_string()));
+            (
+                !focused,
+                p.raw.namespace.to_string(),
+                p.raw.name.to_string(),
+            )
+        })
+        .collect();
+    let total = pods.len();
+    pods.sort();
+    pods.truncate(max);
+    (pods.into_iter().map(|(_, ns, n)| (ns, n)).collect(), total)
+}
+
+struct Sidecars {
+    samples: HashMap<(String, String, String), PodSample>,
+}
+
+async fn scrape_pods(
+    client: &kube::Client,
+    cluster: &str,
+    pods: &[(String, String)],
+    t0: Instant,
+    timeout: Duration,
+) -> Vec<((String, String, String), Result<PodSample, String>)> {
+    futures::stream::iter(pods.iter().cloned())
+        .map(|(ns, name)| async move {
+            let req = http::Request::get(format!(
+                "/api/v1/namespaces/{ns}/pods/{name}:15020/proxy/stats/prometheus"
+            ))
+            .body(Vec::new());
+            let res = match req {
+                Err(e) => Err(e.to_string()),
+                Ok(req) => match tokio::time::timeout(timeout, client.request_text(req)).await {
+                    Err(_) => Err(format!("no answer within {} s", timeout.as_secs_f64())),
+                    Ok(Err(e)) => Err(crate::fleet::describe_error(&e)),
+                    Ok(Ok(text)) => scrape::parse(&text, t0.elapsed().as_secs_f64()),
+                },
+            };
+            ((cluster.to_string(), ns, name), res)
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await
+}
+
+impl Sidecars {
+    /// Scrape, pair with the previous scrape, fold. A first scrape is followed by a second
+    /// one 2 s later, so the first refresh already has rates.
+    #[allow(clippy::too_many_arguments)]
+    async fn read(
+        &mut self,
+        client: &kube::Client,
+        cluster: &str,
+        pods: &[(String, String)],
+        total: usize,
+        t0: Instant,
+        timeout: Duration,
+    ) -> Result<(Rows, String), String> {
+        let fresh = pods.iter().all(|(ns, n)| {
+            !self
+                .samples
+                .contains_key(&(cluster.to_string(), ns.clone(), n.clone()))
+        });
+        if fresh && !pods.is_empty() {
+            for (k, r) in scrape_pods(client, cluster, pods, t0, timeout).await {
+                if let Ok(s) = r {
+                    self.samples.insert(k, s);
+                }
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        let results = scrape_pods(client, cluster, pods, t0, timeout).await;
+        let mut errors = Vec::new();
+        let mut pairs_owned = Vec::new();
+        for (k, r) in results {
+            match r {
+                Ok(cur) => {
+                    if let Some(prev) = self.samples.insert(k, cur.clone()) {
+                        pairs_owned.push((prev, cur));
+                    }
+                }
+                Err(e) => errors.push(format!("{}/{}: {e}", k.1, k.2)),
+            }
+        }
+        // forget pods no longer scraped
+        let keep: BTreeSet<(String, String)> = pods.iter().cloned().collect();
+        self.samples
+            .retain(|(c, ns, n), _| c != cluster || keep.contains(&(ns.clone(), n.clone())));
+        if !pods.is_empty() && errors.len() == pods.len() {
+            return Err(format!("every sidecar failed; first: {}", errors[0]));
+        }
+        let pairs: Vec<(&PodSample, &PodSample)> =
+            pairs_owned.iter().map(|(a, b)| (a, b)).collect();
+        let mut rows = Rows::default();
+        scrape::fold(&mut rows, cluster, &pairs);
+        let mut what = format!("sidecars (pod proxy, {} of {total} pods", pods.len());
+        if !errors.is_empty() {
+            what.push_str(&format!("; {} failed: {}", errors.len(), errors[0]));
+        }
+        what.push(')');
+        Ok((rows, what))
+    }
+}
+
+/// Where a cluster's signals come from this round.
+#[derive(Clone)]
+enum Plan {
+    Own(Endpoint),
+    Shared,
+    Sidecars,
+    Nothing(String),
+}
+
+/// Start the refresh task for these targets; `snapshots` is the fleet's (the sidecar
+/// fallback scrapes the pods it shows).
+pub fn start(targets: &[Target], cfg: Config, snapshots: watch::Receiver<Arc<Snapshot>>) -> Handle {
+    let stop = CancellationToken::new();
+    let (tx, rx) = watch::channel(Arc::new(Signals {
+        window: cfg.window.clone(),
+        ..Signals::default()
+    }));
+    let (focus_tx, focus_rx) = watch::channel(Focus::default());
+    let (hist_tx, hist_rx) = mpsc::channel(16);
+    let (refresh_tx, refresh_rx) = mpsc::channel(4);
+    let clients: Vec<(String, Result<kube::Client, String>)> = targets
+        .iter()
+        .map(|t| {
+            (
+                t.cluster.clone(),
+                client(t, Purpose::Request).map_err(|e| crate::fleet::describe_error(&e)),
+            )
+        })
+        .collect();
+    tokio::spawn(run(
+        clients,
+        cfg,
+        snapshots,
+        focus_rx,
+        hist_rx,
+        refresh_rx,
+        tx,
+        stop.clone(),
+    ));
+    Handle {
+        signals: rx,
+        focus: focus_tx,
+        history: hist_tx,
+        refresh: refresh_tx,
+        stop,
+    }
+}
+
+fn direct(url: &str) -> Result<Endpoint, String> {
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e| format!("prometheus URL {url:?}: {e}"))?;
+    let config = kube::Config::new(uri);
+    let client = kube::Client::try_from(config).map_err(|e| format!("prometheus {url}: {e}"))?;
+    Ok(Endpoint::Direct {
+        url: url.to_string(),
+        client,
+    })
+}
+
+/// Look for `istio-system/prometheus`: its service-proxy prefix, or why not.
+async fn discover(client: &kube::Client, timeout: Duration) -> Result<Option<String>, String> {
+    let req = http::Request::get("/api/v1/namespaces/istio-system/services/prometheus")
+        .body(Vec::new())
+        .map_err(|e| e.to_string())?;
+    match tokio::time::timeout(timeout, client.request_text(req)).await {
+        Err(_) => Err(format!("no answer within {} s", timeout.as_secs_f64())),
+        Ok(Err(kube::Error::Api(s))) if s.code == 404 || s.code == 403 => Ok(None),
+        Ok(Err(e)) => Err(crate::fleet::describe_error(&e)),
+        Ok(Ok(text)) => {
+            let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+            let ports = v
+                .pointer("/spec/ports")
+                .and_then(|p| p.as_array())
+                .cloned()
+                .unwrap_or_default();
+            let port = ports
+                .iter()
+                .find(|p| p["name"] == "http" || p["name"] == "web" || p["port"] == 9090)
+                .or_else(|| ports.first())
+                .and_then(|p| p["port"].as_i64())
+                .unwrap_or(9090);
+            Ok(Some(format!(
+                "/api/v1/namespaces/istio-system/services/prometheus:{port}/proxy"
+            )))
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run(
+    clients: Vec<(String, Result<kube::Client, String>)>,
+    cfg: Config,
+    snapshots: watch::Receiver<Arc<Snapshot>>,
+    focus: watch::Receiver<Focus>,
+    mut history: mpsc::Receiver<(View, Subject)>,
+    mut refresh: mpsc::Receiver<()>,
+    tx: watch::Sender<Arc<Signals>>,
+    stop: CancellationToken,
+) {
+    let t0 = Instant::now();
+    let shared = cfg.shared.as_deref().map(direct);
+    let own: HashMap<String, Result<Endpoint, String>> = cfg
+        .per_cluster
+        .iter()
+        .map(|(c, u)| (c.clone(), direct(u)))
+        .collect();
+    let mut discovered: HashMap<String, Option<String>> = HashMap::new();
+    let mut sidecars = Sidecars {
+        samples: HashMap::new(),
+    };
+    let mut signals = Signals {
+        window: cfg.window.clone(),
+        ..Signals::default()
+    };
+    let mut round = 0u64;
+    loop {
+        // ---- plan: who reads each cluster ----
+        let mut plans: Vec<(String, Plan)> = Vec::new();
+        for (name, c) in &clients {
+            let plan = if let Some(e) = own.get(name) {
+                match e {
+                    Ok(e) => Plan::Own(e.clone()),
+                    Err(e) => Plan::Nothing(e.clone()),
+                }
+            } else if shared.is_some() {
+                Plan::Shared
+            } else {
+                match c {
+                    Err(e) => Plan::Nothing(e.clone()),
+                    Ok(client) => {
+                        if cfg.discover
+                            && (round.is_multiple_of(8) || !discovered.contains_key(name))
+                            && let Ok(found) = discover(client, cfg.timeout).await
+                        {
+                            discovered.insert(name.clone(), found);
+                        }
+                        match discovered.get(name).cloned().flatten() {
+                            Some(prefix) => Plan::Own(Endpoint::ServiceProxy {
+                                client: client.clone(),
+                                prefix,
+                            }),
+                            None if cfg.sidecars => Plan::Sidecars,
+                            None => Plan::Nothing("no Prometheus configured or found".into()),
+                        }
+                    }
+                }
+            };
+            plans.push((name.clone(), plan));
+        }
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let mark = |signals: &mut Signals,
+                    cluster: &str,
+                    source: String,
+                    r: Result<Option<Rows>, String>| {
+            let prev = signals.clusters.get(cluster).cloned();
+            match r {
+                Ok(rows) => {
+                    if let Some(rows) = rows {
+                        signals.replace_cluster(cluster, rows);
+                    }
+                    signals.clusters.insert(
+                        cluster.to_string(),
+                        SourceState {
+                            source,
+                            refreshed: Some(now.clone()),
+                            stale: None,
+                        },
+                    );
+                }
+                Err(e) => {
+                    signals.clusters.insert(
+                        cluster.to_string(),
+                        SourceState {
+                            source,
+                            refreshed: prev.and_then(|p| p.refreshed),
+                            stale: Some(e),
+                        },
+                    );
+                }
+            }
+        };
+        // ---- the shared Prometheus: one set of queries for its clusters ----
+        let shared_clusters: BTreeSet<String> = plans
+            .iter()
+            .filter(|(_, p)| matches!(p, Plan::Shared))
+            .map(|(c, _)| c.clone())
+            .collect();
+        if !shared_clusters.is_empty() {
+            let r = match &shared {
+                Some(Ok(ep)) => {
+                    read_prometheus(ep, &Scope::Shared, "", &shared_clusters, &cfg).await
+                }
+                Some(Err(e)) => Err(e.clone()),
+                None => Err("no shared Prometheus".into()),
+            };
+            let source = match &shared {
+                Some(Ok(ep)) => ep.describe(),
+                _ => format!("prometheus {}", cfg.shared.clone().unwrap_or_default()),
+            };
+            for c in &shared_clusters {
+                let mine = r.as_ref().map(|rows| Some(rows.of_cluster(c)));
+                mark(&mut signals, c, source.clone(), mine.map_err(Clone::clone));
+            }
+        }
+        // ---- each cluster's own Prometheus, concurrently ----
+        let owns = futures::future::join_all(plans.iter().filter_map(|(c, p)| match p {
+            Plan::Own(ep) => Some(async {
+                let wanted = BTreeSet::from([c.clone()]);
+                (
+                    c.clone(),
+                    ep.describe(),
+                    read_prometheus(ep, &Scope::OneCluster, c, &wanted, &cfg).await,
+                )
+            }),
+            _ => None,
+        }))
+        .await;
+        for (c, source, r) in owns {
+            mark(&mut signals, &c, source, r.map(Some));
+        }
+        // ---- the sidecars ----
+        let snap = snapshots.borrow().clone();
+        let focused = focus.borrow().clone();
+        for (c, p) in &plans {
+            match p {
+                Plan::Sidecars => {
+                    let Some(Ok(client)) = clients.iter().find(|(n, _)| n == c).map(|(_, k)| k)
+                    else {
+                        continue;
+                    };
+                    let (pods, total) = pods_to_scrape(&snap, c, &focused, cfg.max_pods);
+                    match sidecars
+                        .read(client, c, &pods, total, t0, cfg.timeout)
+                        .await
+                    {
+                        Ok((rows, what)) => {
+                            record_history(&mut signals, &rows, c);
+                            mark(&mut signals, c, what, Ok(Some(rows)));
+                        }
+                        Err(e) => mark(&mut signals, c, "sidecars (pod proxy)".into(), Err(e)),
+                    }
+                }
+                Plan::Nothing(why) => {
+                    mark(&mut signals, c, "none".into(), Err(why.clone()));
+                }
+                _ => {}
+            }
+        }
+        round += 1;
+        tx.send_replace(Arc::new(signals.clone()));
+        // ---- wait: the next round, a history request, or stop ----
+        let deadline = tokio::time::sleep(cfg.interval);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                _ = &mut deadline => break,
+                Some(()) = refresh.recv() => break,
+                Some((view, who)) = history.recv() => {
+                    let ep = plans.iter().find(|(c, _)| *c == who.cluster).and_then(|(_, p)| match p {
+                        Plan::Own(ep) => Some((ep.clone(), Scope::OneCluster)),
+                        Plan::Shared => shared.as_ref().and_then(|s| s.as_ref().ok()).map(|e| (e.clone(), Scope::Shared)),
+                        _ => None,
+                    });
+                    if let Some((ep, scope)) = ep
+                        && let Ok(h) = range(&ep, &scope, view, &who, &cfg).await
+                    {
+                        signals.history.insert((view, who), h);
+                        tx.send_replace(Arc::new(signals.clone()));
+                    }
+                }
+                _ = stop.cancelled() => return,
+            }
+        }
+    }
+}
+
+/// Points kept per sparkline where meshdeck records the history itself (30 min at 15 s).
+const HISTORY_POINTS: usize = 120;
+
+fn record_history(signals: &mut Signals, rows: &Rows, cluster: &str) {
+    let now = chrono::Utc::now().timestamp() as f64;
+    for (view, map) in [
+        (View::Services, &rows.services),
+        (View::Workloads, &rows.workloads),
+    ] {
+        for (k, t) in map {
+            let h = signals.history.entry((view, k.clone())).or_default();
+            h.rps.push((now, t.rps));
+            h.err_pct.push((now, t.err_pct().unwrap_or(0.0)));
+            if let Some(p) = t.p99_ms {
+                h.p99_ms.push((now, p));
+            }
+            for s in [&mut h.rps, &mut h.err_pct, &mut h.p99_ms] {
+                if s.len() > HISTORY_POINTS {
+                    s.drain(..s.len() - HISTORY_POINTS);
+                }
+            }
+        }
+    }
+    let _ = cluster;
+}
+
+/// The last 30 minutes of one subject, one point a minute.
+async fn range(
+    ep: &Endpoint,
+    scope: &Scope,
+    view: View,
+    who: &Subject,
+    cfg: &Config,
+) -> Result<History, String> {
+    let end = chrono::Utc::now().timestamp();
+    let start = end - 30 * 60;
+    let qs = promql::history(view, scope, who, &cfg.window);
+    let mut out = Vec::new();
+    for q in qs {
+        let body = ep
+            .get(
+                "/api/v1/query_range",
+                &[
+                    ("query", q),
+                    ("start", start.to_string()),
+                    ("end", end.to_string()),
+                    ("step", "60".into()),
+                ],
+                cfg.timeout,
+            )
+            .await?;
+        let m = prom::matrix(&body)?;
+        out.push(m.into_iter().next().map(|s| s.points).unwrap_or_default());
+    }
+    let mut it = out.into_iter();
+    Ok(History {
+        rps: it.next().unwrap_or_default(),
+        err_pct: it.next().unwrap_or_default(),
+        p99_ms: it.next().unwrap_or_default(),
+    })
+}
