@@ -6,18 +6,31 @@ use crate::config::Paths;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+/// What the demo tells the console about its golden signals.
+pub(super) struct DemoSignals {
+    /// The demo's Prometheus, when one runs.
+    pub prometheus: Option<String>,
+    /// Which source the signals use, said once at start.
+    pub notice: String,
+}
+
 /// Open the console over the selected contexts.
 pub(super) async fn run(
     args: &SessionArgs,
     ui: &UiArgs,
     paths: &Paths,
+    demo: Option<DemoSignals>,
 ) -> anyhow::Result<ExitCode> {
     use std::io::IsTerminal;
     anyhow::ensure!(
         std::io::stdout().is_terminal() && std::io::stdin().is_terminal(),
         "the console needs a terminal (for scripts and CI, use `meshdeck status`)"
     );
-    let settings = crate::config::Settings::load(&paths.settings_file)?;
+    let mut settings = crate::config::Settings::load(&paths.settings_file)?;
+    if let Some(url) = demo.as_ref().and_then(|d| d.prometheus.clone()) {
+        // the demo's own Prometheus scrapes every simulated cluster: one shared source
+        settings.prometheus = Some(url);
+    }
     let session = open_session(args, &settings, paths).await?;
     let contexts: Vec<String> = session.targets.iter().map(|t| t.context.clone()).collect();
     // what the terminal can show: colours and glyphs are fitted to it (TERM=screen gets 16
@@ -44,9 +57,12 @@ pub(super) async fn run(
     let readonly = session.readonly;
     tracing::info!(?contexts, theme = %theme.name, keymap = %keymap.name, readonly, ?caps, "opening the console");
     let handle = crate::fleet::start(session.targets.clone());
+    let (signal_cfg, tolerances) = settings.signal_config(&session.targets)?;
+    let signals = crate::signals::start(&session.targets, signal_cfg, handle.snapshots.clone());
     let fetcher = Arc::new(crate::fleet::fetch::Fetcher::new(&session.targets));
     let mut app = crate::ui::app::App::new(handle.latest(), keymap, theme, readonly);
     app.ascii = !caps.unicode;
+    app.tolerances = Arc::new(tolerances);
     app.clipboard = crate::ui::term::clipboard_on(ui.clipboard, |k| std::env::var(k).ok());
     app.headless = ui.headless;
     if !ui.all_namespaces {
@@ -60,6 +76,9 @@ pub(super) async fn run(
     } else {
         session.readonly_clusters()
     };
+    if let Some(d) = &demo {
+        app.flash(d.notice.clone(), false);
+    }
     for b in &session.broken {
         app.flash(format!("{b}: this context is left out"), true);
     }
@@ -90,6 +109,14 @@ pub(super) async fn run(
         theme_name.to_string(),
         keymap_name.to_string(),
     );
-    crate::ui::run(app, handle, fetcher, Some(authoring), Some(reloader)).await?;
+    crate::ui::run(
+        app,
+        handle,
+        fetcher,
+        Some(authoring),
+        Some(reloader),
+        Some(signals),
+    )
+    .await?;
     Ok(ExitCode::SUCCESS)
 }

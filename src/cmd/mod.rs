@@ -82,7 +82,7 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
     let _guard = crate::logging::init(&paths.log_file, cli.global.verbose)?;
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "meshdeck starting");
     match cli.command {
-        None => runtime()?.block_on(console::run(&session, &ui, &paths)),
+        None => runtime()?.block_on(console::run(&session, &ui, &paths, None)),
         #[cfg(feature = "sim")]
         Some(Command::Demo(args)) => runtime()?.block_on(sim::demo(args, &session, &ui, &paths)),
         #[cfg(feature = "sim")]

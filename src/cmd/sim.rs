@@ -107,6 +107,31 @@ pub(super) async fn demo(
     let stop = CancellationToken::new();
     let control = start_control(&fleet, args.control, &stop).await?;
     let names = fleet.names();
+    // a real Prometheus scraping the simulated sidecars, when the binary is here
+    let prom = {
+        let f = fleet.clone();
+        tokio::task::spawn_blocking(move || f.start_prometheus(Duration::from_secs(5)))
+            .await
+            .map_err(|e| anyhow::anyhow!("starting prometheus: {e}"))?
+    };
+    let (prom, signals_notice) = match prom {
+        Ok(Some(p)) => {
+            let n = format!(
+                "signals: Prometheus at {} ({}) scrapes the simulated sidecars",
+                p.url,
+                p.binary.display()
+            );
+            (Some(p), n)
+        }
+        Ok(None) => (
+            None,
+            "signals: no prometheus binary (apt install prometheus); reading the sidecars through the pod proxy".to_string(),
+        ),
+        Err(e) => (
+            None,
+            format!("signals: Prometheus did not start ({e:#}); reading the sidecars through the pod proxy"),
+        ),
+    };
     let console_wanted = !args.no_console && std::io::stdout().is_terminal();
     if !console_wanted {
         outln!(
@@ -126,6 +151,7 @@ pub(super) async fn demo(
                 names[0]
             );
         }
+        outln!("  {signals_notice}");
         outln!("Ctrl-C stops the fleet.");
         shutdown_signal().await;
     } else {
@@ -137,7 +163,17 @@ pub(super) async fn demo(
             },
             access: session.access.clone(),
         };
-        let code = super::console::run(&fleet_args, ui, paths).await;
+        let code = super::console::run(
+            &fleet_args,
+            ui,
+            paths,
+            Some(super::console::DemoSignals {
+                prometheus: prom.as_ref().map(|p| p.url.clone()),
+                notice: signals_notice,
+            }),
+        )
+        .await;
+        drop(prom);
         stop.cancel();
         drop(fleet);
         return code;

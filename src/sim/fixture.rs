@@ -64,6 +64,50 @@ pub fn demo_input(
     input
 }
 
+/// The golden signals of the demo fleet as the simulator's traffic makes them (its ground
+/// truth, p99 included), as if a Prometheus had answered at `now`; clusters for which `stale`
+/// holds answered nothing this time (their last rows stay, marked stale).
+pub fn demo_signals(
+    clusters: usize,
+    now: DateTime<Utc>,
+    stale: impl Fn(usize) -> bool,
+) -> crate::signals_core::Signals {
+    let names = cluster_names(clusters);
+    let states: Vec<Arc<meshdeck_sim::ClusterState>> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let store = Store::new(1_000_000);
+            populate_at(&store, Scenario::Demo, i, n, 7, None, now);
+            Arc::new(meshdeck_sim::ClusterState::new(
+                n.clone(),
+                store,
+                vec![],
+                "v1.34.1".into(),
+                std::time::Duration::from_secs(5),
+            ))
+        })
+        .collect();
+    let rows = meshdeck_sim::traffic::Traffic::new(states).truth();
+    let at = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let mut s = crate::signals_core::Signals {
+        window: crate::signals_core::WINDOW.into(),
+        ..Default::default()
+    };
+    for (i, n) in names.iter().enumerate() {
+        s.replace_cluster(n, rows.of_cluster(n));
+        s.clusters.insert(
+            n.clone(),
+            crate::signals_core::SourceState {
+                source: "prometheus http://prometheus.example:9090".into(),
+                refreshed: Some(at.clone()),
+                stale: stale(i).then(|| "no answer within 5 s".to_string()),
+            },
+        );
+    }
+    s
+}
+
 /// The demo fleet as a snapshot: `clusters` clusters, each in the state `state(i)` gives.
 pub fn demo_snapshot(
     clusters: usize,

@@ -346,9 +346,15 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
             ));
         }
     }
+    let traffic = kind == ViewKind::Traffic;
+    for &(_, i) in app.rows[start..end].iter().filter(|_| traffic) {
+        if let Some(r) = app.edges.get(i as usize) {
+            lines.push((crate::ui::view::edge_cells(r), r.level(), r.stale, None));
+        }
+    }
     for &(ci, ii) in app.rows[start..end]
         .iter()
-        .filter(|_| !policies && !analysis)
+        .filter(|_| !policies && !analysis && !traffic)
     {
         let Some(c) = app.snap.clusters.get(ci as usize) else {
             continue;
@@ -356,8 +362,14 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
         let Some(item) = kind.item(c, ii as usize) else {
             continue;
         };
-        let cells = item.cells(kind, c, app.now, app.finding_note(c, &item));
-        lines.push((cells, item.level(), c.state.is_stale(), Some(&c.state)));
+        let sig = app.sig();
+        let cells = item.cells(kind, c, app.now, app.finding_note(c, &item), Some(&sig));
+        lines.push((
+            cells,
+            item.level_in(Some(&sig)),
+            c.state.is_stale(),
+            Some(&c.state),
+        ));
     }
     let mut widths: Vec<usize> = vis.iter().map(|&i| cols[i].name.width()).collect();
     for (cells, ..) in &lines {
@@ -369,6 +381,27 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
     }
     for w in widths.iter_mut() {
         *w = (*w).min(48);
+    }
+    // wide cells (a long source or name) must not push the health off the screen: the
+    // widest columns give up width, down to their minimum, until the row fits
+    let avail = area.width.saturating_sub(2) as usize;
+    let last = widths.len().saturating_sub(1);
+    while widths.iter().map(|w| w + 1).sum::<usize>() > avail + 1 {
+        let shrink = (0..widths.len())
+            .filter(|&n| {
+                let c = &cols[vis[n]];
+                n != last
+                    && widths[n] > c.min as usize
+                    && !matches!(
+                        c.role,
+                        crate::ui::view::Role::Health | crate::ui::view::Role::State
+                    )
+            })
+            .max_by_key(|&n| (widths[n], n));
+        match shrink {
+            Some(n) => widths[n] -= 1,
+            None => break,
+        }
     }
     // the selected row's reason is must-read: when its column is dropped or cut, it shows
     // in full on the table's bottom border

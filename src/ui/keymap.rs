@@ -71,6 +71,7 @@ actions! {
     Describe "describe" Table "describe the selected row",
     Yaml "yaml" Table "YAML of the selected object",
     Logs "logs" Table "logs of the selected pod",
+    Traffic "traffic" Table "traffic of the selected service or workload: who calls it, whom it calls",
     Up "up" Both "move up",
     Down "down" Both "move down",
     PageUp "page_up" Both "page up",

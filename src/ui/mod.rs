@@ -220,6 +220,7 @@ pub async fn run(
     fetcher: Arc<Fetcher>,
     authoring: Option<Authoring>,
     reloader: Option<reload::Reloader>,
+    signals: Option<crate::signals::Handle>,
 ) -> anyhow::Result<()> {
     // raw mode, the alternate screen and the panic hook as ratatui sets them up, then a
     // backend whose writer speaks the terminal's colours (see term::SgrWriter)
@@ -228,7 +229,16 @@ pub async fn run(
     let mut terminal = ratatui::Terminal::new(ratatui::backend::CrosstermBackend::new(
         term::SgrWriter::new(std::io::stdout(), colors),
     ))?;
-    let res = event_loop(&mut terminal, &mut app, fleet, fetcher, authoring, reloader).await;
+    let res = event_loop(
+        &mut terminal,
+        &mut app,
+        fleet,
+        fetcher,
+        authoring,
+        reloader,
+        signals,
+    )
+    .await;
     ratatui::restore();
     res
 }
@@ -240,8 +250,12 @@ async fn event_loop(
     fetcher: Arc<Fetcher>,
     authoring: Option<Authoring>,
     mut reloader: Option<reload::Reloader>,
+    signals: Option<crate::signals::Handle>,
 ) -> anyhow::Result<()> {
     let size = terminal.size()?;
+    // the golden signals arrive like snapshots: a watch, read when it changes
+    let mut sig_rx = signals.as_ref().map(|h| h.signals.clone());
+    let mut focus_sent = std::collections::BTreeSet::new();
     app.set_size(size.width, size.height);
     let mut events = EventStream::new();
     let mut snaps = fleet.snapshots.clone();
@@ -333,6 +347,18 @@ async fn event_loop(
                 app.on_snapshot(s);
                 dirty = true;
             }
+            Some(Ok(())) = async {
+                match sig_rx.as_mut() {
+                    Some(rx) => Some(rx.changed().await),
+                    None => std::future::pending().await,
+                }
+            } => {
+                if let Some(rx) = sig_rx.as_mut() {
+                    let s = rx.borrow_and_update().clone();
+                    app.on_signals(s);
+                    dirty = true;
+                }
+            }
             Some(ev) = rx.recv() => {
                 app.on_job(ev);
                 // take whatever else is ready before drawing once
@@ -391,6 +417,20 @@ async fn event_loop(
             app.want_board = false;
             board_at = Some((std::time::Instant::now(), app.snap.seq));
             w.send(crate::author::Job::Board(app.snap.clone()));
+        }
+        if let Some(h) = &signals {
+            // what is on screen goes first in the sidecar fallback's bounded scrape
+            let focus = app.focus();
+            if focus != focus_sent {
+                let _ = h.focus.send(crate::signals::Focus {
+                    namespaces: focus.clone(),
+                });
+                focus_sent = focus;
+            }
+            if let Some(want) = app.want_history.take() {
+                // full queue: the sparkline is asked for again on the next describe
+                let _ = h.history.try_send(want);
+            }
         }
         if app.quit {
             break;

@@ -19,6 +19,8 @@ pub enum ViewKind {
     Policies,
     /// Configuration findings (istioctl analyze), from the authoring worker's board.
     Analysis,
+    /// Traffic edges (source workload → destination service), from the golden signals.
+    Traffic,
 }
 
 /// Istio kinds with a view of their own: (kind, view name, aliases).
@@ -62,6 +64,7 @@ pub fn parse_view(word: &str) -> Option<ViewKind> {
         "istio" | "istioobjects" | "io" => ViewKind::Istio(None),
         "policies" | "policy" | "pol" => ViewKind::Policies,
         "analysis" | "analyze" | "an" => ViewKind::Analysis,
+        "traffic" | "edges" | "tr" => ViewKind::Traffic,
         _ => {
             return ISTIO_VIEWS
                 .iter()
@@ -87,6 +90,7 @@ pub fn view_names() -> Vec<(&'static str, &'static str)> {
     }
     v.push(("policies", "pol"));
     v.push(("analysis", "an"));
+    v.push(("traffic", "tr, edges"));
     v
 }
 
@@ -106,6 +110,7 @@ impl ViewKind {
                 .unwrap_or("istio"),
             ViewKind::Policies => "policies",
             ViewKind::Analysis => "analysis",
+            ViewKind::Traffic => "traffic",
         }
     }
 
@@ -122,6 +127,7 @@ impl ViewKind {
             ViewKind::Istio(Some(_)) => &ISTIO_KIND_HEADS,
             ViewKind::Policies => &POLICIES_HEADS,
             ViewKind::Analysis => &FINDINGS_HEADS,
+            ViewKind::Traffic => &EDGES_HEADS,
         }
     }
 
@@ -135,7 +141,7 @@ impl ViewKind {
             ViewKind::Pods => c.pods.len(),
             ViewKind::Istio(_) => c.istio.len(),
             ViewKind::Policies => c.policies.len(),
-            ViewKind::Analysis => 0,
+            ViewKind::Analysis | ViewKind::Traffic => 0,
         }
     }
 
@@ -155,7 +161,7 @@ impl ViewKind {
                 Item::Object(o)
             }
             ViewKind::Policies => Item::Object(c.policies.get(i)?),
-            ViewKind::Analysis => return None,
+            ViewKind::Analysis | ViewKind::Traffic => return None,
         };
         Some(it)
     }
@@ -207,6 +213,13 @@ impl Column {
             drop,
         }
     }
+}
+
+/// The golden signals the service and workload rows show, and the tolerances that judge them.
+#[derive(Clone, Copy)]
+pub struct SignalCtx<'a> {
+    pub signals: &'a crate::signals_core::Signals,
+    pub tolerances: &'a crate::signals_core::health::Tolerances,
 }
 
 /// One row of a view, borrowed from the snapshot.
@@ -401,6 +414,41 @@ impl<'a> Item<'a> {
         }
     }
 
+    /// A service's or workload's signals and traffic health.
+    pub fn traffic(
+        &self,
+        sig: &SignalCtx<'a>,
+    ) -> Option<(
+        &'a crate::signals_core::Traffic,
+        Option<crate::signals_core::health::TrafficHealth>,
+    )> {
+        match self {
+            Item::Service(s) => sig.signals.judge_service(sig.tolerances, s),
+            Item::Workload(w) => sig.signals.judge_workload(sig.tolerances, w),
+            _ => None,
+        }
+    }
+
+    /// The health with the traffic's folded in (services and workloads).
+    pub fn health_in(&self, sig: Option<&SignalCtx<'a>>) -> std::borrow::Cow<'a, Health> {
+        let h = self.health();
+        match sig.and_then(|s| self.traffic(s)).and_then(|t| t.1) {
+            Some(th) if th.reason.is_some() => std::borrow::Cow::Owned(th.fold_into(&h)),
+            _ => h,
+        }
+    }
+
+    /// The level with the traffic's folded in ("faults only" and the health sort use it).
+    pub fn level_in(&self, sig: Option<&SignalCtx<'a>>) -> Level {
+        match (self, sig) {
+            (Item::Service(_) | Item::Workload(_), Some(s)) => match self.traffic(s) {
+                Some((_, Some(th))) => self.level().max(th.level),
+                _ => self.level(),
+            },
+            _ => self.level(),
+        }
+    }
+
     /// The cells of this row, in `kind.columns()` order: each column's own renderer.
     /// `cluster` names the row's cluster (objects do not carry it); `note` is what the
     /// configuration findings say of the object, added to its REASON.
@@ -410,9 +458,16 @@ impl<'a> Item<'a> {
         cluster: &ClusterView,
         now: DateTime<Utc>,
         note: Option<&str>,
+        sig: Option<&SignalCtx<'a>>,
     ) -> Vec<String> {
         let stale = cluster.state.is_stale();
-        let h = self.health();
+        let h = self.health_in(sig);
+        let signal = match (self, sig) {
+            (Item::Service(_) | Item::Workload(_), Some(s)) => {
+                s.signals.cells(&cluster.name, self.traffic(s).map(|t| t.0))
+            }
+            _ => ["?".into(), "?".into(), "?".into()],
+        };
         let reason = match (&cluster.state, h.reasons.first()) {
             (ConnState::Stale { error, .. } | ConnState::Unreachable { error, .. }, _)
                 if matches!(self, Item::Cluster(_)) =>
@@ -432,6 +487,7 @@ impl<'a> Item<'a> {
             health: health_cell(h.level, stale),
             reason,
             age: age(self.created(), now),
+            signal,
         };
         match (self, kind) {
             (Item::Cluster(c), _) => render(&CLUSTERS, c, &x),
@@ -452,6 +508,8 @@ pub struct Ctx<'a> {
     pub health: String,
     pub reason: String,
     pub age: String,
+    /// RPS, ERR %, P99 (`?`: no signals for the cluster).
+    pub signal: [String; 3],
 }
 
 /// A column and how its cell reads, defined together.
@@ -551,6 +609,15 @@ fn reason<T>(_: &T, x: &Ctx<'_>) -> String {
 fn age_of<T>(_: &T, x: &Ctx<'_>) -> String {
     x.age.clone()
 }
+fn rps<T>(_: &T, x: &Ctx<'_>) -> String {
+    x.signal[0].clone()
+}
+fn err_pct<T>(_: &T, x: &Ctx<'_>) -> String {
+    x.signal[1].clone()
+}
+fn p99<T>(_: &T, x: &Ctx<'_>) -> String {
+    x.signal[2].clone()
+}
 
 const CLUSTERS: [Col<ClusterView>; 11] = [
     col("CLUSTER", 10, 0, |c, _| c.name.clone()),
@@ -595,7 +662,7 @@ const MESHES: [Col<Mesh>; 10] = [
 ];
 const MESHES_HEADS: [Column; 10] = heads(&MESHES);
 
-const SERVICES: [Col<Service>; 10] = [
+const SERVICES: [Col<Service>; 13] = [
     col("CLUSTER", 10, 0, cluster_name),
     col("NAMESPACE", 10, 1, |v, _| v.namespace.clone()),
     role(Role::Name, "NAME", 14, 0, |v, _| v.name.clone()),
@@ -607,13 +674,16 @@ const SERVICES: [Col<Service>; 10] = [
         if v.in_mesh { "yes" } else { "no" }.into()
     }),
     col("ISTIO", 5, 4, |v, _| v.istio_refs.len().to_string()),
+    col("RPS", 5, 1, rps),
+    col("ERR%", 5, 1, err_pct),
+    col("P99", 5, 2, p99),
     role(Role::Health, "HEALTH", 12, 0, health),
     role(Role::Age, "AGE", 5, 2, age_of),
     role(Role::Reason, "REASON", 20, 5, reason),
 ];
-const SERVICES_HEADS: [Column; 10] = heads(&SERVICES);
+const SERVICES_HEADS: [Column; 13] = heads(&SERVICES);
 
-const WORKLOADS: [Col<Workload>; 10] = [
+const WORKLOADS: [Col<Workload>; 13] = [
     col("CLUSTER", 10, 0, cluster_name),
     col("NAMESPACE", 10, 1, |w, _| w.namespace.clone()),
     role(Role::Name, "NAME", 14, 0, |w, _| w.name.clone()),
@@ -623,11 +693,14 @@ const WORKLOADS: [Col<Workload>; 10] = [
     col("SIDECAR", 9, 2, |w, _| {
         sidecar_cell(w.sidecar, w.proxy_version.as_deref())
     }),
+    col("RPS", 5, 1, rps),
+    col("ERR%", 5, 1, err_pct),
+    col("P99", 5, 2, p99),
     role(Role::Health, "HEALTH", 12, 0, health),
     role(Role::Age, "AGE", 5, 2, age_of),
     role(Role::Reason, "REASON", 20, 5, reason),
 ];
-const WORKLOADS_HEADS: [Column; 10] = heads(&WORKLOADS);
+const WORKLOADS_HEADS: [Column; 13] = heads(&WORKLOADS);
 
 const PODS: [Col<PodRow>; 11] = [
     col("CLUSTER", 10, 0, cluster_name),
@@ -708,6 +781,65 @@ const FINDINGS: [RowCol<crate::analyze::Finding>; 5] = [
 ];
 
 const FINDINGS_HEADS: [Column; 5] = row_heads(&FINDINGS);
+
+/// One row of the traffic view: an edge, its rates and its traffic health.
+#[derive(Debug, Clone)]
+pub struct EdgeRow {
+    pub edge: crate::signals_core::Edge,
+    pub traffic: crate::signals_core::Traffic,
+    pub health: Option<crate::signals_core::health::TrafficHealth>,
+    /// The edge's cluster's signals are stale (the last good ones).
+    pub stale: bool,
+}
+
+impl EdgeRow {
+    pub fn level(&self) -> Level {
+        self.health.as_ref().map_or(Level::Ok, |h| h.level)
+    }
+}
+
+const EDGES: [RowCol<EdgeRow>; 8] = [
+    row_col(Role::Other, "CLUSTER", 10, 0, |r| r.edge.cluster.clone()),
+    row_col(Role::Name, "SOURCE", 18, 0, |r| {
+        if r.edge.source_namespace.is_empty() {
+            r.edge.source_workload.clone()
+        } else {
+            format!("{}/{}", r.edge.source_namespace, r.edge.source_workload)
+        }
+    }),
+    row_col(Role::Other, "DESTINATION", 18, 0, |r| {
+        format!("{}/{}", r.edge.dest_namespace, r.edge.dest_service)
+    }),
+    row_col(Role::Other, "RPS", 5, 1, |r| {
+        crate::signals_core::fmt_rps(r.traffic.rps)
+    }),
+    row_col(Role::Other, "ERR%", 5, 1, |r| {
+        r.traffic
+            .err_pct()
+            .map_or_else(|| "-".into(), crate::signals_core::fmt_pct)
+    }),
+    row_col(Role::Other, "P99", 5, 2, |r| {
+        r.traffic
+            .p99_ms
+            .map_or_else(|| "-".into(), crate::signals_core::fmt_ms)
+    }),
+    row_col(Role::Health, "HEALTH", 12, 0, |r| {
+        health_cell(r.level(), r.stale)
+    }),
+    row_col(Role::Reason, "REASON", 20, 3, |r| {
+        r.health
+            .as_ref()
+            .and_then(|h| h.reason.clone())
+            .unwrap_or_default()
+    }),
+];
+
+const EDGES_HEADS: [Column; 8] = row_heads(&EDGES);
+
+/// The cells of a traffic-view row.
+pub fn edge_cells(r: &EdgeRow) -> Vec<String> {
+    row_cells(&EDGES, r)
+}
 
 /// The cells of an analysis-view row.
 pub fn finding_cells(f: &crate::analyze::Finding) -> Vec<String> {

@@ -593,7 +593,7 @@ fn every_row_has_one_cell_per_column() {
                 let Some(item) = kind.item(c, i) else {
                     continue;
                 };
-                let cells = item.cells(kind, c, now(), None);
+                let cells = item.cells(kind, c, now(), None, None);
                 assert_eq!(
                     cells.len(),
                     kind.columns().len(),
@@ -891,5 +891,105 @@ fn a_filter_follows_a_snapshot_that_changed_one_cluster() {
         names_of(&a).iter().all(|n| n.contains("ratings-v")),
         "{:?}",
         names_of(&a)
+    );
+}
+
+/// The console with golden signals: the simulator's traffic as a Prometheus would answer it
+/// (the third cluster's source stale).
+fn signal_app() -> App {
+    let mut a = app();
+    a.on_signals(Arc::new(meshdeck::sim::fixture::demo_signals(
+        3,
+        now(),
+        |i| i == 2,
+    )));
+    a
+}
+
+fn signal_screen(keys: &str, w: u16, h: u16) -> String {
+    let mut a = signal_app();
+    a.set_size(w, h);
+    press(&mut a, keys);
+    a.now = now();
+    text(&render(&mut a, w, h).expect("render"))
+}
+
+#[test]
+fn signal_views_at_80x24_and_160x48() {
+    for (name, keys) in [
+        ("signals-services", ":svc<enter>"),
+        ("signals-workloads", ":wl<enter>"),
+        ("signals-traffic", ":traffic<enter>"),
+        ("signals-services-faults", ":svc<enter>S<ctrl-z>"),
+        ("signals-describe", ":svc @us-east<enter>/warehouse<enter>d"),
+    ] {
+        for (w, h) in [(80u16, 24u16), (160, 48)] {
+            let s = signal_screen(keys, w, h);
+            insta::assert_snapshot!(format!("{name}-{w}x{h}"), s);
+        }
+    }
+}
+
+#[test]
+fn traffic_failures_are_faults_and_t_opens_a_services_edges() {
+    // us-east's warehouse answers 12 % 503: its object health is ok, its traffic a failure
+    let mut a = signal_app();
+    a.set_size(160, 48);
+    press(&mut a, ":svc @us-east<enter><ctrl-z>");
+    let shown = names(&a);
+    assert!(shown.iter().any(|n| n.ends_with("warehouse")), "{shown:?}");
+    let s = text(&render(&mut a, 160, 48).expect("render"));
+    let line = s
+        .lines()
+        .find(|l| l.contains("warehouse"))
+        .unwrap_or_else(|| panic!("{s}"));
+    assert!(
+        line.contains("✗ failure") && line.contains("12.0%"),
+        "{line}"
+    );
+    assert!(line.contains("5xx 12.0 % over 1m ≥ 10 %"), "{line}");
+    // without signals the same row is ok, and faults-only drops it
+    let mut plain = app();
+    press(&mut plain, ":svc @us-east<enter><ctrl-z>");
+    assert!(!names(&plain).iter().any(|n| n.ends_with("warehouse")));
+    // t: the warehouse's edges (inventory calls it)
+    press(&mut a, "<ctrl-z>/warehouse<enter>t");
+    assert_eq!(a.page().kind, meshdeck::ui::view::ViewKind::Traffic);
+    let s = text(&render(&mut a, 160, 48).expect("render"));
+    assert!(
+        s.lines()
+            .any(|l| l.contains("inventory/inventory") && l.contains("inventory/warehouse")),
+        "{s}"
+    );
+    assert!(
+        !s.contains("bookstore/reviews"),
+        "only the warehouse's edges: {s}"
+    );
+    // t on a pod says what it wants
+    let mut p = signal_app();
+    press(&mut p, ":po<enter>t");
+    assert!(
+        p.current_flash()
+            .is_some_and(|f| f.text.contains("service or a workload"))
+    );
+}
+
+#[test]
+fn signals_of_a_stale_source_and_of_no_source_are_not_zero() {
+    let a = signal_app();
+    let sig = a.sig();
+    // a cluster without any signal state shows ?, never 0
+    assert_eq!(sig.signals.cells("elsewhere", None), ["?", "?", "?"]);
+    // a cluster whose source answered but saw no requests for a row shows -
+    assert_eq!(sig.signals.cells("eu-west", None), ["-", "-", "-"]);
+    // the stale cluster's edges are marked stale in the traffic view
+    let mut a = signal_app();
+    a.set_size(160, 48);
+    press(&mut a, ":traffic @ap-south<enter>");
+    let s = text(&render(&mut a, 160, 48).expect("render"));
+    let rows: Vec<&str> = s.lines().filter(|l| l.starts_with("│ap-south")).collect();
+    assert!(
+        !rows.is_empty() && rows.iter().all(|l| l.contains(" ~")),
+        "{s}"
     );
 }

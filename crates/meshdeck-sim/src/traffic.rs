@@ -878,6 +878,9 @@ impl Traffic {
     pub fn truth(&self) -> Rows {
         let worlds = self.worlds();
         let mut rows = Rows::default();
+        // per row: the rate of requests at or under each bucket's bound, for its p99
+        let mut hist: HashMap<(meshdeck_core::signals::View, Vec<String>), Vec<f64>> =
+            HashMap::new();
         for f in flows(&worlds) {
             let s = &f.series;
             let cluster = match s.reporter {
@@ -900,7 +903,41 @@ impl Traffic {
                     && let Some(t) = rows.entry(view, cluster, get)
                 {
                     t.add("http", s.code, "", f.rps);
+                    let mut id = vec![cluster.clone()];
+                    id.extend(view.group_labels().iter().filter_map(|l| get(l)));
+                    let b = hist
+                        .entry((view, id))
+                        .or_insert_with(|| vec![0.0; BUCKETS.len() + 1]);
+                    for (share, mult) in SPREAD {
+                        let ms = f.latency_ms * mult;
+                        for (i, le) in BUCKETS.iter().enumerate() {
+                            if ms <= *le {
+                                b[i] += f.rps * share;
+                            }
+                        }
+                        b[BUCKETS.len()] += f.rps * share;
+                    }
                 }
+            }
+        }
+        for ((view, id), b) in hist {
+            let buckets: Vec<(f64, f64)> = BUCKETS
+                .iter()
+                .copied()
+                .chain([f64::INFINITY])
+                .zip(b)
+                .collect();
+            let Some(q) = meshdeck_core::signals::histogram_quantile(0.99, &buckets) else {
+                continue;
+            };
+            let get = |l: &str| {
+                view.group_labels()
+                    .iter()
+                    .position(|x| *x == l)
+                    .and_then(|i| id.get(i + 1).cloned())
+            };
+            if let Some(t) = rows.entry(view, &id[0], get) {
+                t.p99_ms = Some(q);
             }
         }
         rows

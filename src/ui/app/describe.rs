@@ -10,6 +10,115 @@ pub(super) fn row_title(c: &crate::model::ClusterView, item: &Item<'_>) -> Strin
     }
 }
 
+/// A sparkline of `points`' values, at most `width` cells (the newest last); scaled from 0 to
+/// the series' highest value.
+pub fn sparkline(points: &[(f64, f64)], width: usize) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let pts = &points[points.len().saturating_sub(width)..];
+    let max = pts.iter().map(|p| p.1).fold(0.0f64, f64::max);
+    pts.iter()
+        .map(|(_, v)| {
+            if max <= 0.0 || !v.is_finite() {
+                BARS[0]
+            } else {
+                let i = ((v / max) * 7.0).round().clamp(0.0, 7.0) as usize;
+                BARS[i]
+            }
+        })
+        .collect()
+}
+
+/// The traffic part of a service's or workload's description: where the signals come from,
+/// the rates, the traffic health's reason, and sparklines of the last 30 minutes.
+pub(super) fn traffic_lines(
+    app: &App,
+    c: &crate::model::ClusterView,
+    item: &Item<'_>,
+) -> Vec<String> {
+    let view = match item {
+        Item::Service(_) => crate::signals_core::View::Services,
+        Item::Workload(_) => crate::signals_core::View::Workloads,
+        _ => return vec![],
+    };
+    let mut out = Vec::new();
+    let kv = |out: &mut Vec<String>, k: &str, v: String| out.push(format!("{k:<18}{v}"));
+    let sig = &app.signals;
+    match sig.state(&c.name) {
+        None => kv(&mut out, "Traffic:", "unknown (no signals yet)".into()),
+        Some(st) => {
+            let mut src = st.source.clone();
+            if let Some(e) = &st.stale {
+                src.push_str(&format!(" — stale: {e}"));
+            }
+            kv(&mut out, "Signals from:", src);
+        }
+    }
+    let who = crate::signals_core::Subject::new(&c.name, item.namespace(), item.name());
+    match item.traffic(&app.sig()) {
+        None if sig.state(&c.name).is_some() => kv(
+            &mut out,
+            "Traffic:",
+            format!("no requests over {}", sig.window),
+        ),
+        None => {}
+        Some((t, th)) => {
+            let [rps, err, p99] = sig.cells(&c.name, Some(t));
+            kv(
+                &mut out,
+                "Traffic:",
+                format!("{rps} req/s, {err} errors, p99 {p99} over {}", sig.window),
+            );
+            let codes: Vec<String> = t
+                .http
+                .iter()
+                .map(|(k, v)| format!("{k}: {}", crate::signals_core::fmt_rps(*v)))
+                .chain(
+                    t.grpc
+                        .iter()
+                        .map(|(k, v)| format!("grpc {k}: {}", crate::signals_core::fmt_rps(*v))),
+                )
+                .collect();
+            kv(&mut out, "  by code:", codes.join(", "));
+            if let Some(r) = th.and_then(|h| h.reason) {
+                kv(&mut out, "  health:", r);
+            }
+        }
+    }
+    if let Some(h) = sig.history.get(&(view, who)) {
+        let last = |s: &crate::signals_core::Series, f: fn(f64) -> String| {
+            s.last().map_or_else(|| "-".into(), |p| f(p.1))
+        };
+        kv(
+            &mut out,
+            "RPS (30m):",
+            format!(
+                "{} {}",
+                sparkline(&h.rps, 40),
+                last(&h.rps, crate::signals_core::fmt_rps)
+            ),
+        );
+        kv(
+            &mut out,
+            "ERR% (30m):",
+            format!(
+                "{} {}",
+                sparkline(&h.err_pct, 40),
+                last(&h.err_pct, crate::signals_core::fmt_pct)
+            ),
+        );
+        kv(
+            &mut out,
+            "P99 (30m):",
+            format!(
+                "{} {}",
+                sparkline(&h.p99_ms, 40),
+                last(&h.p99_ms, crate::signals_core::fmt_ms)
+            ),
+        );
+    }
+    out
+}
+
 /// What `d` shows: the model's view of a row, with every health reason. No I/O.
 pub fn describe(c: &crate::model::ClusterView, item: Item<'_>, kind: ViewKind) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();

@@ -225,6 +225,15 @@ pub struct App {
     parked: Option<Box<Editor>>,
     /// The delete-plan job whose answer opens the confirmation, with the row's file.
     pending_delete: Option<(u64, String, Option<PathBuf>)>,
+    /// The newest golden signals, and the tolerances that judge them.
+    pub signals: Arc<crate::signals_core::Signals>,
+    pub tolerances: Arc<crate::signals_core::health::Tolerances>,
+    /// The traffic view's rows (every edge, judged), rebuilt when signals arrive.
+    pub edges: Arc<Vec<crate::ui::view::EdgeRow>>,
+    /// A sparkline the describe view asked for: the event loop sends it to the refresh task.
+    pub want_history: Option<(crate::signals_core::View, crate::signals_core::Subject)>,
+    /// The subject the open describe view shows signals of (redrawn when its history comes).
+    describing: Option<(crate::signals_core::View, crate::signals_core::Subject)>,
 }
 
 impl App {
@@ -259,9 +268,82 @@ impl App {
             want_board: false,
             parked: None,
             pending_delete: None,
+            signals: Arc::new(crate::signals_core::Signals::default()),
+            tolerances: Arc::new(crate::signals_core::health::Tolerances::default()),
+            edges: Arc::new(Vec::new()),
+            want_history: None,
+            describing: None,
         };
         app.refresh();
         app
+    }
+
+    /// The signals and tolerances for the rows' cells.
+    pub fn sig(&self) -> crate::ui::view::SignalCtx<'_> {
+        crate::ui::view::SignalCtx {
+            signals: &self.signals,
+            tolerances: &self.tolerances,
+        }
+    }
+
+    /// New golden signals: rebuild the traffic view's rows and refresh the view (faults-only
+    /// and the health sort read the traffic health).
+    pub fn on_signals(&mut self, s: Arc<crate::signals_core::Signals>) {
+        let mut edges: Vec<crate::ui::view::EdgeRow> = s
+            .edges
+            .iter()
+            .map(|(e, t)| crate::ui::view::EdgeRow {
+                edge: e.clone(),
+                traffic: t.clone(),
+                health: self.tolerances.evaluate(
+                    "edge",
+                    &e.dest_namespace,
+                    &e.dest_service,
+                    None,
+                    t,
+                    &s.window,
+                ),
+                stale: s.state(&e.cluster).is_some_and(|st| st.stale.is_some()),
+            })
+            .collect();
+        edges.sort_by(|a, b| a.edge.cmp(&b.edge));
+        self.edges = Arc::new(edges);
+        let arrived = self
+            .describing
+            .as_ref()
+            .is_some_and(|d| s.history.contains_key(d) && !self.signals.history.contains_key(d));
+        self.signals = s;
+        // the open description gets its sparklines as soon as they come
+        if arrived && matches!(&self.mode, Mode::Text(tv) if tv.kind == TextKind::Describe) {
+            self.describe();
+        }
+        if matches!(
+            self.page().kind,
+            ViewKind::Services | ViewKind::Workloads | ViewKind::Traffic
+        ) {
+            self.refresh();
+        }
+    }
+
+    /// The namespaces on screen, per cluster (the sidecar fallback scrapes those first).
+    pub fn focus(&self) -> std::collections::BTreeSet<(String, String)> {
+        let p = self.page();
+        let end = (p.offset + self.viewport).min(self.rows.len());
+        let mut out = std::collections::BTreeSet::new();
+        if !matches!(
+            p.kind,
+            ViewKind::Services | ViewKind::Workloads | ViewKind::Pods
+        ) {
+            return out;
+        }
+        for &(ci, ii) in &self.rows[p.offset.min(end)..end] {
+            if let Some(c) = self.snap.clusters.get(ci as usize)
+                && let Some(it) = p.kind.item(c, ii as usize)
+            {
+                out.insert((c.name.clone(), it.namespace().to_string()));
+            }
+        }
+        out
     }
 
     pub fn page(&self) -> &Page {
@@ -379,6 +461,10 @@ impl App {
             self.refresh_findings(&page);
             return;
         }
+        if kind == ViewKind::Traffic {
+            self.refresh_edges(&page);
+            return;
+        }
         let (filter, invert, labels) = parse_filter(&page.filter);
         self.filter_error = None;
         let selector = match labels.map(LabelSelector::parse) {
@@ -389,10 +475,16 @@ impl App {
             }
             None => None,
         };
+        let signals = self.signals.clone();
+        let tolerances = self.tolerances.clone();
         let scan = Scan {
             page: &page,
             selector,
             filter: TextFilter::new(filter, invert),
+            sig: crate::ui::view::SignalCtx {
+                signals: &signals,
+                tolerances: &tolerances,
+            },
         };
         let snap = self.snap.clone();
         let work: Vec<(usize, &crate::model::ClusterView)> = snap
@@ -600,6 +692,92 @@ impl App {
         self.clamp();
     }
 
+    /// The traffic view's rows: scope (cluster; namespace of either end), faults only, text.
+    fn refresh_edges(&mut self, page: &Page) {
+        let (filter, invert, _) = parse_filter(&page.filter);
+        let filter = TextFilter::new(filter, invert);
+        let edges = self.edges.clone();
+        let mut rows = Vec::new();
+        for (i, r) in edges.iter().enumerate() {
+            let e = &r.edge;
+            if page.scope.cluster.as_ref().is_some_and(|c| *c != e.cluster) {
+                continue;
+            }
+            if let Some(ns) = &page.scope.namespace
+                && e.source_namespace != *ns
+                && e.dest_namespace != *ns
+            {
+                continue;
+            }
+            if page.faults_only && r.level() == Level::Ok && !r.stale {
+                continue;
+            }
+            if !filter.is_empty()
+                && !filter.hits(
+                    &mut self.matcher,
+                    &format!(
+                        "{} {}/{} {}/{}",
+                        e.cluster,
+                        e.source_namespace,
+                        e.source_workload,
+                        e.dest_namespace,
+                        e.dest_service
+                    ),
+                )
+            {
+                continue;
+            }
+            rows.push((0u32, i as u32));
+        }
+        match page.sort {
+            SortKey::Status => rows.sort_by_key(|r| std::cmp::Reverse(edges[r.1 as usize].level())),
+            SortKey::Column(3) => rows.sort_by(|a, b| {
+                edges[b.1 as usize]
+                    .traffic
+                    .rps
+                    .total_cmp(&edges[a.1 as usize].traffic.rps)
+            }),
+            SortKey::Column(4) => rows.sort_by(|a, b| {
+                let e = |r: &RowRef| edges[r.1 as usize].traffic.err_pct().unwrap_or(0.0);
+                e(b).total_cmp(&e(a))
+            }),
+            SortKey::Column(5) => rows.sort_by(|a, b| {
+                let e = |r: &RowRef| edges[r.1 as usize].traffic.p99_ms.unwrap_or(0.0);
+                e(b).total_cmp(&e(a))
+            }),
+            _ => {}
+        }
+        if page.reverse {
+            rows.reverse();
+        }
+        self.total = edges.len();
+        self.rows = rows;
+        self.clamp();
+    }
+
+    /// The edge under the cursor (traffic view).
+    pub fn selected_edge(&self) -> Option<&crate::ui::view::EdgeRow> {
+        if self.page().kind != ViewKind::Traffic {
+            return None;
+        }
+        let (_, i) = *self.rows.get(self.page().cursor)?;
+        self.edges.get(i as usize)
+    }
+
+    /// `t` on a service or workload: the traffic view of its edges (who calls it, whom it
+    /// calls), in its cluster.
+    fn traffic_of_selected(&mut self) -> Vec<Intent> {
+        let Some((c, item)) = self.selected_item() else {
+            return vec![];
+        };
+        if !matches!(item, Item::Service(_) | Item::Workload(_)) {
+            self.flash("traffic: select a service or a workload", true);
+            return vec![];
+        }
+        let cmd = format!("traffic @{} /{}", c.name, item.name());
+        self.run_command(&cmd)
+    }
+
     /// The finding under the cursor (analysis view).
     pub fn selected_finding(&self) -> Option<&crate::analyze::Finding> {
         if self.page().kind != ViewKind::Analysis {
@@ -666,7 +844,10 @@ impl App {
             // worst first
             SortKey::Status => {
                 // one read of each row, not one per comparison
-                rows.sort_by_cached_key(|r| std::cmp::Reverse(item(r).1.map(|i| i.level())))
+                let sig = self.sig();
+                rows.sort_by_cached_key(|r| {
+                    std::cmp::Reverse(item(r).1.map(|i| i.level_in(Some(&sig))))
+                })
             }
             SortKey::Column(col) => {
                 let mut keyed: Vec<(CellKey, RowRef)> = rows
@@ -674,7 +855,15 @@ impl App {
                     .map(|r| {
                         let (c, it) = item(r);
                         let cell = it
-                            .map(|i| i.cells(kind, c, self.now, self.finding_note(c, &i)))
+                            .map(|i| {
+                                i.cells(
+                                    kind,
+                                    c,
+                                    self.now,
+                                    self.finding_note(c, &i),
+                                    Some(&self.sig()),
+                                )
+                            })
                             .and_then(|mut cells| {
                                 (col < cells.len()).then(|| std::mem::take(&mut cells[col]))
                             })
@@ -1154,6 +1343,7 @@ impl App {
             Action::Describe => self.describe(),
             Action::Yaml => return self.yaml(),
             Action::Logs => return self.logs(),
+            Action::Traffic => return self.traffic_of_selected(),
             Action::NewPolicy | Action::EditPolicy | Action::DeletePolicy if self.readonly => {
                 self.flash(
                     "read-only: policies cannot be created, edited or deleted in this session",
@@ -1247,6 +1437,23 @@ impl App {
             return;
         };
         let mut lines = describe(c, item, self.page().kind);
+        // the health line says the traffic's verdict too
+        let folded = item.health_in(Some(&self.sig())).summary();
+        if let Some(l) = lines.iter_mut().find(|l| l.starts_with("Health:")) {
+            *l = format!("{:<18}{folded}", "Health:");
+        }
+        lines.extend(describe::traffic_lines(self, c, &item));
+        let subject = match item {
+            Item::Service(_) => Some(crate::signals_core::View::Services),
+            Item::Workload(_) => Some(crate::signals_core::View::Workloads),
+            _ => None,
+        }
+        .map(|v| {
+            (
+                v,
+                crate::signals_core::Subject::new(&c.name, item.namespace(), item.name()),
+            )
+        });
         // the findings that name this object (the analysis, from the last board)
         let me = crate::analyze::object_name(item.kind(), item.namespace(), item.name());
         let mine: Vec<&crate::analyze::Finding> = self
@@ -1267,6 +1474,13 @@ impl App {
             lines.push(format!("{:<18}{}", "  fix:", f.hint));
         }
         let title = format!("describe {}", row_title(c, &item));
+        // the last 30 minutes from Prometheus: asked for once per describe
+        if let Some(subj) = &subject
+            && !self.signals.history.contains_key(subj)
+        {
+            self.want_history = Some(subj.clone());
+        }
+        self.describing = subject;
         let job = self.alloc_job();
         let mut tv = TextView::new(TextKind::Describe, title, job);
         tv.follow = false;

@@ -48,6 +48,7 @@ pub(super) struct Scan<'a> {
     pub(super) page: &'a Page,
     pub(super) selector: Option<LabelSelector>,
     pub(super) filter: TextFilter,
+    pub(super) sig: crate::ui::view::SignalCtx<'a>,
 }
 
 impl Scan<'_> {
@@ -79,7 +80,10 @@ impl Scan<'_> {
                 continue;
             }
             total += 1;
-            if page.faults_only && item.level() == Level::Ok && !c.state.is_stale() {
+            if page.faults_only
+                && item.level_in(Some(&self.sig)) == Level::Ok
+                && !c.state.is_stale()
+            {
                 continue;
             }
             if let Some(sel) = &self.selector {
