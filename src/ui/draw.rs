@@ -386,7 +386,9 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
     // widest columns give up width, down to their minimum, until the row fits
     let avail = area.width.saturating_sub(2) as usize;
     let last = widths.len().saturating_sub(1);
-    while widths.iter().map(|w| w + 1).sum::<usize>() > avail + 1 {
+    // (the last column fills what is left: it needs only its minimum)
+    let last_min = vis.last().map_or(0, |&i| cols[i].min as usize);
+    while widths[..last].iter().map(|w| w + 1).sum::<usize>() + last_min > avail {
         let shrink = (0..widths.len())
             .filter(|&n| {
                 let c = &cols[vis[n]];

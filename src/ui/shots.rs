@@ -116,6 +116,14 @@ pub const SHOTS: &[(&str, u16, u16, &str, &str)] = &[
         "default",
         ":wl<enter>S<ctrl-z>d",
     ),
+    ("traffic", 120, 30, "default", ":traffic<enter>"),
+    (
+        "describe-service-signals",
+        120,
+        30,
+        "default",
+        ":svc @us-east<enter>/warehouse<enter>d",
+    ),
     ("help", 120, 40, "default", "?"),
     ("services-80x24-16color", 80, 24, "16color", ":svc<enter>"),
     ("services-80x24-mono", 80, 24, "mono", ":svc<enter>S"),
@@ -137,17 +145,35 @@ pub async fn write_all(out: &Path) -> anyhow::Result<Vec<PathBuf>> {
     sim.write_kubeconfig(&kc)?;
     let targets =
         kubeconfig::targets(std::slice::from_ref(&kc), &Selection::Named(sim.names())).await?;
-    let mut handle = crate::fleet::start(targets);
+    let mut handle = crate::fleet::start(targets.clone());
     anyhow::ensure!(
         handle.wait_synced(Duration::from_secs(60)).await,
         "the demo fleet did not sync within 60 s"
     );
     tokio::time::sleep(crate::fleet::PUBLISH_EVERY * 3).await;
+    // golden signals as a bastion user without Prometheus gets them: the simulated sidecars
+    // through the pod proxy (two scrapes)
+    let mut signals = crate::signals::start(
+        &targets,
+        crate::signals::Config {
+            interval: Duration::from_secs(600),
+            ..crate::signals::Config::default()
+        },
+        handle.snapshots.clone(),
+    );
+    anyhow::ensure!(
+        signals
+            .wait_refreshed(targets.len(), Duration::from_secs(30))
+            .await,
+        "the demo fleet's signals did not come within 30 s"
+    );
+    let sig = signals.latest();
     let km = keymap::load("default", None).map_err(anyhow::Error::msg)?;
     let mut written = Vec::new();
     for (name, w, h, th, keys) in SHOTS {
         let t = theme::load(th, None).map_err(anyhow::Error::msg)?;
         let mut app = App::new(handle.latest(), km.clone(), t, false);
+        app.on_signals(sig.clone());
         app.set_size(*w, *h);
         press(&mut app, keys);
         let buf = render(&mut app, *w, *h)?;

@@ -322,6 +322,13 @@ fn transport(config: kube::Config) -> Result<kube::client::ClientBuilder<Transpo
     ))
 }
 
+/// A client for a Prometheus reached by URL (golden signals). It only ever reads: it refuses
+/// any request that is not a GET, whatever the session.
+pub fn prometheus_client(url: http::Uri) -> Result<kube::Client, kube::Error> {
+    let config = kube::Config::new(url);
+    Ok(transport(config)?.with_layer(&ReadOnlyLayer).build())
+}
+
 /// The one way meshdeck builds a client for a target.
 pub fn client(t: &Target, purpose: Purpose) -> Result<kube::Client, kube::Error> {
     let mut config = t.config.clone();

@@ -394,8 +394,8 @@ fn direct(url: &str) -> Result<Endpoint, String> {
     let uri: http::Uri = url
         .parse()
         .map_err(|e| format!("prometheus URL {url:?}: {e}"))?;
-    let config = kube::Config::new(uri);
-    let client = kube::Client::try_from(config).map_err(|e| format!("prometheus {url}: {e}"))?;
+    let client =
+        crate::session::prometheus_client(uri).map_err(|e| format!("prometheus {url}: {e}"))?;
     Ok(Endpoint::Direct {
         url: url.to_string(),
         client,
