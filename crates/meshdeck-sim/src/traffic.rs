@@ -1098,4 +1098,73 @@ mod tests {
         let all = t.cluster_text("eu-west").expect("cluster");
         assert!(all.contains(&format!("pod=\"{}\"", pod.name)));
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn delays_missing_subsets_dead_endpoints_and_federation() {
+        use serde_json::json;
+        let fleet = crate::Fleet::start(crate::FleetSpec::default())
+            .await
+            .expect("fleet");
+        let t = &fleet.traffic;
+        let store = &fleet.clusters[0].state.store;
+        let vs = |name: &str, spec: serde_json::Value| {
+            json!({"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+                "metadata": {"name": name, "namespace": "bookstore"}, "spec": spec})
+        };
+        let vs_key = "virtualservices.networking.istio.io";
+        // a 2 s delay on every details call: the callers' latency, not the pods'
+        store.upsert(
+            vs_key,
+            vs(
+                "details",
+                json!({"hosts": ["details"], "http": [{
+            "fault": {"delay": {"fixedDelay": "2s", "percentage": {"value": 100.0}}},
+            "route": [{"destination": {"host": "details"}}]}]}),
+            ),
+        );
+        let rows = t.truth();
+        let d = &rows.services[&Subject::new("eu-west", "bookstore", "details")];
+        assert!(d.p99_ms.is_some_and(|p| p > 2000.0), "{d:?}");
+        let w = &rows.workloads[&Subject::new("eu-west", "bookstore", "details")];
+        assert!(w.p99_ms.is_some_and(|p| p < 100.0), "{w:?}");
+        // a route to a subset no DestinationRule defines: every call fails at the caller
+        store.upsert(
+            vs_key,
+            vs(
+                "reviews",
+                json!({"hosts": ["reviews"], "http": [{
+            "route": [{"destination": {"host": "reviews", "subset": "v9"}}]}]}),
+            ),
+        );
+        let r = t.service_truth("eu-west", "bookstore", "reviews");
+        assert_eq!(r.err_pct(), Some(100.0), "{r:?}");
+        assert!(!t.truth().workloads.contains_key(&Subject::new(
+            "eu-west",
+            "bookstore",
+            "reviews-v1"
+        )));
+        // no ready endpoint (every details pod gone): 503 at the callers
+        store.remove(vs_key, "bookstore", "details");
+        for p in store.list("pods", Some("bookstore")).1 {
+            if p.name.starts_with("details-") {
+                store.remove("pods", "bookstore", &p.name);
+            }
+        }
+        let d = t.service_truth("eu-west", "bookstore", "details");
+        assert_eq!(d.http.get("503"), Some(&d.rps), "{d:?}");
+        // federation: without a local details Service, a ServiceEntry naming its host sends
+        // the calls to the cluster that has it
+        store.remove("services", "bookstore", "details");
+        store.upsert("serviceentries.networking.istio.io", json!({
+            "apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry",
+            "metadata": {"name": "details-federated", "namespace": "bookstore"},
+            "spec": {"hosts": ["details.bookstore.svc.cluster.local"], "location": "MESH_INTERNAL",
+                "resolution": "DNS", "ports": [{"number": 9080, "name": "http", "protocol": "HTTP"}]}}));
+        let rows = t.truth();
+        let d = &rows.services[&Subject::new("eu-west", "bookstore", "details")];
+        assert_eq!(d.err_pct(), Some(0.0), "{d:?}");
+        // us-east's details pods serve eu-west's calls on top of their own
+        let remote = &rows.workloads[&Subject::new("us-east", "bookstore", "details")];
+        assert!((remote.rps - 2.0 * INGRESS_RPS).abs() < 1e-6, "{remote:?}");
+    }
 }
