@@ -250,19 +250,35 @@ fn health_text(c: &ClusterView) -> String {
     }
 }
 
-/// The signal cells of a service row and its health with the traffic folded in.
+/// A row's signal cells and its health with the traffic folded in, given its judgement.
+fn with_signals(
+    sig: &crate::signals_core::Signals,
+    cluster: &str,
+    judged: Option<(
+        &crate::signals_core::Traffic,
+        Option<crate::signals_core::health::TrafficHealth>,
+    )>,
+    health: &crate::model::Health,
+) -> ([String; 3], crate::model::Health) {
+    let cells = sig.cells(cluster, judged.as_ref().map(|j| j.0));
+    let health = match judged.and_then(|j| j.1) {
+        Some(th) => th.fold_into(health),
+        None => health.clone(),
+    };
+    (cells, health)
+}
+
 fn service_signals(
     sections: &Sections,
     v: &crate::model::Service,
 ) -> Option<([String; 3], crate::model::Health)> {
     let (sig, tol) = sections.signals?;
-    let j = sig.judge_service(tol, v);
-    let cells = sig.cells(&v.cluster, j.as_ref().map(|j| j.0));
-    let health = match j.and_then(|j| j.1) {
-        Some(th) => th.fold_into(&v.health),
-        None => v.health.clone(),
-    };
-    Some((cells, health))
+    Some(with_signals(
+        sig,
+        &v.cluster,
+        sig.judge_service(tol, v),
+        &v.health,
+    ))
 }
 
 fn workload_signals(
@@ -270,13 +286,12 @@ fn workload_signals(
     w: &crate::model::Workload,
 ) -> Option<([String; 3], crate::model::Health)> {
     let (sig, tol) = sections.signals?;
-    let j = sig.judge_workload(tol, w);
-    let cells = sig.cells(&w.cluster, j.as_ref().map(|j| j.0));
-    let health = match j.and_then(|j| j.1) {
-        Some(th) => th.fold_into(&w.health),
-        None => w.health.clone(),
-    };
-    Some((cells, health))
+    Some(with_signals(
+        sig,
+        &w.cluster,
+        sig.judge_workload(tol, w),
+        &w.health,
+    ))
 }
 
 pub fn render(s: &Snapshot, format: Format, sections: Sections) -> Result<String, String> {

@@ -106,6 +106,38 @@ impl Handle {
     }
 }
 
+/// Why a GET got no text.
+enum GetError {
+    Timeout(Duration),
+    Kube(kube::Error),
+    Request(String),
+}
+
+impl GetError {
+    fn describe(&self) -> String {
+        match self {
+            GetError::Timeout(t) => format!("no answer within {} s", t.as_secs_f64()),
+            GetError::Kube(e) => crate::fleet::describe_error(e),
+            GetError::Request(e) => e.clone(),
+        }
+    }
+}
+
+/// GET `uri` through `client` as text, within `timeout`: the one shape of every signal request.
+async fn get_text(
+    client: &kube::Client,
+    uri: String,
+    timeout: Duration,
+) -> Result<String, GetError> {
+    let req = http::Request::get(uri)
+        .body(Vec::new())
+        .map_err(|e| GetError::Request(e.to_string()))?;
+    match tokio::time::timeout(timeout, client.request_text(req)).await {
+        Err(_) => Err(GetError::Timeout(timeout)),
+        Ok(r) => r.map_err(GetError::Kube),
+    }
+}
+
 /// How one query reaches a Prometheus.
 #[derive(Clone)]
 enum Endpoint {
@@ -123,15 +155,9 @@ impl Endpoint {
     fn describe(&self) -> String {
         match self {
             Endpoint::Direct { url, .. } => format!("prometheus {url}"),
-            Endpoint::ServiceProxy { prefix, .. } => {
-                let svc = prefix
-                    .split('/')
-                    .nth(6)
-                    .unwrap_or("prometheus")
-                    .split(':')
-                    .next()
-                    .unwrap_or("prometheus");
-                format!("in-cluster prometheus (istio-system/{svc}, service proxy)")
+            // discovery looks for this one Service
+            Endpoint::ServiceProxy { .. } => {
+                "in-cluster prometheus (istio-system/prometheus, service proxy)".into()
             }
         }
     }
@@ -149,14 +175,10 @@ impl Endpoint {
             Endpoint::Direct { client, .. } => (client, format!("{path}?{q}")),
             Endpoint::ServiceProxy { client, prefix } => (client, format!("{prefix}{path}?{q}")),
         };
-        let req = http::Request::get(uri)
-            .body(Vec::new())
-            .map_err(|e| e.to_string())?;
-        match tokio::time::timeout(timeout, client.request_text(req)).await {
-            Err(_) => Err(format!("no answer within {} s", timeout.as_secs_f64())),
-            Ok(Err(e)) => Err(crate::fleet::describe_error(&e)),
-            Ok(Ok(t)) => Ok(t.into_bytes()),
-        }
+        get_text(client, uri, timeout)
+            .await
+            .map(String::into_bytes)
+            .map_err(|e| e.describe())
     }
 
     async fn query(&self, q: &str, timeout: Duration) -> Result<Vec<prom::Sample>, String> {
@@ -264,17 +286,10 @@ async fn scrape_pods(
 ) -> Vec<((String, String, String), Result<PodSample, String>)> {
     futures::stream::iter(pods.iter().cloned())
         .map(|(ns, name)| async move {
-            let req = http::Request::get(format!(
-                "/api/v1/namespaces/{ns}/pods/{name}:15020/proxy/stats/prometheus"
-            ))
-            .body(Vec::new());
-            let res = match req {
-                Err(e) => Err(e.to_string()),
-                Ok(req) => match tokio::time::timeout(timeout, client.request_text(req)).await {
-                    Err(_) => Err(format!("no answer within {} s", timeout.as_secs_f64())),
-                    Ok(Err(e)) => Err(crate::fleet::describe_error(&e)),
-                    Ok(Ok(text)) => scrape::parse(&text, t0.elapsed().as_secs_f64()),
-                },
+            let uri = format!("/api/v1/namespaces/{ns}/pods/{name}:15020/proxy/stats/prometheus");
+            let res = match get_text(client, uri, timeout).await {
+                Err(e) => Err(e.describe()),
+                Ok(text) => scrape::parse(&text, t0.elapsed().as_secs_f64()),
             };
             ((cluster.to_string(), ns, name), res)
         })
@@ -404,14 +419,11 @@ fn direct(url: &str) -> Result<Endpoint, String> {
 
 /// Look for `istio-system/prometheus`: its service-proxy prefix, or why not.
 async fn discover(client: &kube::Client, timeout: Duration) -> Result<Option<String>, String> {
-    let req = http::Request::get("/api/v1/namespaces/istio-system/services/prometheus")
-        .body(Vec::new())
-        .map_err(|e| e.to_string())?;
-    match tokio::time::timeout(timeout, client.request_text(req)).await {
-        Err(_) => Err(format!("no answer within {} s", timeout.as_secs_f64())),
-        Ok(Err(kube::Error::Api(s))) if s.code == 404 || s.code == 403 => Ok(None),
-        Ok(Err(e)) => Err(crate::fleet::describe_error(&e)),
-        Ok(Ok(text)) => {
+    let uri = "/api/v1/namespaces/istio-system/services/prometheus".to_string();
+    match get_text(client, uri, timeout).await {
+        Err(GetError::Kube(kube::Error::Api(s))) if s.code == 404 || s.code == 403 => Ok(None),
+        Err(e) => Err(e.describe()),
+        Ok(text) => {
             let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
             let ports = v
                 .pointer("/spec/ports")
@@ -579,7 +591,7 @@ async fn run(
                         .await
                     {
                         Ok((rows, what)) => {
-                            record_history(&mut signals, &rows, c);
+                            record_history(&mut signals, &rows);
                             mark(&mut signals, c, what, Ok(Some(rows)));
                         }
                         Err(e) => mark(&mut signals, c, "sidecars (pod proxy)".into(), Err(e)),
@@ -622,7 +634,7 @@ async fn run(
 /// Points kept per sparkline where meshdeck records the history itself (30 min at 15 s).
 const HISTORY_POINTS: usize = 120;
 
-fn record_history(signals: &mut Signals, rows: &Rows, cluster: &str) {
+fn record_history(signals: &mut Signals, rows: &Rows) {
     let now = chrono::Utc::now().timestamp() as f64;
     for (view, map) in [
         (View::Services, &rows.services),
@@ -642,7 +654,6 @@ fn record_history(signals: &mut Signals, rows: &Rows, cluster: &str) {
             }
         }
     }
-    let _ = cluster;
 }
 
 /// The last 30 minutes of one subject, one point a minute.

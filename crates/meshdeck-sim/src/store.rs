@@ -106,15 +106,19 @@ pub struct Expired {
     pub oldest: u64,
 }
 
-fn labels_of(v: &Value) -> BTreeMap<String, String> {
-    v.pointer("/metadata/labels")
-        .and_then(Value::as_object)
+/// A JSON object of strings as a map (labels, selectors); anything else is empty.
+pub(crate) fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
+    v.and_then(Value::as_object)
         .map(|m| {
             m.iter()
                 .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
                 .collect()
         })
         .unwrap_or_default()
+}
+
+fn labels_of(v: &Value) -> BTreeMap<String, String> {
+    string_map(v.pointer("/metadata/labels"))
 }
 
 fn meta_str<'a>(v: &'a Value, field: &str) -> &'a str {

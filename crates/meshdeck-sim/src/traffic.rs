@@ -16,6 +16,7 @@
 //! ground truth the tests compare meshdeck's numbers with ([`Traffic::truth`]).
 
 use super::cluster::ClusterState;
+use super::store::string_map as str_map;
 use meshdeck_core::signals::{Rows, Subject, Traffic as Rates};
 use parking_lot::Mutex;
 use serde_json::Value;
@@ -112,16 +113,6 @@ struct World {
     se: Vec<Value>,
 }
 
-fn str_map(v: Option<&Value>) -> BTreeMap<String, String> {
-    v.and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn workload_of(p: &Value) -> String {
     let owner = p
         .pointer("/metadata/ownerReferences/0")
@@ -168,7 +159,7 @@ impl World {
                 pods.push(Pod {
                     name: o.name.clone(),
                     namespace: o.namespace.clone(),
-                    labels: str_map(p.pointer("/metadata/labels")),
+                    labels: o.labels.clone(),
                     workload: workload_of(&p),
                     ready,
                     sidecar,
@@ -600,20 +591,31 @@ fn flows(worlds: &[World]) -> Vec<Flow> {
                         if r <= 0.0 {
                             continue;
                         }
-                        let (dest_cluster, dest_ns, dest_wl, dest_pods, lat) = match &o.dest {
+                        // the destination's pods (with whether each has a sidecar), its app's
+                        // latency and the errors it answers by itself
+                        let (dest_cluster, dest_ns, dest_wl, dest_pods, lat, dest_errors) = match &o
+                            .dest
+                        {
                             Some((ti, dn, dw, pods)) => {
-                                let dapp = worlds[*ti]
-                                    .pods
+                                let tw = &worlds[*ti];
+                                let mine: Vec<&Pod> = pods
                                     .iter()
-                                    .find(|p| p.name == pods[0] && p.namespace == *dn)
-                                    .and_then(|p| p.labels.get("app").cloned())
-                                    .unwrap_or_default();
+                                    .filter_map(|n| {
+                                        tw.pods.iter().find(|p| p.name == *n && p.namespace == *dn)
+                                    })
+                                    .collect();
+                                let app = mine
+                                    .first()
+                                    .and_then(|p| p.labels.get("app"))
+                                    .map(String::as_str)
+                                    .unwrap_or("");
                                 (
-                                    worlds[*ti].cluster.clone(),
+                                    tw.cluster.clone(),
                                     dn.clone(),
                                     dw.clone(),
-                                    pods.clone(),
-                                    base_latency(&dapp),
+                                    mine.iter().map(|p| (p.name.clone(), p.sidecar)).collect(),
+                                    base_latency(app),
+                                    own_errors(app, &tw.cluster),
                                 )
                             }
                             None => (
@@ -622,6 +624,7 @@ fn flows(worlds: &[World]) -> Vec<Flow> {
                                 "unknown".into(),
                                 vec![],
                                 0.0,
+                                &[][..],
                             ),
                         };
                         let series = |reporter: &'static str, code: &'static str| Series {
@@ -639,18 +642,9 @@ fn flows(worlds: &[World]) -> Vec<Flow> {
                         // what the destination answers: its own errors, else 200
                         let mut answers: Vec<(&'static str, f64)> = vec![];
                         if o.dest.is_some() {
-                            let dapp_err: &[(&str, f64)] = match &o.dest {
-                                Some((ti, dn, _, pods)) => worlds[*ti]
-                                    .pods
-                                    .iter()
-                                    .find(|p| p.name == pods[0] && p.namespace == *dn)
-                                    .and_then(|p| p.labels.get("app"))
-                                    .map_or(&[], |a| own_errors(a, &worlds[*ti].cluster)),
-                                None => &[],
-                            };
-                            let err: f64 = dapp_err.iter().map(|e| e.1).sum();
+                            let err: f64 = dest_errors.iter().map(|e| e.1).sum();
                             answers.push(("200", 1.0 - err));
-                            answers.extend(dapp_err.iter().copied());
+                            answers.extend(dest_errors.iter().copied());
                         } else {
                             answers.push((o.code, 1.0));
                         }
@@ -673,12 +667,8 @@ fn flows(worlds: &[World]) -> Vec<Flow> {
                                 }
                             }
                             if let Some((ti, dn, _, _)) = &o.dest {
-                                for dp in &dest_pods {
-                                    let has_sidecar = worlds[*ti]
-                                        .pods
-                                        .iter()
-                                        .any(|p| p.name == *dp && p.namespace == *dn && p.sidecar);
-                                    if has_sidecar {
+                                for (dp, has_sidecar) in &dest_pods {
+                                    if *has_sidecar {
                                         out.push(Flow {
                                             cluster: *ti,
                                             namespace: dn.clone(),

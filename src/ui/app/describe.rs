@@ -120,10 +120,15 @@ pub(super) fn traffic_lines(
 }
 
 /// What `d` shows: the model's view of a row, with every health reason. No I/O.
-pub fn describe(c: &crate::model::ClusterView, item: Item<'_>, kind: ViewKind) -> Vec<String> {
+/// `h` is the health to show (the row's, with its traffic verdict folded in).
+pub fn describe(
+    c: &crate::model::ClusterView,
+    item: Item<'_>,
+    kind: ViewKind,
+    h: &crate::model::Health,
+) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut kv = |k: &str, v: String| out.push(format!("{k:<18}{v}"));
-    let h = item.health();
     match item {
         Item::Cluster(cl) => {
             kv("Cluster:", cl.name.clone());

@@ -1436,12 +1436,9 @@ impl App {
         let Some((c, item)) = self.selected_item() else {
             return;
         };
-        let mut lines = describe(c, item, self.page().kind);
-        // the health line says the traffic's verdict too
-        let folded = item.health_in(Some(&self.sig())).summary();
-        if let Some(l) = lines.iter_mut().find(|l| l.starts_with("Health:")) {
-            *l = format!("{:<18}{folded}", "Health:");
-        }
+        // the health says the traffic's verdict too
+        let health = item.health_in(Some(&self.sig()));
+        let mut lines = describe(c, item, self.page().kind, &health);
         lines.extend(describe::traffic_lines(self, c, &item));
         let subject = match item {
             Item::Service(_) => Some(crate::signals_core::View::Services),

@@ -192,11 +192,11 @@ pub struct History {
 pub struct Signals {
     pub window: String,
     pub clusters: BTreeMap<String, SourceState>,
-    #[serde(serialize_with = "sorted_map")]
+    #[serde(serialize_with = "sorted")]
     pub services: HashMap<Subject, Traffic>,
-    #[serde(serialize_with = "sorted_map")]
+    #[serde(serialize_with = "sorted")]
     pub workloads: HashMap<Subject, Traffic>,
-    #[serde(serialize_with = "sorted_edges")]
+    #[serde(serialize_with = "sorted")]
     pub edges: HashMap<Edge, Traffic>,
     /// Sparklines, keyed by `(view, subject)`: filled by range queries, or by the refreshes
     /// themselves where no Prometheus keeps history.
@@ -204,21 +204,11 @@ pub struct Signals {
     pub history: HashMap<(View, Subject), History>,
 }
 
-fn sorted_map<S: serde::Serializer>(
-    m: &HashMap<Subject, Traffic>,
+/// A map as a list of rows sorted by key (stable JSON for a `HashMap`).
+fn sorted<K: Ord + Serialize, S: serde::Serializer>(
+    m: &HashMap<K, Traffic>,
     s: S,
 ) -> Result<S::Ok, S::Error> {
-    use serde::ser::SerializeSeq;
-    let mut v: Vec<_> = m.iter().collect();
-    v.sort_by(|a, b| a.0.cmp(b.0));
-    let mut seq = s.serialize_seq(Some(v.len()))?;
-    for (k, t) in v {
-        seq.serialize_element(&Row { key: k, traffic: t })?;
-    }
-    seq.end()
-}
-
-fn sorted_edges<S: serde::Serializer>(m: &HashMap<Edge, Traffic>, s: S) -> Result<S::Ok, S::Error> {
     use serde::ser::SerializeSeq;
     let mut v: Vec<_> = m.iter().collect();
     v.sort_by(|a, b| a.0.cmp(b.0));
@@ -370,6 +360,13 @@ impl Rows {
 
     pub fn is_empty(&self) -> bool {
         self.services.is_empty() && self.workloads.is_empty() && self.edges.is_empty()
+    }
+
+    /// Drop rows without requests (a latency answer alone makes no row).
+    pub fn drop_idle(&mut self) {
+        self.services.retain(|_, t| t.rps > 0.0);
+        self.workloads.retain(|_, t| t.rps > 0.0);
+        self.edges.retain(|_, t| t.rps > 0.0);
     }
 
     /// The rows of one cluster.

@@ -179,9 +179,7 @@ pub fn fold_p99(
         }
     }
     // a quantile without a rate answer made an empty row: drop it
-    rows.services.retain(|_, t| t.rps > 0.0);
-    rows.workloads.retain(|_, t| t.rps > 0.0);
-    rows.edges.retain(|_, t| t.rps > 0.0);
+    rows.drop_idle();
 }
 
 #[cfg(test)]

@@ -153,9 +153,7 @@ pub fn fold(rows: &mut Rows, cluster: &str, pairs: &[(&PodSample, &PodSample)]) 
             t.p99_ms = Some(q);
         }
     }
-    rows.services.retain(|_, t| t.rps > 0.0);
-    rows.workloads.retain(|_, t| t.rps > 0.0);
-    rows.edges.retain(|_, t| t.rps > 0.0);
+    rows.drop_idle();
 }
 
 #[cfg(test)]
