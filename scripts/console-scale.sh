@@ -60,3 +60,5 @@ if [ -n "$control" ]; then
   echo "at rest, ${secs} s: CPU $(awk -v d=$((c1 - c0)) -v hz="$hz" 'BEGIN {printf "%.2f", d / hz}') s, RSS $(rss) MiB"
 fi
 grep -o 'VmHWM.*' "/proc/$pid/status" | tr -s ' '
+# the console's own figures (glibc heap in use, anonymous RSS) once synced and 10 s later
+grep -h 'console: ' "$work"/.local/state/meshdeck/meshdeck.log 2>/dev/null | sed 's/^.*INFO [^ ]* //' || true

@@ -991,6 +991,10 @@ impl Worker {
                     if board && let Some(s) = st.snap.clone() {
                         let b = st.board(&s);
                         answer(Answer::Board(Arc::new(b)));
+                        // a board over a large fleet frees tens of MiB of scratch (the
+                        // translation's and the analysis's) that glibc keeps in this thread's
+                        // arena: give it back
+                        crate::fleet::return_freed_memory();
                     }
                 }
             })

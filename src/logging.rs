@@ -25,7 +25,12 @@ pub fn init(file: &Path, verbose: u8) -> anyhow::Result<WorkerGuard> {
     crate::config::private_append(file)
         .with_context(|| format!("opening the log file {}", file.display()))?;
     let appender = tracing_appender::rolling::never(dir, name);
-    let (writer, guard) = tracing_appender::non_blocking(appender);
+    // a bounded queue of 4,096 lines (the default 128,000 preallocates 4 MiB); when full, lines
+    // are dropped, never the UI blocked
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(4096)
+        .lossy(true)
+        .finish(appender);
     let default = match verbose {
         0 => "info",
         1 => "debug",

@@ -253,7 +253,7 @@ pub fn synthetic_snapshot(clusters: usize, services: usize) -> Snapshot {
                     ready: true,
                     owner: Some(("ReplicaSet".into(), format!("{app}-rs").into())),
                     service_account: app.as_str().into(),
-                    ip: format!("10.{c}.{}.{}", i / 250, i % 250),
+                    ip: format!("10.{c}.{}.{}", i / 250, i % 250).as_str().into(),
                     node: "".into(),
                     created: None,
                     deleting: false,

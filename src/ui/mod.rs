@@ -256,6 +256,9 @@ async fn event_loop(
     // the golden signals arrive like snapshots: a watch, read when it changes
     let mut sig_rx = signals.as_ref().map(|h| h.signals.clone());
     let mut focus_sent = std::collections::BTreeSet::new();
+    // the memory figures go to the log once synced and once settled
+    let mut synced_at: Option<std::time::Instant> = None;
+    let mut settled_logged = false;
     app.set_size(size.width, size.height);
     let mut events = EventStream::new();
     let mut snaps = fleet.snapshots.clone();
@@ -344,6 +347,21 @@ async fn event_loop(
                     break;
                 }
                 let s = snaps.borrow_and_update().clone();
+                match synced_at {
+                    None if !s.clusters.is_empty()
+                        && s.clusters.iter().all(|c| {
+                            matches!(c.state, crate::model::ConnState::Synced | crate::model::ConnState::Partial { .. })
+                        }) =>
+                    {
+                        synced_at = Some(std::time::Instant::now());
+                        log_memory("console: every cluster synced");
+                    }
+                    Some(t) if !settled_logged && t.elapsed() >= Duration::from_secs(10) => {
+                        settled_logged = true;
+                        log_memory("console: 10 s after the sync");
+                    }
+                    _ => {}
+                }
                 app.on_snapshot(s);
                 dirty = true;
             }
@@ -440,4 +458,14 @@ async fn event_loop(
         t.cancel();
     }
     Ok(())
+}
+
+/// The console's memory in the log (scripts/console-scale.sh reads it).
+fn log_memory(what: &str) {
+    tracing::info!(
+        rss_kib = crate::cmd::resident_kib(),
+        heap_kib = crate::cmd::heap_in_use_kib(),
+        anon_kib = crate::cmd::proc_status_kib("RssAnon:"),
+        "{what}"
+    );
 }

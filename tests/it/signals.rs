@@ -406,15 +406,35 @@ async fn the_sidecar_fallback_gives_the_same_numbers_without_prometheus() {
     }
     let st = s.state("eu-west").expect("state");
     assert!(st.source.starts_with("sidecars (pod proxy, "), "{st:?}");
-    // bounded: at most max_pods pods per refresh
+    // bounded: at most max_pods pods per refresh across the fleet, shared out
+    let scraped = |s: &meshdeck::signals_core::Signals, c: &str| -> usize {
+        let src = &s.state(c).expect("state").source;
+        let n = src
+            .strip_prefix("sidecars (pod proxy, ")
+            .and_then(|r| r.split(' ').next())
+            .and_then(|n| n.parse().ok());
+        n.unwrap_or_else(|| panic!("{c}: {src:?}"))
+    };
     let mut cfg = fast(None);
     cfg.max_pods = 3;
-    let mut h = sig::start(&t, cfg, fl.snapshots.clone());
+    let mut h = sig::start(&t, cfg.clone(), fl.snapshots.clone());
     let s = until_signals(&mut h, 30, |s| s.clusters.len() == 2).await;
+    let (a, b) = (scraped(&s, "eu-west"), scraped(&s, "us-east"));
+    assert_eq!((a + b, a.min(b)), (3, 1), "{:?}", s.clusters);
+    // the namespaces on screen take the budget first; a cluster left without any is unknown
+    // (stale, with why), not idle
+    let mut h = sig::start(&t, cfg, fl.snapshots.clone());
+    h.focus
+        .send(sig::Focus {
+            namespaces: [("us-east".to_string(), "bookstore".to_string())].into(),
+        })
+        .expect("focus");
+    let s = until_signals(&mut h, 30, |s| s.clusters.len() == 2).await;
+    assert_eq!(scraped(&s, "us-east"), 3, "{:?}", s.clusters);
+    let west = s.state("eu-west").expect("state");
     assert!(
-        s.state("eu-west").expect("s").source.contains(" 3 of "),
-        "{:?}",
-        s.clusters
+        west.stale.as_deref().is_some_and(|e| e.contains("maxPods")),
+        "{west:?}"
     );
     // only GETs went out, to the pod proxy
     let proxied: Vec<_> = f

@@ -240,120 +240,192 @@ async fn read_prometheus(
 
 /// The pods the sidecar fallback scrapes in one cluster: running pods with a sidecar, the
 /// focused namespaces' first, at most `max`.
+/// Which pods the sidecar fallback scrapes this refresh, per cluster (with how many it could):
+/// at most `max` across the fleet, the namespaces on screen first, shared out round-robin over
+/// the clusters so each gets its turn (a fleet of 20 clusters × 5,000 pods costs `max` pod-proxy
+/// requests per refresh, not 20 × `max`).
 fn pods_to_scrape(
     snap: &Snapshot,
-    cluster: &str,
+    clusters: &[&str],
     focus: &Focus,
     max: usize,
-) -> (Vec<(String, String)>, usize) {
-    let Some(c) = snap.clusters.iter().find(|c| c.name == cluster) else {
-        return (Vec::new(), 0);
-    };
-    let mut pods: Vec<(bool, String, String)> = c
-        .pods
-        .iter()
-        .filter(|p| {
+) -> BTreeMap<String, (Vec<(String, String)>, usize)> {
+    // per cluster: (focused pods, other pods), each sorted by namespace and name
+    let mut lists: Vec<(&str, [Vec<(String, String)>; 2])> = Vec::new();
+    let mut out = BTreeMap::new();
+    for &cluster in clusters {
+        let Some(c) = snap.clusters.iter().find(|c| c.name == cluster) else {
+            out.insert(cluster.to_string(), (Vec::new(), 0));
+            continue;
+        };
+        let mut two: [Vec<(String, String)>; 2] = [Vec::new(), Vec::new()];
+        for p in c.pods.iter().filter(|p| {
             &*p.raw.phase == "Running" && p.raw.containers.iter().any(|x| &*x.name == "istio-proxy")
-        })
-        .map(|p| {
+        }) {
             let focused = focus.namespaces.is_empty()
                 || focus
                     .namespaces
                     .contains(&(cluster.to_string(), p.raw.namespace.to_string()));
-            (
-                !focused,
-                p.raw.namespace.to_string(),
-                p.raw.name.to_string(),
-            )
-        })
-        .collect();
-    let total = pods.len();
-    pods.sort();
-    pods.truncate(max);
-    (pods.into_iter().map(|(_, ns, n)| (ns, n)).collect(), total)
+            two[usize::from(!focused)].push((p.raw.namespace.to_string(), p.raw.name.to_string()));
+        }
+        two.iter_mut().for_each(|l| l.sort());
+        out.insert(
+            cluster.to_string(),
+            (Vec::new(), two[0].len() + two[1].len()),
+        );
+        lists.push((cluster, two));
+    }
+    let mut left = max;
+    for tier in 0..2 {
+        let mut next = vec![0usize; lists.len()];
+        let mut progressed = true;
+        while left > 0 && progressed {
+            progressed = false;
+            for (i, (cluster, two)) in lists.iter().enumerate() {
+                if left == 0 {
+                    break;
+                }
+                if let Some(pod) = two[tier].get(next[i]) {
+                    next[i] += 1;
+                    left -= 1;
+                    progressed = true;
+                    if let Some((pods, _)) = out.get_mut(*cluster) {
+                        pods.push(pod.clone());
+                    }
+                }
+            }
+        }
+    }
+    out
 }
+
+type PodKey = (String, String, String);
 
 struct Sidecars {
-    samples: HashMap<(String, String, String), PodSample>,
+    samples: HashMap<PodKey, PodSample>,
 }
 
+/// Scrape these pods (cluster, client, namespace, name) through the pod proxy, 8 at a time.
 async fn scrape_pods(
-    client: &kube::Client,
-    cluster: &str,
-    pods: &[(String, String)],
+    pods: Vec<(String, kube::Client, String, String)>,
     t0: Instant,
     timeout: Duration,
-) -> Vec<((String, String, String), Result<PodSample, String>)> {
-    futures::stream::iter(pods.iter().cloned())
-        .map(|(ns, name)| async move {
+) -> Vec<(PodKey, Result<PodSample, String>)> {
+    futures::stream::iter(pods)
+        .map(|(cluster, client, ns, name)| async move {
             let uri = format!("/api/v1/namespaces/{ns}/pods/{name}:15020/proxy/stats/prometheus");
-            let res = match get_text(client, uri, timeout).await {
+            let res = match get_text(&client, uri, timeout).await {
                 Err(e) => Err(e.describe()),
                 Ok(text) => scrape::parse(&text, t0.elapsed().as_secs_f64()),
             };
-            ((cluster.to_string(), ns, name), res)
+            ((cluster, ns, name), res)
         })
         .buffer_unordered(8)
         .collect()
         .await
 }
 
+/// The scrapes for these targets: every pod, or (given the samples) those never scraped.
+fn jobs(
+    targets: &[SidecarTarget<'_>],
+    unless_in: Option<&HashMap<PodKey, PodSample>>,
+) -> Vec<(String, kube::Client, String, String)> {
+    let mut out = Vec::new();
+    for t in targets {
+        for (ns, n) in &t.pods {
+            let key = (t.cluster.to_string(), ns.clone(), n.clone());
+            if unless_in.is_some_and(|s| s.contains_key(&key)) {
+                continue;
+            }
+            out.push((key.0, t.client.clone(), key.1, key.2));
+        }
+    }
+    out
+}
+
+/// One cluster's share of a sidecar refresh.
+struct SidecarTarget<'a> {
+    cluster: &'a str,
+    client: &'a kube::Client,
+    pods: Vec<(String, String)>,
+    total: usize,
+}
+
 impl Sidecars {
-    /// Scrape, pair with the previous scrape, fold. A first scrape is followed by a second
-    /// one 2 s later, so the first refresh already has rates.
-    #[allow(clippy::too_many_arguments)]
+    /// Scrape every target's pods, pair each with its previous scrape, fold per cluster. Pods
+    /// never scraped before are scraped twice, 2 s apart (once for the whole fleet), so the
+    /// first refresh already has rates.
     async fn read(
         &mut self,
-        client: &kube::Client,
-        cluster: &str,
-        pods: &[(String, String)],
-        total: usize,
+        targets: &[SidecarTarget<'_>],
         t0: Instant,
         timeout: Duration,
-    ) -> Result<(Rows, String), String> {
-        let fresh = pods.iter().all(|(ns, n)| {
-            !self
-                .samples
-                .contains_key(&(cluster.to_string(), ns.clone(), n.clone()))
-        });
-        if fresh && !pods.is_empty() {
-            for (k, r) in scrape_pods(client, cluster, pods, t0, timeout).await {
+    ) -> Vec<(String, Result<(Rows, String), String>)> {
+        let fresh = jobs(targets, Some(&self.samples));
+        if !fresh.is_empty() {
+            for (k, r) in scrape_pods(fresh, t0, timeout).await {
                 if let Ok(s) = r {
                     self.samples.insert(k, s);
                 }
             }
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
-        let results = scrape_pods(client, cluster, pods, t0, timeout).await;
-        let mut errors = Vec::new();
-        let mut pairs_owned = Vec::new();
-        for (k, r) in results {
-            match r {
-                Ok(cur) => {
-                    if let Some(prev) = self.samples.insert(k, cur.clone()) {
-                        pairs_owned.push((prev, cur));
+        let mut results: HashMap<String, Vec<(PodKey, Result<PodSample, String>)>> = HashMap::new();
+        for (k, r) in scrape_pods(jobs(targets, None), t0, timeout).await {
+            results.entry(k.0.clone()).or_default().push((k, r));
+        }
+        // forget pods no longer scraped (of these clusters)
+        let keep: BTreeSet<(&str, &str, &str)> = targets
+            .iter()
+            .flat_map(|t| {
+                t.pods
+                    .iter()
+                    .map(|(ns, n)| (t.cluster, ns.as_str(), n.as_str()))
+            })
+            .collect();
+        let scraped: BTreeSet<&str> = targets.iter().map(|t| t.cluster).collect();
+        self.samples.retain(|(c, ns, n), _| {
+            !scraped.contains(c.as_str()) || keep.contains(&(c.as_str(), ns.as_str(), n.as_str()))
+        });
+        targets
+            .iter()
+            .map(|t| {
+                let mut errors = Vec::new();
+                let mut pairs_owned = Vec::new();
+                for (k, r) in results.remove(t.cluster).unwrap_or_default() {
+                    match r {
+                        Ok(cur) => {
+                            if let Some(prev) = self.samples.insert(k, cur.clone()) {
+                                pairs_owned.push((prev, cur));
+                            }
+                        }
+                        Err(e) => errors.push(format!("{}/{}: {e}", k.1, k.2)),
                     }
                 }
-                Err(e) => errors.push(format!("{}/{}: {e}", k.1, k.2)),
-            }
-        }
-        // forget pods no longer scraped
-        let keep: BTreeSet<(String, String)> = pods.iter().cloned().collect();
-        self.samples
-            .retain(|(c, ns, n), _| c != cluster || keep.contains(&(ns.clone(), n.clone())));
-        if !pods.is_empty() && errors.len() == pods.len() {
-            return Err(format!("every sidecar failed; first: {}", errors[0]));
-        }
-        let pairs: Vec<(&PodSample, &PodSample)> =
-            pairs_owned.iter().map(|(a, b)| (a, b)).collect();
-        let mut rows = Rows::default();
-        scrape::fold(&mut rows, cluster, &pairs);
-        let mut what = format!("sidecars (pod proxy, {} of {total} pods", pods.len());
-        if !errors.is_empty() {
-            what.push_str(&format!("; {} failed: {}", errors.len(), errors[0]));
-        }
-        what.push(')');
-        Ok((rows, what))
+                if t.pods.is_empty() && t.total > 0 {
+                    // the fleet's budget went elsewhere: unknown, not idle
+                    let e = format!(
+                        "none of its {} sidecars scraped this refresh (the maxPods budget went to the namespaces on screen)",
+                        t.total
+                    );
+                    return (t.cluster.to_string(), Err(e));
+                }
+                if !t.pods.is_empty() && errors.len() == t.pods.len() {
+                    let e = format!("every sidecar failed; first: {}", errors[0]);
+                    return (t.cluster.to_string(), Err(e));
+                }
+                let pairs: Vec<(&PodSample, &PodSample)> =
+                    pairs_owned.iter().map(|(a, b)| (a, b)).collect();
+                let mut rows = Rows::default();
+                scrape::fold(&mut rows, t.cluster, &pairs);
+                let mut what = format!("sidecars (pod proxy, {} of {} pods", t.pods.len(), t.total);
+                if !errors.is_empty() {
+                    what.push_str(&format!("; {} failed: {}", errors.len(), errors[0]));
+                }
+                what.push(')');
+                (t.cluster.to_string(), Ok((rows, what)))
+            })
+            .collect()
     }
 }
 
@@ -575,32 +647,43 @@ async fn run(
         for (c, source, r) in owns {
             mark(&mut signals, &c, source, r.map(Some));
         }
-        // ---- the sidecars ----
+        // ---- the sidecars (one budget for the fleet) ----
         let snap = snapshots.borrow().clone();
         let focused = focus.borrow().clone();
+        let scraped: Vec<&str> = plans
+            .iter()
+            .filter(|(_, p)| matches!(p, Plan::Sidecars))
+            .map(|(c, _)| c.as_str())
+            .collect();
+        let mut chosen = pods_to_scrape(&snap, &scraped, &focused, cfg.max_pods);
+        let targets: Vec<SidecarTarget<'_>> = scraped
+            .iter()
+            .filter_map(|&c| {
+                let Some(Ok(client)) = clients.iter().find(|(n, _)| n == c).map(|(_, k)| k) else {
+                    return None;
+                };
+                let (pods, total) = chosen.remove(c).unwrap_or_default();
+                Some(SidecarTarget {
+                    cluster: c,
+                    client,
+                    pods,
+                    total,
+                })
+            })
+            .collect();
+        for (c, r) in sidecars.read(&targets, t0, cfg.timeout).await {
+            match r {
+                Ok((rows, what)) => {
+                    record_history(&mut signals, &rows);
+                    mark(&mut signals, &c, what, Ok(Some(rows)));
+                }
+                Err(e) => mark(&mut signals, &c, "sidecars (pod proxy)".into(), Err(e)),
+            }
+        }
+        drop(targets);
         for (c, p) in &plans {
-            match p {
-                Plan::Sidecars => {
-                    let Some(Ok(client)) = clients.iter().find(|(n, _)| n == c).map(|(_, k)| k)
-                    else {
-                        continue;
-                    };
-                    let (pods, total) = pods_to_scrape(&snap, c, &focused, cfg.max_pods);
-                    match sidecars
-                        .read(client, c, &pods, total, t0, cfg.timeout)
-                        .await
-                    {
-                        Ok((rows, what)) => {
-                            record_history(&mut signals, &rows);
-                            mark(&mut signals, c, what, Ok(Some(rows)));
-                        }
-                        Err(e) => mark(&mut signals, c, "sidecars (pod proxy)".into(), Err(e)),
-                    }
-                }
-                Plan::Nothing(why) => {
-                    mark(&mut signals, c, "none".into(), Err(why.clone()));
-                }
-                _ => {}
+            if let Plan::Nothing(why) = p {
+                mark(&mut signals, c, "none".into(), Err(why.clone()));
             }
         }
         round += 1;

@@ -250,7 +250,7 @@ pub fn describe(
             kv("IP:", p.ip().to_string());
             kv(
                 "Workload:",
-                p.workload.clone().unwrap_or_else(|| "-".into()),
+                p.workload.as_deref().unwrap_or("-").to_string(),
             );
             kv(
                 "Proxy version:",

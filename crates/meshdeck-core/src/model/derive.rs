@@ -144,7 +144,9 @@ impl Ctx {
         let row = PodRow {
             cluster: self.cluster_arc.clone(),
             raw: p.clone(),
-            workload: wl.as_ref().map(|(_, n, k)| format!("{}/{n}", k.as_str())),
+            workload: wl
+                .as_ref()
+                .map(|(_, n, k)| compact_str::format_compact!("{}/{n}", k.as_str())),
             health: health.stale_if(self.stale.as_deref()),
         };
         (row, wl, self.contribution_of(meshes, p, sidecar))

@@ -188,8 +188,8 @@ pub struct Service {
 pub struct PodRow {
     pub cluster: Arc<str>,
     pub raw: Arc<RawPod>,
-    /// `Kind/name` of the owning workload.
-    pub workload: Option<String>,
+    /// `Kind/name` of the owning workload (inline up to 24 bytes).
+    pub workload: Option<compact_str::CompactString>,
     pub health: Health,
 }
 

@@ -2,6 +2,7 @@
 //! k8s-openapi types (what the fleet's watchers yield) or from plain JSON (inventory files).
 //! Trimming here is what keeps 100,000 pods within the memory budget.
 
+use compact_str::CompactString;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Endpoints, Namespace, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -166,7 +167,7 @@ pub struct RawContainer {
     pub ready: bool,
     pub restarts: i32,
     /// `waiting.reason` (CrashLoopBackOff, ImagePullBackOff, ContainerCreating...).
-    pub waiting: Option<String>,
+    pub waiting: Option<CompactString>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,9 +191,11 @@ pub struct RawPod {
     /// (kind, name) of the controlling owner.
     pub owner: Option<(Arc<str>, Arc<str>)>,
     pub service_account: Arc<str>,
-    pub ip: String,
+    /// Inline (no allocation) up to 24 bytes, which an IPv4 or short IPv6 address and an RFC
+    /// 3339 creation time always are: two allocations fewer per pod.
+    pub ip: CompactString,
     pub node: Arc<str>,
-    pub created: Option<String>,
+    pub created: Option<CompactString>,
     pub deleting: bool,
 }
 

@@ -151,7 +151,8 @@ impl From<&SlimPod> for crate::model::raw::RawPod {
                     waiting: st
                         .and_then(|s| s.state.as_ref())
                         .and_then(|s| s.waiting.as_ref())
-                        .and_then(|w| w.reason.clone()),
+                        .and_then(|w| w.reason.as_deref())
+                        .map(compact_str::CompactString::new),
                 }
             })
             .collect();
@@ -197,10 +198,15 @@ impl From<&SlimPod> for crate::model::raw::RawPod {
             ip: p
                 .status
                 .as_ref()
-                .and_then(|s| s.pod_ip.clone())
+                .and_then(|s| s.pod_ip.as_deref())
+                .map(compact_str::CompactString::new)
                 .unwrap_or_default(),
             node: node.unwrap_or_default().into(),
-            created: crate::model::raw::created(&p.metadata),
+            created: p
+                .metadata
+                .creation_timestamp
+                .as_ref()
+                .map(|t| compact_str::format_compact!("{}", t.0)),
             deleting: p.metadata.deletion_timestamp.is_some(),
         }
     }

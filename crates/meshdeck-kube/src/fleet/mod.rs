@@ -1148,7 +1148,7 @@ impl FleetHandle {
 
 /// Give the memory the allocator holds free back to the system (glibc keeps what a burst of
 /// list pages freed in its arenas: ~100 MiB after a 100k-pod sync). A no-op elsewhere.
-fn return_freed_memory() {
+pub fn return_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only releases free memory; it has no preconditions.
     unsafe {
