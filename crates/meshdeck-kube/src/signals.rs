@@ -251,14 +251,14 @@ fn pods_to_scrape(
     max: usize,
 ) -> BTreeMap<String, (Vec<(String, String)>, usize)> {
     // per cluster: (focused pods, other pods), each sorted by namespace and name
-    let mut lists: Vec<(&str, [Vec<(String, String)>; 2])> = Vec::new();
+    let mut lists: Vec<(&str, [Vec<NsName>; 2])> = Vec::new();
     let mut out = BTreeMap::new();
     for &cluster in clusters {
         let Some(c) = snap.clusters.iter().find(|c| c.name == cluster) else {
             out.insert(cluster.to_string(), (Vec::new(), 0));
             continue;
         };
-        let mut two: [Vec<(String, String)>; 2] = [Vec::new(), Vec::new()];
+        let mut two: [Vec<NsName>; 2] = [Vec::new(), Vec::new()];
         for p in c.pods.iter().filter(|p| {
             &*p.raw.phase == "Running" && p.raw.containers.iter().any(|x| &*x.name == "istio-proxy")
         }) {
@@ -299,7 +299,12 @@ fn pods_to_scrape(
     out
 }
 
+/// (namespace, name) of a pod.
+type NsName = (String, String);
+/// (cluster, namespace, name) of a pod.
 type PodKey = (String, String, String);
+/// One pod's scrape.
+type Scraped = (PodKey, Result<PodSample, String>);
 
 struct Sidecars {
     samples: HashMap<PodKey, PodSample>,
@@ -310,7 +315,7 @@ async fn scrape_pods(
     pods: Vec<(String, kube::Client, String, String)>,
     t0: Instant,
     timeout: Duration,
-) -> Vec<(PodKey, Result<PodSample, String>)> {
+) -> Vec<Scraped> {
     futures::stream::iter(pods)
         .map(|(cluster, client, ns, name)| async move {
             let uri = format!("/api/v1/namespaces/{ns}/pods/{name}:15020/proxy/stats/prometheus");
