@@ -375,7 +375,7 @@ impl Sidecars {
             }
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
-        let mut results: HashMap<String, Vec<(PodKey, Result<PodSample, String>)>> = HashMap::new();
+        let mut results: HashMap<String, Vec<Scraped>> = HashMap::new();
         for (k, r) in scrape_pods(jobs(targets, None), t0, timeout).await {
             results.entry(k.0.clone()).or_default().push((k, r));
         }
