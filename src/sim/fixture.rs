@@ -159,7 +159,7 @@ pub fn synthetic_snapshot(clusters: usize, services: usize) -> Snapshot {
             kind: WorkloadKind::Deployment,
             namespace: ns.into(),
             name: name.into(),
-            labels: l.clone(),
+            labels: l.clone().into(),
             template_labels: l.into(),
             service_account: name.into(),
             images: vec![image.into()],

@@ -219,7 +219,9 @@ pub struct RawWorkload {
     pub kind: WorkloadKind,
     pub namespace: String,
     pub name: String,
-    pub labels: Labels,
+    /// Shared: the fleet interns label sets, and a workload's own labels are most often its
+    /// pod template's.
+    pub labels: std::sync::Arc<Labels>,
     /// Shared with the derived row and the translator's index.
     pub template_labels: std::sync::Arc<Labels>,
     pub service_account: String,
@@ -261,7 +263,7 @@ impl From<&Deployment> for RawWorkload {
             kind: WorkloadKind::Deployment,
             namespace: d.metadata.namespace.clone().unwrap_or_default(),
             name: d.metadata.name.clone().unwrap_or_default(),
-            labels: labels(&d.metadata),
+            labels: labels(&d.metadata).into(),
             template_labels: tpl.metadata.as_ref().map(labels).unwrap_or_default().into(),
             service_account: tpl
                 .spec
@@ -298,7 +300,7 @@ impl From<&StatefulSet> for RawWorkload {
             kind: WorkloadKind::StatefulSet,
             namespace: d.metadata.namespace.clone().unwrap_or_default(),
             name: d.metadata.name.clone().unwrap_or_default(),
-            labels: labels(&d.metadata),
+            labels: labels(&d.metadata).into(),
             template_labels: tpl.metadata.as_ref().map(labels).unwrap_or_default().into(),
             service_account: tpl
                 .spec

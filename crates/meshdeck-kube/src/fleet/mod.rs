@@ -987,10 +987,23 @@ async fn run_cluster(
         };
         tasks.spawn(w.run(None, stop.clone()));
     }
+    // one label interner for the cluster: the pods of one ReplicaSet carry the same labels, a
+    // workload's own labels are most often its template's, a Service's selector its app's
+    let interner = Arc::new(Mutex::new(LabelInterner::default()));
+    let share = |l: &mut Arc<crate::model::raw::Labels>, i: &mut LabelInterner| {
+        *l = i.intern(Arc::unwrap_or_clone(std::mem::take(l)));
+    };
+    let i = interner.clone();
     typed!(
         Service,
         services,
-        |o: &Service| Some((key_of(&o.metadata), RawService::from(o))),
+        move |o: &Service| {
+            let mut s = RawService::from(o);
+            let mut i = i.lock();
+            share(&mut s.labels, &mut i);
+            share(&mut s.selector, &mut i);
+            Some((key_of(&o.metadata), s))
+        },
         cfg.clone()
     );
     typed!(
@@ -999,15 +1012,14 @@ async fn run_cluster(
         |o: &Endpoints| Some((key_of(&o.metadata), RawEndpoints::from(o))),
         cfg.clone()
     );
-    // pods decode into the slim type: serde skips what meshdeck never reads; the pods of one
-    // ReplicaSet carry the same labels, so they share one copy
-    let interner = Mutex::new(LabelInterner::default());
+    // pods decode into the slim type: serde skips what meshdeck never reads
+    let i = interner.clone();
     typed!(
         SlimPod,
         pods,
         move |o: &SlimPod| {
             let mut p = RawPod::from(o);
-            let mut i = interner.lock();
+            let mut i = i.lock();
             p.labels = i.intern(Arc::unwrap_or_clone(std::mem::take(&mut p.labels)));
             p.namespace = i.intern_str(&p.namespace);
             p.phase = i.intern_str(&p.phase);
@@ -1025,16 +1037,24 @@ async fn run_cluster(
         },
         cfg.clone()
     );
+    let workload = move |mut w: RawWorkload, i: &Mutex<LabelInterner>| {
+        let mut i = i.lock();
+        share(&mut w.labels, &mut i);
+        share(&mut w.template_labels, &mut i);
+        w
+    };
+    let i = interner.clone();
     typed!(
         Deployment,
         deployments,
-        |o: &Deployment| Some((key_of(&o.metadata), RawWorkload::from(o))),
+        move |o: &Deployment| Some((key_of(&o.metadata), workload(RawWorkload::from(o), &i))),
         cfg.clone()
     );
+    let i = interner.clone();
     typed!(
         StatefulSet,
         statefulsets,
-        |o: &StatefulSet| Some((key_of(&o.metadata), RawWorkload::from(o))),
+        move |o: &StatefulSet| Some((key_of(&o.metadata), workload(RawWorkload::from(o), &i))),
         cfg.clone()
     );
     typed!(
