@@ -280,8 +280,12 @@ pub async fn serve(
                             let st = st.clone();
                             async move { Ok::<_, Infallible>(serve_request(st, req).await) }
                         });
-                        let conn = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(TokioIo::new(tls), svc);
+                        // HTTP/1.1 or HTTP/2, as the client chose in ALPN (a real API server
+                        // offers both; kubectl and meshdeck pick HTTP/2)
+                        let conn = hyper_util::server::conn::auto::Builder::new(
+                            hyper_util::rt::TokioExecutor::new(),
+                        );
+                        let conn = conn.serve_connection(TokioIo::new(tls), svc);
                         tokio::select! {
                             _ = conn => {}
                             _ = token.cancelled() => {}

@@ -54,8 +54,8 @@ pub fn generate() -> anyhow::Result<FleetTls> {
             vec![CertificateDer::from(leaf_cert.der().to_vec())],
             PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der())),
         )?;
-    // HTTP/1.1 only: chunked watch streams work the same for kubectl and kube-rs.
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // as a real API server: HTTP/2 first, HTTP/1.1 for clients without it
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(FleetTls {
         ca_pem: ca_cert.pem(),
         server_config: Arc::new(cfg),
