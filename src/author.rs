@@ -702,6 +702,11 @@ struct State_ {
     snap: Option<Arc<crate::model::Snapshot>>,
     /// Keeps each cluster's findings until its view changes.
     analyzer: crate::analyze::Analyzer,
+    /// When the editor last asked for a preview: while someone edits, the translator (its
+    /// index of the fleet and its last output, for incremental re-translation) is kept between
+    /// jobs; otherwise a board lets it go (tens of MiB at 100k pods, rebuilt anyway when the
+    /// fleet changes).
+    last_preview: Option<Instant>,
 }
 
 impl State_ {
@@ -882,6 +887,7 @@ impl State_ {
     }
 
     fn preview(&mut self, j: &PreviewJob) -> Preview {
+        self.last_preview = Some(Instant::now());
         let translator = self.translator(&j.snap);
         let live = self.live(&j.snap);
         let origin = j.target.display().to_string();
@@ -953,6 +959,7 @@ impl Worker {
                     live_seq: u64::MAX,
                     snap: None,
                     analyzer: crate::analyze::Analyzer::new(),
+                    last_preview: None,
                 };
                 while let Ok(first) = rx.recv() {
                     let mut jobs = vec![first];
@@ -991,6 +998,12 @@ impl Worker {
                     if board && let Some(s) = st.snap.clone() {
                         let b = st.board(&s);
                         answer(Answer::Board(Arc::new(b)));
+                        if st
+                            .last_preview
+                            .is_none_or(|t| t.elapsed() > Duration::from_secs(120))
+                        {
+                            st.translator = None;
+                        }
                         // a board over a large fleet frees tens of MiB of scratch (the
                         // translation's and the analysis's) that glibc keeps in this thread's
                         // arena: give it back

@@ -250,29 +250,39 @@ fn pods_to_scrape(
     focus: &Focus,
     max: usize,
 ) -> BTreeMap<String, (Vec<(String, String)>, usize)> {
-    // per cluster: (focused pods, other pods), each sorted by namespace and name
-    let mut lists: Vec<(&str, [Vec<NsName>; 2])> = Vec::new();
+    // per cluster: (focused pods, other pods), each sorted by namespace and name; borrowed
+    // from the snapshot (100k pods cost no copy; only the chosen ones are)
+    type Tiers<'a> = [Vec<(&'a str, &'a str)>; 2];
+    let mut lists: Vec<(&str, Tiers<'_>)> = Vec::new();
     let mut out = BTreeMap::new();
     for &cluster in clusters {
         let Some(c) = snap.clusters.iter().find(|c| c.name == cluster) else {
             out.insert(cluster.to_string(), (Vec::new(), 0));
             continue;
         };
-        let mut two: [Vec<NsName>; 2] = [Vec::new(), Vec::new()];
+        let focused: BTreeSet<&str> = focus
+            .namespaces
+            .iter()
+            .filter(|(c, _)| c == cluster)
+            .map(|(_, ns)| ns.as_str())
+            .collect();
+        let mut two: Tiers<'_> = [Vec::new(), Vec::new()];
         for p in c.pods.iter().filter(|p| {
             &*p.raw.phase == "Running" && p.raw.containers.iter().any(|x| &*x.name == "istio-proxy")
         }) {
-            let focused = focus.namespaces.is_empty()
-                || focus
-                    .namespaces
-                    .contains(&(cluster.to_string(), p.raw.namespace.to_string()));
-            two[usize::from(!focused)].push((p.raw.namespace.to_string(), p.raw.name.to_string()));
+            let on_screen = focus.namespaces.is_empty() || focused.contains(&*p.raw.namespace);
+            two[usize::from(!on_screen)].push((&p.raw.namespace, &p.raw.name));
         }
-        two.iter_mut().for_each(|l| l.sort());
-        out.insert(
-            cluster.to_string(),
-            (Vec::new(), two[0].len() + two[1].len()),
-        );
+        let total = two[0].len() + two[1].len();
+        // no list gives more than `max`: keep its first `max` (linear), sort only those
+        for l in &mut two {
+            if l.len() > max && max > 0 {
+                l.select_nth_unstable(max - 1);
+            }
+            l.truncate(max);
+            l.sort_unstable();
+        }
+        out.insert(cluster.to_string(), (Vec::new(), total));
         lists.push((cluster, two));
     }
     let mut left = max;
@@ -290,7 +300,7 @@ fn pods_to_scrape(
                     left -= 1;
                     progressed = true;
                     if let Some((pods, _)) = out.get_mut(*cluster) {
-                        pods.push(pod.clone());
+                        pods.push((pod.0.to_string(), pod.1.to_string()));
                     }
                 }
             }
@@ -299,8 +309,6 @@ fn pods_to_scrape(
     out
 }
 
-/// (namespace, name) of a pod.
-type NsName = (String, String);
 /// (cluster, namespace, name) of a pod.
 type PodKey = (String, String, String);
 /// One pod's scrape.
