@@ -5,7 +5,8 @@
 # said every cluster was synced (from launch), then the console's CPU time (user+system, from
 # /proc/PID/stat) and RSS over SECS seconds of churn, and over SECS seconds of rest (the same fleet
 # with the churn stopped: `sim ctl` pauses it).
-# PERF_OUT=FILE records a perf profile of the churn interval there.
+# PERF_OUT=FILE records a perf profile of the churn interval there (PERF_PHASE=rest: of the rest).
+# SETTLE=S waits S seconds after the churn stops before the rest is measured (default 3).
 # Usage: scripts/console-scale.sh [CLUSTERS] [PODS_PER_CLUSTER] [CHURN_MS] [SECS]
 #        (needs a release build, tmux and kubectl)
 set -euo pipefail
@@ -20,7 +21,8 @@ work=$(mktemp -d)
 session="scale$$"
 trap 'tmux kill-session -t "$session" 2>/dev/null || true; kill "$sim" 2>/dev/null || true; rm -rf "$work"' EXIT
 export HOME="$work"
-"$bin" sim serve --clusters "$clusters" --pods-per-cluster "$pods" --churn-ms "$churn" \
+simbin=$bin
+"$simbin" sim serve --clusters "$clusters" --pods-per-cluster "$pods" --churn-ms "$churn" \
   --control 127.0.0.1:0 --kubeconfig "$work/kc" >"$work/out" 2>"$work/err" &
 sim=$!
 until grep -q ready "$work/out" 2>/dev/null; do
@@ -50,15 +52,19 @@ rss() { awk '/VmRSS/ {print int($2 / 1024)}' "/proc/$pid/status"; }
 hz=$(getconf CLK_TCK)
 sleep 3
 c0=$(cpu)
-if [ -n "${PERF_OUT:-}" ]; then perf record -q ${PERF_ARGS:--g} -o "$PERF_OUT" -p "$pid" -- sleep "$secs" 2>/dev/null; else sleep "$secs"; fi
+if [ -n "${PERF_OUT:-}" ] && [ "${PERF_PHASE:-churn}" = churn ]; then perf record -q ${PERF_ARGS:--g} -o "$PERF_OUT" -p "$pid" -- sleep "$secs" 2>/dev/null; else sleep "$secs"; fi
 c1=$(cpu)
 echo "churn (1 change per cluster per ${churn} ms), ${secs} s: CPU $(awk -v d=$((c1 - c0)) -v hz="$hz" 'BEGIN {printf "%.2f", d / hz}') s, RSS $(rss) MiB"
 if [ -n "$control" ]; then
-  "$bin" sim ctl --control "$control" churn stop >/dev/null 2>&1 || { echo "(the simulator cannot pause its churn)"; exit 0; }
-  sleep 3
-  c0=$(cpu); sleep "$secs"; c1=$(cpu)
+  "$simbin" sim ctl --control "$control" churn stop >/dev/null 2>&1 || { echo "(the simulator cannot pause its churn)"; exit 0; }
+  sleep "${SETTLE:-3}"
+  c0=$(cpu)
+  if [ -n "${PERF_OUT:-}" ] && [ "${PERF_PHASE:-churn}" = rest ]; then perf record -q ${PERF_ARGS:--g} -o "$PERF_OUT" -p "$pid" -- sleep "$secs" 2>/dev/null; else sleep "$secs"; fi
+  c1=$(cpu)
   echo "at rest, ${secs} s: CPU $(awk -v d=$((c1 - c0)) -v hz="$hz" 'BEGIN {printf "%.2f", d / hz}') s, RSS $(rss) MiB"
 fi
 grep -o 'VmHWM.*' "/proc/$pid/status" | tr -s ' '
 # the console's own figures (glibc heap in use, anonymous RSS) once synced and 10 s later
 grep -h 'console: ' "$work"/.local/state/meshdeck/meshdeck.log 2>/dev/null | sed 's/^.*INFO [^ ]* //' || true
+# LOG_OUT=FILE keeps the console's log (with CONSOLE_ENV=MESHDECK_LOG=debug, every board's run)
+if [ -n "${LOG_OUT:-}" ]; then cp "$work"/.local/state/meshdeck/meshdeck.log "$LOG_OUT" 2>/dev/null || true; fi

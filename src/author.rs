@@ -655,6 +655,8 @@ pub enum Job {
     DeletePlan {
         job: u64,
         id: PolicyId,
+        /// The fleet as the console shows it.
+        snap: Arc<crate::model::Snapshot>,
     },
 }
 
@@ -699,7 +701,6 @@ struct State_ {
     loaded: Arc<Loaded>,
     live: Arc<Vec<Live>>,
     live_seq: u64,
-    snap: Option<Arc<crate::model::Snapshot>>,
     /// Keeps each cluster's findings until its view changes.
     analyzer: crate::analyze::Analyzer,
     /// When the editor last asked for a preview: while someone edits, the translator (its
@@ -864,22 +865,17 @@ impl State_ {
             Job::Discard { target } => {
                 let _ = std::fs::remove_file(draft_path(&self.store.drafts, &target));
             }
-            Job::DeletePlan { job, id } => {
-                let plan = match self.snap.clone() {
-                    Some(s) => {
-                        let t = self.translator(&s);
-                        let live = self.live(&s);
-                        let ctx = Context {
-                            translator: &t,
-                            snap: &s,
-                            base: &self.loaded,
-                            live: &live,
-                            who: &self.store.who,
-                        };
-                        delete_plan(&ctx, &id)
-                    }
-                    None => Plan::default(),
+            Job::DeletePlan { job, id, snap } => {
+                let t = self.translator(&snap);
+                let live = self.live(&snap);
+                let ctx = Context {
+                    translator: &t,
+                    snap: &snap,
+                    base: &self.loaded,
+                    live: &live,
+                    who: &self.store.who,
                 };
+                let plan = delete_plan(&ctx, &id);
                 answer(Answer::DeletePlan(job, Arc::new(plan)));
             }
             Job::Board(_) | Job::Preview(_) => {}
@@ -957,7 +953,6 @@ impl Worker {
                     loaded: Arc::new(Loaded::default()),
                     live: Arc::new(vec![]),
                     live_seq: u64::MAX,
-                    snap: None,
                     analyzer: crate::analyze::Analyzer::new(),
                     last_preview: None,
                 };
@@ -965,16 +960,20 @@ impl Worker {
                     let mut jobs = vec![first];
                     jobs.extend(rx.try_iter());
                     let mut board = false;
+                    // the newest snapshot of the batch, for the board: not kept between
+                    // batches (under churn it would hold a whole older generation of every
+                    // cluster's views alive)
+                    let mut snap: Option<Arc<crate::model::Snapshot>> = None;
                     let mut preview: Option<PreviewJob> = None;
                     let mut files = Vec::new();
                     for j in jobs {
                         match j {
                             Job::Board(s) => {
-                                st.snap = Some(s);
+                                snap = Some(s);
                                 board = true;
                             }
                             Job::Preview(p) => {
-                                st.snap = Some(p.snap.clone());
+                                snap = Some(p.snap.clone());
                                 preview = Some(p);
                             }
                             other => files.push(other),
@@ -995,8 +994,9 @@ impl Worker {
                         let pv = st.preview(&p);
                         answer(Answer::Preview(Arc::new(pv)));
                     }
-                    if board && let Some(s) = st.snap.clone() {
+                    if board && let Some(s) = snap.take() {
                         let b = st.board(&s);
+                        tracing::debug!(seq = s.seq, took_ms = b.took.as_millis(), "board");
                         answer(Answer::Board(Arc::new(b)));
                         if st
                             .last_preview

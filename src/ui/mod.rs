@@ -426,9 +426,12 @@ async fn event_loop(
         ) || matches!(app.mode, app::Mode::Editor(_));
         let due = board_at
             .is_some_and(|(t, seq)| seq != app.snap.seq && t.elapsed() >= Duration::from_secs(1));
-        // the analysis behind the header's count follows the fleet too, less often
-        let due_anyway = board_at
-            .is_none_or(|(t, seq)| seq != app.snap.seq && t.elapsed() >= Duration::from_secs(5));
+        // the analysis behind the header's count follows the fleet too, less often: every 5 s,
+        // or 100 times as long as the last board took (a large fleet's board costs ~0.1 s:
+        // off screen it gets at most 1% of a core), at most a minute apart
+        let every = (app.board.took * 100).clamp(Duration::from_secs(5), Duration::from_secs(60));
+        let due_anyway =
+            board_at.is_none_or(|(t, seq)| seq != app.snap.seq && t.elapsed() >= every);
         if let Some(w) = &jobs.worker
             && (app.want_board || (policies_shown && due) || due_anyway)
         {

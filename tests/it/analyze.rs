@@ -712,7 +712,14 @@ fn the_kept_analyzer_redoes_only_changed_clusters_and_agrees_with_a_full_analysi
     // west's VirtualServices are gone (a new view for west only): its IST0101s go
     let mut west = base("west");
     west.istio.retain(|o| o.kind != "VirtualService");
+    let old_west = Arc::downgrade(&snap.clusters[1]);
     snap.clusters[1] = Arc::new(west);
+    // the analyzer does not keep the replaced view alive (under churn that would be a whole
+    // older generation of the fleet)
+    assert!(
+        old_west.upgrade().is_none(),
+        "the analyzer holds west's old view"
+    );
     let (fixed, redone) = a.analyze_counting(&snap);
     assert_eq!(redone, 1);
     assert_eq!(fixed, analyze(&snap));

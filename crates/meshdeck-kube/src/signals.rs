@@ -669,6 +669,9 @@ async fn run(
             .map(|(c, _)| c.as_str())
             .collect();
         let mut chosen = pods_to_scrape(&snap, &scraped, &focused, cfg.max_pods);
+        // not held through the scrapes and the wait (it would keep an older generation of
+        // every cluster's views alive while the fleet changes)
+        drop(snap);
         let targets: Vec<SidecarTarget<'_>> = scraped
             .iter()
             .filter_map(|&c| {

@@ -204,7 +204,11 @@ impl App {
         let job = self.alloc_job();
         self.pending_delete = Some((job, row.id(), row.file.clone()));
         self.flash(format!("planning the removal of {}…", row.id()), false);
-        vec![Intent::Author(Job::DeletePlan { job, id })]
+        vec![Intent::Author(Job::DeletePlan {
+            job,
+            id,
+            snap: self.snap.clone(),
+        })]
     }
 
     pub(super) fn describe_policy(&mut self) {

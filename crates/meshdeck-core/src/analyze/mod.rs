@@ -233,7 +233,10 @@ pub fn analyze(snap: &Snapshot) -> Vec<Finding> {
 /// analyzers. The answer equals [`analyze`] of the same snapshot.
 #[derive(Default)]
 pub struct Analyzer {
-    cache: std::collections::HashMap<String, (std::sync::Arc<ClusterView>, Vec<Finding>)>,
+    /// Per cluster, the view its findings came from (weak: the cache must not keep an older
+    /// generation of the fleet alive; the allocation a `Weak` pins cannot be reused by a newer
+    /// view, so equal pointers are the same view).
+    cache: std::collections::HashMap<String, (std::sync::Weak<ClusterView>, Vec<Finding>)>,
 }
 
 impl Analyzer {
@@ -251,14 +254,15 @@ impl Analyzer {
         let mut redone = 0;
         for c in snap.clusters.iter().filter(|c| c.state.is_current()) {
             match self.cache.get(&c.name) {
-                Some((seen, found)) if std::sync::Arc::ptr_eq(seen, c) => {
+                Some((seen, found)) if std::ptr::eq(seen.as_ptr(), std::sync::Arc::as_ptr(c)) => {
                     out.extend(found.iter().cloned())
                 }
                 _ => {
                     redone += 1;
                     let found = analyze_cluster(c);
                     out.extend(found.iter().cloned());
-                    self.cache.insert(c.name.clone(), (c.clone(), found));
+                    self.cache
+                        .insert(c.name.clone(), (std::sync::Arc::downgrade(c), found));
                 }
             }
         }

@@ -56,6 +56,9 @@ pub struct NeedsFull(pub &'static str);
 struct Ctx {
     cluster: String,
     cluster_arc: Arc<str>,
+    /// The health of every pod that is fine (most of them): one shared value, not 56 bytes
+    /// per pod.
+    ok_health: Arc<Health>,
     stale: Option<String>,
     ns_injected: HashMap<String, Option<String>>,
     default_mesh_version: Option<String>,
@@ -147,7 +150,11 @@ impl Ctx {
             workload: wl
                 .as_ref()
                 .map(|(_, n, k)| compact_str::format_compact!("{}/{n}", k.as_str())),
-            health: health.stale_if(self.stale.as_deref()),
+            health: if health == Health::ok() {
+                self.ok_health.clone()
+            } else {
+                Arc::new(health.stale_if(self.stale.as_deref()))
+            },
         };
         (row, wl, self.contribution_of(meshes, p, sidecar))
     }
@@ -458,6 +465,7 @@ impl Deriver {
             .collect();
         let ctx = Ctx {
             cluster_arc: Arc::from(cluster.as_str()),
+            ok_health: Arc::new(Health::ok().stale_if(stale.as_deref())),
             stale,
             default_mesh_version: meshes.first().map(|m| m.version.clone()),
             ns_injected,

@@ -190,7 +190,8 @@ pub struct PodRow {
     pub raw: Arc<RawPod>,
     /// `Kind/name` of the owning workload (inline up to 24 bytes).
     pub workload: Option<compact_str::CompactString>,
-    pub health: Health,
+    /// Shared by the cluster's healthy pods.
+    pub health: Arc<Health>,
 }
 
 impl PodRow {
@@ -251,7 +252,7 @@ impl Serialize for PodRow {
         st.serialize_field("workload", &self.workload)?;
         st.serialize_field("proxy_version", &self.proxy_version())?;
         st.serialize_field("created", &self.created())?;
-        st.serialize_field("health", &self.health)?;
+        st.serialize_field("health", &*self.health)?;
         st.end()
     }
 }
