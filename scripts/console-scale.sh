@@ -21,8 +21,7 @@ work=$(mktemp -d)
 session="scale$$"
 trap 'tmux kill-session -t "$session" 2>/dev/null || true; kill "$sim" 2>/dev/null || true; rm -rf "$work"' EXIT
 export HOME="$work"
-simbin=$bin
-"$simbin" sim serve --clusters "$clusters" --pods-per-cluster "$pods" --churn-ms "$churn" \
+"$bin" sim serve --clusters "$clusters" --pods-per-cluster "$pods" --churn-ms "$churn" \
   --control 127.0.0.1:0 --kubeconfig "$work/kc" >"$work/out" 2>"$work/err" &
 sim=$!
 until grep -q ready "$work/out" 2>/dev/null; do
@@ -56,7 +55,7 @@ if [ -n "${PERF_OUT:-}" ] && [ "${PERF_PHASE:-churn}" = churn ]; then perf recor
 c1=$(cpu)
 echo "churn (1 change per cluster per ${churn} ms), ${secs} s: CPU $(awk -v d=$((c1 - c0)) -v hz="$hz" 'BEGIN {printf "%.2f", d / hz}') s, RSS $(rss) MiB"
 if [ -n "$control" ]; then
-  "$simbin" sim ctl --control "$control" churn stop >/dev/null 2>&1 || { echo "(the simulator cannot pause its churn)"; exit 0; }
+  "$bin" sim ctl --control "$control" churn stop >/dev/null 2>&1 || { echo "(the simulator cannot pause its churn)"; exit 0; }
   sleep "${SETTLE:-3}"
   c0=$(cpu)
   if [ -n "${PERF_OUT:-}" ] && [ "${PERF_PHASE:-churn}" = rest ]; then perf record -q ${PERF_ARGS:--g} -o "$PERF_OUT" -p "$pid" -- sleep "$secs" 2>/dev/null; else sleep "$secs"; fi

@@ -265,6 +265,11 @@ impl Cache {
         self.access().iter().filter(|a| a.settled).count()
     }
 
+    /// Every kind the cluster serves has listed.
+    fn synced(&self) -> bool {
+        self.kinds_total.is_some_and(|n| self.synced_count() >= n)
+    }
+
     /// What this session may not see here, in a line; `None` when it sees everything.
     fn forbidden(&self) -> Option<String> {
         let access = self.access();
@@ -661,7 +666,7 @@ where
                             store.parts.retain(|s, _| s.is_none());
                         }
                         delay = BACKOFF_MIN;
-                        if c.kinds_total.is_some_and(|n| c.synced_count() >= n) {
+                        if c.synced() {
                             c.ok();
                         }
                         c.dirty = true;
@@ -843,7 +848,7 @@ async fn run_cluster(
                 }
                 let t = Instant::now();
                 let r = tokio::time::timeout(PING_TIMEOUT, client.apiserver_version()).await;
-                {
+                let every = {
                     let mut c = cache.lock();
                     match r {
                         Ok(Ok(v)) => {
@@ -859,7 +864,7 @@ async fn run_cluster(
                             c.version = Some(v.git_version);
                             c.latency_ms = Some(latency);
                             // a ping clears failures only once the watchers answer again
-                            if c.kinds_total.is_some_and(|n| c.synced_count() >= n) {
+                            if c.synced() {
                                 c.ok();
                             }
                         }
@@ -883,19 +888,13 @@ async fn run_cluster(
                         }
                         Err(_) => c.fail(format!("no answer within {}s", PING_TIMEOUT.as_secs())),
                     }
-                }
-                changed.notify_one();
-                let every = {
-                    let c = cache.lock();
-                    let healthy = c.failing.is_none()
-                        && c.auth_error.is_none()
-                        && c.kinds_total.is_some_and(|n| c.synced_count() >= n);
-                    if healthy {
+                    if c.failing.is_none() && c.auth_error.is_none() && c.synced() {
                         PING_EVERY_HEALTHY
                     } else {
                         PING_EVERY
                     }
                 };
+                changed.notify_one();
                 tokio::select! {
                     _ = tokio::time::sleep(every) => {}
                     _ = stop.cancelled() => return,
