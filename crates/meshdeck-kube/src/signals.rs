@@ -238,8 +238,70 @@ async fn read_prometheus(
     Ok(rows)
 }
 
-/// The pods the sidecar fallback scrapes in one cluster: running pods with a sidecar, the
-/// focused namespaces' first, at most `max`.
+/// One cluster's scrape candidates: running pods with a sidecar, as indices into its view's
+/// pod list (sorted by namespace and name), the first `max` of those on screen and the first
+/// `max` of the others, with how many there are in all.
+struct Candidates {
+    /// The view they index: the list is computed again only when the cluster's view changed
+    /// (a weak reference: the cache keeps no older generation of the fleet alive).
+    view: std::sync::Weak<meshdeck_core::model::ClusterView>,
+    /// The namespaces on screen it was split by (None: every namespace is).
+    focused: Option<Vec<String>>,
+    max: usize,
+    tiers: [Vec<u32>; 2],
+    total: usize,
+}
+
+impl Candidates {
+    fn of(
+        view: &Arc<meshdeck_core::model::ClusterView>,
+        focused: Option<Vec<String>>,
+        max: usize,
+    ) -> Self {
+        let mut tiers: [Vec<u32>; 2] = [Vec::new(), Vec::new()];
+        let mut total = 0;
+        for (i, p) in view.pods.iter().enumerate() {
+            let raw = &p.raw;
+            if &*raw.phase != "Running" || !raw.containers.iter().any(|x| &*x.name == "istio-proxy")
+            {
+                continue;
+            }
+            total += 1;
+            let on_screen = focused
+                .as_ref()
+                .is_none_or(|f| f.iter().any(|ns| **ns == *raw.namespace));
+            let tier = &mut tiers[usize::from(!on_screen)];
+            // the list is sorted, so the first `max` in order are the ones a sort would keep
+            if tier.len() < max {
+                tier.push(u32::try_from(i).unwrap_or(u32::MAX));
+            }
+        }
+        Self {
+            view: Arc::downgrade(view),
+            focused,
+            max,
+            tiers,
+            total,
+        }
+    }
+
+    fn still_for(
+        &self,
+        view: &Arc<meshdeck_core::model::ClusterView>,
+        focused: &Option<Vec<String>>,
+        max: usize,
+    ) -> bool {
+        std::ptr::eq(self.view.as_ptr(), Arc::as_ptr(view))
+            && self.view.strong_count() > 0
+            && self.focused == *focused
+            && self.max == max
+    }
+}
+
+/// Per cluster, its last [`Candidates`]: at rest (no view changed) a refresh walks no pod.
+#[derive(Default)]
+struct CandidateCache(HashMap<String, Candidates>);
+
 /// Which pods the sidecar fallback scrapes this refresh, per cluster (with how many it could):
 /// at most `max` across the fleet, the namespaces on screen first, shared out round-robin over
 /// the clusters so each gets its turn (a fleet of 20 clusters × 5,000 pods costs `max` pod-proxy
@@ -249,41 +311,41 @@ fn pods_to_scrape(
     clusters: &[&str],
     focus: &Focus,
     max: usize,
+    cache: &mut CandidateCache,
 ) -> BTreeMap<String, (Vec<(String, String)>, usize)> {
-    // per cluster: (focused pods, other pods), each sorted by namespace and name; borrowed
-    // from the snapshot (100k pods cost no copy; only the chosen ones are)
-    type Tiers<'a> = [Vec<(&'a str, &'a str)>; 2];
-    let mut lists: Vec<(&str, Tiers<'_>)> = Vec::new();
     let mut out = BTreeMap::new();
+    let mut views = Vec::new();
     for &cluster in clusters {
         let Some(c) = snap.clusters.iter().find(|c| c.name == cluster) else {
             out.insert(cluster.to_string(), (Vec::new(), 0));
             continue;
         };
-        let focused: BTreeSet<&str> = focus
-            .namespaces
-            .iter()
-            .filter(|(c, _)| c == cluster)
-            .map(|(_, ns)| ns.as_str())
-            .collect();
-        let mut two: Tiers<'_> = [Vec::new(), Vec::new()];
-        for p in c.pods.iter().filter(|p| {
-            &*p.raw.phase == "Running" && p.raw.containers.iter().any(|x| &*x.name == "istio-proxy")
-        }) {
-            let on_screen = focus.namespaces.is_empty() || focused.contains(&*p.raw.namespace);
-            two[usize::from(!on_screen)].push((&p.raw.namespace, &p.raw.name));
+        views.push((cluster, c));
+        let focused = (!focus.namespaces.is_empty()).then(|| {
+            focus
+                .namespaces
+                .iter()
+                .filter(|(c, _)| c == cluster)
+                .map(|(_, ns)| ns.clone())
+                .collect::<Vec<_>>()
+        });
+        let fresh = cache
+            .0
+            .get(cluster)
+            .is_some_and(|k| k.still_for(c, &focused, max));
+        if !fresh {
+            cache
+                .0
+                .insert(cluster.to_string(), Candidates::of(c, focused, max));
         }
-        let total = two[0].len() + two[1].len();
-        // no list gives more than `max`: keep its first `max` (linear), sort only those
-        for l in &mut two {
-            if l.len() > max && max > 0 {
-                l.select_nth_unstable(max - 1);
-            }
-            l.truncate(max);
-            l.sort_unstable();
+    }
+    cache.0.retain(|c, _| clusters.contains(&c.as_str()));
+    let mut lists = Vec::new();
+    for (cluster, c) in views {
+        if let Some(k) = cache.0.get(cluster) {
+            out.insert(cluster.to_string(), (Vec::new(), k.total));
+            lists.push((cluster, c, k));
         }
-        out.insert(cluster.to_string(), (Vec::new(), total));
-        lists.push((cluster, two));
     }
     let mut left = max;
     for tier in 0..2 {
@@ -291,17 +353,20 @@ fn pods_to_scrape(
         let mut progressed = true;
         while left > 0 && progressed {
             progressed = false;
-            for (i, (cluster, two)) in lists.iter().enumerate() {
+            for (i, (cluster, view, k)) in lists.iter().enumerate() {
                 if left == 0 {
                     break;
                 }
-                if let Some(pod) = two[tier].get(next[i]) {
-                    next[i] += 1;
+                let Some(&at) = k.tiers[tier].get(next[i]) else {
+                    continue;
+                };
+                next[i] += 1;
+                progressed = true;
+                if let (Some(p), Some((pods, _))) =
+                    (view.pods.get(at as usize), out.get_mut(*cluster))
+                {
                     left -= 1;
-                    progressed = true;
-                    if let Some((pods, _)) = out.get_mut(*cluster) {
-                        pods.push((pod.0.to_string(), pod.1.to_string()));
-                    }
+                    pods.push((p.raw.namespace.to_string(), p.raw.name.to_string()));
                 }
             }
         }
@@ -554,6 +619,7 @@ async fn run(
         window: cfg.window.clone(),
         ..Signals::default()
     };
+    let mut candidates = CandidateCache::default();
     let mut round = 0u64;
     loop {
         // ---- plan: who reads each cluster ----
@@ -668,7 +734,7 @@ async fn run(
             .filter(|(_, p)| matches!(p, Plan::Sidecars))
             .map(|(c, _)| c.as_str())
             .collect();
-        let mut chosen = pods_to_scrape(&snap, &scraped, &focused, cfg.max_pods);
+        let mut chosen = pods_to_scrape(&snap, &scraped, &focused, cfg.max_pods, &mut candidates);
         // not held through the scrapes and the wait (it would keep an older generation of
         // every cluster's views alive while the fleet changes)
         drop(snap);
@@ -789,4 +855,115 @@ async fn range(
         err_pct: it.next().unwrap_or_default(),
         p99_ms: it.next().unwrap_or_default(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use meshdeck_core::model::raw::{RawContainer, RawPod};
+    use meshdeck_core::model::{ClusterInput, ConnState, derive_cluster};
+
+    fn pod(ns: &str, name: &str, phase: &str, sidecar: bool) -> Arc<RawPod> {
+        let c = |n: &str| RawContainer {
+            name: n.into(),
+            image: "img".into(),
+            ready: true,
+            restarts: 0,
+            waiting: None,
+        };
+        let mut containers = vec![c("app")];
+        if sidecar {
+            containers.push(c("istio-proxy"));
+        }
+        Arc::new(RawPod {
+            namespace: ns.into(),
+            name: name.into(),
+            labels: Default::default(),
+            injected: sidecar,
+            opted_out: false,
+            ambient: false,
+            containers,
+            phase: phase.into(),
+            ready: true,
+            owner: None,
+            service_account: "default".into(),
+            ip: "10.0.0.1".into(),
+            node: "n1".into(),
+            created: None,
+            deleting: false,
+        })
+    }
+
+    fn view(name: &str, pods: Vec<Arc<RawPod>>) -> Arc<meshdeck_core::model::ClusterView> {
+        let input = ClusterInput {
+            name: name.into(),
+            context: name.into(),
+            pods,
+            ..ClusterInput::default()
+        };
+        Arc::new(derive_cluster(&input, ConnState::Synced))
+    }
+
+    fn names(v: &[(String, String)]) -> Vec<String> {
+        v.iter().map(|(ns, n)| format!("{ns}/{n}")).collect()
+    }
+
+    /// The choice with the cache equals the choice without one, and follows every change of
+    /// a view (a pod added, one that stops running) and of the namespaces on screen.
+    #[test]
+    fn candidates_follow_the_views_and_the_focus() {
+        let a = |extra: Vec<Arc<RawPod>>| {
+            let mut p = vec![
+                pod("shop", "cart-2", "Running", true),
+                pod("shop", "cart-1", "Running", true),
+                pod("bank", "ledger-1", "Running", true),
+                pod("bank", "batch-1", "Succeeded", true),
+                pod("bank", "plain-1", "Running", false),
+            ];
+            p.extend(extra);
+            view("a", p)
+        };
+        let b = view("b", vec![pod("shop", "web-1", "Running", true)]);
+        let snap = |a: &Arc<_>| Snapshot {
+            clusters: vec![Arc::clone(a), Arc::clone(&b)],
+            seq: 1,
+        };
+        let all = Focus::default();
+        let mut cache = CandidateCache::default();
+        let v1 = a(vec![]);
+        let got = pods_to_scrape(&snap(&v1), &["a", "b"], &all, 3, &mut cache);
+        assert_eq!(names(&got["a"].0), ["bank/ledger-1", "shop/cart-1"]);
+        assert_eq!(got["a"].1, 3, "running pods with a sidecar");
+        assert_eq!(names(&got["b"].0), ["shop/web-1"]);
+        // the same views again: the cached answer, equal to a fresh one
+        let again = pods_to_scrape(&snap(&v1), &["a", "b"], &all, 3, &mut cache);
+        let fresh = pods_to_scrape(
+            &snap(&v1),
+            &["a", "b"],
+            &all,
+            3,
+            &mut CandidateCache::default(),
+        );
+        assert_eq!(again, got);
+        assert_eq!(fresh, got);
+        // a new view of cluster a (a pod that sorts first): seen at once
+        let v2 = a(vec![pod("app", "api-1", "Running", true)]);
+        let got = pods_to_scrape(&snap(&v2), &["a", "b"], &all, 3, &mut cache);
+        assert_eq!(names(&got["a"].0), ["app/api-1", "bank/ledger-1"]);
+        assert_eq!(got["a"].1, 4);
+        // the namespaces on screen change: they go first
+        let shop = Focus {
+            namespaces: [("a".to_string(), "shop".to_string())].into(),
+        };
+        let got = pods_to_scrape(&snap(&v2), &["a", "b"], &shop, 3, &mut cache);
+        assert_eq!(
+            names(&got["a"].0),
+            ["shop/cart-1", "shop/cart-2", "app/api-1"]
+        );
+        // b shows nothing on screen: the budget is gone before its turn
+        assert_eq!(got["b"], (Vec::new(), 1));
+        // a cluster no longer scraped leaves the cache
+        pods_to_scrape(&snap(&v2), &["b"], &shop, 3, &mut cache);
+        assert!(!cache.0.contains_key("a"));
+    }
 }

@@ -41,13 +41,45 @@ fn kept(l: &HashMap<String, String>) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The two metric families meshdeck reads of a sidecar.
+const REQUESTS: &str = "istio_requests_total";
+const DURATION: &str = "istio_request_duration_milliseconds";
+
+/// Whether a line of Prometheus text belongs to one of the two families read (a sample, or its
+/// `# TYPE` / `# HELP`). A real sidecar serves a few thousand lines, nearly all Envoy's own
+/// (`envoy_*`, `istio_agent_*`); only these few dozen go through the parser.
+fn wanted(line: &str) -> bool {
+    let l = line.trim_start();
+    let name = match l.strip_prefix('#') {
+        Some(rest) => {
+            let mut w = rest.split_whitespace();
+            match w.next() {
+                Some("TYPE" | "HELP") => w.next().unwrap_or(""),
+                _ => return false,
+            }
+        }
+        None => l
+            .split(|c: char| c == '{' || c.is_whitespace())
+            .next()
+            .unwrap_or(""),
+    };
+    name == REQUESTS
+        || name
+            .strip_prefix(DURATION)
+            .is_some_and(|s| matches!(s, "" | "_bucket" | "_sum" | "_count"))
+}
+
 /// Parse a sidecar's Prometheus text. Text with no sample at all that looks like HTML (a proxy's
 /// page) is an error; a sidecar with no Istio series yet is an empty sample.
 pub fn parse(text: &str, at: f64) -> Result<PodSample, String> {
     use prometheus_parse::{Scrape, Value};
     let t0 = chrono::DateTime::<chrono::Utc>::from_timestamp(at as i64, 0).unwrap_or_default();
-    let scrape = Scrape::parse_at(text.lines().map(|l| Ok(l.to_string())), t0)
-        .map_err(|e| format!("reading the sidecar's metrics: {e}"))?;
+    let lines = text
+        .lines()
+        .filter(|l| wanted(l))
+        .map(|l| Ok(l.to_string()));
+    let scrape =
+        Scrape::parse_at(lines, t0).map_err(|e| format!("reading the sidecar's metrics: {e}"))?;
     if scrape.samples.is_empty() && text.trim_start().starts_with('<') {
         let first: String = text.lines().next().unwrap_or("").chars().take(60).collect();
         return Err(format!("not Prometheus text (HTML: {first:?})"));
@@ -58,10 +90,10 @@ pub fn parse(text: &str, at: f64) -> Result<PodSample, String> {
     };
     for s in scrape.samples {
         match (s.metric.as_str(), s.value) {
-            ("istio_requests_total", Value::Counter(v) | Value::Untyped(v)) => {
+            (REQUESTS, Value::Counter(v) | Value::Untyped(v)) => {
                 *out.requests.entry(kept(&s.labels)).or_default() += v;
             }
-            ("istio_request_duration_milliseconds", Value::Histogram(h)) => {
+            (DURATION, Value::Histogram(h)) => {
                 let b = out.buckets.entry(kept(&s.labels)).or_default();
                 for c in h {
                     match b.iter_mut().find(|(le, _)| *le == c.less_than) {
@@ -204,5 +236,38 @@ mod tests {
         let e = parse("<html><body>proxy login</body></html>", 0.0).expect_err("html");
         assert!(e.contains("HTML"), "{e}");
         assert_eq!(parse("", 0.0).expect("empty").requests.len(), 0);
+    }
+
+    /// Envoy's own series around, between and inside the Istio families (as a real sidecar
+    /// serves them) change nothing of what is read.
+    #[test]
+    fn envoy_series_are_skipped_not_misread() {
+        let plain = text(190, 20, 190, 10);
+        let noise = "# HELP envoy_cluster_upstream_rq_total Total requests.\n\
+                     # TYPE envoy_cluster_upstream_rq_total counter\n\
+                     envoy_cluster_upstream_rq_total{cluster_name=\"outbound|9080||reviews\"} 77\n\
+                     # TYPE istio_requests_total_extra counter\n\
+                     istio_requests_total_extra{reporter=\"destination\"} 5\n\
+                     # TYPE envoy_cluster_upstream_rq_time histogram\n\
+                     envoy_cluster_upstream_rq_time_bucket{le=\"0.5\"} 3\n\
+                     envoy_cluster_upstream_rq_time_bucket{le=\"+Inf\"} 9\n\
+                     envoy_cluster_upstream_rq_time_sum 12\n\
+                     envoy_cluster_upstream_rq_time_count 9\n\
+                     istio_agent_go_goroutines 41\n";
+        let (req, dur) = plain
+            .split_once("# TYPE istio_request_duration")
+            .expect("two families");
+        let mixed = format!("{noise}{req}{noise}# TYPE istio_request_duration{dur}{noise}");
+        let a = parse(&plain, 1.0).expect("plain");
+        let b = parse(&mixed, 1.0).expect("mixed");
+        assert_eq!(a, b);
+        assert_eq!(b.requests.len(), 2, "{b:?}");
+        assert_eq!(b.buckets.len(), 1, "{b:?}");
+        assert!(wanted(
+            "istio_request_duration_milliseconds_bucket{le=\"1\"} 2"
+        ));
+        assert!(wanted("  # TYPE istio_requests_total counter"));
+        assert!(!wanted("istio_request_duration_milliseconds_extra 2"));
+        assert!(!wanted("# comment about istio_requests_total"));
     }
 }
