@@ -993,3 +993,52 @@ fn signals_of_a_stale_source_and_of_no_source_are_not_zero() {
         "{s}"
     );
 }
+
+/// Opening the filter line builds the match keys off the UI thread; keys built for a cluster
+/// view the snapshot replaced meanwhile are not used (its renamed pod must not match by its
+/// old name), the others are, and the answer equals a console that never warmed any.
+#[test]
+fn keys_built_while_the_filter_opens_follow_the_snapshot() {
+    let renamed_snapshot = || {
+        let mut s = (*snapshot()).clone();
+        let mut c0 = (*s.clusters[0]).clone();
+        let i = c0
+            .pods
+            .iter()
+            .position(|p| p.name().contains("ratings"))
+            .expect("a ratings pod");
+        let mut row = (*c0.pods[i]).clone();
+        let mut raw = (*row.raw).clone();
+        raw.name = "moved-away".into();
+        row.raw = Arc::new(raw);
+        c0.pods[i] = Arc::new(row);
+        s.clusters[0] = Arc::new(c0);
+        s.seq += 1;
+        Arc::new(s)
+    };
+    let mut a = app();
+    a.warm_keys_at = 0;
+    press(&mut a, ":po<enter>/");
+    // (waits for the helper thread: what is asserted is what it built, not how fast)
+    let mut spins = 0;
+    while a.warming_keys() {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        spins += 1;
+        assert!(spins < 60_000, "the key builder never finished");
+    }
+    a.on_snapshot(renamed_snapshot());
+    press(&mut a, "ratings<enter>");
+    let warm = names_of(&a);
+    let mut cold = app();
+    cold.warm_keys_at = usize::MAX;
+    press(&mut cold, ":po<enter>");
+    cold.on_snapshot(renamed_snapshot());
+    press(&mut cold, "/ratings<enter>");
+    assert!(!warm.is_empty(), "{warm:?}");
+    assert!(!warm.iter().any(|n| n == "moved-away"), "{warm:?}");
+    assert_eq!(warm, names_of(&cold));
+    // the old name is gone from the first cluster: one row fewer than before the rename
+    let mut before = app();
+    press(&mut before, ":po<enter>/ratings<enter>");
+    assert_eq!(warm.len(), names_of(&before).len() - 1, "{warm:?}");
+}

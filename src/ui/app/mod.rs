@@ -176,6 +176,14 @@ pub struct Flash {
     pub at: DateTime<Utc>,
 }
 
+/// Match keys kept for one cluster view in one view kind (with the view they were built from:
+/// a changed cluster builds its keys again).
+type KeptKeys = (
+    Arc<crate::model::ClusterView>,
+    ViewKind,
+    Arc<table::MatchKeys>,
+);
+
 pub struct App {
     pub snap: Arc<Snapshot>,
     pub pages: Vec<Page>,
@@ -210,11 +218,13 @@ pub struct App {
     matcher: Matcher,
     /// The match keys of the clusters of the last filtered refresh, for its view kind (each
     /// with the cluster view it was built from: a changed cluster builds its keys again).
-    match_keys: Vec<(
-        Arc<crate::model::ClusterView>,
-        ViewKind,
-        Arc<table::MatchKeys>,
-    )>,
+    match_keys: Vec<KeptKeys>,
+    /// Match keys being built on a helper thread since the filter line opened (the first
+    /// keystroke over a big fleet then only matches); taken when done, never waited for.
+    warming: Option<std::thread::JoinHandle<Vec<KeptKeys>>>,
+    /// Fleets with at least this many rows in the view get their match keys built when the
+    /// filter line opens (smaller ones build them within a keystroke's millisecond).
+    pub warm_keys_at: usize,
     /// The policies view's rows and the texts the editor opens.
     pub board: Arc<Board>,
     /// Where new policy files go; None: this console does not author policies.
@@ -263,6 +273,8 @@ impl App {
             filter_error: None,
             matcher: new_matcher(),
             match_keys: Vec::new(),
+            warming: None,
+            warm_keys_at: 20_000,
             board: Arc::new(Board::default()),
             policy_dir: None,
             want_board: false,
@@ -397,6 +409,7 @@ impl App {
 
     /// Set the current page's filter and recompute (one keystroke in filter mode).
     pub fn set_filter(&mut self, f: &str) {
+        self.take_warm_keys();
         let old = std::mem::replace(&mut self.page_mut().filter, f.to_string());
         // Typing one more character of a fuzzy filter can only narrow the rows: test just the
         // rows that passed before (their order, and so the sort, is kept). Only rows that
@@ -559,8 +572,11 @@ impl App {
                 out
             };
         if !filtering {
-            // (the keys would keep old cluster views alive)
-            self.match_keys.clear();
+            // kept for the next filter only while their view is the snapshot's (keys of a
+            // replaced view would keep it alive, and would be built again anyway)
+            let current = &snap.clusters;
+            self.match_keys
+                .retain(|(v, _, _)| current.iter().any(|c| Arc::ptr_eq(c, v)));
         } else {
             self.match_keys = work
                 .iter()
@@ -591,6 +607,65 @@ impl App {
             self.page_mut().cursor = p;
         }
         self.clamp();
+    }
+
+    /// Start building, off the UI thread, the match keys the current view lacks (a big fleet's
+    /// first keystroke would otherwise build 100k rows' keys: ~15 ms).
+    fn warm_keys(&mut self) {
+        let kind = self.page().kind;
+        if matches!(
+            kind,
+            ViewKind::Policies | ViewKind::Analysis | ViewKind::Traffic
+        ) || self.warming.is_some()
+        {
+            return;
+        }
+        let missing: Vec<Arc<crate::model::ClusterView>> = self
+            .snap
+            .clusters
+            .iter()
+            .filter(|c| self.kept_keys(kind, c).is_none())
+            .cloned()
+            .collect();
+        let rows: usize = missing.iter().map(|c| kind.len(c)).sum();
+        if rows == 0 || rows < self.warm_keys_at {
+            return;
+        }
+        self.warming = std::thread::Builder::new()
+            .name("match-keys".into())
+            .spawn(move || {
+                missing
+                    .into_iter()
+                    .map(|c| {
+                        let k = Arc::new(table::MatchKeys::build(kind, &c));
+                        (c, kind, k)
+                    })
+                    .collect()
+            })
+            .ok();
+    }
+
+    /// Whether match keys are still being built off the UI thread.
+    pub fn warming_keys(&self) -> bool {
+        self.warming.as_ref().is_some_and(|h| !h.is_finished())
+    }
+
+    /// Keep the keys built off the UI thread, once done, of the views the snapshot still has
+    /// (a cluster that changed meanwhile builds its keys again).
+    fn take_warm_keys(&mut self) {
+        if self.warming_keys() {
+            return;
+        }
+        let Some(Ok(built)) = self.warming.take().map(|h| h.join()) else {
+            return;
+        };
+        for (c, kind, k) in built {
+            if self.snap.clusters.iter().any(|x| Arc::ptr_eq(x, &c))
+                && self.kept_keys(kind, &c).is_none()
+            {
+                self.match_keys.push((c, kind, k));
+            }
+        }
     }
 
     /// The match keys kept for this cluster view in this view kind (built from this very view).
@@ -1249,6 +1324,7 @@ impl App {
             Action::Filter => {
                 let f = self.page().filter.clone();
                 self.mode = Mode::Filter(f);
+                self.warm_keys();
             }
             Action::Back => {
                 if !self.page().filter.is_empty() {
