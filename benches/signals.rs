@@ -13,6 +13,9 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Instant;
 
+#[path = "common/frames.rs"]
+mod frames;
+
 const CLUSTERS: usize = 20;
 const SERVICES: usize = 500;
 
@@ -114,22 +117,9 @@ fn bench(c: &mut Criterion) {
     );
     g.finish();
     // percentiles, and what one refresh holds
-    let mut times: Vec<f64> = (0..300)
-        .map(|n| {
-            a.on_key(crossterm::event::KeyEvent::new(
-                crossterm::event::KeyCode::Char(if n % 50 < 25 { 'j' } else { 'k' }),
-                crossterm::event::KeyModifiers::NONE,
-            ));
-            let t = Instant::now();
-            term.draw(|f| draw::draw(f, &a)).expect("draw");
-            t.elapsed().as_secs_f64() * 1000.0
-        })
-        .collect();
-    times.sort_by(|x, y| x.total_cmp(y));
+    let [p50, p99_ms, _] = frames::percentiles(&mut a, &mut term, 300);
     println!(
-        "signals/render services view with signals {rows} rows 160x48: p50 {:.3} ms, p99 {:.3} ms (300 frames)",
-        times[times.len() / 2],
-        times[((times.len() - 1) as f64 * 0.99) as usize]
+        "signals/render services view with signals {rows} rows 160x48: p50 {p50:.3} ms, p99 {p99_ms:.3} ms (300 frames)"
     );
     let t = Instant::now();
     let rows = fold(&req, &p99);

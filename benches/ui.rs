@@ -13,6 +13,9 @@ use std::hint::black_box;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
+#[path = "common/frames.rs"]
+mod frames;
+
 fn fleet() -> Arc<Snapshot> {
     static S: OnceLock<Arc<Snapshot>> = OnceLock::new();
     S.get_or_init(|| {
@@ -77,25 +80,9 @@ fn percentiles() {
     let mut a = app();
     a.set_size(160, 48);
     let mut term = Terminal::new(TestBackend::new(160, 48)).expect("terminal");
-    let mut times: Vec<f64> = (0..500)
-        .map(|n| {
-            // scroll a little each frame, as a user paging through would
-            a.on_key(crossterm::event::KeyEvent::new(
-                crossterm::event::KeyCode::Char(if n % 50 < 25 { 'j' } else { 'k' }),
-                crossterm::event::KeyModifiers::NONE,
-            ));
-            let t = Instant::now();
-            term.draw(|f| draw::draw(f, &a)).expect("draw");
-            t.elapsed().as_secs_f64() * 1000.0
-        })
-        .collect();
-    times.sort_by(|x, y| x.total_cmp(y));
-    let p = |q: f64| times[((times.len() - 1) as f64 * q) as usize];
+    let [p50, p99, max] = frames::percentiles(&mut a, &mut term, 500);
     println!(
-        "ui/render pods view 100k rows 160x48: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms (500 frames)",
-        p(0.5),
-        p(0.99),
-        times[times.len() - 1]
+        "ui/render pods view 100k rows 160x48: p50 {p50:.3} ms, p99 {p99:.3} ms, max {max:.3} ms (500 frames)"
     );
     let typed = ["r", "re", "rev", "revi", "revie", "review", "reviews"];
     // the session's very first keystroke: with no keys (typed at once), it builds every

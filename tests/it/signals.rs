@@ -198,6 +198,28 @@ fn status_service(v: &serde_json::Value, c: &str, ns: &str, n: &str) -> Option<s
         .cloned()
 }
 
+/// Write `yaml` as `home/file` and apply it to context eu-west through meshdeck's one writer
+/// (`meshdeck apply --yes`); the run must succeed.
+async fn apply_policy(home: &std::path::Path, kc: &str, file: &str, yaml: &str) {
+    let policy = home.join(file);
+    std::fs::write(&policy, yaml).expect("policy");
+    let out = meshdeck(
+        home,
+        &[
+            "apply",
+            "--yes",
+            "-f",
+            policy.to_str().expect("p"),
+            "--kubeconfig",
+            kc,
+            "--context",
+            "eu-west",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fault_policy_applied_by_meshdeck_raises_5xx_and_fails_health() {
     let f = fleet(1).await;
@@ -243,27 +265,13 @@ async fn a_fault_policy_applied_by_meshdeck_raises_5xx_and_fails_health() {
     assert_eq!(d["err_pct"], 0.0, "{d}");
     assert_eq!(d["health"]["level"], "ok", "{d}");
     // apply a 50 % abort through meshdeck's one writer
-    let policy = home.path().join("fault.yaml");
-    std::fs::write(
-        &policy,
+    apply_policy(
+        home.path(),
+        &kc,
+        "fault.yaml",
         "apiVersion: networking.mesh.gloo.solo.io/v1\nkind: TrafficPolicy\nmetadata: {name: details-fault, namespace: bookstore}\nspec:\n  destinationSelector:\n  - kubeServiceRefs:\n      services: [{name: details, namespace: bookstore, clusterName: eu-west}]\n  policy:\n    faultInjection: {abort: {httpStatus: 503}, percentage: 50}\n",
     )
-    .expect("policy");
-    let out = meshdeck(
-        home.path(),
-        &[
-            "apply",
-            "--yes",
-            "-f",
-            policy.to_str().expect("p"),
-            "--kubeconfig",
-            &kc,
-            "--context",
-            "eu-west",
-        ],
-    )
     .await;
-    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
     // within a few refreshes of a 10 s window the 5xx rate is ~50 % and the health a failure
     let mut after = serde_json::Value::Null;
     for _ in 0..30 {
@@ -335,27 +343,13 @@ async fn a_traffic_shift_80_20_shows_on_the_subsets_workloads() {
     let home = tempfile::tempdir().expect("home");
     let kc = home.path().join("kc");
     f.write_kubeconfig(&kc).expect("kc");
-    let policy = home.path().join("shift.yaml");
-    std::fs::write(
-        &policy,
+    apply_policy(
+        home.path(),
+        kc.to_str().expect("kc"),
+        "shift.yaml",
         "apiVersion: networking.mesh.gloo.solo.io/v1\nkind: TrafficPolicy\nmetadata: {name: reviews-shift, namespace: bookstore}\nspec:\n  destinationSelector:\n  - kubeServiceRefs:\n      services: [{name: reviews, namespace: bookstore, clusterName: eu-west}]\n  policy:\n    trafficShift:\n      destinations:\n      - kubeService: {name: reviews, namespace: bookstore, clusterName: eu-west, subset: {version: v1}}\n        weight: 80\n      - kubeService: {name: reviews, namespace: bookstore, clusterName: eu-west, subset: {version: v2}}\n        weight: 20\n",
     )
-    .expect("policy");
-    let out = meshdeck(
-        home.path(),
-        &[
-            "apply",
-            "--yes",
-            "-f",
-            policy.to_str().expect("p"),
-            "--kubeconfig",
-            kc.to_str().expect("kc"),
-            "--context",
-            "eu-west",
-        ],
-    )
     .await;
-    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
     let (t, _dir) = targets(&f, &["eu-west"]).await;
     let fl = fleet::start(t.clone());
     let mut h = sig::start(&t, fast(Some(p.url.clone())), fl.snapshots.clone());

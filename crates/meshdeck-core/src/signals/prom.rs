@@ -35,60 +35,104 @@ fn body_error(body: &[u8]) -> String {
     }
 }
 
-fn data(body: &[u8], want: &str) -> Result<Vec<Value>, String> {
-    let v: Value = serde_json::from_slice(body).map_err(|_| body_error(body))?;
+/// A reply of the HTTP API, read straight into what meshdeck keeps (no JSON tree in between:
+/// an answer for a big fleet is megabytes).
+#[derive(serde::Deserialize)]
+struct Reply {
+    status: String,
+    #[serde(rename = "errorType", default)]
+    error_type: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    data: Option<Data>,
+}
+
+#[derive(serde::Deserialize)]
+struct Data {
+    #[serde(rename = "resultType")]
+    result_type: String,
+    #[serde(default)]
+    result: Vec<Entry>,
+}
+
+/// One series of a vector (`value`) or matrix (`values`); values are strings ("NaN", "+Inf").
+#[derive(serde::Deserialize)]
+struct Entry {
+    #[serde(default)]
+    metric: BTreeMap<String, String>,
+    #[serde(default)]
+    value: Option<(f64, String)>,
+    #[serde(default)]
+    values: Vec<(f64, String)>,
+}
+
+/// A reply the typed read refused, read again as any JSON to say what it was (errors only).
+fn refused(body: &[u8], want: &str) -> String {
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return body_error(body);
+    };
     match v.get("status").and_then(Value::as_str) {
         Some("success") => {}
-        Some("error") => {
+        Some("error") => return error_of(&v),
+        _ => return body_error(body),
+    }
+    let kind = v
+        .pointer("/data/resultType")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if kind != want {
+        return format!("Prometheus answered a {kind:?}, not a {want:?}");
+    }
+    let first: String = String::from_utf8_lossy(body).chars().take(80).collect();
+    format!("not a Prometheus API reply ({first:?})")
+}
+
+fn error_of(v: &Value) -> String {
+    format!(
+        "Prometheus: {}: {}",
+        v.get("errorType")
+            .and_then(Value::as_str)
+            .unwrap_or("error"),
+        v.get("error").and_then(Value::as_str).unwrap_or("")
+    )
+}
+
+fn data(body: &[u8], want: &str) -> Result<Vec<Entry>, String> {
+    let r: Reply = serde_json::from_slice(body).map_err(|_| refused(body, want))?;
+    match r.status.as_str() {
+        "success" => {}
+        "error" => {
             return Err(format!(
                 "Prometheus: {}: {}",
-                v.get("errorType")
-                    .and_then(Value::as_str)
-                    .unwrap_or("error"),
-                v.get("error").and_then(Value::as_str).unwrap_or("")
+                r.error_type.as_deref().unwrap_or("error"),
+                r.error.as_deref().unwrap_or("")
             ));
         }
         _ => return Err(body_error(body)),
     }
-    let mut v = v;
-    let d = v.get_mut("data").ok_or_else(|| body_error(body))?;
-    let kind = d.get("resultType").and_then(Value::as_str).unwrap_or("");
-    if kind != want {
-        return Err(format!("Prometheus answered a {kind:?}, not a {want:?}"));
+    let d = r.data.ok_or_else(|| body_error(body))?;
+    if d.result_type != want {
+        return Err(format!(
+            "Prometheus answered a {:?}, not a {want:?}",
+            d.result_type
+        ));
     }
-    // taken, not copied: an answer for a big fleet is megabytes
-    match d.get_mut("result").map(Value::take) {
-        Some(Value::Array(a)) => Ok(a),
-        _ => Ok(Vec::new()),
-    }
+    Ok(d.result)
 }
 
-fn labels(v: &Value) -> BTreeMap<String, String> {
-    v.get("metric")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn point(p: &Value) -> Option<(f64, f64)> {
-    let a = p.as_array()?;
-    let t = a.first()?.as_f64()?;
-    let v: f64 = a.get(1)?.as_str()?.parse().ok()?;
-    Some((t, v))
+fn number(v: &str) -> Option<f64> {
+    v.parse().ok()
 }
 
 /// An instant query's vector. NaN samples (a quantile of no requests) are dropped.
 pub fn vector(body: &[u8]) -> Result<Vec<Sample>, String> {
     Ok(data(body, "vector")?
-        .iter()
+        .into_iter()
         .filter_map(|r| {
-            let (_, value) = point(r.get("value")?)?;
-            value.is_finite().then(|| Sample {
-                labels: labels(r),
+            let value = number(&r.value?.1)?;
+            value.is_finite().then_some(Sample {
+                labels: r.metric,
                 value,
             })
         })
@@ -98,19 +142,15 @@ pub fn vector(body: &[u8]) -> Result<Vec<Sample>, String> {
 /// A range query's matrix. NaN points are dropped.
 pub fn matrix(body: &[u8]) -> Result<Vec<RangeSeries>, String> {
     Ok(data(body, "matrix")?
-        .iter()
+        .into_iter()
         .map(|r| RangeSeries {
-            labels: labels(r),
             points: r
-                .get("values")
-                .and_then(Value::as_array)
-                .map(|ps| {
-                    ps.iter()
-                        .filter_map(point)
-                        .filter(|(_, v)| v.is_finite())
-                        .collect()
-                })
-                .unwrap_or_default(),
+                .values
+                .iter()
+                .filter_map(|(t, v)| Some((*t, number(v)?)))
+                .filter(|(_, v)| v.is_finite())
+                .collect(),
+            labels: r.metric,
         })
         .collect())
 }
@@ -236,5 +276,19 @@ mod tests {
         let m = matrix(br#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,"1.5"],[2,"NaN"],[3,"2"]]}]}}"#)
             .expect("matrix");
         assert_eq!(m[0].points, vec![(1.0, 1.5), (3.0, 2.0)]);
+        // a scalar's result is not a list of series: still named for what it is
+        let e = vector(br#"{"status":"success","data":{"resultType":"scalar","result":[1,"2"]}}"#)
+            .expect_err("scalar");
+        assert_eq!(e, r#"Prometheus answered a "scalar", not a "vector""#);
+        let e = vector(
+            br#"{"status":"error","errorType":"timeout","error":"query timed out","data":null}"#,
+        )
+        .expect_err("error with data null");
+        assert_eq!(e, "Prometheus: timeout: query timed out");
+        let e = vector(br#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"a":1},"value":[1,"2"]}]}}"#)
+            .expect_err("a label that is not a string");
+        assert!(e.starts_with("not a Prometheus API reply"), "{e}");
+        let e = vector(b"{\"status\":\"succ").expect_err("cut short");
+        assert!(e.starts_with("not a Prometheus API reply"), "{e}");
     }
 }
