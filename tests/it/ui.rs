@@ -847,6 +847,26 @@ fn findings_are_counted_in_the_header_and_shown_in_describe() {
     assert!(t.contains("  fix:            define subset v9"), "{t}");
 }
 
+/// The demo snapshot with the first cluster's first ratings pod renamed `to` (a new view of
+/// that cluster only; the others are the same `Arc`s).
+fn ratings_pod_renamed(to: &str) -> Arc<Snapshot> {
+    let mut s = (*snapshot()).clone();
+    let mut c0 = (*s.clusters[0]).clone();
+    let i = c0
+        .pods
+        .iter()
+        .position(|p| p.name().contains("ratings"))
+        .expect("a ratings pod");
+    let mut row = (*c0.pods[i]).clone();
+    let mut raw = (*row.raw).clone();
+    raw.name = to.into();
+    row.raw = Arc::new(raw);
+    c0.pods[i] = Arc::new(row);
+    s.clusters[0] = Arc::new(c0);
+    s.seq += 1;
+    Arc::new(s)
+}
+
 /// The filter matches kept per-cluster keys; a snapshot that changed one cluster must match
 /// that cluster's new rows (a pod renamed there), and keep the unchanged clusters' answers.
 #[test]
@@ -859,22 +879,8 @@ fn a_filter_follows_a_snapshot_that_changed_one_cluster() {
         "{before:?}"
     );
     // the first cluster's first ratings pod is renamed (a new view of that cluster only)
-    let mut s = (*snapshot()).clone();
-    let mut c0 = (*s.clusters[0]).clone();
-    let i = c0
-        .pods
-        .iter()
-        .position(|p| p.name().contains("ratings"))
-        .expect("a ratings pod");
-    let mut row = (*c0.pods[i]).clone();
-    let mut raw = (*row.raw).clone();
-    raw.name = format!("moved-away-{}", raw.name.len()).into();
-    let renamed = raw.name.clone();
-    row.raw = Arc::new(raw);
-    c0.pods[i] = Arc::new(row);
-    s.clusters[0] = Arc::new(c0);
-    s.seq += 1;
-    a.on_snapshot(Arc::new(s));
+    let renamed = "moved-away";
+    a.on_snapshot(ratings_pod_renamed(renamed));
     let after = names_of(&a);
     assert!(
         !after.contains(&renamed.to_string()),
@@ -999,23 +1005,7 @@ fn signals_of_a_stale_source_and_of_no_source_are_not_zero() {
 /// old name), the others are, and the answer equals a console that never warmed any.
 #[test]
 fn keys_built_while_the_filter_opens_follow_the_snapshot() {
-    let renamed_snapshot = || {
-        let mut s = (*snapshot()).clone();
-        let mut c0 = (*s.clusters[0]).clone();
-        let i = c0
-            .pods
-            .iter()
-            .position(|p| p.name().contains("ratings"))
-            .expect("a ratings pod");
-        let mut row = (*c0.pods[i]).clone();
-        let mut raw = (*row.raw).clone();
-        raw.name = "moved-away".into();
-        row.raw = Arc::new(raw);
-        c0.pods[i] = Arc::new(row);
-        s.clusters[0] = Arc::new(c0);
-        s.seq += 1;
-        Arc::new(s)
-    };
+    let renamed_snapshot = || ratings_pod_renamed("moved-away");
     let mut a = app();
     a.warm_keys_at = 0;
     press(&mut a, ":po<enter>/");
