@@ -291,8 +291,8 @@ impl Candidates {
         focused: &Option<Vec<String>>,
         max: usize,
     ) -> bool {
+        // (the weak reference keeps the allocation, so no newer view can have its address)
         std::ptr::eq(self.view.as_ptr(), Arc::as_ptr(view))
-            && self.view.strong_count() > 0
             && self.focused == *focused
             && self.max == max
     }

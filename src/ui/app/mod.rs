@@ -216,8 +216,9 @@ pub struct App {
     /// A bad filter (label selector) — shown, rows left unfiltered.
     pub filter_error: Option<String>,
     matcher: Matcher,
-    /// The match keys of the clusters of the last filtered refresh, for its view kind (each
-    /// with the cluster view it was built from: a changed cluster builds its keys again).
+    /// Match keys of cluster views the snapshot still has: those of the last filtered refresh
+    /// (its view kind), kept through unfiltered refreshes, and those built while the filter
+    /// line opened (a changed cluster builds its keys again).
     match_keys: Vec<KeptKeys>,
     /// Match keys being built on a helper thread since the filter line opened (the first
     /// keystroke over a big fleet then only matches); taken when done, never waited for.

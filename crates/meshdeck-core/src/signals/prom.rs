@@ -74,7 +74,10 @@ fn refused(body: &[u8], want: &str) -> String {
     };
     match v.get("status").and_then(Value::as_str) {
         Some("success") => {}
-        Some("error") => return error_of(&v),
+        Some("error") => {
+            let field = |k: &str| v.get(k).and_then(Value::as_str);
+            return prometheus_error(field("errorType"), field("error"));
+        }
         _ => return body_error(body),
     }
     let kind = v
@@ -88,13 +91,12 @@ fn refused(body: &[u8], want: &str) -> String {
     format!("not a Prometheus API reply ({first:?})")
 }
 
-fn error_of(v: &Value) -> String {
+/// What an `"status": "error"` reply says.
+fn prometheus_error(error_type: Option<&str>, error: Option<&str>) -> String {
     format!(
         "Prometheus: {}: {}",
-        v.get("errorType")
-            .and_then(Value::as_str)
-            .unwrap_or("error"),
-        v.get("error").and_then(Value::as_str).unwrap_or("")
+        error_type.unwrap_or("error"),
+        error.unwrap_or("")
     )
 }
 
@@ -103,10 +105,9 @@ fn data(body: &[u8], want: &str) -> Result<Vec<Entry>, String> {
     match r.status.as_str() {
         "success" => {}
         "error" => {
-            return Err(format!(
-                "Prometheus: {}: {}",
-                r.error_type.as_deref().unwrap_or("error"),
-                r.error.as_deref().unwrap_or("")
+            return Err(prometheus_error(
+                r.error_type.as_deref(),
+                r.error.as_deref(),
             ));
         }
         _ => return Err(body_error(body)),
