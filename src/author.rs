@@ -766,6 +766,26 @@ impl State_ {
                 *pending.entry(p.clone()).or_default() += 1;
             }
         }
+        // a policy any of whose objects is held back is not in effect: never accepted
+        let held_back = planned.held_back();
+        for r in rows
+            .iter_mut()
+            .filter(|r| matches!(r.state, State::Accepted | State::Warning))
+        {
+            let Some(held) = r.policy.as_ref().and_then(|id| held_back.get(&id.key())) else {
+                continue;
+            };
+            if held.iter().any(|h| h.conflict) {
+                r.state = State::Conflicting;
+            } else {
+                r.state = State::Warning;
+            }
+            let lines: Vec<String> = held.iter().map(ToString::to_string).collect();
+            r.reason = lines[0].clone();
+            for (k, l) in lines.into_iter().enumerate() {
+                r.reasons.insert(k, l);
+            }
+        }
         for r in rows.iter_mut().filter(|r| r.state == State::Accepted) {
             if let Some(n) = r.policy.as_ref().and_then(|id| pending.get(&id.key())) {
                 let why = format!("saved, not applied: {n} changes pending");

@@ -290,27 +290,32 @@ pub enum Command {
     #[cfg(feature = "sim")]
     #[command(subcommand)]
     Sim(SimCommand),
-    /// Print the fleet's clusters, meshes and health (headless). Exit 0 when every cluster
-    /// synced, 3 when some did not (what is known is still printed).
+    /// Print the fleet's clusters, meshes and health (headless); what is known is printed
+    /// even when a cluster did not sync.
+    #[command(after_help = crate::pipeline::Exit::help_for("status"))]
     Status(StatusArgs),
     /// Translate policies into Istio objects per cluster (headless): the objects as a YAML
-    /// stream on stdout, each annotated with its cluster; policy statuses on stderr. Exit 1
-    /// when a policy is invalid.
+    /// stream on stdout, each annotated with its cluster; policy statuses on stderr.
+    #[command(after_help = crate::pipeline::Exit::help_for("translate"))]
     Translate(TranslateArgs),
-    /// Diff the objects the policies generate against what is live, per cluster (headless).
-    /// Exit 0: no changes; 1: changes; 2: error (like `kubectl diff`).
+    /// Diff the objects the policies generate against what is live, per cluster (headless),
+    /// with the meshdeck role check and Kubernetes RBAC an apply would meet.
+    #[command(after_help = crate::pipeline::Exit::help_for("diff"))]
     Diff(ApplyArgs),
     /// Apply the objects the policies generate to every affected cluster: plan, server-side
     /// dry-run of everything, then server-side apply (field manager `meshdeck`) and prune,
     /// with an audit log (headless).
+    #[command(after_help = crate::pipeline::Exit::help_for("apply"))]
     Apply(ApplyArgs),
     /// Validate policies: load, check every field, translate, and validate the generated
-    /// objects against Istio's schemas, printing only problems and statuses (headless). Exit 1
-    /// when a policy is invalid or conflicting.
+    /// objects against Istio's schemas, printing only problems and statuses (headless); with a
+    /// live fleet, also whether each policy would take effect there.
+    #[command(after_help = crate::pipeline::Exit::help_for("check"))]
     Check(TranslateArgs),
     /// Analyze the fleet's Istio configuration as istioctl analyze does, every cluster at once
-    /// (headless): findings with Istio's codes, the object, the field and a fix. Exit 0 when
-    /// nothing is at or above --level (default error), 3 otherwise.
+    /// (headless): findings with Istio's codes, the object, the field and a fix; a finding at
+    /// or above --level (default error) fails the run.
+    #[command(after_help = crate::pipeline::Exit::help_for("analyze"))]
     Analyze(AnalyzeArgs),
     /// Print shell completions.
     Completions {

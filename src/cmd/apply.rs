@@ -185,20 +185,45 @@ pub(super) async fn run(
                 .into(),
         ),
     }
+    let readonly_hit: Vec<&str> = plan
+        .clusters()
+        .into_iter()
+        .filter(|c| {
+            session
+                .targets
+                .iter()
+                .any(|t| t.readonly && t.cluster == *c)
+        })
+        .collect();
     if !apply {
         // Kubernetes RBAC, asked of the clusters this session may write (a read-only session
         // asks nothing: a review is a POST).
+        let mut rbac_denied = false;
         if session.readonly {
             say("kubernetes rbac: not asked (read-only session)".into());
         } else if plan.has_changes() {
             let reviews =
                 crate::pipeline::review(plan, &session.write_clients(), session.request_timeout)
                     .await;
+            rbac_denied = !reviews.denied.is_empty();
             for l in reviews.lines() {
                 say(l);
             }
         }
-        let exit = if plan.has_changes() {
+        // a plan that a meshdeck Role or Kubernetes RBAC refuses is refused here too: refused
+        // outranks changes (a read-only session or context only previews: a diff is what it
+        // may do)
+        let refused = plan.has_changes() && (planned.denied() || rbac_denied);
+        if !session.readonly && !readonly_hit.is_empty() {
+            say(format!(
+                "read-only: {} {} readOnly in the settings: an apply would not write there",
+                readonly_hit.join(", "),
+                if readonly_hit.len() == 1 { "is" } else { "are" }
+            ));
+        }
+        let exit = if refused {
+            Exit::Refused.max(base)
+        } else if plan.has_changes() {
             Exit::Changes.max(base)
         } else {
             base
@@ -211,16 +236,6 @@ pub(super) async fn run(
         );
         return finish(&planned, None, Exit::Refused);
     }
-    let readonly_hit: Vec<&str> = plan
-        .clusters()
-        .into_iter()
-        .filter(|c| {
-            session
-                .targets
-                .iter()
-                .any(|t| t.readonly && t.cluster == *c)
-        })
-        .collect();
     if !readonly_hit.is_empty() {
         eprintln!(
             "error: read-only: {} {} readOnly in the settings; nothing was sent",

@@ -73,16 +73,19 @@ pub(super) async fn run(
             .iter()
             .any(|d| d.severity == crate::policy::Severity::Warning);
     // what applying these policies would change in the fleet's analysis
-    let (findings_added, findings_fixed) = {
+    // and what of them the fleet would not take: a live object meshdeck does not own where a
+    // policy writes (the policy would not take effect there)
+    let (findings_added, findings_fixed, held_back) = {
         let (ready, _) = crate::pipeline::readiness(&snap);
         let live = crate::pipeline::live_objects(&snap);
         let plan = crate::plan::plan(&out.objects, &live, &ready, false);
-        crate::analyze::plan_effect(&snap, &plan)
+        let (added, fixed) = crate::analyze::plan_effect(&snap, &plan);
+        (added, fixed, crate::pipeline::conflicts_by_policy(&plan))
     };
     let warned = warned || !findings_added.is_empty();
     let exit = if file_errors || invalid_policy || !invalid_objects.is_empty() {
         Exit::Invalid
-    } else if check_only && (conflicting || (args.strict && warned)) {
+    } else if check_only && (conflicting || !held_back.is_empty() || (args.strict && warned)) {
         Exit::Partial
     } else {
         Exit::Success
@@ -95,6 +98,8 @@ pub(super) async fn run(
             schema: Vec<(String, String)>,
             findings_added: &'a [crate::analyze::Finding],
             findings_fixed: &'a [crate::analyze::Finding],
+            /// policy → its objects the fleet would not take
+            held_back: &'a std::collections::BTreeMap<String, Vec<crate::pipeline::HeldBack>>,
             exit: Exit,
         }
         out!(
@@ -110,13 +115,16 @@ pub(super) async fn run(
                         .collect(),
                     findings_added: &findings_added,
                     findings_fixed: &findings_fixed,
+                    held_back: &held_back,
                     exit,
                 }
             )?
         );
         return Ok(exit.code());
     }
-    if !check_only {
+    // a run that fails on its input writes nothing to stdout (a pipe must not take half a
+    // fleet's objects for the whole)
+    if !check_only && exit != Exit::Invalid {
         let text = match args.output {
             ReportFormat::Yaml | ReportFormat::Text => {
                 crate::translate::report::yaml_stream(&out.objects)
@@ -127,6 +135,11 @@ pub(super) async fn run(
         out!("{text}");
     }
     eprint!("{report}");
+    for (policy, held) in &held_back {
+        for h in held {
+            eprintln!("{policy}: {h}: it does not take effect there");
+        }
+    }
     for f in &findings_added {
         eprintln!(
             "analysis: applying these policies adds {} in {}: {} — {}",

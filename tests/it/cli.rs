@@ -351,14 +351,12 @@ async fn an_html_login_page_is_named_as_one() {
 /// that never ends each fail that cluster with a message that says so, and the whole `status`
 /// process stays under 400 MiB at its peak (about 155 MiB measured) (it grew to 0.7–1.2 GB and 3.4 GiB before).
 #[tokio::test]
-async fn huge_bodies_and_endless_lines_are_bounded() {
-    for (fault, says) in [
-        (FaultSpec::HugeBody, "passed 64 MiB: refused"),
-        (
-            FaultSpec::EndlessLine,
-            "passed 2 MiB without a line end: refused",
-        ),
-    ] {
+async fn huge_bodies_are_bounded() {
+    // every list fails, so the outcome does not depend on when `status` looks (an endless
+    // watch line, which can come after a good list, is tested with the console that keeps
+    // running: console_e2e.rs)
+    {
+        let (fault, says) = (FaultSpec::HugeBody, "passed 64 MiB: refused");
         let f = fleet(2).await;
         let dir = tempfile::tempdir().expect("tempdir");
         let kc = dir.path().join("kc");

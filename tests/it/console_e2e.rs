@@ -584,3 +584,49 @@ async fn every_ending_signal_restores_the_terminal() {
     .await
     .expect("console test");
 }
+
+/// A watch that sends an endless line (a broken proxy, a hostile server) is refused at 2 MiB
+/// with a named cause, the console's memory stays bounded and the healthy clusters stay
+/// synced. The console keeps running, so the test waits for the failure to happen (however
+/// busy the machine) instead of racing a one-shot command against it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_watch_line_is_refused_and_memory_stays_bounded() {
+    let f = Arc::new(fleet(3).await);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kc = dir.path().join("kc");
+    f.write_kubeconfig(&kc).expect("kubeconfig");
+    f.fault("us-east", &FaultSpec::EndlessLine).expect("fault");
+    let home = dir.path().to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let mut c = Console::start(&home, &args(&kc), &[]);
+        let log = home.join("state/meshdeck/meshdeck.log");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.contains("passed 2 MiB without a line end: refused") {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no refused endless line within 120 s; the log:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let pid = c.child.process_id().expect("pid");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+        let peak: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .expect("VmHWM");
+        eprintln!("endless line: peak {peak} KiB");
+        assert!(peak < 400 * 1024, "peak {peak} KiB");
+        // the healthy clusters are untouched: their rows are there
+        c.keys(":svc @eu-west\r");
+        c.wait_for("eu-west", 10);
+        c.quit();
+    })
+    .await
+    .expect("console test");
+}

@@ -139,6 +139,71 @@ impl Planned {
     pub fn denied(&self) -> bool {
         matches!(self.roles, Some(RoleCheck::Denied { .. }))
     }
+
+    /// Why each policy (by `Kind/namespace/name`) is not wholly in effect on the fleet: one
+    /// entry per object of it that this plan holds back (a live object meshdeck does not own
+    /// where the policy would write; a change held), naming the cluster and the object. A
+    /// policy named here is never `accepted`.
+    pub fn held_back(&self) -> BTreeMap<String, Vec<HeldBack>> {
+        let mut out = conflicts_by_policy(&self.plan);
+        for h in &self.held {
+            for p in &h.item.policies {
+                out.entry(p.clone()).or_default().push(HeldBack {
+                    conflict: false,
+                    cluster: h.item.cluster.clone(),
+                    object: format!("{} {}/{}", h.item.kind, h.item.namespace, h.item.name),
+                    why: h.reason.clone(),
+                });
+            }
+        }
+        out
+    }
+}
+
+/// The objects of each policy (by `Kind/namespace/name`) that a plan cannot write because a
+/// live object meshdeck does not own stands there.
+pub fn conflicts_by_policy(plan: &Plan) -> BTreeMap<String, Vec<HeldBack>> {
+    let mut out: BTreeMap<String, Vec<HeldBack>> = BTreeMap::new();
+    for i in plan.items.iter().filter(|i| i.action == Action::Conflict) {
+        for p in &i.policies {
+            out.entry(p.clone()).or_default().push(HeldBack {
+                conflict: true,
+                cluster: i.cluster.clone(),
+                object: format!("{} {}/{}", i.kind, i.namespace, i.name),
+                why: "exists and is not managed by meshdeck".into(),
+            });
+        }
+    }
+    out
+}
+
+/// One object of a policy that a plan holds back, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HeldBack {
+    /// A live object meshdeck does not own stands where the policy would write.
+    pub conflict: bool,
+    pub cluster: String,
+    /// `Kind namespace/name`.
+    pub object: String,
+    pub why: String,
+}
+
+impl std::fmt::Display for HeldBack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.conflict {
+            write!(
+                f,
+                "conflict in {}: {} {}",
+                self.cluster, self.object, self.why
+            )
+        } else {
+            write!(
+                f,
+                "not applied in {}: {}: {}",
+                self.cluster, self.object, self.why
+            )
+        }
+    }
 }
 
 /// The clusters of a snapshot whose rows are current (synced, or partial: synced for what
@@ -415,10 +480,128 @@ pub enum Exit {
     Unreachable = 5,
 }
 
+/// The headless commands and the exit codes each can end with: the one table that every
+/// subcommand's `--help` and the README's table are made from (a test holds the README to it).
+pub const EXITS: &[(&str, &[Exit])] = &[
+    (
+        "status",
+        &[
+            Exit::Success,
+            Exit::Invalid,
+            Exit::Partial,
+            Exit::Unreachable,
+        ],
+    ),
+    (
+        "translate",
+        &[Exit::Success, Exit::Invalid, Exit::Unreachable],
+    ),
+    (
+        "check",
+        &[
+            Exit::Success,
+            Exit::Invalid,
+            Exit::Partial,
+            Exit::Unreachable,
+        ],
+    ),
+    (
+        "analyze",
+        &[
+            Exit::Success,
+            Exit::Invalid,
+            Exit::Partial,
+            Exit::Unreachable,
+        ],
+    ),
+    (
+        "diff",
+        &[
+            Exit::Success,
+            Exit::Changes,
+            Exit::Invalid,
+            Exit::Partial,
+            Exit::Refused,
+            Exit::Unreachable,
+        ],
+    ),
+    (
+        "apply",
+        &[
+            Exit::Success,
+            Exit::Invalid,
+            Exit::Partial,
+            Exit::Refused,
+            Exit::Unreachable,
+        ],
+    ),
+];
+
 impl Exit {
+    /// Every code, in numeric order.
+    pub const ALL: [Exit; 6] = [
+        Exit::Success,
+        Exit::Changes,
+        Exit::Invalid,
+        Exit::Partial,
+        Exit::Refused,
+        Exit::Unreachable,
+    ];
+
     /// The process exit status.
     pub fn as_u8(self) -> u8 {
         self as u8
+    }
+
+    /// What the code means, for any command (the README's table).
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Exit::Success => "success; for `diff`: no changes",
+            Exit::Changes => "`diff`: changes are planned (and an apply would not refuse them)",
+            Exit::Invalid => {
+                "invalid input: a policy or schema error, a missing file, a bad flag, kubeconfig or settings file; the dry-run rejected an object; nothing is written to stdout"
+            }
+            Exit::Partial => {
+                "partial: a cluster left out (not synced, no answer), a change held, a conflict with an object meshdeck does not own, a write failed; `status`: a cluster is not synced; `check`: a policy conflicts or would not take effect; `analyze`: a finding at or above `--level`"
+            }
+            Exit::Refused => {
+                "refused: read-only, a meshdeck Role, Kubernetes RBAC, or not confirmed; nothing was sent (`diff`: an apply of this plan would be refused)"
+            }
+            Exit::Unreachable => "unreachable: no cluster of the session could be reached",
+        }
+    }
+
+    /// The codes `command` can end with, one line each, for its `--help`.
+    pub fn help_for(command: &str) -> String {
+        let codes = EXITS
+            .iter()
+            .find(|(c, _)| *c == command)
+            .map(|(_, e)| *e)
+            .unwrap_or(&Exit::ALL);
+        let mut out = String::from("Exit codes (the worst wins):\n");
+        for e in codes {
+            out.push_str(&format!("  {}  {}\n", e.as_u8(), e.meaning()));
+        }
+        out
+    }
+
+    /// The README's table, as markdown.
+    pub fn markdown_table() -> String {
+        let mut out = String::from("| code | meaning | commands |\n|---|---|---|\n");
+        for e in Exit::ALL {
+            let cmds: Vec<String> = EXITS
+                .iter()
+                .filter(|(_, codes)| codes.contains(&e))
+                .map(|(c, _)| format!("`{c}`"))
+                .collect();
+            out.push_str(&format!(
+                "| {} | {} | {} |\n",
+                e.as_u8(),
+                e.meaning(),
+                cmds.join(", ")
+            ));
+        }
+        out
     }
     /// The worse of two.
     pub fn max(self, other: Exit) -> Exit {

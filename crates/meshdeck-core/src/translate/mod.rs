@@ -882,19 +882,23 @@ impl<'a> Run<'a> {
                 .map(|(n, num, proto, _)| json!({"number": num, "name": port_name(n, *num, proto), "protocol": proto}))
                 .collect();
             // the pods behind the destination, with their labels, reached at their own ports
+            // (only a flat network reaches them so: those endpoints follow every rollout)
             let pods = self.ix.pods(&d);
             let pod_endpoints: Vec<Value> = pods
                 .iter()
                 .map(|p| {
-                    let (ip, labels) = (&p.ip, &*p.labels);
                     let ports: Map<String, Value> = d
                         .ports
                         .iter()
                         .map(|(n, num, proto, target)| (port_name(n, *num, proto), json!(target)))
                         .collect();
-                    json!({"address": ip, "ports": ports, "labels": labels})
+                    json!({"address": &p.ip, "ports": ports, "labels": stable_labels(&p.labels)})
                 })
                 .collect();
+            // the distinct label sets a subset can select (one gateway endpoint each: a
+            // rollout or a scale change leaves them as they are)
+            let label_sets: BTreeSet<BTreeMap<&str, &str>> =
+                pods.iter().map(|p| stable_labels(&p.labels)).collect();
             if pods.is_empty() {
                 self.warn(
                     p,
@@ -921,15 +925,15 @@ impl<'a> Run<'a> {
                             vm: p,
                         },
                     );
-                // one endpoint per backing pod, so client-side subsets select them: through
-                // the home gateway (its external TLS port), or the pod itself on a flat network
+                // through the home gateway (its external TLS port), one endpoint per distinct
+                // label set of the backing pods so client-side subsets select them; or the pods
+                // themselves on a flat network
                 let (resolution, endpoints): (&str, Vec<Value>) = match &entry {
                     None => ("STATIC", pod_endpoints.clone()),
                     Some((address, _, external, _)) => {
-                        let eps = pods
+                        let eps = label_sets
                             .iter()
-                            .map(|p| {
-                                let labels = &*p.labels;
+                            .map(|labels| {
                                 let ports: Map<String, Value> = d
                                     .ports
                                     .iter()
@@ -963,8 +967,11 @@ impl<'a> Run<'a> {
                 );
             }
             // The server side: the home gateway must know the federated host, or it has
-            // nowhere to send a request for it (a local ServiceEntry, visible only in its
-            // namespace; its DestinationRule comes after the routes, with their subsets).
+            // nowhere to send a request for it: a local ServiceEntry that selects the backing
+            // pods (`workloadSelector`, so Istio follows them and the object does not change
+            // with a rollout), in the destination's namespace (a selector sees only its own)
+            // and exported only to the gateway's; its DestinationRule comes after the routes,
+            // with their subsets.
             if let Some((_, container, _, g)) = &entry {
                 servers.insert(
                     d.cluster.to_string(),
@@ -975,21 +982,30 @@ impl<'a> Run<'a> {
                         *container,
                     ),
                 );
-                let mut se = json!({
+                let server_ports: Vec<Value> = d
+                    .ports
+                    .iter()
+                    .map(|(n, num, proto, target)| {
+                        let mut port = json!({"number": num, "name": port_name(n, *num, proto), "protocol": proto});
+                        if target != num {
+                            port["targetPort"] = json!(target);
+                        }
+                        port
+                    })
+                    .collect();
+                let se = json!({
                     "hosts": [host],
                     "addresses": [vip],
-                    "exportTo": ["."],
+                    "exportTo": [&*g.namespace],
                     "location": "MESH_INTERNAL",
                     "resolution": "STATIC",
-                    "ports": ports,
+                    "ports": server_ports,
+                    "workloadSelector": {"labels": &*d.selector},
                 });
-                if !pod_endpoints.is_empty() {
-                    se["endpoints"] = Value::Array(pod_endpoints.clone());
-                }
                 self.emit(
                     &d.cluster,
                     SERVICE_ENTRY,
-                    &g.namespace,
+                    &d.namespace,
                     &name,
                     src.clone(),
                     se,
@@ -1617,6 +1633,28 @@ struct Raw {
     global: Arc<Global>,
     /// No two objects had one identity (else an incremental splice could not be exact).
     exact: bool,
+}
+
+/// Labels Kubernetes sets on each pod or each rollout: no subset selects by them, and an
+/// endpoint that carried them would change with every rollout and scale.
+const PER_POD_LABELS: &[&str] = &[
+    "pod-template-hash",
+    "controller-revision-hash",
+    "pod-template-generation",
+    "statefulset.kubernetes.io/pod-name",
+    "apps.kubernetes.io/pod-index",
+    "batch.kubernetes.io/job-completion-index",
+    "batch.kubernetes.io/controller-uid",
+    "controller-uid",
+];
+
+/// A pod's labels without the per-pod ones ([`PER_POD_LABELS`]).
+pub(crate) fn stable_labels(labels: &BTreeMap<String, String>) -> BTreeMap<&str, &str> {
+    labels
+        .iter()
+        .filter(|(k, _)| !PER_POD_LABELS.contains(&k.as_str()))
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect()
 }
 
 /// A destination's locality (`region/zone`) from its pods' topology labels, when they carry

@@ -267,8 +267,11 @@ pub(super) fn traffic(run: &mut Run<'_>) {
         }
     }
 
-    // DestinationRules: one per in-mesh destination in its cluster, and one per federated
-    // destination in each client cluster.
+    // DestinationRules, only where a policy asks for one: a TrafficPolicy field that lives in
+    // a DestinationRule (outlier detection, mTLS), subsets a route uses, a VirtualMesh's mTLS
+    // for its meshes' in-mesh destinations; and one per federated destination in each client
+    // cluster. A fleet with no policies gets none (Gloo Mesh 1.x wrote one per destination
+    // always: docs/decisions.md says why meshdeck does not).
     for d in run.dest_list() {
         run.unit = Some(d);
         let dest = &ix.dests[d];
@@ -279,7 +282,8 @@ pub(super) fn traffic(run: &mut Run<'_>) {
             .subsets
             .contains_key(&(dest.cluster.to_string(), host.clone()));
         let has_policy = plan.is_some_and(|p| p.outlier.is_some() || p.mtls.is_some());
-        if dest.in_mesh || requested || has_policy {
+        let mesh_mtls = dest.in_mesh && mesh.mtls && mesh.vm.is_some();
+        if requested || has_policy || mesh_mtls {
             let default_tls = mesh.mtls.then_some(TlsMode::IstioMutual);
             let vm = mesh.vm.filter(|_| mesh.mtls);
             let (spec, sources) =

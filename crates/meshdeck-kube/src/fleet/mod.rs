@@ -702,7 +702,12 @@ where
                             }
                             other => (other.to_string(), None),
                         };
-                        tracing::debug!(scope = ?scope, "watch error: {msg}");
+                        // an expired watch is routine; any other failure is worth a line
+                        if code == Some(410) {
+                            tracing::debug!(scope = ?scope, "watch error: {msg}");
+                        } else {
+                            tracing::warn!(scope = ?scope, "watch error: {msg}");
+                        }
                         let part = (self.slot)(&mut c).part(&scope);
                         part.buffer = None;
                         match code {
