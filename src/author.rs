@@ -58,29 +58,80 @@ pub struct Board {
     /// The fleet's configuration findings (istioctl analyze), made off the UI thread with
     /// the board.
     pub findings: Vec<crate::analyze::Finding>,
-    /// What the findings say of each object they name, for its REASON cell: (cluster,
-    /// `Kind namespace/name`) → `IST0101 message (+2 more)`; errors first.
-    pub finding_notes: HashMap<(String, String), String>,
+    /// What the findings say of each object they name, for its health and REASON cell:
+    /// (cluster, `Kind namespace/name`) → `IST0101 message (+2 more)`; errors first.
+    pub finding_notes: HashMap<(String, String), FindingNote>,
 }
 
-/// The REASON note of every object that findings name: its worst finding, and how many more.
-pub fn finding_notes(findings: &[crate::analyze::Finding]) -> HashMap<(String, String), String> {
+/// What the configuration findings say of one row: the health they give it (an error
+/// finding: failure; a warning: degraded; a service whose routes an error breaks: degraded)
+/// and the REASON note.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FindingNote {
+    pub level: crate::model::health::Level,
+    pub text: String,
+}
+
+/// The note of every object that findings name (its worst finding, and how many more), and
+/// of every service a VirtualService with an error finding routes (`snap`: the fleet whose
+/// services are looked at; None: objects only).
+pub fn finding_notes(
+    findings: &[crate::analyze::Finding],
+    snap: Option<&crate::model::Snapshot>,
+) -> HashMap<(String, String), FindingNote> {
+    use crate::analyze::Level as A;
+    use crate::model::health::Level as H;
     let mut by: HashMap<(String, String), Vec<&crate::analyze::Finding>> = HashMap::new();
     for f in findings {
         by.entry((f.cluster.clone(), f.object.clone()))
             .or_default()
             .push(f);
     }
-    by.into_iter()
+    let mut out: HashMap<(String, String), FindingNote> = by
+        .into_iter()
         .map(|(k, mut v)| {
             v.sort_by_key(|f| std::cmp::Reverse(f.level));
             let more = match v.len() - 1 {
                 0 => String::new(),
                 n => format!(" (+{n} more)"),
             };
-            (k, format!("{} {}{more}", v[0].code, v[0].message))
+            let level = match v[0].level {
+                A::Error => H::Failure,
+                A::Warning => H::Degraded,
+                A::Info => H::Ok,
+            };
+            (
+                k,
+                FindingNote {
+                    level,
+                    text: format!("{} {}{more}", v[0].code, v[0].message),
+                },
+            )
         })
-        .collect()
+        .collect();
+    // a service whose routes an error finding breaks is at least degraded
+    if let Some(snap) = snap {
+        for f in findings.iter().filter(|f| f.level == A::Error) {
+            let Some(rest) = f.object.strip_prefix("VirtualService ") else {
+                continue;
+            };
+            let vs = format!("VirtualService/{rest}");
+            let Some(c) = snap.cluster(&f.cluster) else {
+                continue;
+            };
+            for svc in c.services.iter().filter(|s| s.istio_refs.contains(&vs)) {
+                let key = (
+                    f.cluster.clone(),
+                    crate::analyze::object_name("Service", &svc.namespace, &svc.name),
+                );
+                out.entry(key).or_insert_with(|| FindingNote {
+                    level: H::Degraded,
+                    text: format!("routes broken: {} in {}", f.code, f.object),
+                });
+            }
+        }
+    }
+    out
 }
 
 /// Who `sources` and `targets` name, in one short line.
@@ -856,7 +907,7 @@ impl State_ {
         }
         self.loaded = Arc::new(loaded);
         let findings = self.analyzer.analyze(snap);
-        let finding_notes = finding_notes(&findings);
+        let finding_notes = finding_notes(&findings, Some(snap));
         Board {
             rows,
             texts,

@@ -363,10 +363,11 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
             continue;
         };
         let sig = app.sig();
-        let cells = item.cells(kind, c, app.now, app.finding_note(c, &item), Some(&sig));
+        let note = app.finding_note(c, &item);
+        let cells = item.cells(kind, c, app.now, note, Some(&sig));
         lines.push((
             cells,
-            item.level_in(Some(&sig)),
+            item.level_noted(Some(&sig), note),
             c.state.is_stale(),
             Some(&c.state),
         ));

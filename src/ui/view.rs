@@ -438,7 +438,18 @@ impl<'a> Item<'a> {
         }
     }
 
-    /// The level with the traffic's folded in ("faults only" and the health sort use it).
+    /// The level with the traffic's and the configuration findings' folded in ("faults
+    /// only", the health sort and the row's colour use it).
+    pub fn level_noted(
+        &self,
+        sig: Option<&SignalCtx<'a>>,
+        note: Option<&crate::author::FindingNote>,
+    ) -> Level {
+        let l = self.level_in(sig);
+        note.map_or(l, |n| l.max(n.level))
+    }
+
+    /// The level with the traffic's folded in.
     pub fn level_in(&self, sig: Option<&SignalCtx<'a>>) -> Level {
         match (self, sig) {
             (Item::Service(_) | Item::Workload(_), Some(s)) => match self.traffic(s) {
@@ -457,11 +468,18 @@ impl<'a> Item<'a> {
         kind: ViewKind,
         cluster: &ClusterView,
         now: DateTime<Utc>,
-        note: Option<&str>,
+        note: Option<&crate::author::FindingNote>,
         sig: Option<&SignalCtx<'a>>,
     ) -> Vec<String> {
         let stale = cluster.state.is_stale();
-        let h = self.health_in(sig);
+        let mut h = self.health_in(sig);
+        // a configuration finding is part of the health: an error makes the row a failure
+        if let Some(n) = note
+            && n.level > h.level
+        {
+            h.to_mut().level = n.level;
+        }
+        let note = note.map(|n| n.text.as_str());
         let signal = match (self, sig) {
             (Item::Service(_) | Item::Workload(_), Some(s)) => {
                 s.signals.cells(&cluster.name, self.traffic(s).map(|t| t.0))
@@ -850,7 +868,7 @@ pub fn finding_cells(f: &crate::analyze::Finding) -> Vec<String> {
 pub fn finding_level(l: crate::analyze::Level) -> Level {
     match l {
         crate::analyze::Level::Error => Level::Failure,
-        crate::analyze::Level::Warning => Level::Warning,
+        crate::analyze::Level::Warning => Level::Degraded,
         crate::analyze::Level::Info => Level::Ok,
     }
 }

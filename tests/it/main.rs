@@ -18,6 +18,7 @@ mod kubectl;
 mod model_props;
 mod one_door;
 mod policy_errors;
+mod readme;
 mod signals;
 mod sim_api;
 mod translate;

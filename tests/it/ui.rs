@@ -820,7 +820,7 @@ fn findings_are_counted_in_the_header_and_shown_in_describe() {
         message: "Referenced host+subset in destinationrule not found: \"x+v9\"".into(),
         hint: "define subset v9".into(),
     }];
-    board.finding_notes = meshdeck::author::finding_notes(&board.findings);
+    board.finding_notes = meshdeck::author::finding_notes(&board.findings, Some(&a.snap));
     a.board = Arc::new(board);
     let t = text(&render(&mut a, 160, 20).expect("render"));
     assert!(
@@ -838,6 +838,38 @@ fn findings_are_counted_in_the_header_and_shown_in_describe() {
         .find(|l| l.contains(&vs.name) && !l.contains('@'))
         .unwrap_or_default();
     assert!(row.contains("IST0101 Referenced host+subset"), "{t}");
+    // an error finding is part of the object's health: never `✓ ok` over it
+    assert!(row.contains("✗ failure") && !row.contains("✓"), "{row}");
+    // the service it routes is degraded, naming why
+    let routed = a
+        .snap
+        .cluster(&cluster)
+        .and_then(|c| {
+            let me = format!("VirtualService/{}/{}", vs.namespace, vs.name);
+            c.services
+                .iter()
+                .find(|s| s.istio_refs.contains(&me))
+                .cloned()
+        })
+        .expect("the VirtualService routes a service");
+    press(
+        &mut a,
+        &format!(
+            ":svc @{cluster} {}<enter>/{}<enter>",
+            routed.namespace, routed.name
+        ),
+    );
+    let t2 = text(&render(&mut a, 220, 20).expect("render"));
+    let srow = t2
+        .lines()
+        .find(|l| l.contains(&routed.name) && l.contains("routes broken"))
+        .unwrap_or_default();
+    assert!(srow.contains("▲") || srow.contains("✗"), "{t2}");
+    assert!(!srow.contains("✓"), "{t2}");
+    press(
+        &mut a,
+        &format!(":vs @{cluster} {}<enter>/{}<enter>", vs.namespace, vs.name),
+    );
     press(&mut a, "d");
     let t = text(&render(&mut a, 160, 30).expect("render"));
     assert!(

@@ -491,8 +491,10 @@ impl App {
         };
         let signals = self.signals.clone();
         let tolerances = self.tolerances.clone();
+        let board = self.board.clone();
         let scan = Scan {
             page: &page,
+            notes: &board.finding_notes,
             selector,
             filter: TextFilter::new(filter, invert),
             sig: crate::ui::view::SignalCtx {
@@ -763,6 +765,24 @@ impl App {
             }
             rows.push((0u32, i as u32));
         }
+        // errors first by default; `S` (level), `N` (object) and a column sort reorder too
+        let f = |r: &RowRef| &board.findings[r.1 as usize];
+        match page.sort {
+            SortKey::Natural | SortKey::Status | SortKey::Age => {
+                rows.sort_by_key(|r| std::cmp::Reverse(f(r).level))
+            }
+            SortKey::Name => rows
+                .sort_by(|a, b| (&f(a).object, &f(a).cluster).cmp(&(&f(b).object, &f(b).cluster))),
+            SortKey::Column(col) => rows.sort_by_cached_key(|r| {
+                let mut cells = crate::ui::view::finding_cells(f(r));
+                (col < cells.len())
+                    .then(|| std::mem::take(&mut cells[col]))
+                    .unwrap_or_default()
+            }),
+        }
+        if page.reverse {
+            rows.reverse();
+        }
         self.total = board.findings.len();
         self.rows = rows;
         self.clamp();
@@ -922,7 +942,10 @@ impl App {
                 // one read of each row, not one per comparison
                 let sig = self.sig();
                 rows.sort_by_cached_key(|r| {
-                    std::cmp::Reverse(item(r).1.map(|i| i.level_in(Some(&sig))))
+                    let (c, i) = item(r);
+                    std::cmp::Reverse(
+                        i.map(|i| i.level_noted(Some(&sig), self.finding_note(c, &i))),
+                    )
                 })
             }
             SortKey::Column(col) => {
@@ -1498,23 +1521,27 @@ impl App {
     }
 
     /// What the configuration findings say of this row's object (its REASON note).
-    pub fn finding_note(&self, c: &crate::model::ClusterView, item: &Item<'_>) -> Option<&str> {
-        if self.board.finding_notes.is_empty() || matches!(item, Item::Cluster(_)) {
-            return None;
-        }
-        let me = crate::analyze::object_name(item.kind(), item.namespace(), item.name());
-        self.board
-            .finding_notes
-            .get(&(c.name.clone(), me))
-            .map(String::as_str)
+    pub fn finding_note(
+        &self,
+        c: &crate::model::ClusterView,
+        item: &Item<'_>,
+    ) -> Option<&crate::author::FindingNote> {
+        note_of(&self.board.finding_notes, c, item)
     }
 
     fn describe(&mut self) {
         let Some((c, item)) = self.selected_item() else {
             return;
         };
-        // the health says the traffic's verdict too
-        let health = item.health_in(Some(&self.sig()));
+        // the health says the traffic's verdict and the configuration findings' too
+        let mut health = item.health_in(Some(&self.sig()));
+        if let Some(n) = self.finding_note(c, &item)
+            && n.level > health.level
+        {
+            let h = health.to_mut();
+            h.level = n.level;
+            h.reasons.insert(0, n.text.clone());
+        }
         let mut lines = describe(c, item, self.page().kind, &health);
         lines.extend(describe::traffic_lines(self, c, &item));
         let subject = match item {
@@ -1680,4 +1707,17 @@ impl App {
             tv.scroll = tv.lines.len().saturating_sub(vp);
         }
     }
+}
+
+/// What the configuration findings say of one row (None for clusters, and when nothing does).
+pub(crate) fn note_of<'n>(
+    notes: &'n std::collections::HashMap<(String, String), crate::author::FindingNote>,
+    c: &crate::model::ClusterView,
+    item: &Item<'_>,
+) -> Option<&'n crate::author::FindingNote> {
+    if notes.is_empty() || matches!(item, Item::Cluster(_)) {
+        return None;
+    }
+    let me = crate::analyze::object_name(item.kind(), item.namespace(), item.name());
+    notes.get(&(c.name.clone(), me))
 }

@@ -46,6 +46,8 @@ impl MatchKeys {
 /// What a refresh keeps: scope, faults-only, label selector and text filter of one page.
 pub(super) struct Scan<'a> {
     pub(super) page: &'a Page,
+    /// What the configuration findings say of the rows (faults-only keeps a row they fail).
+    pub(super) notes: &'a std::collections::HashMap<(String, String), crate::author::FindingNote>,
     pub(super) selector: Option<LabelSelector>,
     pub(super) filter: TextFilter,
     pub(super) sig: crate::ui::view::SignalCtx<'a>,
@@ -81,7 +83,7 @@ impl Scan<'_> {
             }
             total += 1;
             if page.faults_only
-                && item.level_in(Some(&self.sig)) == Level::Ok
+                && item.level_noted(Some(&self.sig), note_of(self.notes, c, &item)) == Level::Ok
                 && !c.state.is_stale()
             {
                 continue;
