@@ -829,14 +829,23 @@ const EDGES: [RowCol<EdgeRow>; 8] = [
         format!("{}/{}", r.edge.dest_namespace, r.edge.dest_service)
     }),
     row_col(Role::Other, "RPS", 5, 1, |r| {
+        if r.traffic.pending {
+            return "…".into();
+        }
         crate::signals_core::fmt_rps(r.traffic.rps)
     }),
     row_col(Role::Other, "ERR%", 5, 1, |r| {
+        if r.traffic.pending {
+            return "…".into();
+        }
         r.traffic
             .err_pct()
             .map_or_else(|| "-".into(), crate::signals_core::fmt_pct)
     }),
     row_col(Role::Other, "P99", 5, 2, |r| {
+        if r.traffic.pending {
+            return "…".into();
+        }
         r.traffic
             .p99_ms
             .map_or_else(|| "-".into(), crate::signals_core::fmt_ms)

@@ -206,8 +206,13 @@ async fn read_prometheus(
             ]
         })
         .collect();
-    let answers =
-        futures::future::join_all(queries.iter().map(|(_, _, q)| ep.query(q, cfg.timeout))).await;
+    // which rows the source holds counters of: those without a rate yet are pending
+    let seen_queries: Vec<String> = View::ALL.iter().map(|v| promql::seen(*v, scope)).collect();
+    let (answers, seen) = futures::future::join(
+        futures::future::join_all(queries.iter().map(|(_, _, q)| ep.query(q, cfg.timeout))),
+        futures::future::join_all(seen_queries.iter().map(|q| ep.query(q, cfg.timeout))),
+    )
+    .await;
     let mut rows = Rows::default();
     let want = |c: &str| wanted.contains(c);
     // rates first: the latency answers only fill rows that have requests
@@ -233,6 +238,16 @@ async fn read_prometheus(
                 &want,
                 answer.as_ref().map_err(Clone::clone)?,
             );
+        }
+    }
+    let rates = queries
+        .iter()
+        .zip(&answers)
+        .filter(|((_, is_p99, _), _)| !is_p99)
+        .map(|((v, _, _), a)| (*v, a));
+    for ((view, rate), seen) in rates.zip(&seen) {
+        if let (Ok(rate), Ok(seen)) = (rate, seen) {
+            prom::fold_seen(&mut rows, view, scope, own, &want, rate, seen);
         }
     }
     Ok(rows)

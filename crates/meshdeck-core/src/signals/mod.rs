@@ -40,6 +40,11 @@ pub struct Traffic {
     pub grpc: BTreeMap<String, f64>,
     /// 99th percentile of request duration, milliseconds (None: no histogram data).
     pub p99_ms: Option<f64>,
+    /// The source holds this subject's request counters but cannot give a rate yet (fewer
+    /// than two samples in the window: a Prometheus that just started scraping it): its
+    /// cells read `…`, never `-` (no requests) or 0.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub pending: bool,
 }
 
 impl Traffic {
@@ -281,6 +286,7 @@ impl Signals {
     /// cluster's source is stale and has nothing).
     pub fn cells(&self, cluster: &str, t: Option<&Traffic>) -> [String; 3] {
         match t {
+            Some(t) if t.pending => ["…".into(), "…".into(), "…".into()],
             Some(t) => [
                 fmt_rps(t.rps),
                 t.err_pct().map_or_else(|| "-".into(), fmt_pct),
@@ -364,9 +370,31 @@ impl Rows {
 
     /// Drop rows without requests (a latency answer alone makes no row).
     pub fn drop_idle(&mut self) {
-        self.services.retain(|_, t| t.rps > 0.0);
-        self.workloads.retain(|_, t| t.rps > 0.0);
-        self.edges.retain(|_, t| t.rps > 0.0);
+        self.services.retain(|_, t| t.rps > 0.0 || t.pending);
+        self.workloads.retain(|_, t| t.rps > 0.0 || t.pending);
+        self.edges.retain(|_, t| t.rps > 0.0 || t.pending);
+    }
+
+    /// Mark pending every subject of `seen` (the source holds its counters) that `answered`
+    /// (the rate answer named it, with any value) does not have, unless a row exists.
+    pub fn add_pending(&mut self, seen: Rows, answered: &Rows) {
+        fn mark<K: Eq + std::hash::Hash>(
+            rows: &mut HashMap<K, Traffic>,
+            seen: HashMap<K, Traffic>,
+            answered: &HashMap<K, Traffic>,
+        ) {
+            for (k, _) in seen {
+                if !answered.contains_key(&k) {
+                    rows.entry(k).or_insert_with(|| Traffic {
+                        pending: true,
+                        ..Traffic::default()
+                    });
+                }
+            }
+        }
+        mark(&mut self.services, seen.services, &answered.services);
+        mark(&mut self.workloads, seen.workloads, &answered.workloads);
+        mark(&mut self.edges, seen.edges, &answered.edges);
     }
 
     /// The rows of one cluster.

@@ -201,6 +201,30 @@ pub fn fold_requests(
     }
 }
 
+/// Fold a `seen` answer of `view` (see [`super::promql::seen`]) into `rows`: a subject the
+/// source holds counters of and that the rate answer did not name is pending.
+pub fn fold_seen(
+    rows: &mut Rows,
+    view: View,
+    scope: &Scope,
+    own: &str,
+    wanted: &dyn Fn(&str) -> bool,
+    rates: &[Sample],
+    seen: &[Sample],
+) {
+    let keys = |samples: &[Sample]| {
+        let mut r = Rows::default();
+        for s in samples {
+            if let Some(cluster) = cluster_of(view, scope, own, s, wanted) {
+                r.entry(view, cluster, |k: &str| s.labels.get(k).cloned());
+            }
+        }
+        r
+    };
+    let answered = keys(rates);
+    rows.add_pending(keys(seen), &answered);
+}
+
 /// Fold a p99 answer of `view` into `rows` (rows without requests are not made by it).
 pub fn fold_p99(
     rows: &mut Rows,
@@ -259,6 +283,59 @@ mod tests {
             rows.services.len(),
             2,
             "unknown and unwanted clusters skipped"
+        );
+    }
+
+    /// Unknown is not zero: a subject whose counters the source holds but whose rate it
+    /// cannot give yet (one sample in the window) is pending (`…`), one the rate answer names
+    /// with 0 is idle (`-`), and one the source never saw is `-` too.
+    #[test]
+    fn counters_without_a_rate_are_pending_not_idle() {
+        let sample = |name: &str, v: f64| Sample {
+            labels: [
+                ("destination_service_namespace", "bookstore"),
+                ("destination_service_name", name),
+                ("response_code", "200"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+            value: v,
+        };
+        let rates = vec![sample("busy", 20.0), sample("idle", 0.0)];
+        let seen = vec![sample("busy", 1.0), sample("idle", 1.0), sample("new", 1.0)];
+        let mut rows = Rows::default();
+        let all = |_: &str| true;
+        let (v, sc) = (View::Services, Scope::OneCluster);
+        fold_requests(&mut rows, v, &sc, "eu-west", &all, &rates);
+        fold_p99(&mut rows, v, &sc, "eu-west", &all, &[]);
+        fold_seen(&mut rows, v, &sc, "eu-west", &all, &rates, &seen);
+        let sig = super::super::Signals {
+            services: rows.services.clone(),
+            clusters: [(
+                "eu-west".to_string(),
+                super::super::SourceState {
+                    source: "prometheus".into(),
+                    refreshed: Some("now".into()),
+                    stale: None,
+                },
+            )]
+            .into(),
+            ..Default::default()
+        };
+        let cells = |n: &str| {
+            sig.cells(
+                "eu-west",
+                rows.services
+                    .get(&super::super::Subject::new("eu-west", "bookstore", n)),
+            )
+        };
+        assert_eq!(cells("new"), ["…", "…", "…"], "counters, no rate yet");
+        assert_eq!(cells("idle")[0], "-", "a rate of 0: answered, no request");
+        assert_eq!(cells("never")[0], "-", "never seen: no request");
+        assert_ne!(cells("busy")[0], "…");
+        assert!(
+            !rows.services[&super::super::Subject::new("eu-west", "bookstore", "busy")].pending
         );
     }
 

@@ -37,6 +37,16 @@ pub fn requests(view: View, scope: &Scope, window: &str) -> String {
     )
 }
 
+/// The rows of `view` whose request counters the source holds at all (whatever their rate):
+/// a row here and not in the rate answer is pending, not idle.
+pub fn seen(view: View, scope: &Scope) -> String {
+    format!(
+        "count by ({}) (istio_requests_total{{reporter=\"{}\"}})",
+        by(view, scope, &[]),
+        view.reporter()
+    )
+}
+
 /// The 99th percentile request duration of every row of `view`, in milliseconds.
 pub fn p99(view: View, scope: &Scope, window: &str) -> String {
     format!(
