@@ -463,6 +463,10 @@ pub struct Preview {
     pub plan: Plan,
     /// Changes the pipeline will not make (a cluster not synced, an invalid stored policy).
     pub held: Vec<crate::pipeline::Held>,
+    /// The draft's objects the fleet would not take (a live object meshdeck does not own
+    /// stands there): the draft would not take effect there, so each is a problem and the
+    /// draft is not applicable.
+    pub held_back: Vec<crate::pipeline::HeldBack>,
     /// What the plan leaves out and why, in words.
     pub warnings: Vec<String>,
     pub roles: RoleCheck,
@@ -487,6 +491,7 @@ impl Preview {
                 .filter(|s| s.state == State::Invalid)
                 .count()
             + self.schema.len()
+            + self.held_back.len()
     }
     /// Whether the draft may be applied as it is.
     pub fn applicable(&self) -> Result<(), String> {
@@ -514,6 +519,22 @@ impl Preview {
             && let Some(first) = d.first()
         {
             return Err(format!("role check: {}: {}", first.policy, first.reason));
+        }
+        if let Some(h) = self.held_back.first() {
+            let more = match self.held_back.len() - 1 {
+                0 => String::new(),
+                n => format!(" (+{n} more)"),
+            };
+            return Err(format!(
+                "will not apply in {}: {} {}{more}",
+                h.cluster,
+                h.object,
+                if h.conflict {
+                    h.why.clone()
+                } else {
+                    format!("({})", h.why)
+                }
+            ));
         }
         if !self.plan.has_changes() {
             if let Some(c) = self
@@ -579,7 +600,7 @@ pub fn preview(
         loaded: &all,
         live: ctx.live,
         prune: true,
-        scope: crate::pipeline::Scope::Policies(watched),
+        scope: crate::pipeline::Scope::Policies(watched.clone()),
         store: store.map(|s| (s, draft.policies.iter().collect())),
         who: ctx.who,
     });
@@ -621,6 +642,15 @@ pub fn preview(
     // stored policies that did not load are the board's business, not the draft's
     let warnings = crate::pipeline::warnings(&planned);
     let (findings_added, findings_fixed) = crate::analyze::plan_effect(ctx.snap, &planned.plan);
+    let mut held_back: Vec<crate::pipeline::HeldBack> = planned
+        .held_back()
+        .into_iter()
+        .filter(|(p, _)| watched.contains(p))
+        .flat_map(|(_, h)| h)
+        // a change held for a cluster not synced is a warning (above); a conflict blocks
+        .filter(|h| h.conflict)
+        .collect();
+    held_back.dedup();
     Preview {
         generation,
         diagnostics: draft.diagnostics,
@@ -630,6 +660,7 @@ pub fn preview(
         schema: planned.schema,
         plan: planned.plan,
         held: planned.held,
+        held_back,
         warnings,
         roles,
         findings_added,

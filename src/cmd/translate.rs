@@ -59,7 +59,7 @@ pub(super) async fn run(
     }
     let out = crate::translate::translate(&loaded.policies, &snap);
     let invalid_objects = crate::istio::validate_all(&out.objects);
-    let report = crate::translate::report::render(&loaded, &out, &invalid_objects);
+    let mut out = out;
     let file_errors = loaded
         .errors()
         .any(|d| crate::policy::stored_in(&d.origin).is_none());
@@ -83,6 +83,21 @@ pub(super) async fn run(
         (added, fixed, crate::pipeline::conflicts_by_policy(&plan))
     };
     let warned = warned || !findings_added.is_empty();
+    // a policy the fleet would not take is not accepted: its status says where and why
+    if check_only {
+        for st in out.statuses.iter_mut() {
+            if let Some(held) = held_back.get(&st.policy.key()) {
+                if st.state < State::Conflicting {
+                    st.state = State::Conflicting;
+                }
+                st.errors.extend(
+                    held.iter()
+                        .map(|h| format!("{h}: it does not take effect there")),
+                );
+            }
+        }
+    }
+    let report = crate::translate::report::render(&loaded, &out, &invalid_objects);
     let exit = if file_errors || invalid_policy || !invalid_objects.is_empty() {
         Exit::Invalid
     } else if check_only && (conflicting || !held_back.is_empty() || (args.strict && warned)) {
@@ -135,11 +150,6 @@ pub(super) async fn run(
         out!("{text}");
     }
     eprint!("{report}");
-    for (policy, held) in &held_back {
-        for h in held {
-            eprintln!("{policy}: {h}: it does not take effect there");
-        }
-    }
     for f in &findings_added {
         eprintln!(
             "analysis: applying these policies adds {} in {}: {} — {}",

@@ -26,3 +26,4 @@ mod translate_cli;
 mod translate_props;
 mod ui;
 mod ui_author;
+mod verdicts;
