@@ -775,9 +775,11 @@ impl App {
                 .sort_by(|a, b| (&f(a).object, &f(a).cluster).cmp(&(&f(b).object, &f(b).cluster))),
             SortKey::Column(col) => rows.sort_by_cached_key(|r| {
                 let mut cells = crate::ui::view::finding_cells(f(r));
-                (col < cells.len())
-                    .then(|| std::mem::take(&mut cells[col]))
-                    .unwrap_or_default()
+                if col < cells.len() {
+                    std::mem::take(&mut cells[col])
+                } else {
+                    String::new()
+                }
             }),
         }
         if page.reverse {
