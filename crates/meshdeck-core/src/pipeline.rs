@@ -125,7 +125,9 @@ impl Planned {
             self.plan
                 .items
                 .iter()
-                .filter(|i| i.action == Action::Conflict && !i.policies.is_empty())
+                .filter(|i| {
+                    i.action == Action::Conflict && !i.policies.is_empty() && !mesh_default(i)
+                })
                 .map(|i| {
                     format!(
                         "{} exists and is not managed by meshdeck: {} not applied there",
@@ -164,7 +166,11 @@ impl Planned {
 /// live object meshdeck does not own stands there.
 pub fn conflicts_by_policy(plan: &Plan) -> BTreeMap<String, Vec<HeldBack>> {
     let mut out: BTreeMap<String, Vec<HeldBack>> = BTreeMap::new();
-    for i in plan.items.iter().filter(|i| i.action == Action::Conflict) {
+    for i in plan
+        .items
+        .iter()
+        .filter(|i| i.action == Action::Conflict && !mesh_default(i))
+    {
         for p in &i.policies {
             out.entry(p.clone()).or_default().push(HeldBack {
                 conflict: true,
@@ -175,6 +181,22 @@ pub fn conflicts_by_policy(plan: &Plan) -> BTreeMap<String, Vec<HeldBack>> {
         }
     }
     out
+}
+
+/// A DestinationRule that only carries a VirtualMesh's mTLS (`ISTIO_MUTUAL`, nothing else): a
+/// mesh-wide default, not something a policy asked of this destination. A hand-written
+/// DestinationRule where one would go is the operator's choice (Istio's auto mTLS and the
+/// VirtualMesh's STRICT PeerAuthentication still hold): it is left alone, not a conflict.
+pub fn mesh_default(i: &Item) -> bool {
+    let Some(spec) = i.desired.as_ref().and_then(|d| d.get("spec")) else {
+        return false;
+    };
+    i.kind == "DestinationRule"
+        && spec.as_object().is_some_and(|o| {
+            o.keys()
+                .all(|k| k == "host" || k == "trafficPolicy" || k == "exportTo")
+        })
+        && spec.get("trafficPolicy") == Some(&serde_json::json!({"tls": {"mode": "ISTIO_MUTUAL"}}))
 }
 
 /// One object of a policy that a plan holds back, and why.
