@@ -122,6 +122,8 @@ fn signal_report<'a>(
     let mut edges: Vec<EdgeRow> = sig
         .edges
         .iter()
+        // a pending row (counters, no rate yet) is not known: it is not printed as a 0
+        .filter(|(_, t)| !t.pending)
         .map(|(e, t)| EdgeRow {
             edge: e,
             rps: t.rps,
@@ -137,6 +139,7 @@ fn signal_report<'a>(
             .services()
             .filter_map(|v| {
                 sig.judge_service(tol, v)
+                    .filter(|j| !j.0.pending)
                     .map(|j| signal_row(&v.cluster, &v.namespace, &v.name, j))
             })
             .collect(),
@@ -144,6 +147,7 @@ fn signal_report<'a>(
             .workloads()
             .filter_map(|w| {
                 sig.judge_workload(tol, w)
+                    .filter(|j| !j.0.pending)
                     .map(|j| signal_row(&w.cluster, &w.namespace, &w.name, j))
             })
             .collect(),
