@@ -235,6 +235,11 @@ fn health_text(c: &ClusterView) -> String {
     if c.state.is_stale() && c.counts.pods == 0 && c.counts.namespaces == 0 {
         return "unknown (no data yet)".into();
     }
+    // connecting, syncing, waiting for credentials, a context that could not be used: no
+    // current data is unknown, never ok (as the JSON says)
+    if !c.state.is_current() && !c.state.is_stale() {
+        return "unknown".into();
+    }
     let parts: Vec<String> = c
         .health_counts
         .iter()

@@ -56,7 +56,7 @@ pub(super) async fn run(
     // the badge says READ-ONLY when nothing may be written anywhere
     let readonly = session.readonly;
     tracing::info!(?contexts, theme = %theme.name, keymap = %keymap.name, readonly, ?caps, "opening the console");
-    let handle = crate::fleet::start(session.targets.clone());
+    let handle = crate::fleet::start_with(session.targets.clone(), session.broken_contexts.clone());
     let (signal_cfg, tolerances) = settings.signal_config(&session.targets)?;
     let signals = crate::signals::start(&session.targets, signal_cfg, handle.snapshots.clone());
     let fetcher = Arc::new(crate::fleet::fetch::Fetcher::new(&session.targets));

@@ -135,6 +135,15 @@ pub async fn open_session(
             .flat_map(|c| settings.context_namespaces(c))
             .collect();
     }
+    let broken_contexts: Vec<crate::fleet::BrokenContext> = broken
+        .iter()
+        .filter_map(|b| {
+            b.context().map(|c| crate::fleet::BrokenContext {
+                context: c.to_string(),
+                error: b.to_string(),
+            })
+        })
+        .collect();
     let broken: Vec<String> = broken.iter().map(ToString::to_string).collect();
     for b in &broken {
         eprintln!("warning: {b}: this context is left out");
@@ -153,6 +162,7 @@ pub async fn open_session(
             .unwrap_or(crate::session::DEFAULT_REQUEST_TIMEOUT),
     );
     session.broken = broken;
+    session.broken_contexts = broken_contexts;
     Ok(session)
 }
 
@@ -161,7 +171,8 @@ pub(crate) async fn synced_fleet(
     session: &Session,
     wait: u64,
 ) -> (crate::fleet::FleetHandle, bool, Arc<crate::model::Snapshot>) {
-    let mut handle = crate::fleet::start(session.targets.clone());
+    let mut handle =
+        crate::fleet::start_with(session.targets.clone(), session.broken_contexts.clone());
     let all_synced = handle.wait_synced(Duration::from_secs(wait)).await;
     // one more publish interval so the counts are the settled ones
     tokio::time::sleep(crate::fleet::PUBLISH_EVERY * 2).await;

@@ -79,7 +79,9 @@ fn state_style(app: &App, s: &ConnState) -> Style {
         | ConnState::Syncing { .. }
         | ConnState::WaitingForCredentials { .. } => t.muted,
         ConnState::Stale { .. } => t.degraded,
-        ConnState::Unreachable { .. } | ConnState::AuthError { .. } => t.fail,
+        ConnState::Unreachable { .. }
+        | ConnState::AuthError { .. }
+        | ConnState::ConfigError { .. } => t.fail,
     }
 }
 

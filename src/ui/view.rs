@@ -910,7 +910,9 @@ pub fn state_glyph(s: &ConnState) -> &'static str {
         ConnState::Synced => "✓",
         ConnState::Partial { .. } => "◐",
         ConnState::Stale { .. } => "~",
-        ConnState::Unreachable { .. } | ConnState::AuthError { .. } => "✗",
+        ConnState::Unreachable { .. }
+        | ConnState::AuthError { .. }
+        | ConnState::ConfigError { .. } => "✗",
     }
 }
 

@@ -255,6 +255,35 @@ async fn a_broken_context_fails_only_itself() {
             "{stdout}"
         );
     }
+    // it does not vanish: the fleet keeps it as a cluster that never connected, with why
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with("lost"))
+        .unwrap_or_else(|| panic!("a row for the broken context: {stdout}"));
+    assert!(row.contains("config") && !row.contains(" ok"), "{row}");
+    let out = meshdeck(
+        dir.path(),
+        &[
+            "status",
+            "-o",
+            "json",
+            "--kubeconfig",
+            path.to_str().expect("path"),
+            "--all-contexts",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(3));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let lost = v["clusters"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["name"] == "lost"))
+        .unwrap_or_else(|| panic!("{v}"));
+    let text = lost.to_string();
+    assert!(
+        text.contains("gone"),
+        "the reason names the missing cluster entry: {text}"
+    );
     // named alone, it is the whole run's error
     let out = meshdeck(
         dir.path(),

@@ -566,6 +566,54 @@ fn a_partial_cluster_is_not_counted_as_synced() {
     assert!(t.contains(&format!("Visible:          {forbidden}")), "{t}");
 }
 
+/// A kubeconfig context that could not be used keeps a chip (`✗lost config`), counts in the
+/// header (`clusters 1/2 synced`, never `1/1`), and says why in its row and describe.
+#[test]
+fn a_broken_context_keeps_a_chip_and_counts() {
+    let why = "context \"lost\" in kubeconfig kc: cluster \"gone\" is not in the kubeconfig";
+    let ok = meshdeck::sim::fixture::demo_input(0, "eu-west", None, 7, now());
+    let lost = meshdeck::model::ClusterInput {
+        name: "lost".into(),
+        context: "lost".into(),
+        ..Default::default()
+    };
+    let snap = Arc::new(Snapshot {
+        clusters: vec![
+            Arc::new(meshdeck::model::derive_cluster(&ok, ConnState::Synced)),
+            Arc::new(meshdeck::model::derive_cluster(
+                &lost,
+                ConnState::ConfigError { error: why.into() },
+            )),
+        ],
+        seq: 1,
+    });
+    let mut a = App::new(
+        snap,
+        keymap::load("default", None).expect("keymap"),
+        theme::load("default", None).expect("theme"),
+        false,
+    );
+    a.now = now();
+    a.set_size(160, 20);
+    let t = text(&render(&mut a, 160, 20).expect("render"));
+    let mut lines = t.lines();
+    let header = lines.next().unwrap_or("");
+    assert!(header.contains("clusters 1/2 synced"), "{header}");
+    assert!(!header.contains("healthy"), "{header}");
+    let chips = lines.next().unwrap_or("");
+    assert!(chips.contains("✗lost config"), "{chips}");
+    press(&mut a, ":ctx<enter>");
+    let t = text(&render(&mut a, 200, 20).expect("render"));
+    let row = t
+        .lines()
+        .find(|l| l.contains("lost") && !l.contains("✗lost"))
+        .unwrap_or("");
+    assert!(
+        row.contains("is not in the kubeconfig") && !row.contains("✓"),
+        "{t}"
+    );
+}
+
 /// Every row of every view has exactly one cell per column (each column is defined with its
 /// cell, so this holds by construction; the test keeps it so).
 #[test]

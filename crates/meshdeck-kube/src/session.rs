@@ -405,6 +405,9 @@ pub struct Session {
     /// Contexts that could not be resolved (a missing cluster or user entry), with why: each
     /// fails alone, the others run.
     pub broken: Vec<String>,
+    /// Of those, the ones about one context: kept in the fleet as clusters that never
+    /// connect (`ConnState::ConfigError`), so they keep a chip and count.
+    pub broken_contexts: Vec<crate::fleet::BrokenContext>,
     access: Access,
 }
 
@@ -443,6 +446,7 @@ impl Session {
             impersonation,
             request_timeout,
             broken: vec![],
+            broken_contexts: vec![],
         }
     }
 

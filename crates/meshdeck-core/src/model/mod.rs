@@ -46,6 +46,11 @@ pub enum ConnState {
     WaitingForCredentials {
         plugin: String,
     },
+    /// The kubeconfig context could not be used (its cluster or user entry is missing, its
+    /// name is taken, ...): never connected, with why.
+    ConfigError {
+        error: String,
+    },
 }
 
 impl ConnState {
@@ -59,6 +64,7 @@ impl ConnState {
             ConnState::AuthError { .. } => "auth-error",
             ConnState::Partial { .. } => "partial",
             ConnState::WaitingForCredentials { .. } => "waiting",
+            ConnState::ConfigError { .. } => "config",
         }
     }
     /// The rows are current (everything, or everything this session may see).
@@ -75,7 +81,8 @@ impl ConnState {
         match self {
             ConnState::Stale { error, .. }
             | ConnState::Unreachable { error, .. }
-            | ConnState::AuthError { error } => Some(error),
+            | ConnState::AuthError { error }
+            | ConnState::ConfigError { error } => Some(error),
             ConnState::Partial { forbidden } => Some(forbidden),
             ConnState::WaitingForCredentials { plugin } => Some(plugin),
             _ => None,

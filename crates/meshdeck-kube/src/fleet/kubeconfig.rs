@@ -114,6 +114,18 @@ pub enum KubeconfigError {
     },
 }
 
+impl KubeconfigError {
+    /// The context this error is about, when it is about one.
+    pub fn context(&self) -> Option<&str> {
+        match self {
+            KubeconfigError::UnknownContext { context, .. }
+            | KubeconfigError::NameTaken { context, .. }
+            | KubeconfigError::Context { context, .. } => Some(context),
+            _ => None,
+        }
+    }
+}
+
 /// Read and merge kubeconfig files (the first file that sets a value wins, as in kubectl).
 pub fn read(files: &[PathBuf]) -> Result<Kubeconfig, KubeconfigError> {
     let mut merged: Option<Kubeconfig> = None;

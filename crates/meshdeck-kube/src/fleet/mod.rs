@@ -1174,7 +1174,13 @@ impl FleetHandle {
         loop {
             let all = {
                 let s = self.snapshots.borrow_and_update();
-                !s.clusters.is_empty() && s.clusters.iter().all(|c| c.state.is_current())
+                // a context that could not be used never syncs: it is not waited for
+                let live = || {
+                    s.clusters
+                        .iter()
+                        .filter(|c| !matches!(c.state, ConnState::ConfigError { .. }))
+                };
+                live().next().is_some() && live().all(|c| c.state.is_current())
             };
             if all {
                 return true;
@@ -1199,6 +1205,20 @@ pub fn return_freed_memory() {
 
 /// Connect to every target and start publishing snapshots.
 pub fn start(targets: Vec<Target>) -> FleetHandle {
+    start_with(targets, Vec::new())
+}
+
+/// A kubeconfig context that could not be used, shown as a cluster that never connects (its
+/// chip, its row, its reason) instead of vanishing from the fleet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokenContext {
+    pub context: String,
+    pub error: String,
+}
+
+/// [`start`], with the contexts that could not be used kept in the snapshot as clusters in
+/// `ConnState::ConfigError` (after the real ones; they never change).
+pub fn start_with(targets: Vec<Target>, broken: Vec<BrokenContext>) -> FleetHandle {
     let stop = CancellationToken::new();
     let changed = Arc::new(Notify::new());
     let caches: Vec<(Target, Arc<Mutex<Cache>>)> = targets
@@ -1225,8 +1245,30 @@ pub fn start(targets: Vec<Target>) -> FleetHandle {
         .iter()
         .map(|(t, c)| Deriver::new(&c.lock().input(t), ConnState::Connecting))
         .collect();
+    let placeholders: Vec<Arc<ClusterView>> = broken
+        .iter()
+        .filter(|b| !targets_have(&caches, &b.context))
+        .map(|b| {
+            let input = ClusterInput {
+                name: b.context.clone(),
+                context: b.context.clone(),
+                ..ClusterInput::default()
+            };
+            Deriver::new(
+                &input,
+                ConnState::ConfigError {
+                    error: b.error.clone(),
+                },
+            )
+            .view()
+        })
+        .collect();
     let (tx, rx) = watch::channel(Arc::new(Snapshot {
-        clusters: derivers.iter().map(Deriver::view).collect(),
+        clusters: derivers
+            .iter()
+            .map(Deriver::view)
+            .chain(placeholders.iter().cloned())
+            .collect(),
         seq: 0,
     }));
     let agg_stop = stop.clone();
@@ -1328,6 +1370,14 @@ pub fn start(targets: Vec<Target>) -> FleetHandle {
         snapshots: rx,
         stop,
     }
+}
+
+/// Whether a context already names one of the fleet's clusters (a broken alias of a working
+/// context is not a second cluster).
+fn targets_have(caches: &[(Target, Arc<Mutex<Cache>>)], context: &str) -> bool {
+    caches.iter().any(|(t, _)| {
+        t.cluster == context || t.context == context || t.aliases.iter().any(|a| a == context)
+    })
 }
 
 #[cfg(test)]
