@@ -26,6 +26,9 @@ pub struct Sections<'a> {
 struct ClusterRow<'a> {
     name: &'a str,
     server: &'a str,
+    /// Who the session is there: as the server said (SelfSubjectReview), or the kubeconfig
+    /// user entry's name marked as such.
+    user: &'a str,
     state: &'a ConnState,
     version: Option<&'a str>,
     latency_ms: Option<u64>,
@@ -163,6 +166,7 @@ fn report<'a>(s: &'a Snapshot, sections: Sections<'a>) -> Report<'a> {
             .map(|c| ClusterRow {
                 name: &c.name,
                 server: &c.server,
+                user: &c.user,
                 state: &c.state,
                 version: c.version.as_deref(),
                 latency_ms: c.latency_ms,

@@ -116,3 +116,68 @@ pub async fn meshdeck(home: &std::path::Path, args: &[&str]) -> std::process::Ou
     .await
     .expect("join")
 }
+
+/// A real kube-apiserver 1.20 with etcd on 127.0.0.1 (`../shared/realapi/realapi.sh`),
+/// stopped when dropped. None (and a line saying why) where etcd or the script is missing;
+/// under CI that is a failure, not a skip (`.ci/run` installs etcd-server).
+pub struct RealApi {
+    pub dir: tempfile::TempDir,
+    script: std::path::PathBuf,
+}
+
+impl RealApi {
+    pub fn start() -> Option<RealApi> {
+        let script = std::path::PathBuf::from("../shared/realapi/realapi.sh");
+        let etcd = std::process::Command::new("sh")
+            .args(["-c", "command -v etcd"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !script.exists() || !etcd {
+            let why = format!(
+                "real API server not available (script {}: {}, etcd: {etcd})",
+                script.display(),
+                script.exists()
+            );
+            assert!(std::env::var_os("CI").is_none(), "{why}");
+            eprintln!("skipped: {why}");
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = std::process::Command::new("bash")
+            .arg(&script)
+            .arg("start")
+            .arg(dir.path())
+            .env("REALAPI_BIN_DIR", dir.path().join("bin"))
+            .output()
+            .expect("realapi.sh runs");
+        assert!(
+            out.status.success(),
+            "realapi.sh start: {}",
+            output_text(&out)
+        );
+        Some(RealApi { dir, script })
+    }
+
+    pub fn kubeconfig(&self) -> std::path::PathBuf {
+        self.dir.path().join("kubeconfig")
+    }
+
+    /// The server's own audit log: one JSON event per request.
+    pub fn audit(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.dir.path().join("audit.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+}
+
+impl Drop for RealApi {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("bash")
+            .arg(&self.script)
+            .arg("stop")
+            .arg(self.dir.path())
+            .output();
+    }
+}

@@ -630,3 +630,71 @@ async fn an_endless_watch_line_is_refused_and_memory_stays_bounded() {
     .await
     .expect("console test");
 }
+
+/// Against a real Kubernetes 1.20 API server, which has no SelfSubjectReview: the header never
+/// presents the kubeconfig user entry's name (`real-admin`) as the identity the server knows
+/// (`admin`); a read-write session asks and says the server cannot say, a read-only one does
+/// not ask (the server's audit log shows no review from it) and marks the name as the
+/// kubeconfig's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_identity_the_server_cannot_confirm_is_marked_so() {
+    let Some(api) = tokio::task::spawn_blocking(RealApi::start)
+        .await
+        .expect("join")
+    else {
+        return;
+    };
+    let home = tempfile::tempdir().expect("home").keep();
+    let kc = api.kubeconfig();
+    let api = tokio::task::spawn_blocking(move || {
+        let args = |ro: bool| {
+            let mut a: Vec<String> = Vec::new();
+            if ro {
+                a.push("--readonly".into());
+            }
+            a.extend([
+                "--kubeconfig".into(),
+                kc.display().to_string(),
+                "--context".into(),
+                "real".into(),
+            ]);
+            a
+        };
+        let mut c = Console::start(&home, &args(false), &[]);
+        let s = c.wait_for(
+            "user real-admin (kubeconfig user; the server cannot say)",
+            60,
+        );
+        assert!(s.contains("clusters 1/1 synced"), "{s}");
+        c.quit();
+        let asked = api
+            .audit()
+            .iter()
+            .filter(|e| {
+                e["requestURI"]
+                    .as_str()
+                    .is_some_and(|u| u.contains("selfsubjectreviews"))
+            })
+            .count();
+        assert!(asked >= 1, "the read-write session asked the server");
+        let mut c = Console::start(&home, &args(true), &[]);
+        let s = c.wait_for("clusters 1/1 synced", 60);
+        assert!(s.contains("user real-admin (kubeconfig user)"), "{s}");
+        assert!(!s.contains("user admin"), "{s}");
+        c.quit();
+        let after = api
+            .audit()
+            .iter()
+            .filter(|e| {
+                e["requestURI"]
+                    .as_str()
+                    .is_some_and(|u| u.contains("selfsubjectreviews"))
+            })
+            .count();
+        assert_eq!(after, asked, "a read-only session sends no review (a POST)");
+        api
+    })
+    .await
+    .expect("console test");
+    drop(api);
+}

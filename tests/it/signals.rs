@@ -423,7 +423,15 @@ async fn the_sidecar_fallback_gives_the_same_numbers_without_prometheus() {
             namespaces: [("us-east".to_string(), "bookstore".to_string())].into(),
         })
         .expect("focus");
-    let s = until_signals(&mut h, 30, |s| s.clusters.len() == 2).await;
+    // the focus reaches the task at its next round at the latest (the first round may have
+    // begun before it was sent): wait for a round that read it, however busy the machine
+    let s = until_signals(&mut h, 60, |s| {
+        s.clusters.len() == 2
+            && s.state("eu-west")
+                .and_then(|w| w.stale.as_deref())
+                .is_some_and(|e| e.contains("maxPods"))
+    })
+    .await;
     assert_eq!(scraped(&s, "us-east"), 3, "{:?}", s.clusters);
     let west = s.state("eu-west").expect("state");
     assert!(

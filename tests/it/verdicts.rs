@@ -266,3 +266,97 @@ fn a_rollout_in_a_federated_cluster_changes_no_generated_object() {
         );
     }
 }
+
+/// One plan, from a fresh fleet: a console apply of a draft (its preview's plan through the
+/// one writer, the file saved) leaves `meshdeck diff` of the console's directory at exit 0, as
+/// admin and as alice, who may write only in bookstore (both succeed; before, the CLI wanted
+/// 23 default DestinationRules and refused alice 12 of them).
+#[tokio::test]
+async fn a_console_apply_on_a_fresh_fleet_leaves_diff_at_zero_for_admin_and_alice() {
+    for who in ["admin", "alice"] {
+        let f = fleet(3).await;
+        let home = tempfile::tempdir().expect("tempdir");
+        let kc = home.path().join("kc");
+        f.write_kubeconfig(&kc).expect("kubeconfig");
+        let dir = home.path().join("policies");
+        std::fs::create_dir_all(&dir).expect("dir");
+        let targets = meshdeck::fleet::kubeconfig::targets(
+            std::slice::from_ref(&kc),
+            &meshdeck::fleet::Selection::Named(CTX.split(',').map(String::from).collect()),
+        )
+        .await
+        .expect("targets");
+        let session = meshdeck::session::Session::from_targets(
+            targets.clone(),
+            false,
+            |_| false,
+            meshdeck::session::Impersonation {
+                user: (who != "admin").then(|| who.to_string()),
+                groups: vec![],
+            },
+            std::time::Duration::from_secs(10),
+        );
+        let mut handle = meshdeck::fleet::start(session.targets.clone());
+        assert!(handle.wait_synced(std::time::Duration::from_secs(30)).await);
+        let snap = handle.latest();
+        let loaded = meshdeck::policy::load_all(std::slice::from_ref(&dir), &snap);
+        let t = meshdeck::translate::Translator::new(&snap);
+        let live = meshdeck::pipeline::live_objects(&snap);
+        let subject = session.subject();
+        let ctx = meshdeck::author::Context {
+            translator: &t,
+            snap: &snap,
+            base: &loaded,
+            live: &live,
+            who: &subject,
+        };
+        let target = dir.join("ratings-timeout.yaml");
+        let p =
+            meshdeck::author::preview(&ctx, 1, TIMEOUT, &target.display().to_string(), &[], None);
+        assert!(p.applicable().is_ok(), "{who}: {:?}", p.applicable());
+        assert_eq!(
+            p.plan.changes().count(),
+            1,
+            "{who}: one VirtualService, nothing else"
+        );
+        let w = session
+            .writer(false, &home.path().join("audit.log"))
+            .expect("writer")
+            .expect("read-write");
+        let done =
+            meshdeck::pipeline::execute(&w, &p.plan, false, std::time::Duration::from_secs(10))
+                .await;
+        assert!(
+            done.refused.is_none() && done.report.failed().next().is_none(),
+            "{who}: {done:#?}"
+        );
+        std::fs::write(&target, TIMEOUT).expect("saved, as the console does");
+        let (kcs, d) = (kc.to_str().expect("kc"), dir.to_str().expect("dir"));
+        let mut args = vec![
+            "diff",
+            "--prune",
+            "-f",
+            d,
+            "--kubeconfig",
+            kcs,
+            "--context",
+            CTX,
+        ];
+        if who != "admin" {
+            args.extend(["--as", who]);
+        }
+        // the watches deliver the write before the CLI's fleet syncs: it lists afresh
+        let (code, out, err) = run(home.path(), &args).await;
+        assert_eq!(
+            code,
+            Some(0),
+            "{who}: the CLI sees nothing left to do: {out}{err}"
+        );
+        args[0] = "apply";
+        args.insert(1, "--yes");
+        let (code, out, err) = run(home.path(), &args).await;
+        assert_eq!(code, Some(0), "{who}: {out}{err}");
+        assert!(out.contains("nothing to apply"), "{who}: {out}");
+        drop(handle);
+    }
+}

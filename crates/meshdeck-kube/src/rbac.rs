@@ -112,6 +112,38 @@ async fn review(client: &kube::Client, key: &AccessKey) -> Review {
     }
 }
 
+/// What a server answered to "who am I": the name; that it cannot say (no SelfSubjectReview
+/// API, before Kubernetes 1.27, or not allowed to ask), with why; or a failure worth asking
+/// again (a timeout, a 5xx).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WhoAmI {
+    Is(String),
+    CannotSay(String),
+    Failed(String),
+}
+
+/// [`whoami`], telling a server that cannot say from one that failed to answer.
+pub async fn whoami_answer(client: &kube::Client) -> WhoAmI {
+    use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+    let api: kube::Api<SelfSubjectReview> = kube::Api::all(client.clone());
+    match api
+        .create(
+            &kube::api::PostParams::default(),
+            &SelfSubjectReview::default(),
+        )
+        .await
+    {
+        Ok(r) => match r.status.and_then(|s| s.user_info).and_then(|u| u.username) {
+            Some(u) if !u.is_empty() => WhoAmI::Is(u),
+            _ => WhoAmI::CannotSay("the server did not say who this is".into()),
+        },
+        Err(kube::Error::Api(s)) if (403..=405).contains(&s.code) => {
+            WhoAmI::CannotSay(format!("{} ({})", s.message, s.code))
+        }
+        Err(e) => WhoAmI::Failed(crate::fleet::describe_error(&e)),
+    }
+}
+
 /// Who the server says this client is (SelfSubjectReview, as `kubectl auth whoami`): a
 /// question, stored nowhere.
 pub async fn whoami(client: &kube::Client) -> Result<String, String> {

@@ -191,6 +191,9 @@ struct Cache {
     waiting_for_credentials: Option<String>,
     /// The last watch event or list answer: the watches delivering is reachability.
     delivered: Option<Instant>,
+    /// Who the server says this session is (SelfSubjectReview): the name, or why it could
+    /// not say; None until asked (a read-only session never asks: the review is a POST).
+    whoami: Option<Result<String, String>>,
     dirty: bool,
 }
 
@@ -215,6 +218,7 @@ impl Default for Cache {
             auth_error: None,
             waiting_for_credentials: None,
             delivered: None,
+            whoami: None,
             dirty: true,
         }
     }
@@ -429,8 +433,16 @@ impl Cache {
             context: t.context.clone(),
             aliases: t.aliases.clone(),
             server: t.server.clone(),
-            // who the session acts as there: the impersonated user, else the kubeconfig user
-            user: t.identity.clone(),
+            // who the session acts as there: what the server said; else the impersonated
+            // user (the server was asked to act as it); else the kubeconfig user entry's
+            // name, marked as such (never as if the server had said it)
+            user: match &self.whoami {
+                Some(Ok(u)) => u.clone(),
+                _ if t.config.auth_info.impersonate.is_some() => t.identity.clone(),
+                Some(Err(_)) => format!("{} (kubeconfig user; the server cannot say)", t.identity),
+                // not asked (read-only) or not answered yet
+                None => format!("{} (kubeconfig user)", t.identity),
+            },
             version: self.version.clone(),
             latency_ms: self.latency_ms,
             namespaces: self.namespaces.sorted(),
@@ -836,6 +848,41 @@ async fn run_cluster(
             return;
         }
     };
+    // who the server says this session is, asked once it answers (not by a read-only
+    // session: a SelfSubjectReview is a POST); a server without the API (Kubernetes < 1.27)
+    // cannot say, and that is what is shown
+    if !target.readonly {
+        let (client, cache, changed, stop) =
+            (client.clone(), cache.clone(), changed.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut wait = Duration::from_millis(500);
+            loop {
+                let asked = tokio::select! {
+                    r = tokio::time::timeout(PING_TIMEOUT, crate::rbac::whoami_answer(&client)) => r,
+                    _ = stop.cancelled() => return,
+                };
+                let settled = match asked {
+                    Ok(crate::rbac::WhoAmI::Is(u)) => Some(Ok(u)),
+                    Ok(crate::rbac::WhoAmI::CannotSay(why)) => Some(Err(why)),
+                    // no answer yet (a timeout, a 5xx): ask again later
+                    Ok(crate::rbac::WhoAmI::Failed(_)) | Err(_) => None,
+                };
+                if let Some(answer) = settled {
+                    let mut c = cache.lock();
+                    c.whoami = Some(answer);
+                    c.dirty = true;
+                    drop(c);
+                    changed.notify_one();
+                    return;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = stop.cancelled() => return,
+                }
+                wait = (wait * 2).min(Duration::from_secs(60));
+            }
+        });
+    }
     // reachability and latency
     {
         let (client, cache, changed, stop) =
