@@ -870,7 +870,10 @@ impl State_ {
         }
         for r in rows.iter_mut().filter(|r| r.state == State::Accepted) {
             if let Some(n) = r.policy.as_ref().and_then(|id| pending.get(&id.key())) {
-                let why = format!("saved, not applied: {n} changes pending");
+                let why = format!(
+                    "saved, not applied: {} pending",
+                    crate::ui::text::count(*n, "change", "changes")
+                );
                 r.state = State::Warning;
                 r.reason = why.clone();
                 r.reasons.insert(0, why);

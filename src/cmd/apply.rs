@@ -266,8 +266,8 @@ pub(super) async fn run(
             return finish(&planned, None, Exit::Refused);
         }
         eprint!(
-            "apply {} changes to {}? [y/N] ",
-            plan.changes().count(),
+            "apply {} to {}? [y/N] ",
+            crate::ui::text::count(plan.changes().count(), "change", "changes"),
             clusters.join(", ")
         );
         let mut answer = String::new();

@@ -121,8 +121,8 @@ async fn apply_job(
         w.send(crate::author::Job::Remove { path });
     }
     say(format!(
-        "done: {} changes applied; the views show them as the watches deliver them (esc)",
-        report.outcomes.len()
+        "done: {} applied; the views show them as the watches deliver them (esc)",
+        crate::ui::text::count(report.outcomes.len(), "change", "changes")
     ));
     let _ = tx.send(JobEvent::Ended(job, "done".into()));
 }

@@ -14,8 +14,11 @@ use std::time::Duration;
 /// The answers of Kubernetes RBAC for a plan.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Reviews {
-    /// How many distinct planned writes were reviewed.
+    /// How many planned writes were reviewed.
     pub asked: usize,
+    /// How many access reviews that took (a server-side apply is a `patch`, and a `create`
+    /// where the object is new: two verbs for one write).
+    pub reviews: usize,
     /// `cluster Kind ns/name: reason` for each denied write.
     pub denied: Vec<String>,
     /// Clusters that did not answer, with why: they are left out of the write.
@@ -35,8 +38,17 @@ impl Reviews {
         }
         if self.denied.is_empty() && self.failed.is_empty() && self.asked > 0 {
             out.push(format!(
-                "kubernetes rbac: all {} planned writes allowed",
-                self.asked
+                "kubernetes rbac: {} allowed ({})",
+                if self.asked == 1 {
+                    "the planned write".to_string()
+                } else {
+                    format!("all {} planned writes", self.asked)
+                },
+                if self.reviews == 1 {
+                    "1 access review".to_string()
+                } else {
+                    format!("{} access reviews", self.reviews)
+                }
             ));
         }
         out
@@ -53,7 +65,12 @@ pub async fn review(
     let distinct: Vec<AccessKey> = keys.iter().map(|(_, k)| k.clone()).collect();
     let answers = crate::rbac::access_reviews(clients, &distinct, timeout).await;
     let mut out = Reviews {
-        asked: keys.len(),
+        asked: keys
+            .iter()
+            .map(|(i, _)| *i)
+            .collect::<BTreeSet<usize>>()
+            .len(),
+        reviews: distinct.iter().collect::<BTreeSet<&AccessKey>>().len(),
         ..Reviews::default()
     };
     let mut seen = BTreeSet::new();

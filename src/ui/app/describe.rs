@@ -151,11 +151,20 @@ pub fn describe(
                     }
                 }
             }
+            // a cluster that does not answer has no latency now: its last one is history
+            let answering = !matches!(
+                cl.state,
+                crate::model::ConnState::Stale { .. }
+                    | crate::model::ConnState::Unreachable { .. }
+                    | crate::model::ConnState::ConfigError { .. }
+            );
             kv(
                 "Latency:",
-                cl.latency_ms
-                    .map(|l| format!("{l} ms"))
-                    .unwrap_or_else(|| "-".into()),
+                match (cl.latency_ms, answering) {
+                    (Some(l), true) => format!("{l} ms"),
+                    (Some(l), false) => format!("- (no answer now; {l} ms when it last answered)"),
+                    (None, _) => "-".into(),
+                },
             );
             kv(
                 "Objects:",

@@ -448,14 +448,14 @@ impl App {
         }
         let text = ed.text();
         let title = format!(
-            "apply {} ({} changes) and save {}",
+            "apply {} ({}) and save {}",
             preview
                 .policies
                 .iter()
                 .map(|p| p.to_string())
                 .collect::<Vec<_>>()
                 .join(", "),
-            preview.plan.changes().count(),
+            crate::ui::text::count(preview.plan.changes().count(), "change", "changes"),
             ed.target.display()
         );
         let target = ed.target.clone();
@@ -508,8 +508,8 @@ impl App {
                 let mut tv = TextView::new(TextKind::Apply, c.title.clone(), job);
                 tv.push_lines(
                     [format!(
-                        "{} changes in {}",
-                        c.plan.changes().count(),
+                        "{} in {}",
+                        crate::ui::text::count(c.plan.changes().count(), "change", "changes"),
                         c.plan.clusters().into_iter().collect::<Vec<_>>().join(", ")
                     )],
                     usize::MAX,
@@ -584,8 +584,8 @@ impl App {
                 }
                 let what = if plan.has_changes() {
                     format!(
-                        "delete {id}: {} changes to live objects",
-                        plan.changes().count()
+                        "delete {id}: {} to live objects",
+                        crate::ui::text::count(plan.changes().count(), "change", "changes")
                     )
                 } else {
                     format!("delete {id}: nothing of it is live")

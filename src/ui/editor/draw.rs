@@ -171,8 +171,8 @@ pub fn draw_editor(f: &mut Frame, app: &App, ed: &Editor, area: Rect) {
     {
         let s = match p.applicable() {
             Ok(()) => format!(
-                "valid: {} changes in {} — {} applies",
-                p.plan.changes().count(),
+                "valid: {} in {} — {} applies",
+                crate::ui::text::count(p.plan.changes().count(), "change", "changes"),
                 p.plan.clusters().into_iter().collect::<Vec<_>>().join(", "),
                 app.keymap.first(Action::EditorApply)
             ),
@@ -273,16 +273,16 @@ pub fn draw_confirm(f: &mut Frame, app: &App, c: &Confirm, area: Rect) {
         "server-side dry-run of everything first; nothing is written unless it all passes",
         t.muted,
     ));
+    let (title, verb) = match c.what {
+        ConfirmWhat::Apply { .. } => (" apply? ", " apply   "),
+        ConfirmWhat::Delete { .. } => (" delete? ", " delete   "),
+    };
     lines.push(Line::from(vec![
         Span::styled(app.keymap.first(Action::Confirm), t.key),
-        Span::styled(" apply   ", t.text),
+        Span::styled(verb, t.text),
         Span::styled(app.keymap.first(Action::Cancel), t.key),
         Span::styled(" cancel", t.text),
     ]));
-    let title = match c.what {
-        ConfirmWhat::Apply { .. } => " apply? ",
-        ConfirmWhat::Delete { .. } => " delete? ",
-    };
     draw_dialog(f, app, area, title, lines);
 }
 

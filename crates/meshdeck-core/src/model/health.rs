@@ -264,6 +264,18 @@ pub fn service(s: &RawService, ready: usize, total: usize, backing: &[&Workload]
     } else if ready < total {
         acc.add(Level::Degraded, format!("{ready}/{total} endpoints ready"));
     }
+    // a service is no healthier than all of what serves it: when every backing workload is
+    // degraded or worse, so is the service (one healthy workload still serves it)
+    if !backing.is_empty()
+        && backing.iter().all(|w| w.health.level >= Level::Degraded)
+        && let Some(w) = backing.iter().max_by_key(|w| w.health.level)
+    {
+        let why = w.health.reasons.first().map(String::as_str).unwrap_or("");
+        acc.add(
+            Level::Degraded,
+            format!("workload {} is {}: {why}", w.name, w.health.level.word()),
+        );
+    }
     acc.done()
 }
 
