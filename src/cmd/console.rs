@@ -109,7 +109,7 @@ pub(super) async fn run(
         theme_name.to_string(),
         keymap_name.to_string(),
     );
-    crate::ui::run(
+    let ended = crate::ui::run(
         app,
         handle,
         fetcher,
@@ -118,5 +118,6 @@ pub(super) async fn run(
         Some(signals),
     )
     .await?;
-    Ok(ExitCode::SUCCESS)
+    // ended by a signal: 128 + its number, as a shell reports it
+    Ok(ExitCode::from(ended.exit_code()))
 }

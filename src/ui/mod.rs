@@ -221,7 +221,7 @@ pub async fn run(
     authoring: Option<Authoring>,
     reloader: Option<reload::Reloader>,
     signals: Option<crate::signals::Handle>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Ended> {
     // raw mode, the alternate screen and the panic hook as ratatui sets them up, then a
     // backend whose writer speaks the terminal's colours (see term::SgrWriter)
     drop(ratatui::try_init()?);
@@ -239,8 +239,53 @@ pub async fn run(
         signals,
     )
     .await;
-    ratatui::restore();
+    // A terminal that hung up (an SSH drop) cannot be restored, and every later write to it
+    // fails: `eprintln!` would panic on it, and a panic in the terminal's drop aborts before
+    // the demo's Prometheus and run directory are cleaned up. So a failed restore sends what
+    // is left of stdout and stderr to /dev/null, and the run ends through its usual exit.
+    if ratatui::try_restore().is_err() {
+        silence_terminal();
+    }
+    drop(terminal);
     res
+}
+
+/// Point stdout and stderr at /dev/null (the terminal behind them is gone).
+fn silence_terminal() {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+            // SAFETY: dup2 onto the process's own stdout/stderr descriptors; `null` stays open
+            // until both are duplicated
+            unsafe {
+                libc::dup2(null.as_raw_fd(), 1);
+                libc::dup2(null.as_raw_fd(), 2);
+            }
+        }
+    }
+}
+
+/// How the console ended: the process's exit status follows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// The user quit.
+    Quit,
+    /// A signal ended it (its number): the exit status is 128 + it, as a shell reports.
+    Signal(i32),
+    /// The terminal went away (read error or end): as a hangup.
+    TerminalGone,
+}
+
+impl Ended {
+    /// The conventional exit status.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Ended::Quit => 0,
+            Ended::Signal(n) => (128 + n).clamp(0, 255) as u8,
+            Ended::TerminalGone => 128 + 1,
+        }
+    }
 }
 
 async fn event_loop(
@@ -251,7 +296,7 @@ async fn event_loop(
     authoring: Option<Authoring>,
     mut reloader: Option<reload::Reloader>,
     signals: Option<crate::signals::Handle>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Ended> {
     let size = terminal.size()?;
     // the golden signals arrive like snapshots: a watch, read when it changes
     let mut sig_rx = signals.as_ref().map(|h| h.signals.clone());
@@ -304,6 +349,7 @@ async fn event_loop(
         )
     };
     let mut dirty = true;
+    let mut ended = Ended::Quit;
     loop {
         if dirty {
             app.now = chrono::Utc::now();
@@ -319,14 +365,14 @@ async fn event_loop(
         #[cfg(unix)]
         let signalled = async {
             tokio::select! {
-                _ = term.recv() => {}
-                _ = hup.recv() => {}
-                _ = int.recv() => {}
-                _ = quit.recv() => {}
+                _ = term.recv() => libc::SIGTERM,
+                _ = hup.recv() => libc::SIGHUP,
+                _ = int.recv() => libc::SIGINT,
+                _ = quit.recv() => libc::SIGQUIT,
             }
         };
         #[cfg(not(unix))]
-        let signalled = std::future::pending::<()>();
+        let signalled = std::future::pending::<i32>();
         tokio::select! {
             ev = events.next() => match ev {
                 Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => {
@@ -339,8 +385,16 @@ async fn event_loop(
                     dirty = true;
                 }
                 Some(Ok(_)) => {}
-                Some(Err(e)) => return Err(anyhow::anyhow!("reading the terminal: {e}")),
-                None => break,
+                // the terminal is gone (a hangup seen as a read error or the end)
+                Some(Err(e)) => {
+                    tracing::info!("reading the terminal: {e}; leaving the console");
+                    ended = Ended::TerminalGone;
+                    break;
+                }
+                None => {
+                    ended = Ended::TerminalGone;
+                    break;
+                }
             },
             r = snaps.changed() => {
                 if r.is_err() {
@@ -391,8 +445,9 @@ async fn event_loop(
                     apply_reloads(app, r.poll());
                 }
             }
-            _ = signalled => {
-                tracing::info!("signal received; leaving the console");
+            sig = signalled => {
+                tracing::info!(signal = sig, "signal received; leaving the console");
+                ended = Ended::Signal(sig);
                 break;
             }
         }
@@ -460,7 +515,7 @@ async fn event_loop(
     for (_, t) in jobs.running {
         t.cancel();
     }
-    Ok(())
+    Ok(ended)
 }
 
 /// The console's memory in the log (scripts/console-scale.sh reads it).

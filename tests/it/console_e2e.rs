@@ -544,7 +544,8 @@ async fn read_only_console_cannot_reach_authoring_and_sends_no_write() {
 }
 
 /// SIGINT, SIGQUIT, SIGTERM and SIGHUP sent to the console all end it through the same exit:
-/// the alternate screen is left and the cursor shown again.
+/// the alternate screen is left and the cursor shown again, and the exit status is 128 + the
+/// signal's number (it was 0: a script could not tell a kill from a quit).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_ending_signal_restores_the_terminal() {
     let f = Arc::new(fleet(3).await);
@@ -570,7 +571,15 @@ async fn every_ending_signal_restores_the_terminal() {
                 .expect("kill");
             assert!(st.success());
             let exit = c.wait_exit(10);
-            assert!(exit.success(), "SIG{sig}: {exit:?}");
+            // 128 + the signal's number, as a shell reports a program a signal ended
+            let want = 128
+                + match sig {
+                    "INT" => 2,
+                    "QUIT" => 3,
+                    "TERM" => 15,
+                    _ => 1,
+                };
+            assert_eq!(exit.exit_code(), want, "SIG{sig}: {exit:?}");
             // the reader thread drains what the console wrote last
             std::thread::sleep(Duration::from_millis(200));
             let p = c.parser.lock().expect("parser");
@@ -697,4 +706,107 @@ async fn an_identity_the_server_cannot_confirm_is_marked_so() {
     .await
     .expect("console test");
     drop(api);
+}
+
+/// An SSH drop: the terminal hangs up under `meshdeck demo`. The console leaves through its
+/// usual exit (no abort on the dead terminal), the demo's Prometheus (when there is one) is
+/// stopped and its run directory removed, as ctrl-c and SIGTERM do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hangup_ends_the_demo_and_cleans_up() {
+    let home = tempfile::tempdir().expect("home").keep();
+    tokio::task::spawn_blocking(move || {
+        let pty = native_pty_system();
+        let pair = pty
+            .openpty(PtySize {
+                rows: 30,
+                cols: 120,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .expect("openpty");
+        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_meshdeck"));
+        cmd.args(["demo", "--churn-ms", "0"]);
+        cmd.env("HOME", &home);
+        cmd.env("XDG_CONFIG_HOME", home.join("config"));
+        cmd.env("XDG_STATE_HOME", home.join("state"));
+        cmd.env("TERM", "xterm-256color");
+        cmd.env("LANG", "C.UTF-8");
+        cmd.env_remove("KUBECONFIG");
+        let mut child = pair.slave.spawn_command(cmd).expect("spawn meshdeck");
+        drop(pair.slave);
+        let mut reader = pair.master.try_clone_reader().expect("reader");
+        let writer = pair.master.take_writer().expect("writer");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut parser = vt100::Parser::new(
+                std::num::NonZeroU16::new(30).expect("rows"),
+                std::num::NonZeroU16::new(120).expect("cols"),
+                0,
+            );
+            let mut buf = [0u8; 8192];
+            loop {
+                match reader.read(&mut buf) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => {
+                        parser.process(&buf[..n]);
+                        if parser.screen().contents().contains("clusters 3/3 synced") {
+                            let _ = tx.send(());
+                            return; // its handle on the terminal goes with it
+                        }
+                    }
+                }
+            }
+        });
+        rx.recv_timeout(Duration::from_secs(120))
+            .expect("the demo synced");
+        let pid = child.process_id().expect("pid") as i32;
+        let run_dir = home.join(format!("state/meshdeck/demo/run-{pid}"));
+        assert!(run_dir.exists(), "{}", run_dir.display());
+        // its children (the demo's Prometheus, when the binary is here)
+        let children: Vec<i32> = std::fs::read_dir("/proc")
+            .expect("proc")
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|p| {
+                std::fs::read_to_string(format!("/proc/{p}/stat"))
+                    .ok()
+                    .and_then(|s| {
+                        s.rsplit_once(") ")
+                            .and_then(|(_, rest)| rest.split_whitespace().nth(1).map(String::from))
+                    })
+                    .and_then(|pp| pp.parse::<i32>().ok())
+                    == Some(pid)
+            })
+            .collect();
+        // hang up: every handle on the terminal's master side closes
+        drop(writer);
+        drop(pair.master);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(st) = child.try_wait().expect("try_wait") {
+                break st;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "meshdeck did not end on a hangup"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        // through its exit, not an abort: the status of a hangup (128 + SIGHUP)
+        assert_eq!(status.exit_code(), 129, "{status:?}");
+        assert!(!run_dir.exists(), "the run directory is removed");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for c in children {
+            let alive = || {
+                std::fs::read_to_string(format!("/proc/{c}/stat"))
+                    .is_ok_and(|s| !s.contains(") Z "))
+            };
+            while alive() {
+                assert!(Instant::now() < deadline, "child {c} outlived the demo");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    })
+    .await
+    .expect("hangup test");
 }

@@ -51,6 +51,7 @@ impl Prometheus {
         let Some(binary) = binary() else {
             return Ok(None);
         };
+        sweep_dead_runs(&std::env::temp_dir());
         let dir = std::env::temp_dir().join(format!(
             "meshdeck-prometheus-{}-{}",
             std::process::id(),
@@ -76,7 +77,25 @@ impl Prometheus {
         for _ in 0..5 {
             let port = free_port()?;
             let log = std::fs::File::create(dir.join("prometheus.log"))?;
-            let mut child = Command::new(&binary)
+            let mut cmd = Command::new(&binary);
+            #[cfg(target_os = "linux")]
+            {
+                use std::os::unix::process::CommandExt;
+                // its own process group: a terminal's hangup (an SSH drop) is not its to get
+                // (Prometheus reloads on SIGHUP and would outlive us); and it ends when this
+                // process ends, however that happens (even SIGKILL: the kernel tells it)
+                cmd.process_group(0);
+                // SAFETY: prctl is async-signal-safe and touches only the child being set up
+                unsafe {
+                    cmd.pre_exec(|| {
+                        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                        Ok(())
+                    });
+                }
+            }
+            let mut child = cmd
                 .arg(format!("--config.file={}", config_file.display()))
                 .arg(format!(
                     "--storage.tsdb.path={}",
@@ -120,6 +139,43 @@ impl Prometheus {
             binary.display(),
             tail.into_iter().rev().collect::<Vec<_>>().join("\n")
         )
+    }
+}
+
+/// Remove what a run that is gone left in `tmp` (`meshdeck-prometheus-<pid>-*` of a process
+/// that no longer exists: killed before it could clean up).
+fn sweep_dead_runs(tmp: &std::path::Path) {
+    let Ok(rd) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("meshdeck-prometheus-"))
+            .and_then(|r| r.split('-').next())
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if !process_alive(pid) {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+/// Whether a process with this id exists (signal 0 asks without sending anything).
+pub fn process_alive(pid: i32) -> bool {
+    #[cfg(unix)]
+    {
+        // SAFETY: kill with signal 0 only checks that the process exists
+        let r = unsafe { libc::kill(pid, 0) };
+        r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        true
     }
 }
 
