@@ -147,19 +147,8 @@ pub async fn whoami_answer(client: &kube::Client) -> WhoAmI {
 /// Who the server says this client is (SelfSubjectReview, as `kubectl auth whoami`): a
 /// question, stored nowhere.
 pub async fn whoami(client: &kube::Client) -> Result<String, String> {
-    use k8s_openapi::api::authentication::v1::SelfSubjectReview;
-    let api: kube::Api<SelfSubjectReview> = kube::Api::all(client.clone());
-    let asked = api
-        .create(
-            &kube::api::PostParams::default(),
-            &SelfSubjectReview::default(),
-        )
-        .await
-        .map_err(|e| crate::fleet::describe_error(&e))?;
-    asked
-        .status
-        .and_then(|s| s.user_info)
-        .and_then(|u| u.username)
-        .filter(|u| !u.is_empty())
-        .ok_or_else(|| "the server did not say who this is".to_string())
+    match whoami_answer(client).await {
+        WhoAmI::Is(u) => Ok(u),
+        WhoAmI::CannotSay(e) | WhoAmI::Failed(e) => Err(e),
+    }
 }
