@@ -359,6 +359,26 @@ fn next_version(v: &str) -> String {
 }
 
 pub fn fill_template(text: &str, snap: &crate::model::Snapshot, name: &str) -> String {
+    fill_template_with(text, snap, name, &TemplateFleet::default())
+}
+
+/// What the fleet allows a template to propose besides what the snapshot shows.
+#[derive(Debug, Clone, Default)]
+pub struct TemplateFleet {
+    /// Clusters this session may not write (`readOnly` in the settings): never proposed.
+    pub readonly: Vec<String>,
+    /// A VirtualMesh federates the fleet's services: only then may a traffic shift send a
+    /// share to another cluster (without it the other leg reaches nothing).
+    pub federated: bool,
+}
+
+/// [`fill_template`], knowing which clusters are read-only and whether services are federated.
+pub fn fill_template_with(
+    text: &str,
+    snap: &crate::model::Snapshot,
+    name: &str,
+    fleet: &TemplateFleet,
+) -> String {
     let versions = |cluster: &str, ns: &str, svc: &crate::model::Service| -> Vec<String> {
         let mut v: Vec<String> = snap
             .cluster(cluster)
@@ -376,13 +396,17 @@ pub fn fill_template(text: &str, snap: &crate::model::Snapshot, name: &str) -> S
     };
     // a service nobody configured yet (hand-written Istio objects are never overwritten), with
     // the most versions
-    let pick = snap.services().filter(|s| s.in_mesh).max_by_key(|s| {
-        (
-            s.istio_refs.is_empty(),
-            versions(&s.cluster, &s.namespace, s).len(),
-            std::cmp::Reverse((s.name.clone(), s.cluster.clone())),
-        )
-    });
+    let writable = |c: &str| !fleet.readonly.iter().any(|r| r == c);
+    let pick = snap
+        .services()
+        .filter(|s| s.in_mesh && writable(&s.cluster))
+        .max_by_key(|s| {
+            (
+                s.istio_refs.is_empty(),
+                versions(&s.cluster, &s.namespace, s).len(),
+                std::cmp::Reverse((s.name.clone(), s.cluster.clone())),
+            )
+        });
     let Some(s) = pick else {
         return text
             .replace("{cluster}", "cluster-1")
@@ -402,7 +426,10 @@ pub fn fill_template(text: &str, snap: &crate::model::Snapshot, name: &str) -> S
     // the second destination: another version here (a shift to another cluster needs a
     // VirtualMesh that federates it), else the service in another cluster, else the same again
     let elsewhere = snap.services().find_map(|o| {
-        (o.cluster != s.cluster && o.namespace == s.namespace && o.name == s.name)
+        (fleet.federated
+            && o.cluster != s.cluster
+            && o.namespace == s.namespace
+            && o.name == s.name)
             .then(|| {
                 let vs = versions(&o.cluster, &o.namespace, o);
                 vs.iter()

@@ -406,3 +406,44 @@ fn the_traffic_shift_template_never_splits_one_subset_with_itself() {
         .collect();
     assert_ne!(dests[0], dests[1], "{filled}");
 }
+
+/// A template never proposes a cluster the session may not write, and a traffic shift sends a
+/// share to another cluster only where a VirtualMesh federates (else that leg reaches nothing).
+#[test]
+fn templates_avoid_read_only_clusters_and_unfederated_legs() {
+    let snap = demo();
+    let (_, _, text) = author::TEMPLATES
+        .iter()
+        .find(|t| t.0 == "traffic-shift")
+        .expect("template");
+    let clusters_of = |filled: &str| -> Vec<String> {
+        filled
+            .lines()
+            .filter_map(|l| l.split("clusterName: ").nth(1))
+            .map(|c| {
+                c.trim_end_matches(['}', ',', ' '])
+                    .split([',', '}'])
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_string()
+            })
+            .collect()
+    };
+    let plain = author::fill_template(text, &snap, "t");
+    let first = clusters_of(&plain);
+    assert!(!first.is_empty(), "{plain}");
+    // without federation every leg stays in the destination's cluster
+    assert!(first.iter().all(|c| *c == first[0]), "{plain}");
+    // the cluster it picked is read-only: another one is proposed
+    let fleet = author::TemplateFleet {
+        readonly: vec![first[0].clone()],
+        federated: false,
+    };
+    let other = author::fill_template_with(text, &snap, "t", &fleet);
+    let got = clusters_of(&other);
+    assert!(
+        !got.is_empty() && got.iter().all(|c| *c != first[0]),
+        "{other}"
+    );
+}

@@ -306,9 +306,22 @@ fn the_editor_and_its_dialogs_draw_at_tiny_sizes() {
 /// draft whose plan touches it says so and opens no confirmation.
 #[test]
 fn a_read_only_context_refuses_the_apply_in_the_editor() {
+    // a template never proposes a read-only cluster
     let mut h = Harness::new(false);
     h.app.readonly_clusters = vec!["ap-south".into()];
     new_traffic_shift(&mut h);
+    let Mode::Editor(ed) = &h.app.mode else {
+        panic!("the editor is open")
+    };
+    assert!(!ed.text().contains("ap-south"), "{}", ed.text());
+    // a draft that touches one anyway (written before the settings said so)
+    let mut h = Harness::new(false);
+    new_traffic_shift(&mut h);
+    let Mode::Editor(ed) = &h.app.mode else {
+        panic!("the editor is open")
+    };
+    assert!(ed.text().contains("ap-south"), "{}", ed.text());
+    h.app.readonly_clusters = vec!["ap-south".into()];
     h.keys("<ctrl-g>");
     assert!(matches!(h.app.mode, Mode::Editor(_)), "no confirmation");
     let s = h.screen(160, 48);

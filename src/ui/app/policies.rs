@@ -52,7 +52,15 @@ impl App {
                     .map(|k| format!("{key}-{k}"))
                     .find(|n| !taken(n))
                     .unwrap_or_else(|| key.to_string());
-                let text = crate::author::fill_template(text, &self.snap, &name);
+                // never a read-only cluster; another cluster's leg only where a VirtualMesh
+                // federates (without it that share would reach nothing)
+                let fleet = crate::author::TemplateFleet {
+                    readonly: self.readonly_clusters.clone(),
+                    federated: self.board.rows.iter().any(|r| {
+                        r.kind == "VirtualMesh" && r.state != crate::translate::State::Invalid
+                    }),
+                };
+                let text = crate::author::fill_template_with(text, &self.snap, &name, &fleet);
                 let kind = text
                     .lines()
                     .find_map(|l| l.strip_prefix("kind: "))
