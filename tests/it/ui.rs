@@ -157,6 +157,29 @@ fn filter_fuzzy_inverted_and_by_label() {
     assert_eq!(a.rows.len(), all, "a bad selector filters nothing away");
 }
 
+/// A filter's exact hits come first: `/ware` lists `warehouse` before the rows it only
+/// matches letter by letter (`eu-west/…/…a…r…e`), and `/re` lists `reviews` before `frontend`.
+#[test]
+fn exact_filter_hits_rank_above_fuzzy_ones() {
+    let mut a = app();
+    press(&mut a, ":svc<enter>/ware<enter>");
+    let names = names(&a);
+    assert!(names.iter().any(|n| n == "warehouse"), "{names:?}");
+    let first_fuzzy = names.iter().position(|n| n != "warehouse");
+    let last_exact = names.iter().rposition(|n| n == "warehouse");
+    if let (Some(f), Some(l)) = (first_fuzzy, last_exact) {
+        assert!(l < f, "every warehouse before any fuzzy hit: {names:?}");
+    }
+    press(&mut a, "<esc>/view<enter>");
+    let names = super::ui::names(&a);
+    let exact: Vec<bool> = names.iter().map(|n| n.contains("view")).collect();
+    assert!(exact.first() == Some(&true), "{names:?}");
+    assert!(
+        exact.windows(2).all(|w| w[0] || !w[1]),
+        "no exact hit after a fuzzy one: {names:?}"
+    );
+}
+
 fn names(a: &App) -> Vec<String> {
     names_of(a)
 }

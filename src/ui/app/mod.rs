@@ -591,10 +591,25 @@ impl App {
         }
         let total: usize = parts.iter().map(|p| p.1).sum();
         let mut rows: Vec<RowRef> = Vec::with_capacity(parts.iter().map(|p| p.0.len()).sum());
-        for (r, _, _) in parts {
+        let mut keys_of: std::collections::HashMap<u32, Arc<table::MatchKeys>> =
+            std::collections::HashMap::new();
+        for ((ci, _), (r, _, k)) in work.iter().zip(parts) {
             rows.extend(r);
+            if let Some(k) = k {
+                keys_of.insert(*ci as u32, k);
+            }
         }
         self.sort_rows(&mut rows, &page);
+        // a filter's exact hits (`/ware` in `warehouse`) come before its fuzzy ones, each in
+        // the view's order
+        if filtering && page.sort == SortKey::Natural {
+            rows.sort_by_cached_key(|&(ci, ii)| {
+                !keys_of
+                    .get(&ci)
+                    .and_then(|k| k.get(ii as usize))
+                    .is_some_and(|t| scan.filter.exact(t))
+            });
+        }
         self.rows = rows;
         self.total = total;
         // find the selected row again

@@ -152,6 +152,12 @@ impl TextFilter {
         self.lc.is_empty()
     }
 
+    /// The filter's text is in `haystack` as it is (case aside): an exact hit, listed before
+    /// the fuzzy ones.
+    pub(super) fn exact(&self, haystack: &str) -> bool {
+        !self.invert && !self.lc.is_empty() && haystack.to_lowercase().contains(&self.lc)
+    }
+
     pub(super) fn hits(&self, m: &mut Matcher, haystack: &str) -> bool {
         if self.invert {
             !haystack.to_lowercase().contains(&self.lc)
