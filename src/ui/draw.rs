@@ -106,6 +106,15 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
         failing += c.health_counts.get(&Level::Failure).copied().unwrap_or(0);
         degraded += c.health_counts.get(&Level::Degraded).copied().unwrap_or(0);
     }
+    // the objects a configuration finding fails or degrades count too (never `✓ healthy` over
+    // an IST0101 error)
+    for n in app.board.finding_notes.values() {
+        match n.level {
+            Level::Failure => failing += 1,
+            Level::Degraded => degraded += 1,
+            _ => {}
+        }
+    }
     // clusters without current data: the header never says healthy over them
     let unknown = snap
         .clusters

@@ -881,6 +881,15 @@ fn findings_are_counted_in_the_header_and_shown_in_describe() {
                 .map(|o| (c.name.clone(), o.clone()))
         })
         .expect("the demo has a VirtualService");
+    let failing = |t: &str| -> usize {
+        t.lines()
+            .next()
+            .and_then(|h| h.split(" failing").next())
+            .and_then(|h| h.rsplit(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    let before = failing(&text(&render(&mut a, 160, 20).expect("render")));
     let mut board = (*a.board).clone();
     board.findings = vec![meshdeck::analyze::Finding {
         code: "IST0101",
@@ -898,6 +907,8 @@ fn findings_are_counted_in_the_header_and_shown_in_describe() {
         t.lines().next().unwrap_or("").contains("1 finding (:an)"),
         "{t}"
     );
+    // the object an error finding fails is counted as failing
+    assert_eq!(failing(&t), before + 1, "{t}");
     // the row's REASON names the finding
     press(
         &mut a,
