@@ -598,6 +598,10 @@ pub fn help_lines(app: &App) -> Vec<(String, String)> {
     }
     out.push((":VIEW @cluster".into(), "only that cluster".into()));
     out.push((":VIEW namespace".into(), "only that namespace".into()));
+    out.push((
+        ":messages".into(),
+        "msg: every message of the session, whole".into(),
+    ));
     out.push((":q".into(), "quit".into()));
     out.push((String::new(), String::new()));
     out.push(("FILTER (/)".into(), String::new()));

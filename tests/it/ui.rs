@@ -1146,3 +1146,26 @@ fn keys_built_while_the_filter_opens_follow_the_snapshot() {
     press(&mut before, ":po<enter>/ratings<enter>");
     assert_eq!(warm.len(), names_of(&before).len() - 1, "{warm:?}");
 }
+
+/// A flash lasts seconds and is cut at 80 columns; `:messages` keeps every one, whole.
+#[test]
+fn messages_keep_every_flash_whole() {
+    let mut a = app();
+    let long = format!("{} the end", "x".repeat(150));
+    a.flash(long.clone(), true);
+    a.flash("second", false);
+    press(&mut a, ":messages<enter>");
+    let t = text(&render(&mut a, 80, 24).expect("render"));
+    assert!(t.contains("12:00:00 error"), "{t}");
+    assert!(t.contains("info  second"), "{t}");
+    let words: Vec<&str> = t
+        .lines()
+        .flat_map(|l| l.trim_matches(['│', ' ']).split_whitespace())
+        .collect();
+    let joined = words.join(" ");
+    assert!(
+        joined.contains("the end"),
+        "the long one whole (wrapped): {t}"
+    );
+    assert_eq!(t.matches('x').count(), 150, "nothing cut: {t}");
+}

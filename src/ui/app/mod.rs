@@ -193,6 +193,8 @@ pub struct App {
     pub total: usize,
     pub mode: Mode,
     pub flash: Option<Flash>,
+    /// Every flash of this session, oldest first (at most `MESSAGES_KEPT`): `:messages`.
+    pub messages: std::collections::VecDeque<Flash>,
     pub keymap: Keymap,
     pub theme: Theme,
     pub readonly: bool,
@@ -247,6 +249,9 @@ pub struct App {
     describing: Option<(crate::signals_core::View, crate::signals_core::Subject)>,
 }
 
+/// How many flashes `:messages` keeps.
+pub const MESSAGES_KEPT: usize = 200;
+
 impl App {
     pub fn new(snap: Arc<Snapshot>, keymap: Keymap, theme: Theme, readonly: bool) -> App {
         let mut app = App {
@@ -257,6 +262,7 @@ impl App {
             total: 0,
             mode: Mode::Normal,
             flash: None,
+            messages: std::collections::VecDeque::new(),
             keymap,
             theme,
             readonly,
@@ -394,11 +400,44 @@ impl App {
     }
 
     pub fn flash(&mut self, text: impl Into<String>, error: bool) {
-        self.flash = Some(Flash {
+        let f = Flash {
             text: text.into(),
             error,
             at: self.now,
-        });
+        };
+        // a flash lasts seconds and a long one is cut at 80 columns: every one is kept
+        if self.messages.len() >= MESSAGES_KEPT {
+            self.messages.pop_front();
+        }
+        self.messages.push_back(f.clone());
+        self.flash = Some(f);
+    }
+
+    /// `:messages`: every flash of the session, whole, with its time.
+    fn show_messages(&mut self) {
+        let lines: Vec<String> = if self.messages.is_empty() {
+            vec!["no messages yet".into()]
+        } else {
+            self.messages
+                .iter()
+                .map(|m| {
+                    format!(
+                        "{} {} {}",
+                        m.at.format("%H:%M:%S"),
+                        if m.error { "error" } else { "info " },
+                        m.text
+                    )
+                })
+                .collect()
+        };
+        let job = self.alloc_job();
+        let mut tv = TextView::new(TextKind::Describe, "messages".into(), job);
+        tv.follow = true;
+        // whole: a long path or error wraps instead of running off the screen
+        tv.wrap = true;
+        tv.push_lines(lines, usize::MAX);
+        tv.state = TextState::Ready;
+        self.mode = Mode::Text(tv);
     }
 
     /// The flash to show now, if it has not expired.
@@ -1188,6 +1227,10 @@ impl App {
         }
         if matches!(first, "help" | "h") {
             self.mode = Mode::Help(0);
+            return vec![];
+        }
+        if matches!(first, "messages" | "msg" | "messages!") {
+            self.show_messages();
             return vec![];
         }
         if matches!(first, "ns" | "namespace") {
