@@ -413,6 +413,12 @@ impl App {
         self.flash = Some(f);
     }
 
+    /// A path as a person reads it at 80 columns: relative to the policy directory when it is
+    /// in it, else `~/…` under the home directory, else whole.
+    pub fn short_path(&self, p: &std::path::Path) -> String {
+        short_path(p, self.policy_dir.as_deref())
+    }
+
     /// `:messages`: every flash of the session, whole, with its time.
     fn show_messages(&mut self) {
         let lines: Vec<String> = if self.messages.is_empty() {
@@ -1780,4 +1786,20 @@ pub(crate) fn note_of<'n>(
     }
     let me = crate::analyze::object_name(item.kind(), item.namespace(), item.name());
     notes.get(&(c.name.clone(), me))
+}
+
+/// [`App::short_path`], for any policy directory.
+pub fn short_path(p: &std::path::Path, policy_dir: Option<&std::path::Path>) -> String {
+    if let Some(rest) = policy_dir.and_then(|d| p.strip_prefix(d).ok())
+        && !rest.as_os_str().is_empty()
+    {
+        return rest.display().to_string();
+    }
+    if let Some(home) = std::env::var_os("HOME").map(std::path::PathBuf::from)
+        && !home.as_os_str().is_empty()
+        && let Ok(rest) = p.strip_prefix(&home)
+    {
+        return format!("~/{}", rest.display());
+    }
+    p.display().to_string()
 }

@@ -113,14 +113,14 @@ impl App {
             }
             (Some(f), _) => {
                 let Some(text) = self.board.texts.get(f).cloned() else {
-                    self.flash(format!("{}: could not be read", f.display()), true);
+                    self.flash(format!("{}: could not be read", self.short_path(f)), true);
                     return vec![];
                 };
                 let draft = self.board.drafts.get(f).filter(|d| **d != text).cloned();
                 let mut ed = Editor::new(
                     draft.as_deref().unwrap_or(&text),
                     f.clone(),
-                    format!("edit {}", f.display()),
+                    format!("edit {}", self.short_path(f)),
                     text.clone(),
                     &self.theme,
                 );
@@ -177,7 +177,10 @@ impl App {
             && let Some(target) = row.file.clone()
         {
             self.want_board = true;
-            self.flash(format!("draft of {} discarded", target.display()), false);
+            self.flash(
+                format!("draft of {} discarded", self.short_path(&target)),
+                false,
+            );
             return vec![Intent::Author(Job::Discard { target })];
         }
         let Some(id) = row.policy.clone() else {
@@ -201,7 +204,7 @@ impl App {
                 self.flash(
                     format!(
                         "{} holds {n} policies: edit the file ({}) and remove the document",
-                        f.display(),
+                        self.short_path(f),
                         self.keymap.first(Action::EditPolicy)
                     ),
                     true,
@@ -289,7 +292,7 @@ impl App {
                     let t = ed.target.clone();
                     self.mode = Mode::Normal;
                     self.want_board = true;
-                    self.flash(format!("draft of {} kept", t.display()), false);
+                    self.flash(format!("draft of {} kept", self.short_path(&t)), false);
                 }
                 Some(Action::DiscardDraft) => {
                     let target = ed.target.clone();
@@ -348,7 +351,13 @@ impl App {
             Some(Action::EditorSave) => {
                 let text = ed.text();
                 ed.saved = text.clone();
-                ed.note = Some((format!("saving {}…", ed.target.display()), false));
+                ed.note = Some((
+                    format!(
+                        "saving {}…",
+                        short_path(&ed.target, self.policy_dir.as_deref())
+                    ),
+                    false,
+                ));
                 return vec![Intent::Author(Job::Save {
                     path: ed.target.clone(),
                     text,
@@ -464,7 +473,7 @@ impl App {
                 .collect::<Vec<_>>()
                 .join(", "),
             crate::ui::text::count(preview.plan.changes().count(), "change", "changes"),
-            ed.target.display()
+            short_path(&ed.target, self.policy_dir.as_deref())
         );
         let target = ed.target.clone();
         let Mode::Editor(ed) = std::mem::replace(&mut self.mode, Mode::Normal) else {
@@ -561,7 +570,7 @@ impl App {
             Answer::Saved(path, r) => {
                 self.want_board = true;
                 let msg = match &r {
-                    Ok(()) => format!("saved {}", path.display()),
+                    Ok(()) => format!("saved {}", self.short_path(&path)),
                     Err(e) => format!("not saved: {e}"),
                 };
                 if let Mode::Editor(ed) = &mut self.mode
@@ -578,7 +587,7 @@ impl App {
             Answer::Removed(path, r) => {
                 self.want_board = true;
                 match r {
-                    Ok(()) => self.flash(format!("removed {}", path.display()), false),
+                    Ok(()) => self.flash(format!("removed {}", self.short_path(&path)), false),
                     Err(e) => self.flash(format!("could not remove the file: {e}"), true),
                 }
             }
@@ -599,7 +608,7 @@ impl App {
                     format!("delete {id}: nothing of it is live")
                 };
                 let title = match &file {
-                    Some(f) => format!("{what}; then remove {}", f.display()),
+                    Some(f) => format!("{what}; then remove {}", self.short_path(f)),
                     None => what,
                 };
                 self.mode = Mode::Confirm(Box::new(Confirm {

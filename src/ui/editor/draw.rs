@@ -72,7 +72,10 @@ pub fn draw_editor(f: &mut Frame, app: &App, ed: &Editor, area: Rect) {
         .borders(Borders::ALL)
         .border_style(t.border)
         .title(Span::styled(format!(" {}{dirty} ", ed.title), t.title))
-        .title_bottom(Span::styled(format!(" {} ", ed.target.display()), t.muted));
+        .title_bottom(Span::styled(
+            format!(" {} ", app.short_path(&ed.target)),
+            t.muted,
+        ));
     let inner = block.inner(text_area);
     f.render_widget(block, text_area);
     let ta = &ed.area;
@@ -194,7 +197,7 @@ pub fn draw_editor(f: &mut Frame, app: &App, ed: &Editor, area: Rect) {
             " unsaved changes ",
             vec![
                 Line::styled(
-                    format!("{} has unsaved changes.", ed.target.display()),
+                    format!("{} has unsaved changes.", app.short_path(&ed.target)),
                     t.text,
                 ),
                 Line::from(""),
