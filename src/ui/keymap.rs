@@ -89,6 +89,7 @@ actions! {
     Copy "copy" Both "copy the row's name, or the whole text, to the clipboard (OSC 52)",
     NewPolicy "new_policy" Policies "new policy from a template",
     EditPolicy "edit_policy" Policies "edit the selected policy",
+    EditExternal "edit_external" Policies "edit the selected policy in $VISUAL/$EDITOR (as kubectl edit); back in the editor, validated, nothing saved yet",
     DeletePolicy "delete_policy" Policies "delete the selected policy (asks first)",
     EditorSave "editor_save" Editor "save the policy file",
     EditorApply "editor_apply" Editor "apply: plan, role checks, confirmation",

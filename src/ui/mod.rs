@@ -203,7 +203,8 @@ fn start_job(intent: Intent, j: &mut Jobs) {
                 t.cancel();
             }
         }
-        Intent::Quit | Intent::Copy { .. } => {}
+        // the event loop carries these out itself (they need the terminal)
+        Intent::Quit | Intent::Copy { .. } | Intent::ExternalEdit { .. } => {}
     }
 }
 
@@ -248,6 +249,52 @@ pub async fn run(
     }
     drop(terminal);
     res
+}
+
+/// Hand `text` to the user's editor as kubectl edit does: a private file (0600 in a 0700
+/// directory) named like the policy, `$VISUAL`, else `$EDITOR`, else `vi`, run through the
+/// shell (so `code -w` works), with the console suspended (main screen, cooked mode) and
+/// restored after. The file's text when the editor exits 0; else why not.
+async fn external_edit(terminal: &mut Tui, text: &str, name: &str) -> Result<String, String> {
+    let editor = ["VISUAL", "EDITOR"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|e| !e.trim().is_empty()))
+        .unwrap_or_else(|| "vi".into());
+    let dir = std::env::temp_dir().join(format!(
+        "meshdeck-edit-{}-{}",
+        std::process::id(),
+        fastrand::u64(..)
+    ));
+    crate::config::private_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let file = dir.join(if name.is_empty() { "policy.yaml" } else { name });
+    let run = async {
+        crate::files::write_private(&file, text).map_err(|e| format!("{}: {e}", file.display()))?;
+        let _ = ratatui::try_restore();
+        let status = tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("{editor} \"$1\""))
+            .arg("sh")
+            .arg(&file)
+            .status()
+            .await;
+        // back: raw mode and the alternate screen, drawn whole
+        let _ = crossterm::terminal::enable_raw_mode();
+        let _ = crossterm::execute!(
+            std::io::stdout(),
+            crossterm::terminal::EnterAlternateScreen,
+            crossterm::cursor::Hide
+        );
+        let _ = terminal.clear();
+        match status {
+            Ok(s) if s.success() => std::fs::read_to_string(&file)
+                .map_err(|e| format!("reading {}: {e}", file.display())),
+            Ok(s) => Err(format!("{editor} exited with {s}")),
+            Err(e) => Err(format!("{editor}: {e}")),
+        }
+    };
+    let r = run.await;
+    let _ = std::fs::remove_dir_all(&dir);
+    r
 }
 
 /// Point stdout and stderr at /dev/null (the terminal behind them is gone).
@@ -469,6 +516,16 @@ async fn event_loop(
                             false,
                         ),
                         Err(e) => app.flash(format!("copy failed: {e}"), true),
+                    }
+                    dirty = true;
+                }
+                Intent::ExternalEdit { text, name } => {
+                    // the console steps aside: no reader of the terminal while the editor
+                    // has it (a fresh stream starts reading only when polled again)
+                    drop(std::mem::replace(&mut events, EventStream::new()));
+                    let result = external_edit(terminal, &text, &name).await;
+                    for i in app.on_external_edit(result) {
+                        start_job(i, &mut jobs);
                     }
                     dirty = true;
                 }

@@ -810,3 +810,66 @@ async fn a_hangup_ends_the_demo_and_cleans_up() {
     .await
     .expect("hangup test");
 }
+
+/// `E` hands a policy to the user's editor (as kubectl edit): the console steps aside, the
+/// edit comes back into the console's editor, validated and not yet saved; an editor that
+/// fails changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e_hands_a_policy_to_the_editor_and_loses_nothing() {
+    let (_f, dir, kc, home) = authoring_fleet().await;
+    let policies = dir.path().join("policies");
+    std::fs::create_dir_all(&policies).expect("dir");
+    let file = policies.join("ratings-timeout.yaml");
+    let text = "apiVersion: networking.mesh.gloo.solo.io/v1\nkind: TrafficPolicy\nmetadata: {name: ratings-timeout, namespace: bookstore}\nspec:\n  destinationSelector:\n  - kubeServiceRefs: {services: [{name: ratings, namespace: bookstore, clusterName: eu-west}]}\n  policy:\n    requestTimeout: 3s\n";
+    std::fs::write(&file, text).expect("policy");
+    // editors: one that changes the timeout, one that fails
+    let good = dir.path().join("good-editor");
+    std::fs::write(&good, "#!/bin/sh\nsed -i 's/3s/9s/' \"$1\"\n").expect("editor");
+    let bad = dir.path().join("bad-editor");
+    std::fs::write(&bad, "#!/bin/sh\necho broken > \"$1\"\nexit 1\n").expect("editor");
+    for p in [&good, &bad] {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let pol = policies.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut a = args(&kc);
+        a.extend(["--policies".to_string(), pol.display().to_string()]);
+        let c = Console::start(
+            &home,
+            &a,
+            &[("VISUAL", ""), ("EDITOR", good.to_str().expect("path"))],
+        );
+        c.wait_for("clusters 3/3 synced", 30);
+        c.keys(":pol\r");
+        c.wait_for("ratings-timeout", 10);
+        c.keys("E");
+        let s = c.wait_for("edited in the external editor", 15);
+        assert!(s.contains("requestTimeout: 9s"), "{s}");
+        // validated, not saved
+        c.wait_for("valid: 1 change in eu-west", 15);
+        assert!(
+            std::fs::read_to_string(&file).expect("file").contains("3s"),
+            "nothing saved before ctrl-s"
+        );
+        c.keys("\x13");
+        c.wait_for("saved ratings-timeout.yaml", 10);
+        assert!(std::fs::read_to_string(&file).expect("file").contains("9s"));
+        drop(c);
+
+        // an editor that fails: the console's text stays as it was
+        let c = Console::start(&home, &a, &[("VISUAL", bad.to_str().expect("path"))]);
+        c.wait_for("clusters 3/3 synced", 30);
+        c.keys(":pol\r");
+        c.wait_for("ratings-timeout", 10);
+        c.keys("E");
+        let s = c.wait_for("the text is as it was", 15);
+        assert!(
+            s.contains("requestTimeout: 9s") && !s.contains("broken"),
+            "{s}"
+        );
+        drop(c);
+    })
+    .await
+    .expect("console test");
+}

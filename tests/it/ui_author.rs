@@ -500,3 +500,27 @@ fn must_read_text_is_whole_at_80x24() {
         "the reason `{shown}` is whole:\n{s}"
     );
 }
+
+/// Enter keeps the line's indentation (line 16, `    trafficShift:`, is indented by four):
+/// the new line starts where the last began, as YAML needs.
+#[test]
+fn enter_keeps_the_indentation() {
+    let mut h = Harness::new(false);
+    new_traffic_shift(&mut h);
+    for _ in 0..15 {
+        h.keys("<down>");
+    }
+    h.keys("<end><enter>x");
+    let Mode::Editor(ed) = &h.app.mode else {
+        panic!("the editor is open")
+    };
+    let lines = ed.area.lines();
+    let indent = |l: &str| l.chars().take_while(|c| *c == ' ').count();
+    assert!(
+        lines[15].trim_start().starts_with("trafficShift"),
+        "{lines:?}"
+    );
+    assert!(indent(&lines[15]) > 0, "{lines:?}");
+    assert_eq!(indent(&lines[16]), indent(&lines[15]), "{lines:?}");
+    assert_eq!(lines[16].trim(), "x", "{lines:?}");
+}

@@ -150,6 +150,13 @@ pub enum Intent {
     },
     /// Stop a running job (a log stream).
     Cancel(u64),
+    /// Suspend the console and hand `text` to the user's editor ($VISUAL, $EDITOR, else vi)
+    /// in a private file named like `name`; the result comes back through
+    /// [`App::on_external_edit`].
+    ExternalEdit {
+        text: String,
+        name: String,
+    },
     /// Put text on the terminal's clipboard (OSC 52); `what` says what it is, for the flash.
     Copy {
         text: String,
@@ -417,6 +424,38 @@ impl App {
     /// in it, else `~/…` under the home directory, else whole.
     pub fn short_path(&self, p: &std::path::Path) -> String {
         short_path(p, self.policy_dir.as_deref())
+    }
+
+    /// What the user's editor gave back: the console's editor takes the text (one undoable
+    /// change; the preview validates it; nothing is saved until asked), or says why not and
+    /// keeps what it had.
+    pub fn on_external_edit(&mut self, result: Result<String, String>) -> Vec<Intent> {
+        let Mode::Editor(ed) = &mut self.mode else {
+            return vec![];
+        };
+        match result {
+            Ok(text) if text.trim_end() == ed.text().trim_end() => {
+                ed.note = Some(("no change in the external editor".into(), false));
+            }
+            Ok(text) => {
+                ed.area.select_all();
+                ed.area.cut();
+                ed.area.insert_str(text.trim_end_matches('\n'));
+                ed.generation = self.next_job;
+                self.next_job += 1;
+                ed.note = Some((
+                    "edited in the external editor: checking; ctrl-s saves, ctrl-z undoes".into(),
+                    false,
+                ));
+            }
+            Err(e) => {
+                ed.note = Some((format!("external editor: {e}; the text is as it was"), true));
+            }
+        }
+        match &self.mode {
+            Mode::Editor(ed) => vec![self.preview_intent(ed)],
+            _ => vec![],
+        }
     }
 
     /// `:messages`: every flash of the session, whole, with its time.
@@ -1510,7 +1549,12 @@ impl App {
             Action::Yaml => return self.yaml(),
             Action::Logs => return self.logs(),
             Action::Traffic => return self.traffic_of_selected(),
-            Action::NewPolicy | Action::EditPolicy | Action::DeletePolicy if self.readonly => {
+            Action::NewPolicy
+            | Action::EditPolicy
+            | Action::EditExternal
+            | Action::DeletePolicy
+                if self.readonly =>
+            {
                 self.flash(
                     "read-only: policies cannot be created, edited or deleted in this session",
                     true,
@@ -1527,6 +1571,21 @@ impl App {
                 }
             }
             Action::EditPolicy => return self.edit_policy(),
+            Action::EditExternal => {
+                let mut out = self.edit_policy();
+                if let Mode::Editor(ed) = &self.mode {
+                    let name = ed
+                        .target
+                        .file_name()
+                        .map(|n| n.to_string_lossy().to_string())
+                        .unwrap_or_else(|| "policy.yaml".into());
+                    out.push(Intent::ExternalEdit {
+                        text: ed.text(),
+                        name,
+                    });
+                }
+                return out;
+            }
             Action::DeletePolicy => return self.delete_policy(),
             _ => {}
         }

@@ -410,6 +410,19 @@ impl App {
                 }
                 false
             }
+            // Enter keeps the line's indentation (YAML is indentation), as editors do
+            _ if ev.code == KeyCode::Enter && ev.modifiers.is_empty() => {
+                let row = ed.area.cursor().0;
+                let indent: String = ed
+                    .area
+                    .lines()
+                    .get(row)
+                    .map(|l| l.chars().take_while(|c| *c == ' ').collect())
+                    .unwrap_or_default();
+                ed.area.insert_newline();
+                ed.area.insert_str(&indent);
+                true
+            }
             _ => ed.area.input(ev),
         };
         if changed && let Mode::Editor(ed) = &mut self.mode {
