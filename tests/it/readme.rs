@@ -175,3 +175,45 @@ fn the_offline_examples_run_as_the_readme_says() {
         );
     }
 }
+
+/// Every file the README links to or names by its path is in the repository (a renamed test
+/// module or a moved script fails here).
+#[test]
+fn every_path_the_readme_names_exists() {
+    let text = readme();
+    let mut missing = Vec::new();
+    let mut seen = 0;
+    // markdown links and images: `](path)`
+    for part in text.split("](").skip(1) {
+        let target = part.split(')').next().unwrap_or("");
+        let target = target.split('#').next().unwrap_or("");
+        if target.is_empty() || target.contains("://") {
+            continue;
+        }
+        seen += 1;
+        if !std::path::Path::new(target).exists() {
+            missing.push(target.to_string());
+        }
+    }
+    // paths in backticks that name a file of the repository: `dir/…/name.ext`
+    for part in text.split('`').skip(1).step_by(2) {
+        let p = part.split_whitespace().next().unwrap_or("");
+        let looks = p.contains('/')
+            && !p.starts_with("../")
+            && !p.starts_with('/')
+            && !p.starts_with('~')
+            && !p.contains(['<', '*', '$', '{', '…'])
+            && [".rs", ".md", ".sh", ".yaml", ".svg", ".toml"]
+                .iter()
+                .any(|e| p.ends_with(e));
+        if !looks || p.contains("://") {
+            continue;
+        }
+        seen += 1;
+        if !std::path::Path::new(p).exists() {
+            missing.push(p.to_string());
+        }
+    }
+    assert!(seen >= 10, "only {seen} paths found");
+    assert!(missing.is_empty(), "README names paths that do not exist: {missing:?}");
+}
