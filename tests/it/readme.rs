@@ -215,5 +215,8 @@ fn every_path_the_readme_names_exists() {
         }
     }
     assert!(seen >= 10, "only {seen} paths found");
-    assert!(missing.is_empty(), "README names paths that do not exist: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "README names paths that do not exist: {missing:?}"
+    );
 }

@@ -524,3 +524,32 @@ fn enter_keeps_the_indentation() {
     assert_eq!(indent(&lines[16]), indent(&lines[15]), "{lines:?}");
     assert_eq!(lines[16].trim(), "x", "{lines:?}");
 }
+
+/// One plan: the confirmation of a draft's apply also names what the fleet's other policies
+/// want and this apply will not make (a saved, unapplied policy), so nobody takes the console's
+/// apply for `meshdeck apply` of the whole directory.
+#[test]
+fn the_confirmation_names_other_policies_changes_it_will_not_make() {
+    let mut h = Harness::new(false);
+    let dir = h.app.policy_dir.clone().expect("dir");
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(
+        dir.join("ratings-timeout.yaml"),
+        "apiVersion: networking.mesh.gloo.solo.io/v1\nkind: TrafficPolicy\nmetadata: {name: ratings-timeout, namespace: bookstore}\nspec:\n  destinationSelector:\n  - kubeServiceRefs: {services: [{name: ratings, namespace: bookstore, clusterName: eu-west}]}\n  policy:\n    requestTimeout: 3s\n",
+    )
+    .expect("policy");
+    h.board();
+    new_traffic_shift(&mut h);
+    h.keys("<ctrl-g>");
+    assert!(matches!(h.app.mode, Mode::Confirm(_)), "the confirmation");
+    let s = h.screen(160, 48);
+    assert!(
+        s.contains("not in this apply (1 of the fleet's other policies"),
+        "{s}"
+    );
+    assert!(
+        s.contains("TrafficPolicy bookstore/ratings-timeout: saved, not applied: 1 change pending"),
+        "{s}"
+    );
+    h.keys("n");
+}

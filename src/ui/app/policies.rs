@@ -489,6 +489,22 @@ impl App {
             short_path(&ed.target, self.policy_dir.as_deref())
         );
         let target = ed.target.clone();
+        // the other policies the board says are not (wholly) on the fleet: this apply leaves
+        // them as they are, and says so
+        let mine: Vec<String> = preview.policies.iter().map(|p| p.key()).collect();
+        let others: Vec<String> = self
+            .board
+            .rows
+            .iter()
+            .filter(|r| {
+                r.policy.as_ref().is_some_and(|p| !mine.contains(&p.key()))
+                    && r.state != crate::translate::State::Accepted
+                    && (r.reason.starts_with("saved, not applied")
+                        || r.reason.starts_with("conflict in")
+                        || r.reason.starts_with("not applied in"))
+            })
+            .map(|r| format!("{} {}/{}: {}", r.kind, r.namespace, r.name, r.reason))
+            .collect();
         let Mode::Editor(ed) = std::mem::replace(&mut self.mode, Mode::Normal) else {
             return vec![];
         };
@@ -499,6 +515,7 @@ impl App {
                 save: Some((target, text)),
             },
             editor: Some(ed),
+            others,
         }));
         vec![]
     }
@@ -629,6 +646,7 @@ impl App {
                     plan,
                     what: ConfirmWhat::Delete { file },
                     editor: None,
+                    others: vec![],
                 }));
             }
         }

@@ -271,6 +271,25 @@ pub fn draw_confirm(f: &mut Frame, app: &App, c: &Confirm, area: Rect) {
     if n > max {
         lines.push(Line::styled(format!("… {} more", n - max), t.muted));
     }
+    if !c.others.is_empty() {
+        lines.push(Line::from(""));
+        lines.push(Line::styled(
+            format!(
+                "not in this apply ({} of the fleet's other policies, as `meshdeck apply` would do):",
+                c.others.len()
+            ),
+            t.warn,
+        ));
+        for o in c.others.iter().take(3) {
+            lines.push(Line::styled(format!("  {o}"), t.warn));
+        }
+        if c.others.len() > 3 {
+            lines.push(Line::styled(
+                format!("  … {} more (:pol)", c.others.len() - 3),
+                t.muted,
+            ));
+        }
+    }
     lines.push(Line::from(""));
     lines.push(Line::styled(
         "server-side dry-run of everything first; nothing is written unless it all passes",

@@ -370,6 +370,9 @@ pub struct Confirm {
     pub what: ConfirmWhat,
     /// The editor to return to on `no`.
     pub editor: Option<Box<Editor>>,
+    /// What the fleet's other policies want that this apply will not make (one plan: the
+    /// rest is `meshdeck apply`'s, and `diff` will show it).
+    pub others: Vec<String>,
 }
 
 #[cfg(test)]
