@@ -870,9 +870,28 @@ impl State_ {
         });
         let mut rows = board(&loaded, &planned.output);
         let mut pending: BTreeMap<String, usize> = BTreeMap::new();
+        // the pending changes that only follow pods (ServiceEntry endpoints of a flat network)
+        let mut pod_following: BTreeMap<String, usize> = BTreeMap::new();
+        let flat: BTreeSet<String> = loaded
+            .policies
+            .iter()
+            .filter(|p| match &p.spec {
+                crate::policy::Spec::VirtualMesh(vm) => {
+                    vm.federation.as_ref().is_some_and(|f| f.flat_network)
+                }
+                _ => false,
+            })
+            .map(|p| p.id().key())
+            .collect();
         for i in planned.plan.changes() {
             for p in &i.policies {
                 *pending.entry(p.clone()).or_default() += 1;
+                if flat.contains(p)
+                    && i.kind == "ServiceEntry"
+                    && i.action == crate::plan::Action::Update
+                {
+                    *pod_following.entry(p.clone()).or_default() += 1;
+                }
             }
         }
         // a policy any of whose objects is held back is not in effect: never accepted
@@ -896,11 +915,19 @@ impl State_ {
             }
         }
         for r in rows.iter_mut().filter(|r| r.state == State::Accepted) {
-            if let Some(n) = r.policy.as_ref().and_then(|id| pending.get(&id.key())) {
-                let why = format!(
-                    "saved, not applied: {} pending",
-                    crate::ui::text::count(*n, "change", "changes")
-                );
+            let key = r.policy.as_ref().map(|id| id.key()).unwrap_or_default();
+            if let Some(n) = pending.get(&key) {
+                let why = match pod_following.get(&key) {
+                    // a flat network's endpoints are pod IPs: a rollout makes them stale
+                    Some(f) if f == n => format!(
+                        "out of date: {} follow pod IPs (flatNetwork) and the pods changed: apply to update",
+                        crate::ui::text::count(*f, "ServiceEntry", "ServiceEntries")
+                    ),
+                    _ => format!(
+                        "saved, not applied: {} pending",
+                        crate::ui::text::count(*n, "change", "changes")
+                    ),
+                };
                 r.state = State::Warning;
                 r.reason = why.clone();
                 r.reasons.insert(0, why);

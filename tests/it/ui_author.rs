@@ -553,3 +553,59 @@ fn the_confirmation_names_other_policies_changes_it_will_not_make() {
     );
     h.keys("n");
 }
+
+/// A flat network's federation endpoints are pod IPs: after a rollout the board says which
+/// objects are out of date and why, instead of a bare "not applied".
+#[test]
+fn the_board_says_a_flat_networks_endpoints_are_out_of_date_after_a_rollout() {
+    let vm = "apiVersion: networking.mesh.gloo.solo.io/v1\nkind: VirtualMesh\nmetadata: {name: flat, namespace: gloo-mesh}\nspec:\n  meshes:\n  - {name: istiod-istio-system-eu-west, namespace: istio-system}\n  - {name: istiod-istio-system-us-east, namespace: istio-system}\n  federation:\n    flatNetwork: true\n    selectors:\n    - destinationSelectors:\n      - kubeServiceMatcher: {namespaces: [bookstore]}\n";
+    let mut h = Harness::new(false);
+    let dir = h.app.policy_dir.clone().expect("dir");
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(dir.join("flat.yaml"), vm).expect("vm");
+    // what an apply on the fleet as it was wrote, live in each cluster
+    let before = h.app.snap.clone();
+    let loaded = meshdeck::policy::load_str(vm, "flat.yaml");
+    let out = meshdeck::translate::translate(&loaded.policies, &before);
+    assert!(
+        out.objects
+            .iter()
+            .any(|o| o.kind == "ServiceEntry" && o.spec["resolution"] == "STATIC"),
+        "flat endpoints"
+    );
+    let mut after = (*before).clone();
+    for (ci, c) in before.clusters.iter().enumerate() {
+        let mut cv = (**c).clone();
+        for o in out.objects.iter().filter(|o| o.cluster == c.name) {
+            let raw = meshdeck::model::raw::RawObject::from_value(&o.to_object()).expect("raw");
+            cv.istio.push(Arc::new(raw));
+        }
+        // a rollout: every pod has a new IP
+        for (k, p) in cv.pods.iter_mut().enumerate() {
+            let mut row = (**p).clone();
+            let mut raw = (*row.raw).clone();
+            if !raw.ip.is_empty() {
+                raw.ip = format!("10.{}.{}.{}", 100 + ci, k / 250, k % 250 + 1).into();
+            }
+            row.raw = Arc::new(raw);
+            *p = Arc::new(row);
+        }
+        after.clusters[ci] = Arc::new(cv);
+    }
+    after.seq += 1;
+    h.app.on_snapshot(Arc::new(after));
+    h.board();
+    let row = h
+        .app
+        .board
+        .rows
+        .iter()
+        .find(|r| r.name == "flat")
+        .expect("the VirtualMesh's row");
+    assert_ne!(row.state, meshdeck::translate::State::Accepted, "{row:?}");
+    assert!(
+        row.reason.starts_with("out of date: ")
+            && row.reason.contains("follow pod IPs (flatNetwork)"),
+        "{row:?}"
+    );
+}
