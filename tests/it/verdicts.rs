@@ -360,3 +360,70 @@ async fn a_console_apply_on_a_fresh_fleet_leaves_diff_at_zero_for_admin_and_alic
         drop(handle);
     }
 }
+
+/// Refused outranks changes: `diff` of a plan that Kubernetes RBAC would refuse (a viewer) or
+/// that a meshdeck Role denies exits 4, not 1 ("changes") as if an apply could make them.
+#[tokio::test]
+async fn a_diff_that_an_apply_would_refuse_exits_4() {
+    let f = fleet(3).await;
+    let home = tempfile::tempdir().expect("tempdir");
+    let kc = home.path().join("kc");
+    f.write_kubeconfig(&kc).expect("kubeconfig");
+    let kc = kc.to_str().expect("kc").to_string();
+    let p = home.path().join("p.yaml");
+    std::fs::write(&p, TIMEOUT).expect("p");
+    let p = p.to_str().expect("p").to_string();
+    // as admin: changes (1)
+    let (code, out, err) = run(
+        home.path(),
+        &[
+            "diff",
+            "-f",
+            &p,
+            "--kubeconfig",
+            &kc,
+            "--context",
+            "eu-west",
+        ],
+    )
+    .await;
+    assert_eq!(code, Some(1), "{out}{err}");
+    // as the viewer: Kubernetes RBAC refuses the write (4)
+    let (code, out, err) = run(
+        home.path(),
+        &[
+            "diff",
+            "-f",
+            &p,
+            "--kubeconfig",
+            &kc,
+            "--context",
+            "eu-west-viewer",
+        ],
+    )
+    .await;
+    assert_eq!(code, Some(4), "{out}{err}");
+    assert!(out.contains("kubernetes rbac:"), "{out}");
+    // a meshdeck Role that does not cover the policy (4)
+    let roles = home.path().join("roles.yaml");
+    std::fs::write(&roles, "apiVersion: rbac.enterprise.mesh.gloo.solo.io/v1\nkind: Role\nmetadata: {name: payments-team, namespace: gloo-mesh}\nspec:\n  trafficPolicyScopes:\n  - trafficPolicyActions: [REQUEST_TIMEOUT]\n    destinationSelectors: [{kubeServiceMatcher: {namespaces: [payments], clusters: [\"*\"]}}]\n    workloadSelectors: [{kubeWorkloadMatcher: {namespaces: [\"*\"], clusters: [\"*\"]}}]\n---\napiVersion: rbac.enterprise.mesh.gloo.solo.io/v1\nkind: RoleBinding\nmetadata: {name: admin, namespace: gloo-mesh}\nspec:\n  roleRef: {name: payments-team, namespace: gloo-mesh}\n  subjects: [{kind: User, name: admin}]\n").expect("roles");
+    let (code, out, err) = run(
+        home.path(),
+        &[
+            "diff",
+            "-f",
+            &p,
+            "--roles",
+            roles.to_str().expect("roles"),
+            "--as",
+            "admin",
+            "--kubeconfig",
+            &kc,
+            "--context",
+            "eu-west",
+        ],
+    )
+    .await;
+    assert_eq!(code, Some(4), "{out}{err}");
+    assert!(out.contains("role check:"), "{out}");
+}
