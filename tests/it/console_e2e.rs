@@ -17,38 +17,54 @@ struct Console {
     child: Box<dyn portable_pty::Child + Send + Sync>,
 }
 
+/// A 120×30 pseudo-terminal.
+fn pty() -> portable_pty::PtyPair {
+    native_pty_system()
+        .openpty(PtySize {
+            rows: 30,
+            cols: 120,
+            pixel_width: 0,
+            pixel_height: 0,
+        })
+        .expect("openpty")
+}
+
+/// The meshdeck binary with `args`, its home in `home`, a UTF-8 locale and `env`.
+fn command<S: AsRef<std::ffi::OsStr>>(
+    home: &std::path::Path,
+    args: &[S],
+    env: &[(&str, &str)],
+) -> CommandBuilder {
+    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_meshdeck"));
+    cmd.args(args);
+    cmd.env("HOME", home);
+    cmd.env("XDG_CONFIG_HOME", home.join("config"));
+    cmd.env("XDG_STATE_HOME", home.join("state"));
+    cmd.env("TERM", "xterm-256color");
+    // a UTF-8 locale unless a test says otherwise (CI may have none)
+    cmd.env("LANG", "C.UTF-8");
+    cmd.env_remove("LC_ALL");
+    cmd.env_remove("LC_CTYPE");
+    cmd.env_remove("COLORTERM");
+    cmd.env_remove("KUBECONFIG");
+    cmd.env_remove("NO_COLOR");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
 impl Console {
     fn start<S: AsRef<std::ffi::OsStr>>(
         home: &std::path::Path,
         args: &[S],
         env: &[(&str, &str)],
     ) -> Console {
-        let pty = native_pty_system();
-        let pair = pty
-            .openpty(PtySize {
-                rows: 30,
-                cols: 120,
-                pixel_width: 0,
-                pixel_height: 0,
-            })
-            .expect("openpty");
-        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_meshdeck"));
-        cmd.args(args);
-        cmd.env("HOME", home);
-        cmd.env("XDG_CONFIG_HOME", home.join("config"));
-        cmd.env("XDG_STATE_HOME", home.join("state"));
-        cmd.env("TERM", "xterm-256color");
-        // a UTF-8 locale unless a test says otherwise (CI may have none)
-        cmd.env("LANG", "C.UTF-8");
-        cmd.env_remove("LC_ALL");
-        cmd.env_remove("LC_CTYPE");
-        cmd.env_remove("COLORTERM");
-        cmd.env_remove("KUBECONFIG");
-        cmd.env_remove("NO_COLOR");
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let child = pair.slave.spawn_command(cmd).expect("spawn meshdeck");
+        let pair = pty();
+        let child = pair
+            .slave
+            .spawn_command(command(home, args, env))
+            .expect("spawn meshdeck");
         drop(pair.slave);
         let mut reader = pair.master.try_clone_reader().expect("reader");
         let writer = Arc::new(Mutex::new(pair.master.take_writer().expect("writer")));
@@ -715,24 +731,11 @@ async fn an_identity_the_server_cannot_confirm_is_marked_so() {
 async fn a_hangup_ends_the_demo_and_cleans_up() {
     let home = tempfile::tempdir().expect("home").keep();
     tokio::task::spawn_blocking(move || {
-        let pty = native_pty_system();
-        let pair = pty
-            .openpty(PtySize {
-                rows: 30,
-                cols: 120,
-                pixel_width: 0,
-                pixel_height: 0,
-            })
-            .expect("openpty");
-        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_meshdeck"));
-        cmd.args(["demo", "--churn-ms", "0"]);
-        cmd.env("HOME", &home);
-        cmd.env("XDG_CONFIG_HOME", home.join("config"));
-        cmd.env("XDG_STATE_HOME", home.join("state"));
-        cmd.env("TERM", "xterm-256color");
-        cmd.env("LANG", "C.UTF-8");
-        cmd.env_remove("KUBECONFIG");
-        let mut child = pair.slave.spawn_command(cmd).expect("spawn meshdeck");
+        let pair = pty();
+        let mut child = pair
+            .slave
+            .spawn_command(command(&home, &["demo", "--churn-ms", "0"], &[]))
+            .expect("spawn meshdeck");
         drop(pair.slave);
         let mut reader = pair.master.try_clone_reader().expect("reader");
         let writer = pair.master.take_writer().expect("writer");

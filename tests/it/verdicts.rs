@@ -373,35 +373,21 @@ async fn a_diff_that_an_apply_would_refuse_exits_4() {
     let p = home.path().join("p.yaml");
     std::fs::write(&p, TIMEOUT).expect("p");
     let p = p.to_str().expect("p").to_string();
+    let diff = |ctx: &'static str| {
+        let (home, p, kc) = (home.path().to_path_buf(), p.clone(), kc.clone());
+        async move {
+            run(
+                &home,
+                &["diff", "-f", &p, "--kubeconfig", &kc, "--context", ctx],
+            )
+            .await
+        }
+    };
     // as admin: changes (1)
-    let (code, out, err) = run(
-        home.path(),
-        &[
-            "diff",
-            "-f",
-            &p,
-            "--kubeconfig",
-            &kc,
-            "--context",
-            "eu-west",
-        ],
-    )
-    .await;
+    let (code, out, err) = diff("eu-west").await;
     assert_eq!(code, Some(1), "{out}{err}");
     // as the viewer: Kubernetes RBAC refuses the write (4)
-    let (code, out, err) = run(
-        home.path(),
-        &[
-            "diff",
-            "-f",
-            &p,
-            "--kubeconfig",
-            &kc,
-            "--context",
-            "eu-west-viewer",
-        ],
-    )
-    .await;
+    let (code, out, err) = diff("eu-west-viewer").await;
     assert_eq!(code, Some(4), "{out}{err}");
     assert!(out.contains("kubernetes rbac:"), "{out}");
     // a meshdeck Role that does not cover the policy (4)
