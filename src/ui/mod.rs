@@ -400,12 +400,19 @@ async fn event_loop(
     loop {
         if dirty {
             app.now = chrono::Utc::now();
-            terminal.draw(|f| {
+            let drawn = terminal.draw(|f| {
                 draw::draw(f, app);
                 if app.ascii {
                     term::asciify(f.buffer_mut());
                 }
-            })?;
+            });
+            // a terminal that cannot be written is gone (a hangup can be seen here before
+            // its signal or the read error arrives): the same exit as a hangup
+            if let Err(e) = drawn {
+                tracing::info!("writing the terminal: {e}; leaving the console");
+                ended = Ended::TerminalGone;
+                break;
+            }
             dirty = false;
         }
         let mut intents = Vec::new();
