@@ -784,14 +784,16 @@ async fn a_hangup_ends_the_demo_and_cleans_up() {
         // hang up: every handle on the terminal's master side closes
         drop(writer);
         drop(pair.master);
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(60);
         let status = loop {
             if let Some(st) = child.try_wait().expect("try_wait") {
                 break st;
             }
             assert!(
                 Instant::now() < deadline,
-                "meshdeck did not end on a hangup"
+                "meshdeck did not end on a hangup; its log:\n{}",
+                std::fs::read_to_string(home.join("state/meshdeck/meshdeck.log"))
+                    .unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(100));
         };
