@@ -230,6 +230,22 @@ pub async fn run(
     let mut terminal = ratatui::Terminal::new(ratatui::backend::CrosstermBackend::new(
         term::SgrWriter::new(std::io::stdout(), colors),
     ))?;
+    // A safety net for a terminal that hung up: crossterm's reader can spin on it inside the
+    // event loop's poll (so the loop never sees the signal). If the console has not left 3 s
+    // after a hangup, the process ends with the hangup's status (its Prometheus ends with it,
+    // and the next demo removes what is left).
+    #[cfg(unix)]
+    let hangup_guard = tokio::spawn(async {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        hup.recv().await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        tracing::warn!("the console did not leave within 3 s of a hangup: exiting");
+        silence_terminal();
+        std::process::exit(i32::from(Ended::Signal(libc::SIGHUP).exit_code()));
+    });
     let res = event_loop(
         &mut terminal,
         &mut app,
@@ -248,6 +264,8 @@ pub async fn run(
         silence_terminal();
     }
     drop(terminal);
+    #[cfg(unix)]
+    hangup_guard.abort();
     res
 }
 
