@@ -36,6 +36,9 @@ pub struct PolicyRow {
     pub text: Option<String>,
     /// An unsaved draft of a new file (its text is in `Board::drafts`).
     pub draft: bool,
+    /// The fleet does not (wholly) hold what the policy asks: changes pending, out of date,
+    /// or held back (its reason says which). A console apply of another draft names it.
+    pub not_on_fleet: bool,
 }
 
 impl PolicyRow {
@@ -95,15 +98,10 @@ pub fn finding_notes(
                 0 => String::new(),
                 n => format!(" (+{n} more)"),
             };
-            let level = match v[0].level {
-                A::Error => H::Failure,
-                A::Warning => H::Degraded,
-                A::Info => H::Ok,
-            };
             (
                 k,
                 FindingNote {
-                    level,
+                    level: v[0].level.health(),
                     text: format!("{} {}{more}", v[0].code, v[0].message),
                 },
             )
@@ -278,6 +276,7 @@ pub fn board(loaded: &Loaded, out: &Output) -> Vec<PolicyRow> {
             text: (!from_file).then(|| stored_yaml(p)),
             policy: Some(id),
             draft: false,
+            not_on_fleet: false,
         });
     }
     let mut bad: BTreeMap<&str, Vec<&Diagnostic>> = BTreeMap::new();
@@ -304,6 +303,7 @@ pub fn board(loaded: &Loaded, out: &Output) -> Vec<PolicyRow> {
             policy: None,
             text: None,
             draft: false,
+            not_on_fleet: false,
         });
     }
     rows.sort_by(|a, b| {
@@ -490,9 +490,9 @@ pub struct Preview {
     pub plan: Plan,
     /// Changes the pipeline will not make (a cluster not synced, an invalid stored policy).
     pub held: Vec<crate::pipeline::Held>,
-    /// The draft's objects the fleet would not take (a live object meshdeck does not own
-    /// stands there): the draft would not take effect there, so each is a problem and the
-    /// draft is not applicable.
+    /// The draft's objects the fleet would not take: a live object meshdeck does not own
+    /// stands there ([`crate::pipeline::conflicts_by_policy`]), so the draft would not take
+    /// effect there; each is a problem and the draft is not applicable.
     pub held_back: Vec<crate::pipeline::HeldBack>,
     /// What the plan leaves out and why, in words.
     pub warnings: Vec<String>,
@@ -554,13 +554,7 @@ impl Preview {
             };
             return Err(format!(
                 "will not apply in {}: {} {}{more}",
-                h.cluster,
-                h.object,
-                if h.conflict {
-                    h.why.clone()
-                } else {
-                    format!("({})", h.why)
-                }
+                h.cluster, h.object, h.why
             ));
         }
         if !self.plan.has_changes() {
@@ -669,14 +663,13 @@ pub fn preview(
     // stored policies that did not load are the board's business, not the draft's
     let warnings = crate::pipeline::warnings(&planned);
     let (findings_added, findings_fixed) = crate::analyze::plan_effect(ctx.snap, &planned.plan);
-    let mut held_back: Vec<crate::pipeline::HeldBack> = planned
-        .held_back()
-        .into_iter()
-        .filter(|(p, _)| watched.contains(p))
-        .flat_map(|(_, h)| h)
-        // a change held for a cluster not synced is a warning (above); a conflict blocks
-        .filter(|h| h.conflict)
-        .collect();
+    // a change held for a cluster not synced is a warning (above); a conflict blocks
+    let mut held_back: Vec<crate::pipeline::HeldBack> =
+        crate::pipeline::conflicts_by_policy(&planned.plan)
+            .into_iter()
+            .filter(|(p, _)| watched.contains(p))
+            .flat_map(|(_, h)| h)
+            .collect();
     held_back.dedup();
     Preview {
         generation,
@@ -908,6 +901,7 @@ impl State_ {
             } else {
                 r.state = State::Warning;
             }
+            r.not_on_fleet = true;
             let lines: Vec<String> = held.iter().map(ToString::to_string).collect();
             r.reason = lines[0].clone();
             for (k, l) in lines.into_iter().enumerate() {
@@ -929,6 +923,7 @@ impl State_ {
                     ),
                 };
                 r.state = State::Warning;
+                r.not_on_fleet = true;
                 r.reason = why.clone();
                 r.reasons.insert(0, why);
             }
@@ -991,6 +986,7 @@ impl State_ {
                 policy: l.policies.first().map(Policy::id),
                 text: None,
                 draft: true,
+                not_on_fleet: false,
             });
         }
         self.loaded = Arc::new(loaded);

@@ -324,10 +324,7 @@ pub fn render(s: &Snapshot, format: Format, sections: Sections) -> Result<String
                         c.version.clone().unwrap_or_else(|| "-".into()),
                         // a cluster that does not answer now has no latency to show
                         c.latency_ms
-                            .filter(|_| {
-                                !c.state.is_stale()
-                                    || matches!(c.state, ConnState::AuthError { .. })
-                            })
+                            .filter(|_| c.state.answers())
                             .map_or_else(|| "-".into(), |l| format!("{l}ms")),
                         if c.meshes.is_empty() {
                             "none".into()

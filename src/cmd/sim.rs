@@ -100,20 +100,7 @@ pub(super) async fn demo(
     // one kubeconfig per run: a second demo never overwrites the first one's (its servers and
     // tokens are its own); removed when this run ends
     // what runs that were killed left behind (their process is gone) goes first
-    if let Ok(rd) = std::fs::read_dir(&paths.demo_dir) {
-        for e in rd.flatten() {
-            let pid = e
-                .file_name()
-                .to_str()
-                .and_then(|n| n.strip_prefix("run-"))
-                .and_then(|p| p.parse::<i32>().ok());
-            if let Some(pid) = pid
-                && !crate::sim::prometheus::process_alive(pid)
-            {
-                let _ = std::fs::remove_dir_all(e.path());
-            }
-        }
-    }
+    crate::sim::prometheus::sweep_dead_runs(&paths.demo_dir, "run-");
     let run_dir = paths.demo_dir.join(format!("run-{}", std::process::id()));
     crate::config::private_dir(&run_dir)?;
     let kubeconfig = run_dir.join("kubeconfig");

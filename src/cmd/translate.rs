@@ -57,9 +57,8 @@ pub(super) async fn run(
         );
         return Ok(Exit::Invalid.code());
     }
-    let out = crate::translate::translate(&loaded.policies, &snap);
+    let mut out = crate::translate::translate(&loaded.policies, &snap);
     let invalid_objects = crate::istio::validate_all(&out.objects);
-    let mut out = out;
     let file_errors = loaded
         .errors()
         .any(|d| crate::policy::stored_in(&d.origin).is_none());

@@ -829,26 +829,16 @@ const EDGES: [RowCol<EdgeRow>; 8] = [
         format!("{}/{}", r.edge.dest_namespace, r.edge.dest_service)
     }),
     row_col(Role::Other, "RPS", 5, 1, |r| {
-        if r.traffic.pending {
-            return "…".into();
-        }
-        crate::signals_core::fmt_rps(r.traffic.rps)
+        let [rps, _, _] = r.traffic.cells();
+        rps
     }),
     row_col(Role::Other, "ERR%", 5, 1, |r| {
-        if r.traffic.pending {
-            return "…".into();
-        }
-        r.traffic
-            .err_pct()
-            .map_or_else(|| "-".into(), crate::signals_core::fmt_pct)
+        let [_, err, _] = r.traffic.cells();
+        err
     }),
     row_col(Role::Other, "P99", 5, 2, |r| {
-        if r.traffic.pending {
-            return "…".into();
-        }
-        r.traffic
-            .p99_ms
-            .map_or_else(|| "-".into(), crate::signals_core::fmt_ms)
+        let [_, _, p99] = r.traffic.cells();
+        p99
     }),
     row_col(Role::Health, "HEALTH", 12, 0, |r| {
         health_cell(r.level(), r.stale)
@@ -875,11 +865,7 @@ pub fn finding_cells(f: &crate::analyze::Finding) -> Vec<String> {
 
 /// How a finding's level reads as a health level.
 pub fn finding_level(l: crate::analyze::Level) -> Level {
-    match l {
-        crate::analyze::Level::Error => Level::Failure,
-        crate::analyze::Level::Warning => Level::Degraded,
-        crate::analyze::Level::Info => Level::Ok,
-    }
+    l.health()
 }
 
 /// How a policy's status reads as a health level.

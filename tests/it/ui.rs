@@ -852,6 +852,7 @@ fn filters_typed_key_by_key_narrow_findings_and_policies() {
         policy: None,
         text: None,
         draft: false,
+        not_on_fleet: false,
     };
     let mut board = (*a.board).clone();
     board.rows = vec![row("reviews-timeout"), row("ratings-retries")];

@@ -153,7 +153,11 @@ impl Planned {
                 out.entry(p.clone()).or_default().push(HeldBack {
                     conflict: false,
                     cluster: h.item.cluster.clone(),
-                    object: format!("{} {}/{}", h.item.kind, h.item.namespace, h.item.name),
+                    object: crate::analyze::object_name(
+                        &h.item.kind,
+                        &h.item.namespace,
+                        &h.item.name,
+                    ),
                     why: h.reason.clone(),
                 });
             }
@@ -175,7 +179,7 @@ pub fn conflicts_by_policy(plan: &Plan) -> BTreeMap<String, Vec<HeldBack>> {
             out.entry(p.clone()).or_default().push(HeldBack {
                 conflict: true,
                 cluster: i.cluster.clone(),
-                object: format!("{} {}/{}", i.kind, i.namespace, i.name),
+                object: crate::analyze::object_name(&i.kind, &i.namespace, &i.name),
                 why: "exists and is not managed by meshdeck".into(),
             });
         }

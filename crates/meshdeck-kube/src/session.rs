@@ -488,17 +488,9 @@ impl Session {
             .targets
             .iter()
             .filter(|t| !t.readonly)
-            .map(|t| {
-                // what the audit says when the server cannot say who this is (no
-                // SelfSubjectReview before Kubernetes 1.27): the name we asked to act as, or
-                // the kubeconfig entry's name marked as such, never as if the server said it
-                let who = if t.config.auth_info.impersonate.is_some() {
-                    t.identity.clone()
-                } else {
-                    format!("{} (kubeconfig user; the server cannot say)", t.identity)
-                };
-                (t.cluster.clone(), who)
-            })
+            // what the audit says when the server cannot say who this is (no
+            // SelfSubjectReview before Kubernetes 1.27); the writer asks before it writes
+            .map(|t| (t.cluster.clone(), t.shown_identity(Some(Err(())))))
             .collect();
         Ok(Some(Writer::new(
             token.share(),

@@ -51,7 +51,7 @@ impl Prometheus {
         let Some(binary) = binary() else {
             return Ok(None);
         };
-        sweep_dead_runs(&std::env::temp_dir());
+        sweep_dead_runs(&std::env::temp_dir(), "meshdeck-prometheus-");
         let dir = std::env::temp_dir().join(format!(
             "meshdeck-prometheus-{}-{}",
             std::process::id(),
@@ -142,17 +142,17 @@ impl Prometheus {
     }
 }
 
-/// Remove what a run that is gone left in `tmp` (`meshdeck-prometheus-<pid>-*` of a process
-/// that no longer exists: killed before it could clean up).
-fn sweep_dead_runs(tmp: &std::path::Path) {
-    let Ok(rd) = std::fs::read_dir(tmp) else {
+/// Remove what runs that are gone left in `dir`: the entries named `<prefix><pid>` or
+/// `<prefix><pid>-…` whose process no longer exists (killed before it could clean up).
+pub fn sweep_dead_runs(dir: &std::path::Path, prefix: &str) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
         return;
     };
     for e in rd.flatten() {
         let name = e.file_name();
         let Some(pid) = name
             .to_str()
-            .and_then(|n| n.strip_prefix("meshdeck-prometheus-"))
+            .and_then(|n| n.strip_prefix(prefix))
             .and_then(|r| r.split('-').next())
             .and_then(|p| p.parse::<i32>().ok())
         else {
@@ -165,7 +165,7 @@ fn sweep_dead_runs(tmp: &std::path::Path) {
 }
 
 /// Whether a process with this id exists (signal 0 asks without sending anything).
-pub fn process_alive(pid: i32) -> bool {
+fn process_alive(pid: i32) -> bool {
     #[cfg(unix)]
     {
         // SAFETY: kill with signal 0 only checks that the process exists

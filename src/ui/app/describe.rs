@@ -152,15 +152,9 @@ pub fn describe(
                 }
             }
             // a cluster that does not answer has no latency now: its last one is history
-            let answering = !matches!(
-                cl.state,
-                crate::model::ConnState::Stale { .. }
-                    | crate::model::ConnState::Unreachable { .. }
-                    | crate::model::ConnState::ConfigError { .. }
-            );
             kv(
                 "Latency:",
-                match (cl.latency_ms, answering) {
+                match (cl.latency_ms, cl.state.answers()) {
                     (Some(l), true) => format!("{l} ms"),
                     (Some(l), false) => format!("- (no answer now; {l} ms when it last answered)"),
                     (None, _) => "-".into(),

@@ -497,11 +497,7 @@ impl App {
             .rows
             .iter()
             .filter(|r| {
-                r.policy.as_ref().is_some_and(|p| !mine.contains(&p.key()))
-                    && r.state != crate::translate::State::Accepted
-                    && (r.reason.starts_with("saved, not applied")
-                        || r.reason.starts_with("conflict in")
-                        || r.reason.starts_with("not applied in"))
+                r.not_on_fleet && r.policy.as_ref().is_some_and(|p| !mine.contains(&p.key()))
             })
             .map(|r| format!("{} {}/{}: {}", r.kind, r.namespace, r.name, r.reason))
             .collect();

@@ -47,6 +47,16 @@ impl Level {
             Level::Error => "error",
         }
     }
+
+    /// The health a finding of this level gives the object it names: an error fails it, a
+    /// warning degrades it, an info leaves it ok.
+    pub fn health(self) -> crate::model::Level {
+        match self {
+            Level::Error => crate::model::Level::Failure,
+            Level::Warning => crate::model::Level::Degraded,
+            Level::Info => crate::model::Level::Ok,
+        }
+    }
 }
 
 /// One thing wrong, where, and what to do about it.

@@ -71,6 +71,14 @@ impl ConnState {
     pub fn is_current(&self) -> bool {
         matches!(self, ConnState::Synced | ConnState::Partial { .. })
     }
+    /// The server answers now (whatever it answers: an auth error is an answer). A cluster
+    /// that is stale, unreachable or never connected has no latency to show now.
+    pub fn answers(&self) -> bool {
+        !matches!(
+            self,
+            ConnState::Stale { .. } | ConnState::Unreachable { .. } | ConnState::ConfigError { .. }
+        )
+    }
     pub fn is_stale(&self) -> bool {
         matches!(
             self,

@@ -48,6 +48,19 @@ pub struct Traffic {
 }
 
 impl Traffic {
+    /// Its RPS, ERR % and P99 cells: `…` while pending (counters, no rate yet), `-` where
+    /// there is no such figure.
+    pub fn cells(&self) -> [String; 3] {
+        if self.pending {
+            return ["…".into(), "…".into(), "…".into()];
+        }
+        [
+            fmt_rps(self.rps),
+            self.err_pct().map_or_else(|| "-".into(), fmt_pct),
+            self.p99_ms.map_or_else(|| "-".into(), fmt_ms),
+        ]
+    }
+
     /// Count `rate` requests of one protocol and result.
     pub fn add(&mut self, protocol: &str, response_code: &str, grpc_status: &str, rate: f64) {
         if !rate.is_finite() || rate <= 0.0 {
@@ -286,12 +299,7 @@ impl Signals {
     /// cluster's source is stale and has nothing).
     pub fn cells(&self, cluster: &str, t: Option<&Traffic>) -> [String; 3] {
         match t {
-            Some(t) if t.pending => ["…".into(), "…".into(), "…".into()],
-            Some(t) => [
-                fmt_rps(t.rps),
-                t.err_pct().map_or_else(|| "-".into(), fmt_pct),
-                t.p99_ms.map_or_else(|| "-".into(), fmt_ms),
-            ],
+            Some(t) => t.cells(),
             None => {
                 let unknown = self
                     .clusters

@@ -49,6 +49,20 @@ impl Target {
         v.retain(|n| !n.is_empty());
         v
     }
+
+    /// Who the session is in this cluster, as the header, `status` and the audit say it: the
+    /// name the server gave (`said: Some(Ok)`), else the impersonated user (the server was
+    /// asked to act as it), else the kubeconfig user entry's name marked as such, never as if
+    /// the server had said it (`Some(Err)`: the server cannot say; None: not asked or not
+    /// answered yet).
+    pub fn shown_identity(&self, said: Option<Result<&str, ()>>) -> String {
+        match said {
+            Some(Ok(u)) => u.to_string(),
+            _ if self.config.auth_info.impersonate.is_some() => self.identity.clone(),
+            Some(Err(())) => format!("{} (kubeconfig user; the server cannot say)", self.identity),
+            None => format!("{} (kubeconfig user)", self.identity),
+        }
+    }
 }
 
 impl std::fmt::Debug for Target {

@@ -433,16 +433,8 @@ impl Cache {
             context: t.context.clone(),
             aliases: t.aliases.clone(),
             server: t.server.clone(),
-            // who the session acts as there: what the server said; else the impersonated
-            // user (the server was asked to act as it); else the kubeconfig user entry's
-            // name, marked as such (never as if the server had said it)
-            user: match &self.whoami {
-                Some(Ok(u)) => u.clone(),
-                _ if t.config.auth_info.impersonate.is_some() => t.identity.clone(),
-                Some(Err(_)) => format!("{} (kubeconfig user; the server cannot say)", t.identity),
-                // not asked (read-only) or not answered yet
-                None => format!("{} (kubeconfig user)", t.identity),
-            },
+            // who the session acts as there
+            user: t.shown_identity(self.whoami.as_ref().map(|r| r.as_deref().map_err(|_| ()))),
             version: self.version.clone(),
             latency_ms: self.latency_ms,
             namespaces: self.namespaces.sorted(),
