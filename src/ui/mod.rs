@@ -5,6 +5,7 @@
 pub mod app;
 pub mod draw;
 pub mod editor;
+pub mod input;
 pub mod keymap;
 pub mod reload;
 #[cfg(feature = "sim")]
@@ -18,8 +19,7 @@ pub mod view;
 use crate::fleet::FleetHandle;
 use crate::fleet::fetch::Fetcher;
 use app::{App, Intent, JobEvent};
-use crossterm::event::{Event, EventStream, KeyEventKind};
-use futures::StreamExt;
+use crossterm::event::{Event, KeyEventKind};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -230,22 +230,6 @@ pub async fn run(
     let mut terminal = ratatui::Terminal::new(ratatui::backend::CrosstermBackend::new(
         term::SgrWriter::new(std::io::stdout(), colors),
     ))?;
-    // A safety net for a terminal that hung up: crossterm's reader can spin on it inside the
-    // event loop's poll (so the loop never sees the signal). If the console has not left 3 s
-    // after a hangup, the process ends with the hangup's status (its Prometheus ends with it,
-    // and the next demo removes what is left).
-    #[cfg(unix)]
-    let hangup_guard = tokio::spawn(async {
-        use tokio::signal::unix::{SignalKind, signal};
-        let Ok(mut hup) = signal(SignalKind::hangup()) else {
-            return;
-        };
-        hup.recv().await;
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        tracing::warn!("the console did not leave within 3 s of a hangup: exiting");
-        silence_terminal();
-        std::process::exit(i32::from(Ended::Signal(libc::SIGHUP).exit_code()));
-    });
     let res = event_loop(
         &mut terminal,
         &mut app,
@@ -264,8 +248,6 @@ pub async fn run(
         silence_terminal();
     }
     drop(terminal);
-    #[cfg(unix)]
-    hangup_guard.abort();
     res
 }
 
@@ -370,7 +352,7 @@ async fn event_loop(
     let mut synced_at: Option<std::time::Instant> = None;
     let mut settled_logged = false;
     app.set_size(size.width, size.height);
-    let mut events = EventStream::new();
+    let mut keys = input::Reader::start()?;
     let mut snaps = fleet.snapshots.clone();
     app.on_snapshot(snaps.borrow_and_update().clone());
     let (tx, mut rx) = mpsc::unbounded_channel::<JobEvent>();
@@ -404,13 +386,14 @@ async fn event_loop(
     #[cfg(unix)]
     // every signal that ends a terminal program ends the console through the same exit, so the
     // terminal is always restored (alternate screen left, cursor shown)
-    let (mut term, mut hup, mut int, mut quit) = {
+    let (mut term, mut hup, mut int, mut quit, mut resized) = {
         use tokio::signal::unix::{SignalKind, signal};
         (
             signal(SignalKind::terminate())?,
             signal(SignalKind::hangup())?,
             signal(SignalKind::interrupt())?,
             signal(SignalKind::quit())?,
+            signal(SignalKind::window_change())?,
         )
     };
     let mut dirty = true;
@@ -446,20 +429,16 @@ async fn event_loop(
         #[cfg(not(unix))]
         let signalled = std::future::pending::<i32>();
         tokio::select! {
-            ev = events.next() => match ev {
-                Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => {
+            ev = keys.next() => match ev {
+                Some(input::Input::Event(Event::Key(k))) if k.kind != KeyEventKind::Release => {
                     app.now = chrono::Utc::now();
                     intents = app.on_key(k);
                     dirty = true;
                 }
-                Some(Ok(Event::Resize(w, h))) => {
-                    app.set_size(w, h);
-                    dirty = true;
-                }
-                Some(Ok(_)) => {}
-                // the terminal is gone (a hangup seen as a read error or the end)
-                Some(Err(e)) => {
-                    tracing::info!("reading the terminal: {e}; leaving the console");
+                Some(input::Input::Event(_)) => {}
+                // the terminal is gone (a hangup seen as the end of input or a read error)
+                Some(input::Input::Gone(why)) => {
+                    tracing::info!("{why}; leaving the console");
                     ended = Ended::TerminalGone;
                     break;
                 }
@@ -468,6 +447,12 @@ async fn event_loop(
                     break;
                 }
             },
+            _ = resized.recv() => {
+                if let Ok((w, h)) = crossterm::terminal::size() {
+                    app.set_size(w, h);
+                    dirty = true;
+                }
+            }
             r = snaps.changed() => {
                 if r.is_err() {
                     break;
@@ -545,10 +530,11 @@ async fn event_loop(
                     dirty = true;
                 }
                 Intent::ExternalEdit { text, name } => {
-                    // the console steps aside: no reader of the terminal while the editor
-                    // has it (a fresh stream starts reading only when polled again)
-                    drop(std::mem::replace(&mut events, EventStream::new()));
+                    // the console steps aside: its reader has left before the editor starts,
+                    // and a new one starts when the editor is done
+                    keys.stop().await;
                     let result = external_edit(terminal, &text, &name).await;
+                    keys = input::Reader::start()?;
                     for i in app.on_external_edit(result) {
                         start_job(i, &mut jobs);
                     }

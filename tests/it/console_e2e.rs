@@ -727,12 +727,9 @@ async fn an_identity_the_server_cannot_confirm_is_marked_so() {
 /// An SSH drop: the terminal hangs up under `meshdeck demo`. The console leaves through its
 /// usual exit (no abort on the dead terminal), the demo's Prometheus (when there is one) is
 /// stopped and its run directory removed, as ctrl-c and SIGTERM do.
-// Ignored in the suite: about one run in ten under load, crossterm's event reader spins on the
-// hung-up terminal inside `EventStream::poll_next` (seen with gdb: the main thread never
-// leaves it, so the signal branch never runs) and the demo does not end. Run it by hand:
-// `cargo test --test it -- --ignored a_hangup`. The fix (read the terminal on a thread of our
-// own that ends on EOF/EIO) is left open.
-#[ignore = "crossterm can spin on a hung-up terminal (about 1 in 10 under load): see above"]
+// crossterm's event reader used to spin on the hung-up terminal (its mio source retries a
+// read of 0 bytes or EIO at once, holding the lock the event loop polls), so about one run in
+// ten under load never ended; the console now reads the terminal itself (ui::input).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hangup_ends_the_demo_and_cleans_up() {
     let home = tempfile::tempdir().expect("home").keep();
