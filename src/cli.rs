@@ -103,10 +103,10 @@ pub struct AccessArgs {
     pub readonly: bool,
     /// Act as this user, as kubectl does (Impersonate-User): access reviews, reads and writes
     /// run as that user, and meshdeck Roles are checked for it.
-    #[arg(long = "as", value_name = "USER")]
+    #[arg(long = "as", value_name = "USER", value_parser = impersonation_name)]
     pub as_user: Option<String>,
     /// Groups to act as (Impersonate-Group); repeatable.
-    #[arg(long = "as-group", value_name = "GROUP")]
+    #[arg(long = "as-group", value_name = "GROUP", value_parser = impersonation_name)]
     pub as_groups: Vec<String>,
     /// The longest one request may take (seconds) before it fails; watches are not cut.
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
@@ -542,6 +542,24 @@ pub enum SimCtlAction {
         #[arg(value_parser = ["stop", "start"])]
         what: String,
     },
+}
+
+/// A user or group name to act as: it travels in an HTTP header (`Impersonate-User`), so it
+/// must be one (not empty, no control characters, no line ends).
+fn impersonation_name(v: &str) -> Result<String, String> {
+    if v.trim().is_empty() {
+        return Err("an empty name: give the user or group to act as".into());
+    }
+    if let Some(c) = v.chars().find(|c| c.is_control()) {
+        return Err(format!(
+            "{} holds the control character U+{:04X}: a name cannot travel in the Impersonate header",
+            crate::text::escape(v),
+            u32::from(c)
+        ));
+    }
+    http::HeaderValue::from_str(v)
+        .map(|_| v.to_string())
+        .map_err(|e| format!("{}: not a valid header value: {e}", crate::text::escape(v)))
 }
 
 #[cfg(test)]

@@ -6,8 +6,12 @@
 
 /// The pure half of golden signals (rows, PromQL, tolerances).
 pub use meshdeck_core::signals as signals_core;
-pub use meshdeck_core::{analyze, istio, kinds, model, object, plan, selector, translate, yaml};
-pub use meshdeck_kube::{apply, files, fleet, inventory, pipeline, policy, rbac, session, signals};
+pub use meshdeck_core::{
+    analyze, istio, kinds, model, object, plan, selector, text, translate, yaml,
+};
+pub use meshdeck_kube::{
+    apply, files, fleet, inventory, pace, pipeline, policy, rbac, session, signals,
+};
 
 pub mod author;
 pub mod cli;
@@ -18,3 +22,12 @@ pub mod logging;
 pub mod sim;
 pub mod status;
 pub mod ui;
+
+/// `eprintln!` for what may carry a server's words: control characters are written as visible
+/// escapes (`meshdeck_core::text::escape_lines`), so none reaches the terminal.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {
+        eprintln!("{}", $crate::text::escape_lines(&format!($($arg)*)))
+    };
+}

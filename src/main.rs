@@ -6,7 +6,7 @@ fn main() -> ExitCode {
     match meshdeck::cmd::main(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("meshdeck: {e:#}");
+            meshdeck::say!("meshdeck: {e:#}");
             ExitCode::from(2)
         }
     }

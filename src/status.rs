@@ -198,7 +198,17 @@ fn report<'a>(s: &'a Snapshot, sections: Sections<'a>) -> Report<'a> {
 }
 
 /// Render a table with left-aligned columns separated by two spaces.
+/// Cells are escaped (a server's names can carry terminal escapes).
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            r.iter()
+                .map(|c| crate::text::escape(c).into_owned())
+                .collect()
+        })
+        .collect();
+    let rows = &rows;
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate() {
@@ -362,7 +372,12 @@ pub fn render(s: &Snapshot, format: Format, sections: Sections) -> Result<String
             );
             for c in &s.clusters {
                 if let Some(e) = c.state.error() {
-                    out.push_str(&format!("{}: {}: {e}\n", c.name, c.state.word()));
+                    out.push_str(&format!(
+                        "{}: {}: {}\n",
+                        c.name,
+                        c.state.word(),
+                        crate::text::escape(e)
+                    ));
                 }
             }
             if sections.services {

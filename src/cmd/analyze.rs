@@ -38,7 +38,7 @@ pub(super) async fn run(
     }
     let failing = findings.iter().filter(|f| f.level >= fail_on).count();
     if failing > 0 {
-        eprintln!(
+        crate::say!(
             "{failing} finding{} at or above {}",
             if failing == 1 { "" } else { "s" },
             fail_on.word()

@@ -41,7 +41,7 @@ pub(super) async fn run(
     if let Some(m) = &mgmt
         && !ready.contains(m)
     {
-        eprintln!("error: --mgmt-context {m}: not among the synced contexts of this run");
+        crate::say!("error: --mgmt-context {m}: not among the synced contexts of this run");
         return Ok(Exit::Partial.code());
     }
     if let Some(m) = &mgmt
@@ -62,7 +62,7 @@ pub(super) async fn run(
     if !args.roles.is_empty() {
         let r = crate::policy::load_paths(&args.roles);
         for d in &r.diagnostics {
-            eprintln!("{d}");
+            crate::say!("{d}");
         }
         if r.has_errors() {
             return Ok(Exit::Invalid.code());
@@ -75,7 +75,7 @@ pub(super) async fn run(
         .iter()
         .filter(|d| d.severity != crate::policy::Severity::Error)
     {
-        eprintln!("{d}");
+        crate::say!("{d}");
     }
     let live = crate::pipeline::live_objects(&snap);
     let translator = crate::translate::Translator::new(&snap);
@@ -115,29 +115,29 @@ pub(super) async fn run(
         Ok(exit.code())
     };
     for e in &planned.errors {
-        eprintln!("{e}");
+        crate::say!("{e}");
     }
     if !planned.errors.is_empty() {
-        eprintln!("error: invalid policies: nothing planned");
+        crate::say!("error: invalid policies: nothing planned");
         return finish(&planned, None, Exit::Invalid);
     }
     if ready.is_empty() {
         for w in crate::pipeline::warnings(&planned) {
-            eprintln!("warning: {w}");
+            crate::say!("warning: {w}");
         }
-        eprintln!("error: no cluster of the session could be reached: nothing planned");
+        crate::say!("error: no cluster of the session could be reached: nothing planned");
         return finish(&planned, None, Exit::Unreachable);
     }
     for (what, e) in &planned.schema {
-        eprintln!("schema: {what}: {e}");
+        crate::say!("schema: {what}: {e}");
     }
     if !planned.schema.is_empty() {
         return finish(&planned, None, Exit::Invalid);
     }
     for st in &planned.statuses {
-        eprintln!("{}: {}", st.policy, st.state.word());
+        crate::say!("{}: {}", st.policy, st.state.word());
         for e in st.errors.iter().chain(&st.warnings) {
-            eprintln!("  {e}");
+            crate::say!("  {e}");
         }
     }
     let color = text_out
@@ -148,10 +148,10 @@ pub(super) async fn run(
         out!("{}", crate::plan::render(plan, color));
     }
     for i in &planned.ignored {
-        eprintln!("warning: ignored: {i}");
+        crate::say!("warning: ignored: {i}");
     }
     for w in crate::pipeline::warnings(&planned) {
-        eprintln!("warning: {w}");
+        crate::say!("warning: {w}");
     }
     // a broken context (left out before the fleet started) makes the run partial too
     let partial = !planned.left_out.is_empty()
@@ -167,7 +167,7 @@ pub(super) async fn run(
         if text_out {
             outln!("{l}");
         } else {
-            eprintln!("{l}");
+            crate::say!("{l}");
         }
     };
     say(String::new());
@@ -231,13 +231,13 @@ pub(super) async fn run(
         return finish(&planned, None, exit);
     }
     if session.readonly && plan.has_changes() {
-        eprintln!(
+        crate::say!(
             "error: read-only: this session cannot write (--readonly or a readOnly context); nothing was sent"
         );
         return finish(&planned, None, Exit::Refused);
     }
     if !readonly_hit.is_empty() {
-        eprintln!(
+        crate::say!(
             "error: read-only: {} {} readOnly in the settings; nothing was sent",
             readonly_hit.join(", "),
             if readonly_hit.len() == 1 { "is" } else { "are" }
@@ -245,7 +245,7 @@ pub(super) async fn run(
         return finish(&planned, None, Exit::Refused);
     }
     if planned.denied() && plan.has_changes() {
-        eprintln!("error: not allowed by meshdeck roles (above): nothing was sent");
+        crate::say!("error: not allowed by meshdeck roles (above): nothing was sent");
         return finish(&planned, None, Exit::Refused);
     }
     if !plan.has_changes() {
@@ -253,13 +253,13 @@ pub(super) async fn run(
         return finish(&planned, None, base);
     }
     let Some(writer) = session.writer(args.force_conflicts, &paths.audit_log)? else {
-        eprintln!("error: read-only: this session cannot write; nothing was sent");
+        crate::say!("error: read-only: this session cannot write; nothing was sent");
         return finish(&planned, None, Exit::Refused);
     };
     let clusters: Vec<&str> = plan.clusters().into_iter().collect();
     if !args.yes && !args.dry_run {
         if !std::io::stdin().is_terminal() {
-            eprintln!(
+            crate::say!(
                 "error: not a terminal: add --yes to apply to {}",
                 clusters.join(", ")
             );
@@ -273,7 +273,7 @@ pub(super) async fn run(
         let mut answer = String::new();
         std::io::stdin().read_line(&mut answer)?;
         if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            eprintln!("not applied");
+            crate::say!("not applied");
             return finish(&planned, None, Exit::Refused);
         }
     }

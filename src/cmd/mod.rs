@@ -58,7 +58,7 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
     let resolved = match cli.resolve() {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("meshdeck: {e}");
+            crate::say!("meshdeck: {e}");
             return Ok(Exit::Invalid.code());
         }
     };
@@ -146,7 +146,7 @@ pub async fn open_session(
         .collect();
     let broken: Vec<String> = broken.iter().map(ToString::to_string).collect();
     for b in &broken {
-        eprintln!("warning: {b}: this context is left out");
+        crate::say!("warning: {b}: this context is left out");
     }
     let mut session = Session::from_targets(
         targets,

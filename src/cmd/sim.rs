@@ -77,7 +77,7 @@ pub(super) async fn serve(args: crate::cli::SimServeArgs) -> anyhow::Result<Exit
     tracing::info!(clusters = ?fleet.names(), "simulated fleet ready");
     shutdown_signal().await;
     stop.cancel();
-    eprintln!("meshdeck sim: stopping");
+    crate::say!("meshdeck sim: stopping");
     drop(fleet);
     Ok(ExitCode::SUCCESS)
 }

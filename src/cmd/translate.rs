@@ -25,7 +25,7 @@ pub(super) async fn fleet_snapshot(
     let (handle, _, snap) = synced_fleet(&session, wait).await;
     let (_, left) = crate::pipeline::readiness(&snap);
     for l in left {
-        eprintln!(
+        crate::say!(
             "warning: cluster {} is {}{}: translating with what is known",
             l.cluster,
             l.state,
@@ -43,7 +43,7 @@ pub(super) async fn run(
     check_only: bool,
 ) -> anyhow::Result<ExitCode> {
     if args.inventory.is_some() && session.targets != crate::cli::TargetArgs::default() {
-        eprintln!(
+        crate::say!(
             "meshdeck: --inventory reads the fleet from files: --kubeconfig, --context and --all-contexts mean nothing with it"
         );
         return Ok(Exit::Invalid.code());
@@ -52,7 +52,7 @@ pub(super) async fn run(
         fleet_snapshot(args.inventory.as_deref(), session, args.wait_synced, paths).await?;
     let loaded = crate::policy::load_all(&args.files, &snap);
     if args.files.is_empty() && loaded.policies.is_empty() && loaded.diagnostics.is_empty() {
-        eprintln!(
+        crate::say!(
             "meshdeck: no policies: give -f PATH, or store policies in a cluster of the fleet"
         );
         return Ok(Exit::Invalid.code());
@@ -150,15 +150,20 @@ pub(super) async fn run(
     }
     eprint!("{report}");
     for f in &findings_added {
-        eprintln!(
+        crate::say!(
             "analysis: applying these policies adds {} in {}: {} — {}",
-            f.code, f.cluster, f.object, f.message
+            f.code,
+            f.cluster,
+            f.object,
+            f.message
         );
     }
     for f in &findings_fixed {
-        eprintln!(
+        crate::say!(
             "analysis: applying these policies fixes {} in {}: {}",
-            f.code, f.cluster, f.object
+            f.code,
+            f.cluster,
+            f.object
         );
     }
     Ok(exit.code())

@@ -183,6 +183,7 @@ pub fn synthetic_snapshot(clusters: usize, services: usize) -> Snapshot {
                 user: String::new(),
                 version: None,
                 latency_ms: None,
+                pace: None,
                 namespaces: (0..50)
                     .map(|n| {
                         Arc::new(RawNamespace {

@@ -218,11 +218,4 @@ pub fn wrapped_rows(text: &str, width: usize) -> usize {
     rows
 }
 
-/// `1 change`, `2 changes`: a count with its noun.
-pub fn count(n: usize, one: &str, many: &str) -> String {
-    if n == 1 {
-        format!("1 {one}")
-    } else {
-        format!("{n} {many}")
-    }
-}
+pub use meshdeck_core::count;

@@ -361,7 +361,11 @@ async fn an_html_login_page_is_named_as_one() {
     let text = output_text(&out);
     assert_eq!(out.status.code(), Some(3), "{text}");
     assert!(
-        text.contains("the server answered an HTML page (text/html; charset=utf-8), not the Kubernetes API: a login proxy in front of it?"),
+        text.contains("the server answered an HTML page (200 text/html; charset=utf-8) for /"),
+        "{text}"
+    );
+    assert!(
+        text.contains("not the Kubernetes API's JSON: a login proxy in front of the API server?"),
         "{text}"
     );
     assert!(!text.contains("expected value at line 1"), "{text}");

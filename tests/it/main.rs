@@ -11,6 +11,7 @@ mod console_e2e;
 mod fleet;
 mod gloo;
 mod health;
+mod hostile;
 mod house;
 mod identity;
 mod istio_schema;

@@ -25,5 +25,15 @@ pub mod policy;
 pub mod rbac;
 pub mod selector;
 pub mod signals;
+pub mod text;
 pub mod translate;
 pub mod yaml;
+
+/// `1 change`, `2 changes`: a count with its noun.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}

@@ -31,6 +31,7 @@ pub(crate) fn load_cluster(name: &str, dir: &Path) -> Result<ClusterInput, Inven
         user: String::new(),
         version: None,
         latency_ms: None,
+        pace: None,
         namespaces: vec![],
         services: vec![],
         endpoints: vec![],

@@ -6,17 +6,21 @@
 //! - [`credentials`]: credential plugins, run off the runtime's threads, without a terminal
 //! - [`fleet`]: kubeconfig contexts, watchers, reachability, the snapshot aggregator, fetches
 //! - [`apply`]: the one writer (dry-run, server-side apply, prune, audit)
+//! - [`pace`]: how fast one cluster is asked (a ceiling, the server's Retry-After)
 //! - [`signals`]: golden signals from Prometheus or the sidecars, refreshed off the UI thread
 //! - [`pipeline`], [`rbac`]: access reviews, execution
 //! - [`files`], [`inventory`]: policy files and directories, an offline fleet, private state files
 
-pub use meshdeck_core::{analyze, istio, kinds, model, object, plan, selector, translate, yaml};
+pub use meshdeck_core::{
+    analyze, istio, kinds, model, object, plan, selector, text, translate, yaml,
+};
 
 pub mod apply;
 pub mod credentials;
 pub mod files;
 pub mod fleet;
 pub mod inventory;
+pub mod pace;
 pub mod pipeline;
 pub mod rbac;
 pub mod session;

@@ -96,13 +96,57 @@ where
 /// What a response said when it was not the Kubernetes API.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error(
-    "the server answered {what} ({content_type}), not the Kubernetes API: a login proxy in front of it? ({status} for {path})"
+    "the server answered {what} ({status} {content_type}) for {path}, not the Kubernetes API's JSON: {hint}"
 )]
 pub struct NotTheApi {
-    pub what: &'static str,
+    pub what: String,
     pub content_type: String,
     pub status: u16,
     pub path: String,
+    pub hint: &'static str,
+}
+
+/// What an answer is when it is plainly not the API's JSON (`None` when it may be): an HTML
+/// page, a redirect, YAML, protobuf. Plain text passes (pod logs and sidecar metrics are
+/// text), and so does an answer without a type.
+fn not_the_api(
+    status: http::StatusCode,
+    headers: &http::HeaderMap,
+) -> Option<(String, &'static str)> {
+    let ct = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if status.is_redirection() {
+        let to = headers
+            .get(http::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("nowhere");
+        return Some((
+            format!("a redirect to {}", crate::text::escape(to)),
+            "a login proxy in front of the API server? (meshdeck does not follow redirects)",
+        ));
+    }
+    if ct.starts_with("text/html") {
+        return Some((
+            "an HTML page".into(),
+            "a login proxy in front of the API server?",
+        ));
+    }
+    if ct.contains("yaml") {
+        return Some((
+            "YAML".into(),
+            "not an API server, or a proxy that rewrites its answers",
+        ));
+    }
+    if ct.contains("protobuf") {
+        return Some((
+            "protobuf".into(),
+            "meshdeck asks for JSON: a proxy that changes the Accept header?",
+        ));
+    }
+    None
 }
 
 /// A tower layer that turns an answer that is plainly not the Kubernetes API (an HTML page: an
@@ -235,20 +279,18 @@ where
         let fut = self.inner.call(req);
         Box::pin(async move {
             let resp = fut.await.map_err(Into::into)?;
-            let ct = resp
-                .headers()
-                .get(http::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_ascii_lowercase();
-            // (plain text is the API's own answer for pod logs: only HTML is refused)
-            let what = ct.starts_with("text/html").then_some("an HTML page");
-            match what {
-                Some(what) => Err(Box::new(NotTheApi {
+            match not_the_api(resp.status(), resp.headers()) {
+                Some((what, hint)) => Err(Box::new(NotTheApi {
                     what,
-                    content_type: ct,
+                    content_type: resp
+                        .headers()
+                        .get(http::header::CONTENT_TYPE)
+                        .and_then(|v| v.to_str().ok())
+                        .map(|v| crate::text::escape(v).into_owned())
+                        .unwrap_or_default(),
                     status: resp.status().as_u16(),
-                    path,
+                    path: crate::text::escape(&path).into_owned(),
+                    hint,
                 }) as BoxError),
                 None => {
                     let path: Arc<str> = path.into();
@@ -285,11 +327,22 @@ type Transport = tower::util::BoxService<
 /// kube's own transport stack (`ClientBuilder::try_from`: rustls, connect/read/write timeouts,
 /// the base URI, retries of 429/503/504, authentication, extra headers), with a bounded read
 /// buffer per connection. A proxied context keeps kube's stack as it is.
-fn transport(config: kube::Config) -> Result<kube::client::ClientBuilder<Transport>, kube::Error> {
+fn transport(
+    config: kube::Config,
+    pace: Option<Arc<crate::pace::Pace>>,
+) -> Result<kube::client::ClientBuilder<Transport>, kube::Error> {
     use kube::client::ConfigExt;
     use tower::ServiceExt;
     if config.proxy_url.is_some() {
-        return kube::client::ClientBuilder::try_from(config);
+        // kube's own stack, paced as a whole
+        let builder = kube::client::ClientBuilder::try_from(config)?;
+        return Ok(match pace {
+            Some(p) => builder.with_layer(&tower::layer::layer_fn(move |s| {
+                use tower::Layer;
+                tower::util::BoxService::new(crate::pace::PaceLayer(p.clone()).layer(s))
+            })),
+            None => builder,
+        });
     }
     let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
     http.enforce_http(false);
@@ -317,12 +370,16 @@ fn transport(config: kube::Config) -> Result<kube::client::ClientBuilder<Transpo
             .http2_initial_stream_window_size(H2_STREAM_WINDOW)
             .http2_initial_connection_window_size(H2_CONNECTION_WINDOW)
             .build(connector);
+    // kube's server-aware policy retries 429/503/504 up to 15 times, waiting as long as a
+    // Retry-After says (an hour, silently): here 3 tries at most 5 s apart, and a Retry-After
+    // holds the whole cluster in the pace below, which says so (crate::pace)
     let retry = config
         .default_retry
-        .then(|| tower::retry::RetryLayer::new(kube::client::retry::RetryPolicy::server_retry()));
+        .then(|| tower::retry::RetryLayer::new(kube::client::retry::RetryPolicy::default()));
     let service = tower::ServiceBuilder::new()
         .layer(config.base_uri_layer())
         .option_layer(retry)
+        .option_layer(pace.map(crate::pace::PaceLayer))
         .option_layer(config.auth_layer()?)
         .layer(config.extra_headers_layer()?)
         .map_err(BoxError::from)
@@ -344,7 +401,7 @@ fn transport(config: kube::Config) -> Result<kube::client::ClientBuilder<Transpo
 /// any request that is not a GET, whatever the session.
 pub fn prometheus_client(url: http::Uri) -> Result<kube::Client, kube::Error> {
     let config = kube::Config::new(url);
-    Ok(transport(config)?.with_layer(&ReadOnlyLayer).build())
+    Ok(transport(config, None)?.with_layer(&ReadOnlyLayer).build())
 }
 
 /// The one way meshdeck builds a client for a target.
@@ -353,7 +410,7 @@ pub fn client(t: &Target, purpose: Purpose) -> Result<kube::Client, kube::Error>
     if purpose == Purpose::Watch {
         config.read_timeout = None;
     }
-    let builder = transport(config)?
+    let builder = transport(config, Some(t.pace.clone()))?
         .with_layer(&tower::util::option_layer(
             t.credentials
                 .clone()

@@ -32,6 +32,23 @@ pub struct Faults {
     pub huge_body: bool,
     /// Answer every watch with one line that never ends.
     pub endless_line: bool,
+    /// Answer every watch with a watch `ERROR` event of this code at once (410: an etcd
+    /// compaction storm; 500: a broken aggregation layer).
+    pub watch_error: Option<u16>,
+    /// Answer every watch with lines that are not JSON (a proxy that breaks streaming).
+    pub garbage_watch: bool,
+    /// Answer every request `429 Too Many Requests` with `Retry-After: this many seconds`.
+    pub retry_after: Option<u64>,
+    /// Send Services in the pods' lists and watches (a confused proxy or aggregated server).
+    pub wrong_kind: bool,
+    /// Pod lists never end: every page carries a `continue` token and more pods.
+    pub endless_pages: bool,
+    /// Every watch adds ConfigMaps carrying a 1.5 MiB label each, one after the other.
+    pub big_objects: bool,
+    /// Answer every request `302 Found` to a login page (an SSO proxy).
+    pub redirect: bool,
+    /// Answer every request `200` in this form instead of JSON: `yaml` or `protobuf`.
+    pub content_type: Option<String>,
 }
 
 /// A fault command, as `meshdeck sim ctl fault CLUSTER SPEC` takes it.
@@ -47,8 +64,19 @@ pub enum FaultSpec {
     HugeBody,
     EndlessLine,
     ExpireWatches,
+    WatchError(u16),
+    GarbageWatch,
+    RetryAfter(u64),
+    WrongKind,
+    EndlessPages,
+    BigObjects,
+    Redirect,
+    ContentType(String),
     Clear,
 }
+
+/// Every fault spec, as an error message lists them.
+const FAULTS: &str = "down, up, latency=MS, error=CODE, hang, hang-writes, html, huge-body, endless-line, expire-watches, watch-error=CODE, garbage-watch, retry-after=SECS, wrong-kind, endless-pages, big-objects, redirect, content-type=yaml|protobuf or clear";
 
 impl FromStr for FaultSpec {
     type Err = String;
@@ -69,9 +97,23 @@ impl FromStr for FaultSpec {
                 }
                 Ok(FaultSpec::Error(code as u16))
             }
-            Some((k, _)) => Err(format!(
-                "unknown fault {k:?}: expected down, up, latency=MS, error=CODE, hang, hang-writes, html, huge-body, endless-line, expire-watches or clear"
-            )),
+            Some(("watch-error", v)) => {
+                let code = num(v, "watch-error")?;
+                if !(400..=599).contains(&code) {
+                    return Err(format!(
+                        "watch-error needs an HTTP status from 400 to 599, got {code}"
+                    ));
+                }
+                Ok(FaultSpec::WatchError(code as u16))
+            }
+            Some(("retry-after", v)) => Ok(FaultSpec::RetryAfter(num(v, "retry-after")?)),
+            Some(("content-type", v)) if v == "yaml" || v == "protobuf" => {
+                Ok(FaultSpec::ContentType(v.to_string()))
+            }
+            Some(("content-type", v)) => {
+                Err(format!("content-type needs yaml or protobuf, got {v:?}"))
+            }
+            Some((k, _)) => Err(format!("unknown fault {k:?}: expected {FAULTS}")),
             None => match s {
                 "down" => Ok(FaultSpec::Down),
                 "up" => Ok(FaultSpec::Up),
@@ -81,10 +123,13 @@ impl FromStr for FaultSpec {
                 "huge-body" => Ok(FaultSpec::HugeBody),
                 "endless-line" => Ok(FaultSpec::EndlessLine),
                 "expire-watches" => Ok(FaultSpec::ExpireWatches),
+                "garbage-watch" => Ok(FaultSpec::GarbageWatch),
+                "wrong-kind" => Ok(FaultSpec::WrongKind),
+                "endless-pages" => Ok(FaultSpec::EndlessPages),
+                "big-objects" => Ok(FaultSpec::BigObjects),
+                "redirect" => Ok(FaultSpec::Redirect),
                 "clear" => Ok(FaultSpec::Clear),
-                other => Err(format!(
-                    "unknown fault {other:?}: expected down, up, latency=MS, error=CODE, hang, hang-writes, html, huge-body, endless-line, expire-watches or clear"
-                )),
+                other => Err(format!("unknown fault {other:?}: expected {FAULTS}")),
             },
         }
     }
@@ -222,6 +267,14 @@ impl ClusterState {
                 FaultSpec::Html => s.html = true,
                 FaultSpec::HugeBody => s.huge_body = true,
                 FaultSpec::EndlessLine => s.endless_line = true,
+                FaultSpec::WatchError(c) => s.watch_error = Some(*c),
+                FaultSpec::GarbageWatch => s.garbage_watch = true,
+                FaultSpec::RetryAfter(secs) => s.retry_after = Some(*secs),
+                FaultSpec::WrongKind => s.wrong_kind = true,
+                FaultSpec::EndlessPages => s.endless_pages = true,
+                FaultSpec::BigObjects => s.big_objects = true,
+                FaultSpec::Redirect => s.redirect = true,
+                FaultSpec::ContentType(t) => s.content_type = Some(t.clone()),
                 FaultSpec::Clear => *s = Faults::default(),
                 FaultSpec::ExpireWatches => {}
             }),
@@ -255,6 +308,13 @@ mod tests {
         assert_eq!("latency=250".parse(), Ok(FaultSpec::Latency(250)));
         assert_eq!("error=503".parse(), Ok(FaultSpec::Error(503)));
         assert_eq!("expire-watches".parse(), Ok(FaultSpec::ExpireWatches));
+        assert_eq!("watch-error=410".parse(), Ok(FaultSpec::WatchError(410)));
+        assert_eq!("retry-after=3600".parse(), Ok(FaultSpec::RetryAfter(3600)));
+        assert_eq!(
+            "content-type=yaml".parse(),
+            Ok(FaultSpec::ContentType("yaml".into()))
+        );
+        assert!("content-type=xml".parse::<FaultSpec>().is_err());
         let e = "error=200"
             .parse::<FaultSpec>()
             .expect_err("200 is no error");

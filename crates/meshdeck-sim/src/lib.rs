@@ -7,6 +7,7 @@ pub mod auth;
 pub mod cluster;
 pub mod control;
 pub mod fields;
+pub mod hostile;
 pub mod prometheus;
 pub mod proto;
 pub mod proxy;

@@ -160,6 +160,10 @@ pub fn describe(
                     (None, _) => "-".into(),
                 },
             );
+            // the request pace, once it bit (meshdeck's ceiling, the server's Retry-After)
+            if let Some(p) = &cl.pace {
+                kv("Requests:", p.clone());
+            }
             kv(
                 "Objects:",
                 format!(

@@ -582,6 +582,7 @@ impl Deriver {
             user: input.user.clone(),
             version: input.version.clone(),
             latency_ms: input.latency_ms,
+            pace: input.pace.clone(),
             state,
             counts: Counts {
                 namespaces: input.namespaces.len(),
@@ -615,11 +616,20 @@ impl Deriver {
     }
 
     /// The header fields a ping changes, without re-deriving anything.
-    pub fn set_header(&mut self, version: Option<String>, latency_ms: Option<u64>) {
-        if self.view.version != version || self.view.latency_ms != latency_ms {
+    pub fn set_header(
+        &mut self,
+        version: Option<String>,
+        latency_ms: Option<u64>,
+        pace: Option<String>,
+    ) {
+        if self.view.version != version
+            || self.view.latency_ms != latency_ms
+            || self.view.pace != pace
+        {
             let v = Arc::make_mut(&mut self.view);
             v.version = version;
             v.latency_ms = latency_ms;
+            v.pace = pace;
         }
     }
 

@@ -109,6 +109,9 @@ pub struct ClusterInput {
     pub user: String,
     pub version: Option<String>,
     pub latency_ms: Option<u64>,
+    /// How meshdeck's request pace has bitten on this cluster (its ceiling, the server's
+    /// Retry-After), once it has.
+    pub pace: Option<String>,
     pub namespaces: Vec<Arc<RawNamespace>>,
     pub services: Vec<Arc<RawService>>,
     pub endpoints: Vec<Arc<RawEndpoints>>,
@@ -293,6 +296,9 @@ pub struct ClusterView {
     pub user: String,
     pub version: Option<String>,
     pub latency_ms: Option<u64>,
+    /// How meshdeck's request pace has bitten on this cluster, once it has.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pace: Option<String>,
     pub state: ConnState,
     pub counts: Counts,
     pub meshes: Vec<Mesh>,

@@ -9,6 +9,12 @@ use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct SlimPod {
+    /// What the object says it is: a watch can send another kind (a Service in the pods'
+    /// watch), which [`SlimPod::not_a_pod`] names; a list's items may leave both out.
+    #[serde(default)]
+    pub kind: Option<String>,
+    #[serde(default, rename = "apiVersion")]
+    pub api_version: Option<String>,
     #[serde(deserialize_with = "slim_meta", default)]
     pub metadata: ObjectMeta,
     #[serde(default)]
@@ -66,6 +72,16 @@ fn slim_meta<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error> {
         deletion_timestamp: m.deletion_timestamp,
         ..Default::default()
     })
+}
+
+impl SlimPod {
+    /// Why this is not a Pod, when it says it is something else.
+    pub fn not_a_pod(&self) -> Option<String> {
+        let kind = self.kind.as_deref().unwrap_or("Pod");
+        let version = self.api_version.as_deref().unwrap_or("v1");
+        (kind != "Pod" || version != "v1")
+            .then(|| format!("a {version} {kind} came where a v1 Pod was expected"))
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -252,6 +268,29 @@ mod tests {
         assert_eq!(
             r.created.as_deref().map(|c| c.starts_with("2026-01-01")),
             Some(true)
+        );
+    }
+}
+
+#[cfg(test)]
+mod kind_tests {
+    use super::*;
+
+    #[test]
+    fn only_a_pod_is_a_pod() {
+        let pod: SlimPod =
+            serde_json::from_str(r#"{"kind":"Pod","apiVersion":"v1","metadata":{"name":"a"}}"#)
+                .expect("a pod");
+        assert_eq!(pod.not_a_pod(), None);
+        // list items may carry neither
+        let item: SlimPod = serde_json::from_str(r#"{"metadata":{"name":"a"}}"#).expect("item");
+        assert_eq!(item.not_a_pod(), None);
+        let svc: SlimPod =
+            serde_json::from_str(r#"{"kind":"Service","apiVersion":"v1","metadata":{"name":"a"}}"#)
+                .expect("decodes");
+        assert_eq!(
+            svc.not_a_pod().as_deref(),
+            Some("a v1 Service came where a v1 Pod was expected")
         );
     }
 }

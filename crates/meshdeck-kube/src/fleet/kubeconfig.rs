@@ -34,6 +34,8 @@ pub struct Target {
     /// out of `config`, so kube-rs never runs it).
     pub credentials: Option<Arc<crate::credentials::ExecCredentials>>,
     pub config: kube::Config,
+    /// How fast this cluster is asked: every client of the target shares it.
+    pub pace: Arc<crate::pace::Pace>,
 }
 
 impl Target {
@@ -313,6 +315,7 @@ pub async fn resolve(
             namespaces: vec![],
             credentials,
             config,
+            pace: Default::default(),
         });
     }
     Ok((out, broken))

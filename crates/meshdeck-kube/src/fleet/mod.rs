@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 pub const UNREACHABLE_AFTER: Duration = Duration::from_secs(30);
 /// How often each cluster is pinged (`/version`) for reachability and latency while it is
 /// failing or not yet synced (a recovery shows within this).
-pub const PING_EVERY: Duration = Duration::from_secs(2);
+pub const PING_EVERY: Duration = Duration::from_secs(1);
 /// How often a healthy, synced cluster is pinged: its watches report a dropped connection at
 /// once, the ping is for latency and a server that hangs (20 clusters: 4 requests a second
 /// at rest, was 10).
@@ -437,6 +437,7 @@ impl Cache {
             user: t.shown_identity(self.whoami.as_ref().map(|r| r.as_deref().map_err(|_| ()))),
             version: self.version.clone(),
             latency_ms: self.latency_ms,
+            pace: t.pace.summary(),
             namespaces: self.namespaces.sorted(),
             services: self.services.sorted(),
             endpoints: self.endpoints.sorted(),
@@ -453,7 +454,7 @@ impl Cache {
 /// A readable error: the server's message, or the transport's, or an exec plugin's stderr.
 pub fn describe_error(e: &kube::Error) -> String {
     match e {
-        kube::Error::Api(s) => format!("{} ({} {})", s.message, s.code, s.reason),
+        kube::Error::Api(s) => status_text(s),
         kube::Error::Auth(a) => {
             let text = a.to_string();
             if let kube::client::AuthError::AuthExecRun { out, .. } = a {
@@ -493,10 +494,24 @@ fn is_auth(e: &kube::Error) -> bool {
     false
 }
 
-/// Reconnect quickly: 200 ms, doubling, at most 3 s apart (kube-runtime's default waits up to
-/// 30 s, too long for an operator watching a cluster come back).
+/// A kind's watcher starts over after an error, with a backoff that doubles (with a fifth of
+/// jitter either way) up to a ceiling that depends on what failed. A server that answered (an
+/// error status, a watch ERROR, a body that is not the API's, a watch that failed right after
+/// its list) is asked again as client-go's reflectors do: from [`BACKOFF_ANSWERED`] up to
+/// [`BACKOFF_MAX_ANSWERED`] apart, since every try is a full list. One that did not answer at all
+/// (connection refused, reset, timed out) costs it nothing: from [`BACKOFF_MIN`] up to
+/// [`BACKOFF_MAX`] apart, and at once when the cluster's ping reaches it again (the ping runs
+/// every [`PING_EVERY`] while the cluster fails, so a returning cluster is seen within it). The
+/// backoff resets only after a watch has run [`STABLE`] without an error — not on every list,
+/// which made a watch that fails right after a good list re-list every 200 ms for ever.
 const BACKOFF_MIN: Duration = Duration::from_millis(200);
-const BACKOFF_MAX: Duration = Duration::from_secs(3);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+const BACKOFF_ANSWERED: Duration = Duration::from_millis(800);
+const BACKOFF_MAX_ANSWERED: Duration = Duration::from_secs(30);
+/// How long a watch must have run before its next error counts as a fresh start (a 410 then
+/// is routine: the watch is re-listed at once, once). client-go's reflector resets its
+/// backoff after two minutes.
+const STABLE: Duration = Duration::from_secs(120);
 /// How often a kind the user may not list is tried again.
 const FORBIDDEN_RETRY: Duration = Duration::from_secs(60);
 
@@ -560,7 +575,16 @@ struct KindWatch<K: kube::Resource, T> {
     /// The namespaces to try first when the cluster-wide list is forbidden: the context's and
     /// the settings'.
     namespaces: Arc<Vec<String>>,
+    /// What an object must be to count (dynamic kinds decode anything): why not, if it is not.
+    check: Option<Check<K>>,
+    /// The cluster answers again after it did not: watchers waiting for that start at once.
+    back: Arc<Notify>,
+    /// The cluster's pace: a server's Retry-After outlasts any backoff.
+    pace: Arc<crate::pace::Pace>,
 }
+
+/// Whether an object is what its watch asked for.
+type Check<K> = Arc<dyn Fn(&K) -> Result<(), String> + Send + Sync>;
 
 impl<K: kube::Resource, T> Clone for KindWatch<K, T> {
     fn clone(&self) -> Self {
@@ -573,6 +597,9 @@ impl<K: kube::Resource, T> Clone for KindWatch<K, T> {
             conv: self.conv.clone(),
             namespaced: self.namespaced,
             namespaces: self.namespaces.clone(),
+            check: self.check.clone(),
+            back: self.back.clone(),
+            pace: self.pace.clone(),
         }
     }
 }
@@ -595,9 +622,13 @@ where
         let api = (self.api)(scope.as_deref());
         let mut delay = BACKOFF_MIN;
         let mut fallback: Option<CancellationToken> = None;
+        // when this round's list completed
+        let mut listed_at: Option<Instant> = None;
         loop {
             let mut stream = watcher::watcher(api.clone(), self.cfg.clone()).boxed();
             let mut wait = delay;
+            // wait for the cluster to answer again (else for the backoff)
+            let mut until_back = false;
             loop {
                 let ev = tokio::select! {
                     ev = stream.next() => ev,
@@ -612,6 +643,17 @@ where
                 if ev.is_ok() {
                     c.delivered = Some(Instant::now());
                 }
+                // an object that is not what was asked for fails the watch, named
+                let ev = match ev {
+                    Ok(watcher::Event::InitApply(o) | watcher::Event::Apply(o))
+                        if let Some(Err(why)) = self.check.as_ref().map(|f| f(&o)) =>
+                    {
+                        Err(watcher::Error::WatchError(Box::new(
+                            kube::core::Status::failure(&why, ""),
+                        )))
+                    }
+                    other => other,
+                };
                 match ev {
                     // A first list fills the items page by page, so its rows show while the
                     // cluster syncs (nothing is there to keep); a re-list fills a buffer
@@ -669,7 +711,7 @@ where
                             }
                             store.parts.retain(|s, _| s.is_none());
                         }
-                        delay = BACKOFF_MIN;
+                        listed_at = Some(Instant::now());
                         if c.synced() {
                             c.ok();
                         }
@@ -693,6 +735,26 @@ where
                     }
                     Err(e) => {
                         let (msg, code) = match &e {
+                            // what came decoded, but not as the API's JSON: say which
+                            watcher::Error::InitialListFailed(kube::Error::SerdeError(se)) => {
+                                (decode_failed("the list's answer", se), None)
+                            }
+                            watcher::Error::WatchFailed(kube::Error::SerdeError(se)) => {
+                                (decode_failed("a watch event", se), None)
+                            }
+                            // kube reads a watch line that is not the kind as a Status: any
+                            // JSON object is one, with nothing in it
+                            watcher::Error::WatchFailed(kube::Error::Api(st))
+                                if st.code == 0 && st.message.is_empty() =>
+                            {
+                                let kind = (self.slot)(&mut c).kind.clone();
+                                (
+                                    format!(
+                                        "a watch event that is not a {kind} (another kind, or an object that does not decode)"
+                                    ),
+                                    None,
+                                )
+                            }
                             watcher::Error::InitialListFailed(k)
                             | watcher::Error::WatchStartFailed(k)
                             | watcher::Error::WatchFailed(k) => {
@@ -701,22 +763,33 @@ where
                                 }
                                 (describe_error(k), api_code(k))
                             }
-                            watcher::Error::WatchError(s) => {
-                                (format!("{} ({})", s.message, s.code), Some(s.code))
-                            }
+                            watcher::Error::WatchError(s) => (status_text(s), Some(s.code)),
                             other => (other.to_string(), None),
                         };
+                        let answered = match &e {
+                            watcher::Error::InitialListFailed(k)
+                            | watcher::Error::WatchStartFailed(k)
+                            | watcher::Error::WatchFailed(k) => !no_answer(k),
+                            _ => true,
+                        };
+                        // a watch that ran a while starts afresh; one that failed right after
+                        // its list keeps backing off
+                        let stable = listed_at.take().is_some_and(|t| t.elapsed() >= STABLE);
+                        if stable {
+                            delay = BACKOFF_MIN;
+                        }
                         // an expired watch is routine; any other failure is worth a line
-                        if code == Some(410) {
+                        if code == Some(410) && stable {
                             tracing::debug!(scope = ?scope, "watch error: {msg}");
                         } else {
                             tracing::warn!(scope = ?scope, "watch error: {msg}");
                         }
+                        let kind = (self.slot)(&mut c).kind.clone();
                         let part = (self.slot)(&mut c).part(&scope);
                         part.buffer = None;
                         match code {
-                            // expired: routine, re-list at once
-                            Some(410) => wait = Duration::ZERO,
+                            // expired after a watch that ran: re-list at once
+                            Some(410) if stable => wait = Duration::ZERO,
                             // this session may not list this kind here: not a failure of the
                             // cluster. What was listed before stays (a 403 that clears must not
                             // wipe the rows); a blip is retried quickly, a standing refusal
@@ -737,9 +810,24 @@ where
                                 }
                             }
                             _ => {
+                                if answered {
+                                    delay = delay.max(BACKOFF_ANSWERED);
+                                }
+                                wait = jitter(delay);
+                                let most = if answered {
+                                    BACKOFF_MAX_ANSWERED
+                                } else {
+                                    BACKOFF_MAX
+                                };
+                                delay = (delay * 2).min(most);
+                                // the server asked for a pause: nothing before it ends
+                                if let Some(h) = self.pace.hold() {
+                                    wait = wait.max(h.left);
+                                }
+                                until_back = !answered;
                                 part.synced = false;
-                                c.fail(msg);
-                                delay = (delay * 2).min(BACKOFF_MAX);
+                                let next = crate::pace::human(wait);
+                                c.fail(format!("{kind}: {msg} (next try in {next})"));
                             }
                         }
                         c.dirty = true;
@@ -753,6 +841,7 @@ where
             }
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
+                _ = self.back.notified(), if until_back => {}
                 _ = stop.cancelled() => return,
             }
         }
@@ -800,6 +889,60 @@ where
         }
         stop.cancelled().await;
         tasks.shutdown().await;
+    }
+}
+
+/// What a body that failed to decode was: not JSON at all (a proxy's page, a broken stream), or
+/// JSON that is not what was asked for (another kind, a wrong shape).
+fn decode_failed(what: &str, e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Syntax | Category::Eof => {
+            format!("{what} was not JSON ({e}): a proxy that breaks streaming answers?")
+        }
+        Category::Data | Category::Io => format!("{what} was not what was asked for: {e}"),
+    }
+}
+
+/// A fifth either way, so a fleet's watchers do not retry in step.
+fn jitter(d: Duration) -> Duration {
+    d.mul_f64(0.8 + 0.4 * fastrand::f64())
+}
+
+/// Whether a request failed without the server answering at all: refused, reset, timed out.
+fn no_answer(e: &kube::Error) -> bool {
+    let mut src: Option<&dyn std::error::Error> = Some(e);
+    while let Some(s) = src {
+        if let Some(h) = s.downcast_ref::<hyper_util::client::legacy::Error>()
+            && h.is_connect()
+        {
+            return true;
+        }
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind as K;
+            return matches!(
+                io.kind(),
+                K::ConnectionRefused
+                    | K::ConnectionReset
+                    | K::ConnectionAborted
+                    | K::NotConnected
+                    | K::TimedOut
+                    | K::BrokenPipe
+            );
+        }
+        src = s.source();
+    }
+    false
+}
+
+/// A Status's words (an error answer, a watch `ERROR`), and what came when it says nothing.
+fn status_text(s: &kube::core::Status) -> String {
+    if s.message.trim().is_empty() && s.reason.trim().is_empty() {
+        format!("the server answered with an empty Status (code {})", s.code)
+    } else if s.code == 0 {
+        s.message.clone()
+    } else {
+        format!("{} ({} {})", s.message, s.code, s.reason)
     }
 }
 
@@ -875,12 +1018,16 @@ async fn run_cluster(
             }
         });
     }
+    // the cluster answers again after it did not: the watchers waiting for that start at once
+    let back = Arc::new(Notify::new());
     // reachability and latency
     {
         let (client, cache, changed, stop) =
             (client.clone(), cache.clone(), changed.clone(), stop.clone());
         let credentials = target.credentials.clone();
+        let back = back.clone();
         tokio::spawn(async move {
+            let mut unanswered = false;
             loop {
                 // a credential plugin's run is not the server's latency: the ping's clock
                 // starts once there are credentials (a plugin's failure is the request's)
@@ -892,6 +1039,15 @@ async fn run_cluster(
                 }
                 let t = Instant::now();
                 let r = tokio::time::timeout(PING_TIMEOUT, client.apiserver_version()).await;
+                match &r {
+                    Ok(Ok(_)) => {
+                        if std::mem::take(&mut unanswered) {
+                            back.notify_waiters();
+                        }
+                    }
+                    Ok(Err(e)) => unanswered = no_answer(e),
+                    Err(_) => unanswered = true,
+                }
                 let every = {
                     let mut c = cache.lock();
                     match r {
@@ -1014,7 +1170,10 @@ async fn run_cluster(
     let namespaces = Arc::new(target.watch_namespaces());
     let mut tasks = tokio::task::JoinSet::new();
     macro_rules! typed {
-        ($k:ty, $field:ident, $conv:expr, $cfg:expr) => {{
+        ($k:ty, $field:ident, $conv:expr, $cfg:expr) => {
+            typed!($k, $field, $conv, $cfg, None)
+        };
+        ($k:ty, $field:ident, $conv:expr, $cfg:expr, $check:expr) => {{
             let client = client.clone();
             let w = KindWatch::<$k, _> {
                 api: Arc::new(move |ns: Option<&str>| match ns {
@@ -1028,6 +1187,9 @@ async fn run_cluster(
                 conv: Arc::new($conv),
                 namespaced: true,
                 namespaces: namespaces.clone(),
+                check: $check,
+                back: back.clone(),
+                pace: target.pace.clone(),
             };
             tasks.spawn(w.run(None, stop.clone()));
         }};
@@ -1044,6 +1206,9 @@ async fn run_cluster(
             conv: Arc::new(|o: &Namespace| Some((key_of(&o.metadata), RawNamespace::from(o)))),
             namespaced: false,
             namespaces: namespaces.clone(),
+            check: None,
+            back: back.clone(),
+            pace: target.pace.clone(),
         };
         tasks.spawn(w.run(None, stop.clone()));
     }
@@ -1095,7 +1260,8 @@ async fn run_cluster(
             }
             Some(((p.namespace.clone(), p.name.clone()), p))
         },
-        cfg.clone()
+        cfg.clone(),
+        Some(Arc::new(|p: &SlimPod| p.not_a_pod().map_or(Ok(()), Err)))
     );
     let workload = move |mut w: RawWorkload, i: &Mutex<LabelInterner>| {
         let mut i = i.lock();
@@ -1150,6 +1316,21 @@ async fn run_cluster(
             conv: Arc::new(raw_object),
             namespaced,
             namespaces: namespaces.clone(),
+            check: Some(Arc::new(move |o: &DynamicObject| {
+                // a dynamic object decodes whatever came: its apiVersion and kind must be
+                // the watched ones (an object without them is taken as the list's)
+                match &o.types {
+                    Some(t) if t.kind != ar.kind || t.api_version != ar.api_version => {
+                        Err(format!(
+                            "a {} {} came where a {} {} was expected",
+                            t.api_version, t.kind, ar.api_version, ar.kind
+                        ))
+                    }
+                    _ => Ok(()),
+                }
+            })),
+            back: back.clone(),
+            pace: target.pace.clone(),
         };
         tasks.spawn(w.run(None, stop.clone()));
     }
@@ -1357,7 +1538,7 @@ pub fn start_with(targets: Vec<Target>, broken: Vec<BrokenContext>) -> FleetHand
                         && let Some(delta) = c.take_delta()
                     {
                         let d = &mut derivers[i];
-                        d.set_header(c.version.clone(), c.latency_ms);
+                        d.set_header(c.version.clone(), c.latency_ms, t.pace.summary());
                         if d.apply(&delta).is_ok() {
                             if verify_incremental() {
                                 verify(d, &c.input(t), &state);
