@@ -152,19 +152,68 @@ fn not_the_api(
 /// A tower layer that turns an answer that is plainly not the Kubernetes API (an HTML page: an
 /// SSO login, a proxy's error page) into an error that says so, instead of a JSON decoder's
 /// `expected value at line 1 column 1`.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ApiOnlyLayer;
+/// The bodies are counted against the cluster's [`InFlight`] budget.
+#[derive(Debug, Clone, Default)]
+pub struct ApiOnlyLayer(pub Arc<InFlight>);
 
 impl<S> tower::Layer<S> for ApiOnlyLayer {
     type Service = ApiOnly<S>;
     fn layer(&self, inner: S) -> ApiOnly<S> {
-        ApiOnly { inner }
+        ApiOnly {
+            inner,
+            budget: self.0.clone(),
+        }
     }
 }
 
 #[derive(Debug, Clone)]
 pub struct ApiOnly<S> {
     inner: S,
+    budget: Arc<InFlight>,
+}
+
+/// The most one cluster's answers may hold at once while they arrive, across all its lists,
+/// gets and watch lines: every kind lists at once on a sync, and one bound per answer let a
+/// server that answers 100 MiB to each hold 606 MiB of the process.
+pub const MAX_IN_FLIGHT: u64 = 96 << 20;
+
+/// Bytes of one cluster's answers received and not yet whole (a list's body, a watch's current
+/// line).
+#[derive(Debug, Default)]
+pub struct InFlight {
+    bytes: std::sync::atomic::AtomicU64,
+}
+
+impl InFlight {
+    /// Bytes held now.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Hold `n` more bytes: false (and nothing held) past the budget.
+    fn take(&self, n: u64) -> bool {
+        use std::sync::atomic::Ordering;
+        let mut cur = self.bytes.load(Ordering::Relaxed);
+        loop {
+            if cur + n > MAX_IN_FLIGHT {
+                return false;
+            }
+            match self.bytes.compare_exchange_weak(
+                cur,
+                cur + n,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    fn give(&self, n: u64) {
+        self.bytes
+            .fetch_sub(n, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// The most one answer may hold (a page of a list, a get): more is a misbehaving server.
@@ -179,6 +228,8 @@ pub enum Oversized {
     Body { path: String, limit: u64 },
     #[error("a watch event from {path} passed {} MiB without a line end: refused", limit >> 20)]
     Line { path: String, limit: u64 },
+    #[error("the cluster's answers in flight passed {} MiB (at {path}): refused (a misbehaving server or proxy?)", limit >> 20)]
+    InFlight { path: String, limit: u64 },
 }
 
 /// A response body with bounds: the whole answer for requests, each line for watches. What is
@@ -189,6 +240,16 @@ pub struct Bounded<B> {
     watch: bool,
     total: u64,
     line: u64,
+    /// The cluster's budget, and what this body holds of it (its body so far, or its current
+    /// watch line), given back as the line ends and when the body goes.
+    budget: Arc<InFlight>,
+    held: u64,
+}
+
+impl<B> Drop for Bounded<B> {
+    fn drop(&mut self) {
+        self.budget.give(self.held);
+    }
 }
 
 impl<B> http_body::Body for Bounded<B>
@@ -208,6 +269,27 @@ where
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     let n = data.len() as u64;
+                    // what this body holds after the frame: the body so far, or the part of
+                    // the current watch line (a whole line goes to the decoder)
+                    let will_hold = if this.watch {
+                        match data.iter().rposition(|b| *b == b'\n') {
+                            Some(i) => (data.len() - 1 - i) as u64,
+                            None => this.line + n,
+                        }
+                    } else {
+                        this.total + n
+                    };
+                    if will_hold > this.held {
+                        if !this.budget.take(will_hold - this.held) {
+                            return Poll::Ready(Some(Err(Box::new(Oversized::InFlight {
+                                path: this.path.to_string(),
+                                limit: MAX_IN_FLIGHT,
+                            }))));
+                        }
+                    } else {
+                        this.budget.give(this.held - will_hold);
+                    }
+                    this.held = will_hold;
                     if this.watch {
                         match data.iter().rposition(|b| *b == b'\n') {
                             Some(i) => this.line = (data.len() - 1 - i) as u64,
@@ -277,6 +359,7 @@ where
             || (req.uri().path().ends_with("/log")
                 && req.uri().query().is_some_and(|q| q.contains("follow=true")));
         let fut = self.inner.call(req);
+        let budget = self.budget.clone();
         Box::pin(async move {
             let resp = fut.await.map_err(Into::into)?;
             match not_the_api(resp.status(), resp.headers()) {
@@ -300,6 +383,8 @@ where
                         watch,
                         total: 0,
                         line: 0,
+                        budget,
+                        held: 0,
                     }))
                 }
             }
@@ -416,7 +501,7 @@ pub fn client(t: &Target, purpose: Purpose) -> Result<kube::Client, kube::Error>
                 .clone()
                 .map(crate::credentials::CredentialLayer),
         ))
-        .with_layer(&ApiOnlyLayer);
+        .with_layer(&ApiOnlyLayer(t.in_flight.clone()));
     Ok(if t.readonly {
         builder.with_layer(&ReadOnlyLayer).build()
     } else {

@@ -36,6 +36,9 @@ pub struct Target {
     pub config: kube::Config,
     /// How fast this cluster is asked: every client of the target shares it.
     pub pace: Arc<crate::pace::Pace>,
+    /// What the cluster's answers hold while they arrive: every client of the target shares
+    /// the budget (`session::MAX_IN_FLIGHT`).
+    pub in_flight: Arc<crate::session::InFlight>,
 }
 
 impl Target {
@@ -316,6 +319,7 @@ pub async fn resolve(
             credentials,
             config,
             pace: Default::default(),
+            in_flight: Default::default(),
         });
     }
     Ok((out, broken))

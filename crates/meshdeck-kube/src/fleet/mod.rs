@@ -618,6 +618,11 @@ where
         Box::pin(self.run_inner(scope, stop))
     }
 
+    /// The kind's name (`Pod`).
+    fn kind_name(&self) -> String {
+        (self.slot)(&mut self.cache.lock()).kind.clone()
+    }
+
     async fn run_inner(self, scope: Scope, stop: CancellationToken) {
         let api = (self.api)(scope.as_deref());
         let mut delay = BACKOFF_MIN;
@@ -629,12 +634,46 @@ where
             let mut wait = delay;
             // wait for the cluster to answer again (else for the backoff)
             let mut until_back = false;
+            // this round's list: items so far, and when it must have ended
+            let mut listing: Option<(usize, tokio::time::Instant)> = None;
             loop {
+                let deadline = listing.map(|(_, d)| d);
                 let ev = tokio::select! {
                     ev = stream.next() => ev,
                     _ = stop.cancelled() => return,
+                    _ = async {
+                        match deadline {
+                            Some(d) => tokio::time::sleep_until(d).await,
+                            None => std::future::pending().await,
+                        }
+                    } => Some(Err(bounded_list(&self.kind_name(), listing.map_or(0, |(n, _)| n), true))),
                 };
                 let Some(ev) = ev else { break };
+                // a first list is bounded in items and in time
+                let ev = match ev {
+                    Ok(watcher::Event::Init) => {
+                        listing = Some((0, tokio::time::Instant::now() + MAX_LIST_TIME));
+                        Ok(watcher::Event::Init)
+                    }
+                    Ok(watcher::Event::InitApply(o)) => match &mut listing {
+                        Some((n, _)) if *n >= MAX_LIST_ITEMS => {
+                            Err(bounded_list(&self.kind_name(), *n, false))
+                        }
+                        Some((n, _)) => {
+                            *n += 1;
+                            Ok(watcher::Event::InitApply(o))
+                        }
+                        None => Ok(watcher::Event::InitApply(o)),
+                    },
+                    Ok(watcher::Event::InitDone) => {
+                        listing = None;
+                        Ok(watcher::Event::InitDone)
+                    }
+                    other => other,
+                };
+                if ev.is_err() {
+                    listing = None;
+                }
                 let mut c = self.cache.lock();
                 if stop.is_cancelled() {
                     // a per-namespace watcher told to stop applies nothing more
@@ -645,6 +684,13 @@ where
                 }
                 // an object that is not what was asked for fails the watch, named
                 let ev = match ev {
+                    Ok(watcher::Event::InitApply(o) | watcher::Event::Apply(o))
+                        if let Some(why) = past_bounds(o.meta()) =>
+                    {
+                        Err(watcher::Error::WatchError(Box::new(
+                            kube::core::Status::failure(&why, ""),
+                        )))
+                    }
                     Ok(watcher::Event::InitApply(o) | watcher::Event::Apply(o))
                         if let Some(Err(why)) = self.check.as_ref().map(|f| f(&o)) =>
                     {
@@ -785,8 +831,16 @@ where
                             tracing::warn!(scope = ?scope, "watch error: {msg}");
                         }
                         let kind = (self.slot)(&mut c).kind.clone();
-                        let part = (self.slot)(&mut c).part(&scope);
+                        let store = (self.slot)(&mut c);
+                        let part = store.part(&scope);
                         part.buffer = None;
+                        // a first list that failed midway keeps nothing of what it brought
+                        // (an endless list's 150,000 items go at once, not at the next try)
+                        if !part.ever_listed && !part.items.is_empty() {
+                            part.items = HashMap::new();
+                            store.relisted = true;
+                        }
+                        let part = store.part(&scope);
                         match code {
                             // expired after a watch that ran: re-list at once
                             Some(410) if stable => wait = Duration::ZERO,
@@ -902,6 +956,69 @@ fn decode_failed(what: &str, e: &serde_json::Error) -> String {
         }
         Category::Data | Category::Io => format!("{what} was not what was asked for: {e}"),
     }
+}
+
+/// The most items one kind's list may bring: Kubernetes' own scalability limit is 150,000 pods
+/// per cluster. A list whose `continue` never ends (532,000 pods and rising, before) is refused.
+const MAX_LIST_ITEMS: usize = 150_000;
+/// The longest one kind's list may take, all its pages.
+const MAX_LIST_TIME: Duration = Duration::from_secs(300);
+
+/// The error of a list that passed its bound (in items, or in time).
+fn bounded_list(kind: &str, items: usize, timed_out: bool) -> watcher::Error {
+    let pages = items.div_ceil(500);
+    let why = if timed_out {
+        format!(
+            "the list of {kind} objects did not end within {} min ({items} items in {pages} pages so far): refused",
+            MAX_LIST_TIME.as_secs() / 60
+        )
+    } else {
+        format!(
+            "the list of {kind} objects did not end after {items} items ({pages} pages): refused (Kubernetes supports at most {MAX_LIST_ITEMS} pods per cluster)"
+        )
+    };
+    watcher::Error::WatchError(Box::new(kube::core::Status::failure(&why, "")))
+}
+
+/// Kubernetes' bounds on an object's metadata (apimachinery's validation): a label value of at
+/// most 63 characters, a key of at most 253 + 1 + 63, all annotations together at most 256 KiB.
+/// An API server never sends more; a server that does is refused here, before the object is kept.
+const LABEL_VALUE_MAX: usize = 63;
+const LABEL_KEY_MAX: usize = 317;
+const ANNOTATIONS_MAX: usize = 256 << 10;
+
+/// Why an object's metadata passes Kubernetes' bounds, if it does.
+fn past_bounds(m: &kube::api::ObjectMeta) -> Option<String> {
+    let name = || {
+        meshdeck_core::text::escape(&format!(
+            "{}/{}",
+            m.namespace.as_deref().unwrap_or(""),
+            m.name.as_deref().unwrap_or("")
+        ))
+        .into_owned()
+    };
+    if let Some(l) = &m.labels {
+        for (k, v) in l {
+            if k.len() > LABEL_KEY_MAX || v.len() > LABEL_VALUE_MAX {
+                return Some(format!(
+                    "{} carries a label of {} bytes (Kubernetes allows {LABEL_VALUE_MAX} for a value, {LABEL_KEY_MAX} for a key): refused",
+                    name(),
+                    k.len() + v.len()
+                ));
+            }
+        }
+    }
+    if let Some(a) = &m.annotations {
+        let total: usize = a.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if total > ANNOTATIONS_MAX {
+            return Some(format!(
+                "{} carries {} KiB of annotations (Kubernetes allows 256 KiB): refused",
+                name(),
+                total >> 10
+            ));
+        }
+    }
+    None
 }
 
 /// A fifth either way, so a fleet's watchers do not retry in step.
