@@ -18,20 +18,9 @@ clusters=${1:-20}
 pods=${2:-5000}
 churn=${3:-1000}
 secs=${4:-30}
-bin=${MESHDECK_BIN:-$PWD/target/release/meshdeck}
-[ -x "$bin" ] || cargo build --release
-work=$(mktemp -d)
-session="scale$$"
-trap 'tmux kill-session -t "$session" 2>/dev/null || true; kill "$sim" 2>/dev/null || true; rm -rf "$work"' EXIT
-export HOME="$work"
-"$bin" sim serve --clusters "$clusters" --pods-per-cluster "$pods" --churn-ms "$churn" --bookmark-secs "${BOOKMARK_SECS:-60}" \
-  --control 127.0.0.1:0 --kubeconfig "$work/kc" >"$work/out" 2>"$work/err" &
-sim=$!
-until grep -q ready "$work/out" 2>/dev/null; do
-  kill -0 "$sim" 2>/dev/null || { cat "$work/err"; exit 1; }
-  sleep 0.1
-done
-control=$(grep -o 'control=[0-9.:]*' "$work/out" | head -1 | cut -d= -f2)
+SESSION_PREFIX=scale
+. scripts/sim-lib.sh
+start_sim --clusters "$clusters" --pods-per-cluster "$pods" --churn-ms "$churn" --bookmark-secs "${BOOKMARK_SECS:-60}"
 export KUBECONFIG="$work/kc"
 contexts=$(kubectl config get-contexts -o name | grep -Ev -- '-(viewer|bookstore-dev)$' | paste -sd, -)
 ms() { echo $(( $(date +%s%N) / 1000000 )); }

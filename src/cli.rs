@@ -524,7 +524,10 @@ pub struct SimCtlArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum SimCtlAction {
-    /// Inject or clear a fault: down | up | latency=MS | error=CODE | hang | expire-watches | clear.
+    /// Inject or clear a fault: down | up | latency=MS | error=CODE | hang | hang-writes | html |
+    /// huge-body | endless-line | expire-watches | watch-error=CODE | garbage-watch |
+    /// retry-after=SECS | wrong-kind | endless-pages | big-objects | redirect |
+    /// content-type=yaml|protobuf | clear.
     Fault { cluster: String, spec: String },
     /// Print a cluster's request log as JSON lines (method, path, query, user, status).
     Requests {

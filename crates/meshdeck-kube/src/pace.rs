@@ -1,7 +1,6 @@
 //! How fast meshdeck asks one cluster. Every request of a cluster's watchers and fetches passes
 //! one [`Pace`]: a ceiling no failure mode can push meshdeck past ([`CEILING_PER_SEC`] a
-//! second, bursts of [`CEILING_BURST`]; client-go's defaults are 5 and 10, kubectl's 50 and
-//! 300), and the server's own `Retry-After`: after a 429 or 503 that carries one, nothing more is
+//! second, bursts of [`CEILING_BURST`]: kubectl's own limits), and the server's own `Retry-After`: after a 429 or 503 that carries one, nothing more is
 //! sent to that cluster until then, and every request held back fails at once with an error that
 //! says so and when the next try is ([`Held`]). Both are counted for describe.
 
@@ -14,11 +13,14 @@ use std::time::{Duration, Instant};
 
 use tower::BoxError;
 
-/// The most requests a second meshdeck sends one cluster, sustained.
-pub const CEILING_PER_SEC: u32 = 10;
+/// The most requests a second meshdeck sends one cluster, sustained. A safety net under the
+/// watchers' backoff (which keeps every failure mode measured far below it): lower, it queued
+/// a recovery behind the retries of a session's per-namespace watchers (a 403 blip took over
+/// 10 s to clear at 10 a second).
+pub const CEILING_PER_SEC: u32 = 50;
 /// The most it sends at once after a quiet while (a first sync: discovery, ~25 lists and
-/// watches, the pages of a large kind).
-pub const CEILING_BURST: u32 = 200;
+/// watches, the pages of a large kind; a session watching namespace by namespace).
+pub const CEILING_BURST: u32 = 300;
 /// The longest a server's `Retry-After` is honoured (a day: a bigger one is a broken server).
 const MOST_HOLD: Duration = Duration::from_secs(24 * 3600);
 

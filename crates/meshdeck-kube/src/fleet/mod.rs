@@ -28,10 +28,10 @@ use tokio_util::sync::CancellationToken;
 
 /// How long a cluster may fail before stale becomes unreachable.
 pub const UNREACHABLE_AFTER: Duration = Duration::from_secs(30);
-/// How often each cluster is pinged (`/version`) for reachability and latency while it is
-/// failing or not yet synced (a recovery shows within this).
+/// How often each cluster is pinged (`/version`) for reachability and latency while it does
+/// not answer at all (its return shows within this, and the watchers waiting for it start).
 pub const PING_EVERY: Duration = Duration::from_secs(1);
-/// How often a healthy, synced cluster is pinged: its watches report a dropped connection at
+/// How often a cluster that answers is pinged: its watches report a dropped connection at
 /// once, the ping is for latency and a server that hangs (20 clusters: 4 requests a second
 /// at rest, was 10).
 pub const PING_EVERY_HEALTHY: Duration = Duration::from_secs(5);
@@ -186,6 +186,9 @@ struct Cache {
     ever_ok: bool,
     /// When the current run of failures started, when, and the last error.
     failing: Option<(Instant, String, String)>,
+    /// When the server last answered a ping: a cluster whose watches fail while it answers is
+    /// stale, never unreachable.
+    answered: Option<Instant>,
     auth_error: Option<String>,
     /// A credential plugin is running and no credentials came yet: since when, and which.
     waiting_for_credentials: Option<String>,
@@ -215,6 +218,7 @@ impl Default for Cache {
             latency_ms: None,
             ever_ok: false,
             failing: None,
+            answered: None,
             auth_error: None,
             waiting_for_credentials: None,
             delivered: None,
@@ -329,7 +333,10 @@ impl Cache {
             return ConnState::AuthError { error: e.clone() };
         }
         if let Some((since, since_text, error)) = &self.failing {
-            if !self.ever_ok || now.duration_since(*since) >= UNREACHABLE_AFTER {
+            let answering = self
+                .answered
+                .is_some_and(|t| now.duration_since(t) < PING_TIMEOUT + PING_EVERY_HEALTHY);
+            if !self.ever_ok || (!answering && now.duration_since(*since) >= UNREACHABLE_AFTER) {
                 return ConnState::Unreachable {
                     since: since_text.clone(),
                     error: error.clone(),
@@ -500,8 +507,9 @@ fn is_auth(e: &kube::Error) -> bool {
 /// its list) is asked again as client-go's reflectors do: from [`BACKOFF_ANSWERED`] up to
 /// [`BACKOFF_MAX_ANSWERED`] apart, since every try is a full list. One that did not answer at all
 /// (connection refused, reset, timed out) costs it nothing: from [`BACKOFF_MIN`] up to
-/// [`BACKOFF_MAX`] apart, and at once when the cluster's ping reaches it again (the ping runs
-/// every [`PING_EVERY`] while the cluster fails, so a returning cluster is seen within it). The
+/// [`BACKOFF_MAX`] apart. Either way a waiting watcher starts at once when the cluster's ping
+/// succeeds after it failed (it runs every [`PING_EVERY`] while the server does not answer, so
+/// a returning cluster is seen within it; a 401 or 403 that clears, within a healthy ping). The
 /// backoff resets only after a watch has run [`STABLE`] without an error — not on every list,
 /// which made a watch that fails right after a good list re-list every 200 ms for ever.
 const BACKOFF_MIN: Duration = Duration::from_millis(200);
@@ -512,6 +520,10 @@ const BACKOFF_MAX_ANSWERED: Duration = Duration::from_secs(30);
 /// is routine: the watch is re-listed at once, once). client-go's reflector resets its
 /// backoff after two minutes.
 const STABLE: Duration = Duration::from_secs(120);
+/// How often a kind that was listed and is now refused (403) is tried again at most: a
+/// refusal costs the server nothing (the authorizer answers before any storage is read), and a
+/// permission fixed should show within seconds.
+const FORBIDDEN_BLIP_MAX: Duration = Duration::from_secs(3);
 /// How often a kind the user may not list is tried again.
 const FORBIDDEN_RETRY: Duration = Duration::from_secs(60);
 
@@ -632,7 +644,7 @@ where
         loop {
             let mut stream = watcher::watcher(api.clone(), self.cfg.clone()).boxed();
             let mut wait = delay;
-            // wait for the cluster to answer again (else for the backoff)
+            // a failed ping that succeeds again ends the wait (else the backoff does)
             let mut until_back = false;
             // this round's list: items so far, and when it must have ended
             let mut listing: Option<(usize, tokio::time::Instant)> = None;
@@ -852,11 +864,12 @@ where
                                 part.forbidden = Some(msg);
                                 wait = delay;
                                 let most = if part.ever_listed {
-                                    BACKOFF_MAX
+                                    FORBIDDEN_BLIP_MAX
                                 } else {
                                     FORBIDDEN_RETRY
                                 };
                                 delay = (delay * 2).min(most);
+                                until_back = true;
                                 if scope.is_none() && self.namespaced && fallback.is_none() {
                                     let token = stop.child_token();
                                     tokio::spawn(self.clone().fallback(token.clone()));
@@ -878,7 +891,7 @@ where
                                 if let Some(h) = self.pace.hold() {
                                     wait = wait.max(h.left);
                                 }
-                                until_back = !answered;
+                                until_back = true;
                                 part.synced = false;
                                 let next = crate::pace::human(wait);
                                 c.fail(format!("{kind}: {msg} (next try in {next})"));
@@ -1144,7 +1157,8 @@ async fn run_cluster(
         let credentials = target.credentials.clone();
         let back = back.clone();
         tokio::spawn(async move {
-            let mut unanswered = false;
+            let mut unanswered: bool;
+            let mut failed = false;
             loop {
                 // a credential plugin's run is not the server's latency: the ping's clock
                 // starts once there are credentials (a plugin's failure is the request's)
@@ -1158,12 +1172,21 @@ async fn run_cluster(
                 let r = tokio::time::timeout(PING_TIMEOUT, client.apiserver_version()).await;
                 match &r {
                     Ok(Ok(_)) => {
-                        if std::mem::take(&mut unanswered) {
+                        unanswered = false;
+                        // the server is well again after a failed ping (refused, 401, 403,
+                        // 5xx): the watchers waiting out a backoff start now
+                        if std::mem::take(&mut failed) {
                             back.notify_waiters();
                         }
                     }
-                    Ok(Err(e)) => unanswered = no_answer(e),
-                    Err(_) => unanswered = true,
+                    Ok(Err(e)) => {
+                        failed = true;
+                        unanswered = no_answer(e);
+                    }
+                    Err(_) => {
+                        failed = true;
+                        unanswered = true;
+                    }
                 }
                 let every = {
                     let mut c = cache.lock();
@@ -1180,6 +1203,7 @@ async fn run_cluster(
                             }
                             c.version = Some(v.git_version);
                             c.latency_ms = Some(latency);
+                            c.answered = Some(Instant::now());
                             // a ping clears failures only once the watchers answer again
                             if c.synced() {
                                 c.ok();
@@ -1205,7 +1229,10 @@ async fn run_cluster(
                         }
                         Err(_) => c.fail(format!("no answer within {}s", PING_TIMEOUT.as_secs())),
                     }
-                    if c.failing.is_none() && c.auth_error.is_none() && c.synced() {
+                    // quickly only while the server does not answer at all (its return is what
+                    // the waiting watchers start on); a server that answers, even with errors,
+                    // is asked at the healthy pace
+                    if !unanswered {
                         PING_EVERY_HEALTHY
                     } else {
                         PING_EVERY
@@ -1720,6 +1747,34 @@ fn targets_have(caches: &[(Target, Arc<Mutex<Cache>>)], context: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A cluster whose watches fail while it answers its pings is stale for as long as that
+    /// lasts, with the error; unreachable only once it stops answering (a 410 storm read
+    /// `unreachable` after 30 s while the server answered in 2 ms).
+    #[test]
+    fn a_cluster_that_answers_is_never_unreachable() {
+        let mut c = Cache {
+            ever_ok: true,
+            ..Cache::default()
+        };
+        let t0 = Instant::now();
+        c.fail("Pod: watch error 410".into());
+        c.answered = Some(t0);
+        let later = t0 + UNREACHABLE_AFTER + Duration::from_secs(1);
+        c.answered = Some(later);
+        assert!(
+            matches!(c.state(later), ConnState::Stale { .. }),
+            "{:?}",
+            c.state(later)
+        );
+        // no answer for longer than a ping's timeout and the healthy ping interval
+        let silent = later + PING_TIMEOUT + PING_EVERY_HEALTHY;
+        assert!(
+            matches!(c.state(silent), ConnState::Unreachable { .. }),
+            "{:?}",
+            c.state(silent)
+        );
+    }
 
     #[test]
     fn equal_label_sets_share_one_copy_and_dead_ones_are_swept() {
