@@ -20,15 +20,32 @@ tmux new-session -d -s "$session" -x 120 -y 30 \
 pid=$(tmux list-panes -t "$session" -F '#{pane_pid}')
 rss() { awk '/VmRSS/ {print int($2 / 1024)}' "/proc/$pid/status"; }
 echo "fault on us-east: $fault; the console (pid $pid) on eu-west and us-east; a line every ${step} s"
-printf '%8s %10s %10s %8s\n' "t (s)" "requests" "per s" "RSS MiB"
+# the requests by what asked: the kinds' lists and watches (what the fault makes meshdeck retry),
+# the sidecar scrapes of the golden signals (pod proxy), the pings and the rest
+printf '%8s %10s %8s %12s %8s %6s %6s %8s\n' "t (s)" "requests" "per s" "lists+watches" "scrapes" "pings" "other" "RSS MiB"
 t=0
 ctl clear-requests us-east >/dev/null
 while (( t < secs )); do
   sleep "$step"
   t=$(( t + step ))
-  n=$(ctl requests us-east | wc -l)
+  ctl requests us-east >"$work/req"
   ctl clear-requests us-east >/dev/null
-  printf '%8d %10d %10.2f %8d\n' "$t" "$n" "$(awk -v n="$n" -v s="$step" 'BEGIN {print n / s}')" "$(rss)"
+  python3 - "$work/req" "$t" "$step" "$(rss)" <<'PY'
+import json, sys
+path, t, step, rss = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+n = lw = sc = pi = 0
+for line in open(path):
+    r = json.loads(line)
+    n += 1
+    p = r["path"]
+    if "/proxy" in p:
+        sc += 1
+    elif p == "/version":
+        pi += 1
+    elif r["method"] == "GET" and "/apis/" in p or p.startswith("/api/v1/"):
+        lw += 1
+print(f"{t:8d} {n:10d} {n / step:8.2f} {lw:12d} {sc:8d} {pi:6d} {n - lw - sc - pi:6d} {rss:8d}")
+PY
 done
 grep -o 'VmHWM.*' "/proc/$pid/status" | tr -s ' '
 tmux send-keys -t "$session" ':ctx' Enter
