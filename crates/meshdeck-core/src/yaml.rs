@@ -95,3 +95,17 @@ mod tests {
         assert_eq!(v["b"], "y");
     }
 }
+
+#[cfg(test)]
+mod escapes {
+    /// A server's strings (annotation values may hold anything) leave as YAML escapes (`\e`,
+    /// `\a`, `\x9B`): the YAML of a live object (`diff`, `-o yaml`) carries no byte a
+    /// terminal would act on.
+    #[test]
+    fn control_characters_leave_escaped() {
+        let v = serde_json::json!({"a": "x\u{1b}]52;c;aGk=\u{7}y", "b": "\u{9b}2J"});
+        let s = super::to_string(&v).expect("yaml");
+        assert!(!s.contains(['\u{1b}', '\u{7}', '\u{9b}']), "{s:?}");
+        assert!(s.contains("\\e]52"), "{s:?}");
+    }
+}
