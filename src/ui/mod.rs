@@ -383,9 +383,9 @@ async fn event_loop(
     let mut board_at: Option<(std::time::Instant, u64)> = None;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    #[cfg(unix)]
     // every signal that ends a terminal program ends the console through the same exit, so the
-    // terminal is always restored (alternate screen left, cursor shown)
+    // terminal is always restored (alternate screen left, cursor shown); a resize is SIGWINCH
+    // (the console is Unix-only: its terminal reader is ui::input)
     let (mut term, mut hup, mut int, mut quit, mut resized) = {
         use tokio::signal::unix::{SignalKind, signal};
         (
@@ -417,7 +417,6 @@ async fn event_loop(
             dirty = false;
         }
         let mut intents = Vec::new();
-        #[cfg(unix)]
         let signalled = async {
             tokio::select! {
                 _ = term.recv() => libc::SIGTERM,
@@ -426,8 +425,6 @@ async fn event_loop(
                 _ = quit.recv() => libc::SIGQUIT,
             }
         };
-        #[cfg(not(unix))]
-        let signalled = std::future::pending::<i32>();
         tokio::select! {
             ev = keys.next() => match ev {
                 Some(input::Input::Event(Event::Key(k))) if k.kind != KeyEventKind::Release => {

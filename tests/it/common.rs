@@ -29,6 +29,32 @@ pub fn empty_spec(n: usize) -> FleetSpec {
     }
 }
 
+/// The targets of these contexts of the fleet's kubeconfig (written in a tempdir kept with them).
+pub async fn targets(
+    f: &Fleet,
+    contexts: &[&str],
+) -> (Vec<meshdeck::fleet::Target>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kc = dir.path().join("kubeconfig");
+    f.write_kubeconfig(&kc).expect("kubeconfig");
+    let t = meshdeck::fleet::kubeconfig::targets(
+        &[kc],
+        &meshdeck::fleet::Selection::Named(contexts.iter().map(|s| s.to_string()).collect()),
+    )
+    .await
+    .expect("targets");
+    (t, dir)
+}
+
+/// A live fleet over these contexts, in process.
+pub async fn connect(
+    f: &Fleet,
+    contexts: &[&str],
+) -> (meshdeck::fleet::FleetHandle, tempfile::TempDir) {
+    let (t, dir) = targets(f, contexts).await;
+    (meshdeck::fleet::start(t), dir)
+}
+
 pub fn kubeconfig(f: &Fleet) -> Kubeconfig {
     serde_json::from_value(f.kubeconfig()).expect("kubeconfig deserializes")
 }

@@ -8,19 +8,6 @@ use meshdeck::sim::{FaultSpec, Fleet, FleetSpec};
 use std::sync::Arc;
 use std::time::Duration;
 
-async fn connect(f: &Fleet, contexts: &[&str]) -> (fleet::FleetHandle, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kc = dir.path().join("kubeconfig");
-    f.write_kubeconfig(&kc).expect("kubeconfig");
-    let targets = fleet::kubeconfig::targets(
-        &[kc],
-        &Selection::Named(contexts.iter().map(|s| s.to_string()).collect()),
-    )
-    .await
-    .expect("targets");
-    (fleet::start(targets), dir)
-}
-
 fn truth(f: &Fleet, cluster: &str, key: &str) -> usize {
     f.cluster(cluster).expect("cluster").state.store.count(key)
 }

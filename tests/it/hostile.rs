@@ -6,24 +6,11 @@
 //! makes meshdeck ask less) cannot fail them.
 
 use crate::common::*;
-use meshdeck::fleet::{self, FleetHandle, Selection};
+use meshdeck::fleet::FleetHandle;
 use meshdeck::model::ConnState;
 use meshdeck::sim::{FaultSpec, Fleet};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-
-async fn connect(f: &Fleet, contexts: &[&str]) -> (FleetHandle, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kc = dir.path().join("kubeconfig");
-    f.write_kubeconfig(&kc).expect("kubeconfig");
-    let targets = fleet::kubeconfig::targets(
-        &[kc],
-        &Selection::Named(contexts.iter().map(|s| s.to_string()).collect()),
-    )
-    .await
-    .expect("targets");
-    (fleet::start(targets), dir)
-}
 
 /// The cluster's error, once it says `what` (within two minutes, however busy the machine).
 async fn cause(h: &FleetHandle, cluster: &str, what: &str) -> String {

@@ -4,7 +4,7 @@
 //! Prometheus endpoints.
 
 use crate::common::*;
-use meshdeck::fleet::{self, Selection};
+use meshdeck::fleet;
 use meshdeck::signals::{self as sig, Config};
 use meshdeck::signals_core::{Subject, Traffic};
 use meshdeck::sim::Fleet;
@@ -16,19 +16,6 @@ const TOLERANCE: f64 = 0.12;
 
 fn close(got: f64, want: f64) -> bool {
     (got - want).abs() <= TOLERANCE * want.max(1.0)
-}
-
-async fn targets(f: &Fleet, contexts: &[&str]) -> (Vec<fleet::Target>, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kc = dir.path().join("kubeconfig");
-    f.write_kubeconfig(&kc).expect("kubeconfig");
-    let t = fleet::kubeconfig::targets(
-        &[kc],
-        &Selection::Named(contexts.iter().map(|s| s.to_string()).collect()),
-    )
-    .await
-    .expect("targets");
-    (t, dir)
 }
 
 /// A real Prometheus scraping the fleet every second, or None where none can run (then the

@@ -185,11 +185,6 @@ pub struct InFlight {
 }
 
 impl InFlight {
-    /// Bytes held now.
-    pub fn bytes(&self) -> u64 {
-        self.bytes.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
     /// Hold `n` more bytes: false (and nothing held) past the budget.
     fn take(&self, n: u64) -> bool {
         use std::sync::atomic::Ordering;
@@ -238,12 +233,10 @@ pub struct Bounded<B> {
     inner: B,
     path: Arc<str>,
     watch: bool,
-    total: u64,
-    line: u64,
-    /// The cluster's budget, and what this body holds of it (its body so far, or its current
-    /// watch line), given back as the line ends and when the body goes.
-    budget: Arc<InFlight>,
+    /// What this body holds: all of it so far (a request), or its current line (a watch); held
+    /// of the cluster's budget, given back as lines end and when the body goes.
     held: u64,
+    budget: Arc<InFlight>,
 }
 
 impl<B> Drop for Bounded<B> {
@@ -268,47 +261,37 @@ where
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
-                    let n = data.len() as u64;
-                    // what this body holds after the frame: the body so far, or the part of
-                    // the current watch line (a whole line goes to the decoder)
-                    let will_hold = if this.watch {
-                        match data.iter().rposition(|b| *b == b'\n') {
-                            Some(i) => (data.len() - 1 - i) as u64,
-                            None => this.line + n,
-                        }
-                    } else {
-                        this.total + n
+                    // what this body holds after the frame: the whole body so far (a request),
+                    // or the part of the current line (a watch: a whole line goes to the decoder)
+                    let next = match (this.watch, data.iter().rposition(|b| *b == b'\n')) {
+                        (true, Some(i)) => (data.len() - 1 - i) as u64,
+                        _ => this.held + data.len() as u64,
                     };
-                    if will_hold > this.held {
-                        if !this.budget.take(will_hold - this.held) {
+                    if next > this.held {
+                        if !this.budget.take(next - this.held) {
                             return Poll::Ready(Some(Err(Box::new(Oversized::InFlight {
                                 path: this.path.to_string(),
                                 limit: MAX_IN_FLIGHT,
                             }))));
                         }
                     } else {
-                        this.budget.give(this.held - will_hold);
+                        this.budget.give(this.held - next);
                     }
-                    this.held = will_hold;
-                    if this.watch {
-                        match data.iter().rposition(|b| *b == b'\n') {
-                            Some(i) => this.line = (data.len() - 1 - i) as u64,
-                            None => this.line += n,
-                        }
-                        if this.line > MAX_LINE {
-                            return Poll::Ready(Some(Err(Box::new(Oversized::Line {
-                                path: this.path.to_string(),
-                                limit: MAX_LINE,
-                            }))));
-                        }
+                    this.held = next;
+                    let path = || this.path.to_string();
+                    let over = if this.watch {
+                        (this.held > MAX_LINE).then(|| Oversized::Line {
+                            path: path(),
+                            limit: MAX_LINE,
+                        })
                     } else {
-                        this.total += n;
-                        if this.total > MAX_BODY {
-                            return Poll::Ready(Some(Err(Box::new(Oversized::Body {
-                                path: this.path.to_string(),
-                                limit: MAX_BODY,
-                            }))));
-                        }
+                        (this.held > MAX_BODY).then(|| Oversized::Body {
+                            path: path(),
+                            limit: MAX_BODY,
+                        })
+                    };
+                    if let Some(e) = over {
+                        return Poll::Ready(Some(Err(Box::new(e))));
                     }
                 }
                 Poll::Ready(Some(Ok(frame)))
@@ -381,10 +364,8 @@ where
                         inner,
                         path,
                         watch,
-                        total: 0,
-                        line: 0,
-                        budget,
                         held: 0,
+                        budget,
                     }))
                 }
             }

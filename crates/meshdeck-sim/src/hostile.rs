@@ -6,6 +6,7 @@
 use super::api::{self, Body};
 use super::cluster::Faults;
 use bytes::Bytes;
+use futures::StreamExt;
 use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
@@ -137,8 +138,6 @@ pub fn answer(f: &Faults, asked: &Asked<'_>) -> Option<Response<Body>> {
     }
     None
 }
-
-use futures::StreamExt;
 
 fn event_line(type_: &str, object: &serde_json::Value) -> Bytes {
     Bytes::from(format!("{}\n", json!({"type": type_, "object": object})))

@@ -630,13 +630,10 @@ where
         Box::pin(self.run_inner(scope, stop))
     }
 
-    /// The kind's name (`Pod`).
-    fn kind_name(&self) -> String {
-        (self.slot)(&mut self.cache.lock()).kind.clone()
-    }
-
     async fn run_inner(self, scope: Scope, stop: CancellationToken) {
         let api = (self.api)(scope.as_deref());
+        // the kind's name (`Pod`), for the errors
+        let kind = (self.slot)(&mut self.cache.lock()).kind.clone();
         let mut delay = BACKOFF_MIN;
         let mut fallback: Option<CancellationToken> = None;
         // when this round's list completed
@@ -658,7 +655,7 @@ where
                             Some(d) => tokio::time::sleep_until(d).await,
                             None => std::future::pending().await,
                         }
-                    } => Some(Err(bounded_list(&self.kind_name(), listing.map_or(0, |(n, _)| n), true))),
+                    } => Some(Err(bounded_list(&kind, listing.map_or(0, |(n, _)| n), true))),
                 };
                 let Some(ev) = ev else { break };
                 // a first list is bounded in items and in time
@@ -668,9 +665,7 @@ where
                         Ok(watcher::Event::Init)
                     }
                     Ok(watcher::Event::InitApply(o)) => match &mut listing {
-                        Some((n, _)) if *n >= MAX_LIST_ITEMS => {
-                            Err(bounded_list(&self.kind_name(), *n, false))
-                        }
+                        Some((n, _)) if *n >= MAX_LIST_ITEMS => Err(bounded_list(&kind, *n, false)),
                         Some((n, _)) => {
                             *n += 1;
                             Ok(watcher::Event::InitApply(o))
@@ -697,18 +692,10 @@ where
                 // an object that is not what was asked for fails the watch, named
                 let ev = match ev {
                     Ok(watcher::Event::InitApply(o) | watcher::Event::Apply(o))
-                        if let Some(why) = past_bounds(o.meta()) =>
+                        if let Some(why) = past_bounds(o.meta())
+                            .or_else(|| self.check.as_ref().and_then(|f| f(&o).err())) =>
                     {
-                        Err(watcher::Error::WatchError(Box::new(
-                            kube::core::Status::failure(&why, ""),
-                        )))
-                    }
-                    Ok(watcher::Event::InitApply(o) | watcher::Event::Apply(o))
-                        if let Some(Err(why)) = self.check.as_ref().map(|f| f(&o)) =>
-                    {
-                        Err(watcher::Error::WatchError(Box::new(
-                            kube::core::Status::failure(&why, ""),
-                        )))
+                        Err(refused(&why))
                     }
                     other => other,
                 };
@@ -805,7 +792,6 @@ where
                             watcher::Error::WatchFailed(kube::Error::Api(st))
                                 if st.code == 0 && st.message.is_empty() =>
                             {
-                                let kind = (self.slot)(&mut c).kind.clone();
                                 (
                                     format!(
                                         "a watch event that is not a {kind} (another kind, or an object that does not decode)"
@@ -842,7 +828,6 @@ where
                         } else {
                             tracing::warn!(scope = ?scope, "watch error: {msg}");
                         }
-                        let kind = (self.slot)(&mut c).kind.clone();
                         let store = (self.slot)(&mut c);
                         let part = store.part(&scope);
                         part.buffer = None;
@@ -990,7 +975,12 @@ fn bounded_list(kind: &str, items: usize, timed_out: bool) -> watcher::Error {
             "the list of {kind} objects did not end after {items} items ({pages} pages): refused (Kubernetes supports at most {MAX_LIST_ITEMS} pods per cluster)"
         )
     };
-    watcher::Error::WatchError(Box::new(kube::core::Status::failure(&why, "")))
+    refused(&why)
+}
+
+/// A watch failed by meshdeck itself, for what came (`why`): an error like the server's own.
+fn refused(why: &str) -> watcher::Error {
+    watcher::Error::WatchError(Box::new(kube::core::Status::failure(why, "")))
 }
 
 /// Kubernetes' bounds on an object's metadata (apimachinery's validation): a label value of at
